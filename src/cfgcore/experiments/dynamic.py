@@ -274,6 +274,9 @@ class DynamicConfigurationManager:
         guardrail_alpha, guardrail_min_samples, guardrail_check_every = _check_guardrail_settings(
             guardrail_alpha, guardrail_min_samples, guardrail_check_every
         )
+        if max_tracked_users is not None:
+            # Checked here, before the store opens, and named as the caller wrote it.
+            max_tracked_users = whole_at_least("max_tracked_users", max_tracked_users, 1)
         self.persist = persist
         state = _state_dir(state_dir)
         url, paths = store_location(flags_file, state_dir=state_dir, store=store)
@@ -924,7 +927,7 @@ class DynamicConfigurationManager:
         *,
         user_context: Mapping[str, Any] | None = None,
         user_id: str | None = None,
-        event_id: str | None = None,
+        event_id: str | int | None = None,
     ) -> bool:
         """Record one observation of ``metric`` that counts for ``test_name`` only if
         the user is exposed to the test: an event of the application that any number

@@ -1,0 +1,223 @@
+"""What README.md states in its prose holds: the lists it calls complete are complete, the
+numbers it gives are the code's, and the short examples inside sentences run as written.
+
+The fenced blocks and inline `cfgcore ...` commands are run by tests/test_readme.py,
+tests/test_audit_readme_examples.py and tests/test_readme_cli.py; this file covers what
+the sentences around them say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import typing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import msgspec
+import pytest
+
+import cfgcore
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+def text() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def between(start: str, end: str) -> str:
+    page = text()
+    i = page.index(start)
+    return page[i : page.index(end, i)]
+
+
+def prose() -> str:
+    """The README without its fenced blocks, whitespace collapsed."""
+    return " ".join(re.sub(r"```.*?```", "", text(), flags=re.S).split())
+
+
+# -- the lists README calls complete --------------------------------------------------------
+
+
+def test_the_list_of_subcommands_names_every_subcommand():
+    """ "Its subcommands:" lists the command line; it left out `retire` (docs/fleet.md's
+    way to delete a namespace no process serves)."""
+    from cfgcore.cli import build_parser
+
+    part = between("Its subcommands:", "It is made for scripts:")
+    named = {re.split(r"[\s|]", span)[0] for span in re.findall(r"`([^`]+)`", part)}
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(set(sub.choices) - named) == []
+
+
+def variables_read_by_cfgcore() -> set[str]:
+    """Every ``CFGCORE_*`` setting the package's source names as a literal."""
+    package = Path(cfgcore.__file__).parent
+    found: set[str] = set()
+    for path in package.rglob("*.py"):
+        source = path.read_text("utf-8")
+        found |= set(re.findall(r"[\"'](CFGCORE_[A-Z0-9][A-Z0-9_]*[A-Z0-9])[\"']", source))
+    return found
+
+
+def test_the_environment_variable_table_names_every_variable_cfgcore_reads():
+    """`cfgcore --help` sends readers to "the full table" of README.md; it lacked the
+    secret, access-policy and audit settings that later sections describe."""
+    table = between("### Environment variables", "\n\nValues for")
+    rows = set(re.findall(r"^\| `?([^|]*)\|", table, re.M))
+    listed = {name for row in rows for name in re.findall(r"CFGCORE_[A-Z0-9_]*[A-Z0-9]", row)}
+    read = variables_read_by_cfgcore()
+    assert len(read) > 20, read  # the scan found the package's settings
+    assert sorted(read - listed) == []
+
+
+# -- numbers the prose gives ----------------------------------------------------------------
+
+
+def test_the_context_key_bound_stated_is_each_importers():
+    """The keys `context()` derives up front before it returns a mapping that derives
+    the rest: GrowthBook's bound and flagd's differ, and the text gave one number."""
+    from cfgcore.interop import flagd, growthbook
+
+    found = re.search(
+        r"For a context whose nested objects would derive more than ([\d,]+) keys \(([\d,]+) for"
+        r" flagd;",
+        prose(),
+    )
+    assert found is not None
+    assert int(found.group(1).replace(",", "")) == growthbook.MAX_CONTEXT_KEYS
+    assert int(found.group(2).replace(",", "")) == flagd.MAX_CONTEXT_KEYS
+
+
+def test_track_metric_takes_the_event_ids_the_readme_gives(tmp_path, impl):
+    """`track` passes the details' `event_id`, "text or an integer of 1 to 256
+    characters, as for `record_metric(..., event_id=)`", to `track_metric`: its
+    signature said `str | None`, so a type checker refused the integer it takes."""
+    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+    from cfgcore.engine import engine_class
+
+    assert "text or an integer of 1 to 256 characters" in prose()
+    hints = typing.get_type_hints(DynamicConfigurationManager.track_metric)
+    assert (
+        hints["event_id"]
+        == typing.get_type_hints(DynamicConfigurationManager.record_metric)["event_id"]
+    )
+    assert int in typing.get_args(hints["event_id"])
+
+    now = datetime.now(timezone.utc)
+    engine = engine_class(impl).from_snapshot({"flags": {}})
+    manager = DynamicConfigurationManager(state_dir=tmp_path / "state", engine=engine)
+    try:
+        assert manager.create_ab_test(
+            ABTestConfiguration(
+                test_name="exp", description="t", start_date=now - timedelta(days=1),
+                end_date=now + timedelta(days=1), traffic_split={"control": 50.0, "b": 50.0},
+                configurations={"control": {}, "b": {}}, success_metrics=["ctr"],
+            )
+        )  # fmt: skip
+        user = {"user_id": "u1"}
+        manager.get_ab_test_variant("exp", user)
+        assert manager.track_metric("exp", "ctr", 1.0, user_context=user, event_id=8812)
+        assert not manager.track_metric("exp", "ctr", 1.0, user_context=user, event_id=10**300)
+        manager.metrics.flush()
+        logged = Path(manager.metrics.path).read_bytes().split()
+        lines = [msgspec.json.decode(line) for line in logged]
+        assert [line["event_id"] for line in lines] == ["8812"]
+    finally:
+        manager.close()
+
+
+# -- examples inside sentences --------------------------------------------------------------
+
+
+def test_format_path_example_gives_what_the_text_says():
+    from cfgcore.config.tree import format_path, parse_path
+
+    found = re.search(r"`format_path\(\(\"a\", '(.*?)'\)\)` is `(.*?)`", prose())
+    assert found is not None
+    segment, shown = found.group(1), found.group(2)
+    assert format_path(("a", segment)) == shown
+    assert parse_path(shown) == ("a", segment)
+
+
+def test_messagepack_duplicate_key_message_is_the_one_shown(tmp_path, impl):
+    """The duplicate key the text quotes, in the document it describes: a variant `on`
+    written twice in flag `checkout` of `flags.msgpack`."""
+    from cfgcore.engine import engine_class
+
+    shown = r"\(`(flags\.msgpack: flags\.checkout\.variants\.on: duplicate key .*?)`\)"
+    found = re.search(shown, prose())
+    assert found is not None
+    enc = msgspec.msgpack.encode
+    variants = b"\x82" + enc("on") + enc(True) + enc("on") + enc(False)
+    flag = b"\x82" + enc("variants") + variants + enc("default") + enc("on")
+    document = b"\x81" + enc("flags") + b"\x81" + enc("checkout") + flag
+    (tmp_path / "flags.msgpack").write_bytes(document)
+    with pytest.raises(cfgcore.SnapshotError) as caught:
+        engine_class(impl).from_file(tmp_path / "flags.msgpack")
+    assert str(caught.value).replace(str(tmp_path) + "/", "") == found.group(1)
+
+
+def test_yaml_scalars_read_as_the_text_says(tmp_path, monkeypatch):
+    """ "`12:30`, `0644`, `01234` and `1_000` are strings ...; `0o17`, `0x1F` and `1e3`
+    are numbers. This applies to configuration files as well." """
+    from cfgcore import ConfigurationManager
+    from cfgcore.engine import Engine
+
+    found = re.search(
+        r"`12:30`, `0644`, `01234` and `1_000` are strings \(YAML 1\.1 reads 750, 420, 668 and"
+        r" 1000\); `0o17`, `0x1F` and `1e3` are numbers\. This applies to configuration files as"
+        r" well\.",
+        prose(),
+    )
+    assert found is not None
+    scalars = ["12:30", "0644", "01234", "1_000", "0o17", "0x1F", "1e3"]
+    expected = ["12:30", "0644", "01234", "1_000", 15, 31, 1000.0]
+    flag = "  f{}:\n    variants:\n      a: {}\n    default: a\n"
+    doc = "".join(flag.format(i, s) for i, s in enumerate(scalars))
+    (tmp_path / "flags.yaml").write_text(f"flags:\n{doc}")
+    engine = Engine.from_file(tmp_path / "flags.yaml")
+    served = [engine.value(f"f{i}", {}) for i in range(len(scalars))]
+    assert served == expected and [type(v) for v in served] == [type(v) for v in expected]
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "base.yaml").write_text(
+        "y:\n" + "".join(f"  k{i}: {s}\n" for i, s in enumerate(scalars))
+    )
+    (config / "development.yaml").write_text("{}\n")
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    for name in ("CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT", "CFGCORE_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    manager = ConfigurationManager(str(config))
+    try:
+        got = [manager.get(f"y.k{i}") for i in range(len(scalars))]
+    finally:
+        manager.close()
+    assert got == expected and [type(v) for v in got] == [type(v) for v in expected]
+
+
+@pytest.mark.parametrize("bad", [True, 0, -3, 2.5, "100", float("nan")])
+def test_max_tracked_users_refused_naming_the_argument_given(tmp_path, bad):
+    """`max_tracked_users=N` on the manager, as README names it: a value it refuses is
+    a ValueError naming `max_tracked_users`, raised before anything is opened. It named
+    `max_users`, an argument of an internal class the caller never wrote."""
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    assert "`max_tracked_users=N` on the manager" in prose()
+    with pytest.raises(ValueError, match=r"^max_tracked_users must be") as caught:
+        DynamicConfigurationManager(state_dir=tmp_path / "state", max_tracked_users=bad)
+    assert "max_users" not in str(caught.value).replace("max_tracked_users", "")
+    assert not (tmp_path / "state").exists()  # refused before the store was opened
+
+
+def test_max_tracked_users_takes_a_whole_number_by_its_value(tmp_path):
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    manager = DynamicConfigurationManager(state_dir=tmp_path / "state", max_tracked_users=5.0)
+    try:
+        assert manager.metrics.max_users == 5
+    finally:
+        manager.close()
