@@ -221,3 +221,40 @@ def test_max_tracked_users_takes_a_whole_number_by_its_value(tmp_path):
         assert manager.metrics.max_users == 5
     finally:
         manager.close()
+
+
+def test_the_manager_flushes_its_writers_as_per_request_says(tmp_path, impl):
+    """README: "Exposures and `record_metric` events go to a background writer (`flush()`/
+    `close()` write everything": the manager had `close()` but no `flush()`, so the
+    logs could be written only by closing it (or through its internal writers)."""
+    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+    from cfgcore.engine import engine_class
+
+    assert "(`flush()`/`close()` write everything;" in prose()
+    now = datetime.now(timezone.utc)
+    engine = engine_class(impl).from_snapshot({"flags": {}})
+    manager = DynamicConfigurationManager(state_dir=tmp_path / "state", engine=engine)
+    try:
+        assert manager.create_ab_test(
+            ABTestConfiguration(
+                test_name="exp", description="t", start_date=now - timedelta(days=1),
+                end_date=now + timedelta(days=1), traffic_split={"control": 50.0, "b": 50.0},
+                configurations={"control": {}, "b": {}}, success_metrics=["ctr"],
+            )
+        )  # fmt: skip
+        for n in range(3):
+            user = {"user_id": f"u{n}"}
+            manager.get_ab_test_variant("exp", user)
+            assert manager.record_metric("exp", "ctr", 1.0, user_context=user)
+        assert manager.flush() is True
+        exposures = (tmp_path / "state" / "flags.exposures.jsonl").read_bytes().split()
+        metrics = (tmp_path / "state" / "flags.metrics.jsonl").read_bytes().split()
+        assert len(exposures) == 3 and len(metrics) == 3
+        # and it goes on recording, unlike close()
+        assert manager.record_metric("exp", "ctr", 1.0, user_context={"user_id": "u0"})
+        assert manager.flush(timeout=5)
+        assert len((tmp_path / "state" / "flags.metrics.jsonl").read_bytes().split()) == 4
+        with pytest.raises(ValueError, match="timeout"):
+            manager.flush(timeout=float("nan"))
+    finally:
+        manager.close()

@@ -55,6 +55,7 @@ from cfgcore._numbers import (
     finite_number,
     real_number,
     shown,
+    wait_seconds,
     whole_at_least,
 )
 from cfgcore.config import settle
@@ -1210,6 +1211,18 @@ class DynamicConfigurationManager:
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Write what the background writers hold: the exposures logged and the metric
+        events recorded so far (the exposures first: the metric log's reports count
+        them), then audit entries waiting for the audit log's lock. True when all of it
+        was written within ``timeout`` seconds (a finite number >= 0, else ValueError).
+        Unlike :meth:`close`, the manager goes on serving and recording."""
+        timeout = wait_seconds("timeout", timeout)
+        deadline = time.monotonic() + timeout
+        written = self.exposures is None or self.exposures.flush(timeout)
+        written = self.metrics.flush(max(0.0, deadline - time.monotonic())) and written
+        return self.audit.flush(max(0.0, deadline - time.monotonic())) and written
 
     def close(self) -> None:
         """Stop the watcher, flush the exposure log and let go of the flag set: the
