@@ -258,3 +258,32 @@ def test_the_manager_flushes_its_writers_as_per_request_says(tmp_path, impl):
             manager.flush(timeout=float("nan"))
     finally:
         manager.close()
+
+
+def test_the_extras_table_names_each_extras_packages():
+    """ "Optional extras add features": each row names what its extra installs (the
+    peer SDKs of `bench` by their products' names). The `test` row left out
+    pytest-xdist, which the README's own test command (`-n auto`) needs."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    pyproject = ROOT / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("pyproject.toml is not beside README.md (an installed copy)")
+    extras = tomllib.loads(pyproject.read_text("utf-8"))["project"]["optional-dependencies"]
+    table = between("| extra | installs | enables |", "\n\n")
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| ([^|]*) \|", table, re.M)}
+    assert set(rows) == set(extras)
+    missing = []
+    for extra, requirements in extras.items():
+        if extra == "bench":
+            continue
+        for requirement in requirements:
+            name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
+            if name == "cfgcore":  # other extras, named by their own names
+                inner = re.search(r"\[(.*)\]", requirement).group(1).split(",")
+                missing += [f"{extra}: {e}" for e in inner if f"`{e}`" not in rows[extra]]
+            elif not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", rows[extra], re.I):
+                missing.append(f"{extra}: {name}")
+    assert missing == []
