@@ -9,6 +9,7 @@ the sentences around them say.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import typing
 from datetime import datetime, timedelta, timezone
@@ -287,3 +288,86 @@ def test_the_extras_table_names_each_extras_packages():
             elif not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", rows[extra], re.I):
                 missing.append(f"{extra}: {name}")
     assert missing == []
+
+
+def _calls_shown() -> dict[str, typing.Any]:
+    """Calls the prose shows with their arguments -> what they call."""
+    from cfgcore.config.tree import format_path
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from cfgcore.experiments.analysis import ExperimentReport
+    from cfgcore.interop import flagd, growthbook, unleash
+    from cfgcore.migration import LegacyConfigMigrator
+    from cfgcore.observability.evaluations import EvaluationTotals
+    from cfgcore.runtime import policy
+
+    calls: dict[str, typing.Any] = {
+        "ExperimentReport.plot(path)": ExperimentReport.plot,
+        "flagd.resolve(engine, key, ctx, default)": flagd.resolve,
+        "flagd.context(targeting_key, attributes)": flagd.context,
+        "flagd.context(..., bucketing=engine)": flagd.context,
+        'flagd.to_snapshot(..., on_error="keep")': flagd.to_snapshot,
+        "flagd.bucketing_attributes(snapshot)": flagd.bucketing_attributes,
+        "flagd.from_snapshot(snapshot)": flagd.from_snapshot,
+        'cfgcore.interop.flagd.to_snapshot(doc, fractional="v3")': flagd.to_snapshot,
+        "growthbook.context(attributes, forced_variations={key: index})": growthbook.context,
+        "growthbook.context(..., elements=engine)": growthbook.context,
+        "growthbook.element_attributes(snapshot)": growthbook.element_attributes,
+        "cfgcore.interop.growthbook.to_snapshot(features, saved_groups=...)": (
+            growthbook.to_snapshot
+        ),
+        "cfgcore.interop.unleash.to_snapshot(payload)": unleash.to_snapshot,
+        'unleash.to_snapshot(..., on_error="skip")': unleash.to_snapshot,
+        "unleash.context(ctx, engine=engine)": unleash.context,
+        "LegacyConfigMigrator(base=config_manager.config)": LegacyConfigMigrator,
+        "EvaluationTotals(retain=...)": EvaluationTotals,
+        "cfgcore.runtime.policy.set_policy(path)": policy.set_policy,
+        "record_metric(..., event_id=)": DynamicConfigurationManager.record_metric,
+        "delete_feature_flag(name)": DynamicConfigurationManager.delete_feature_flag,
+        "enable_hot_reload(stall_after=...)": cfgcore.ConfigurationManager.enable_hot_reload,
+        "start_file_watching(stall_after=...)": DynamicConfigurationManager.start_file_watching,
+        "get_dynamic_config_manager(store=...)": DynamicConfigurationManager,
+        "ConfigurationManager(..., flag_store=...)": cfgcore.ConfigurationManager,
+        "ConfigurationManager(config_source=URL)": cfgcore.ConfigurationManager,
+        'format_path(("a", \'b["c\'))': format_path,
+    }
+    if importlib.util.find_spec("openfeature") is not None:
+        from cfgcore.openfeature import CfgcoreProvider
+
+        calls["CfgcoreProvider(engine, context=fn)"] = CfgcoreProvider
+        calls["CfgcoreProvider(engine, experiments=manager)"] = CfgcoreProvider
+    return calls
+
+
+def test_calls_shown_in_the_prose_match_the_signatures():
+    """Each call the text shows names its positional arguments in the order the
+    function takes them and only keywords it takes (`ExperimentReport.plot()` was
+    shown without the path it requires)."""
+    import ast
+    import inspect
+
+    spans = set(re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text(), flags=re.S)))
+    wrong = []
+    for shown, target in _calls_shown().items():
+        assert shown in spans, shown  # still in the README as written here
+        call = ast.parse(re.sub(r"=\)$", "=_)", shown.replace("...", "_")), mode="eval").body
+        assert isinstance(call, ast.Call), shown
+        params = inspect.signature(target).parameters
+        if "kwargs" in params:  # get_dynamic_config_manager(**kwargs): the manager's
+            continue
+        names = [p for p in params if p != "self"]
+        positional = [a.id if isinstance(a, ast.Name) else None for a in call.args]
+        for i, name in enumerate(positional):
+            if name not in (None, "_") and i < len(names) and name != names[i]:
+                # a name standing for a value (the README's `doc`, `payload`) is fine
+                # where the parameter has no other spelling in the text
+                if name in params:
+                    wrong.append(f"{shown}: argument {i} is {names[i]}, not {name}")
+        required = [
+            p.name for p in params.values()
+            if p.name != "self" and p.default is p.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]  # fmt: skip
+        if "_" not in positional and len(call.args) < len(required):
+            wrong.append(f"{shown}: needs {required}")
+        wrong += [f"{shown}: no keyword {k.arg}" for k in call.keywords if k.arg not in params]
+    assert wrong == []
