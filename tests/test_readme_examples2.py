@@ -371,3 +371,24 @@ def test_calls_shown_in_the_prose_match_the_signatures():
             wrong.append(f"{shown}: needs {required}")
         wrong += [f"{shown}: no keyword {k.arg}" for k in call.keywords if k.arg not in params]
     assert wrong == []
+
+
+def test_what_the_text_awaits_is_a_coroutine_and_what_it_calls_is_not():
+    """Hot reload's methods as the text writes them: `await start_file_watching()` on
+    both managers (the dynamic-config manager's was shown without `await`, and called
+    so it only made a coroutine that never ran), `enable_hot_reload()` called."""
+    import inspect
+
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    found = re.search(r"Hot reload \((.*?)\) reads the files", prose())
+    assert found is not None
+    spans = re.findall(r"`([^`]+)`", found.group(1))
+    assert spans == [
+        "enable_hot_reload()",
+        "await start_file_watching()",
+        "await start_file_watching()",
+    ]
+    assert not inspect.iscoroutinefunction(cfgcore.ConfigurationManager.enable_hot_reload)
+    assert inspect.iscoroutinefunction(cfgcore.ConfigurationManager.start_file_watching)
+    assert inspect.iscoroutinefunction(DynamicConfigurationManager.start_file_watching)
