@@ -392,3 +392,15 @@ def test_what_the_text_awaits_is_a_coroutine_and_what_it_calls_is_not():
     assert not inspect.iscoroutinefunction(cfgcore.ConfigurationManager.enable_hot_reload)
     assert inspect.iscoroutinefunction(cfgcore.ConfigurationManager.start_file_watching)
     assert inspect.iscoroutinefunction(DynamicConfigurationManager.start_file_watching)
+
+
+def test_the_flagd_testbed_scenario_count_is_the_number_run():
+    """ "All N provider evaluation scenarios of the flagd testbed pass": N is what
+    tests/test_openfeature_flagd_testbed.py runs. It said 243 after the suite had
+    taken in selector.feature's scenarios too."""
+    found = re.search(r"All ([\d,]+) provider evaluation scenarios of the flagd testbed", prose())
+    assert found is not None
+    testbed = pytest.importorskip("tests.test_openfeature_flagd_testbed")
+    if not testbed.PICKLES:
+        pytest.skip("../shared/conformance/flagd-testbed is not present")
+    assert int(found.group(1).replace(",", "")) == len(testbed.PICKLES)
