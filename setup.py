@@ -88,8 +88,8 @@ class OptionalBuildExt(build_ext):
         sys.stderr.write(
             f"\n{bar}\nWARNING: cfgcore is being installed WITHOUT its compiled evaluator"
             f" ({reason}).\nThe pure-Python reference evaluator will be used"
-            " (cfgcore.IMPLEMENTATION == 'py'); it gives the same answers but is ~30x"
-            " slower.\nInstall a C compiler and reinstall to get cfgcore._eval, past pip's"
+            " (cfgcore.IMPLEMENTATION == 'py'); it gives the same answers but is"
+            " 20-150x slower.\nInstall a C compiler and reinstall to get cfgcore._eval, past pip's"
             " cache of this build:\n  pip install --no-cache-dir --force-reinstall --no-deps"
             " cfgcore\n"
             f"{bar}\n\n"

@@ -1,6 +1,6 @@
 """An installation without the compiled extensions works, with the pure-Python
 evaluator, as README promises ("Without a working compiler it still installs, with the
-pure-Python evaluator (same answers, about 30 times slower)").
+pure-Python evaluator (same answers, 20 to 150 times slower ...)").
 
 It did not: cfgcore._compat set IMPLEMENTATION = "py" when cfgcore._eval failed to
 import but never bound ``impl``, so ``import cfgcore.engine`` (cfgcore.Engine, the

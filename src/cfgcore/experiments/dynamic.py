@@ -55,6 +55,7 @@ from cfgcore._numbers import (
     finite_number,
     real_number,
     shown,
+    wait_seconds,
     whole_at_least,
 )
 from cfgcore.config import settle
@@ -274,6 +275,9 @@ class DynamicConfigurationManager:
         guardrail_alpha, guardrail_min_samples, guardrail_check_every = _check_guardrail_settings(
             guardrail_alpha, guardrail_min_samples, guardrail_check_every
         )
+        if max_tracked_users is not None:
+            # Checked here, before the store opens, and named as the caller wrote it.
+            max_tracked_users = whole_at_least("max_tracked_users", max_tracked_users, 1)
         self.persist = persist
         state = _state_dir(state_dir)
         url, paths = store_location(flags_file, state_dir=state_dir, store=store)
@@ -924,7 +928,7 @@ class DynamicConfigurationManager:
         *,
         user_context: Mapping[str, Any] | None = None,
         user_id: str | None = None,
-        event_id: str | None = None,
+        event_id: str | int | None = None,
     ) -> bool:
         """Record one observation of ``metric`` that counts for ``test_name`` only if
         the user is exposed to the test: an event of the application that any number
@@ -1207,6 +1211,18 @@ class DynamicConfigurationManager:
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Write what the background writers hold: the exposures logged and the metric
+        events recorded so far (the exposures first: the metric log's reports count
+        them), then audit entries waiting for the audit log's lock. True when all of it
+        was written within ``timeout`` seconds (a finite number >= 0, else ValueError).
+        Unlike :meth:`close`, the manager goes on serving and recording."""
+        timeout = wait_seconds("timeout", timeout)
+        deadline = time.monotonic() + timeout
+        written = self.exposures is None or self.exposures.flush(timeout)
+        written = self.metrics.flush(max(0.0, deadline - time.monotonic())) and written
+        return self.audit.flush(max(0.0, deadline - time.monotonic())) and written
 
     def close(self) -> None:
         """Stop the watcher, flush the exposure log and let go of the flag set: the
