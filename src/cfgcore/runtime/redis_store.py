@@ -159,9 +159,12 @@ from cfgcore.runtime.signing import MAX_ENVELOPE, FleetKeys
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
+    MAX_VALUE_DEPTH,
     Snapshot,
+    _deeper_than,
     _RawSnapshot,
     _refuse_deep_values,
+    _too_deep,
     decode_snapshot,
     encode_msgpack,
     encode_snapshot,
@@ -3131,9 +3134,22 @@ class RedisConfigStore(RedisFlagStore):
         # the last, and a configuration read by two releases must read the same.
         refuse_msgpack_duplicates(data, origin)
         try:
-            return _PUBLISHED.decode(data)
+            doc = _PUBLISHED.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ConfigError(f"published configuration: {exc}", file=origin) from None
+        # Held to the depth every document is (the configuration files too): a tree
+        # deeper than that, within msgspec's own limit, made the follower's rendering
+        # (and so a start) raise RecursionError instead of refusing it.
+        if _deeper_than(doc.config, MAX_VALUE_DEPTH):
+            path = _too_deep(doc.config) or ""
+            shown = path if len(path) <= 120 else path[:117] + "..."
+            raise ConfigError(
+                f"published configuration: {shown}: nested deeper than {MAX_VALUE_DEPTH} levels",
+                file=origin,
+            )
+        if doc.flags is not None:
+            _refuse_deep_values(doc.flags, origin)
+        return doc
 
     def _encode(self, snapshot: Any) -> bytes:
         if isinstance(snapshot, PublishedConfig):
