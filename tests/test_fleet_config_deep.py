@@ -67,10 +67,12 @@ def manager(url):
     m.close()
 
 
-def test_a_running_manager_refuses_it_and_keeps_serving(redis_server, url, manager):
+def test_a_running_manager_refuses_it_and_keeps_serving(redis_server, url, manager, caplog):
     store = manager._published.store(ENV)
     store_by_hand(redis_server, 600)
     assert wait_for(lambda: store.stats["rejected"]), store.stats
+    # (said of what keeps serving: a configuration, not flags)
+    assert "rejected version 2, the last good configuration keeps serving" in caplog.text
     assert manager.get("svc.gen") == 1
     assert f"nested deeper than {MAX_VALUE_DEPTH} levels" in store.last_error
     assert "svc.d.d.d" in store.last_error

@@ -100,6 +100,7 @@ class RedisFollower:
 
     url: str
     key: str
+    _document: str
     channel: str
     poll: float
     backoff_max: float
@@ -592,7 +593,8 @@ class RedisFollower:
         self._raise_problem("rejection", str(exc))
         self.stats["rejected"] += 1
         what = f"version {version}" if version >= 0 else "the stored document"
-        log.error("rejected %s, the last good flags keep serving: %s", what, exc)
+        kept = "flags keep" if self._document == "flags" else "configuration keeps"
+        log.error("rejected %s, the last good %s serving: %s", what, kept, exc)
         with self._lock:
             handlers = [h for _, h in self._callbacks if h is not None]
         for handler in handlers:
