@@ -20,6 +20,7 @@ from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.redis_url import parse_redis_url
 from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
 from cfgcore.snapshot import Flag, Snapshot
+from tests.waiting import wait_for
 
 K1 = generate_signing_pair("k1")
 K2 = generate_signing_pair("k2")
@@ -179,6 +180,28 @@ def test_a_signing_writer_builds_nothing_on_an_older_document(url, opened, repla
         writer.update(add("more"))
     _, new = writer.update(add("more"), force=True)
     assert new.version == 4
+
+
+def test_a_signing_writer_without_state_builds_nothing_below_the_fleet_floor(
+    redis_server, url, opened, replayed
+):
+    """A signing writer that served nothing and has no cache file (a process just
+    started, the CLI with cache=off) cannot tell the replay by itself; the fleet can:
+    a running follower refused it and raised the floor key to the version it serves.
+    A change on top of the replay would be signed and taken by every process (the
+    refusing ones too: it is numbered above their floor), the fleet's flags back to
+    version 1 plus the change. Refused, naming the floor; a forced write repairs."""
+    follower = opened(url + f"&cache={replayed}&poll=0.05")
+    follower.read()
+    follower.watch(lambda doc: None)
+    assert wait_for(lambda: redis_server.client().get("{rp}:flags:floor") == b"3")
+    writer = opened(url + "&cache=off", FleetKeys(K1[0]))
+    with pytest.raises(ConfigError, match="older than version 3 the fleet served"):
+        writer.update(add("more"))
+    assert redis_server.client().hget(KEY, "version") == b"1"  # nothing written
+    _, new = writer.update(lambda s: Snapshot(flags={"fixed": Flag(default="on")}), force=True)
+    assert new.version == 4
+    assert wait_for(lambda: follower.version == 4)
 
 
 def test_an_unsigned_writer_still_builds_on_a_failover_older_document(url, opened, tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,6 +181,36 @@ def test_a_document_copied_from_another_namespace_is_refused(redis_server, opene
     r.hset(KEY, mapping={**copied, b"version": 2})
     with pytest.raises(ConfigError, match="does not match"):
         opened(base + "t", verifier(K1)).read()
+
+
+def test_a_signature_does_not_name_the_redis_server_or_database(redis_server, opened):
+    """As docs/security.md states: the signature names the namespace and the document,
+    not the Redis server nor its database. Two stores of one namespace (staging and
+    production on their own Redis, each ``namespace=t``; here databases 1 and 0)
+    signed with one key take each other's documents (the unsigned epoch set to the one
+    served); with a signing key per store they are refused (database 2: its own key)."""
+    url = {db: redis_server.url[:-1] + f"{db}?namespace=t&cache=off" for db in (0, 1, 2)}
+    for name in ("s1", "s2", "s3"):
+        opened(url[1], signer()).update(add(name))
+    opened(url[0], signer()).update(add("p1"))
+    opened(url[2], signer(K2)).update(add("p1"))
+    shared, own = follow(opened, url[0], verifier(K1)), follow(opened, url[2], verifier(K2))
+
+    def database(db: int) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=redis_server.port, db=db)
+
+    with database(1) as staging:
+        copied = staging.hgetall(KEY)
+    for db, follower in ((0, shared), (2, own)):
+        with database(db) as r:
+            r.hset(KEY, mapping={**copied, b"epoch": r.hget(KEY, "epoch")})
+            r.publish(follower.store.channel, b"3 x")
+    assert wait_for(lambda: shared.version == 3)
+    assert set(shared.docs[-1].snapshot.flags) == {"s1", "s2", "s3"}
+    assert shared.store.last_error is None
+    assert wait_for(lambda: own.errors), own.store.stats
+    assert "signed with key 'k1', which this process does not trust" in str(own.errors[0])
+    assert own.version == 1
 
 
 def test_unknown_key_id_and_another_key_under_a_trusted_id_are_refused(url, opened):

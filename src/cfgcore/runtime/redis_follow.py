@@ -25,6 +25,7 @@ __all__ = [
     "BACKOFF_MAX",
     "BACKOFF_MIN",
     "CACHE_RETRY_SECONDS",
+    "MAX_COALESCED",
     "MAX_VERSION",
     "RedisFollower",
     "stored_epoch",
@@ -38,6 +39,9 @@ BACKOFF_MAX = 5.0
 # After a failed cache write, how long polls leave the cache file alone before they
 # download the document to write it again (each new version is written at once).
 CACHE_RETRY_SECONDS = 300.0
+# Channel messages taken together for one read of the key (a burst of writes); more are
+# left for the next read, so a channel flooded without end still has the key read.
+MAX_COALESCED = 1000
 
 
 # The write script counts versions in Lua numbers (doubles): exact below 2**53, where
@@ -96,6 +100,7 @@ class RedisFollower:
 
     url: str
     key: str
+    _document: str
     channel: str
     poll: float
     backoff_max: float
@@ -292,23 +297,29 @@ class RedisFollower:
                 next_poll = time.monotonic() + self.poll
                 while not self._closed.is_set():
                     msg = _published(pubsub.get_message(timeout=min(1.0, self.poll)))
-                    if msg is None:
-                        if time.monotonic() >= next_poll:
-                            if self._primary_moved(self._follow_client):
-                                raise redis.ConnectionError("the primary moved (failover)")
-                            self._poll_once()
-                            next_poll = time.monotonic() + self.poll
-                        continue
-                    # Coalesce a burst: one key read for everything already queued.
-                    newest = _announced(msg)
-                    while (more := pubsub.get_message(timeout=0)) is not None:
-                        if (more := _published(more)) is not None:
-                            newest = max(newest, _announced(more))
-                    # Also for this process's own write (already seen): the cache file
-                    # gets it now rather than at the next poll.
-                    uncached = self.cache_path is not None and newest > self._cached
-                    if newest > self._seen or newest < 0 or uncached:
-                        self._catch_up()
+                    if msg is not None:
+                        # Coalesce a burst: one key read for what is already queued, up
+                        # to MAX_COALESCED messages (whoever can publish on the channel
+                        # could otherwise keep it from ever being empty, and so keep
+                        # this follower from reading the key).
+                        newest = _announced(msg)
+                        for _ in range(MAX_COALESCED):
+                            if (more := pubsub.get_message(timeout=0)) is None:
+                                break
+                            if (more := _published(more)) is not None:
+                                newest = max(newest, _announced(more))
+                        # Also for this process's own write (already seen): the cache
+                        # file gets it now rather than at the next poll.
+                        uncached = self.cache_path is not None and newest > self._cached
+                        if newest > self._seen or newest < 0 or uncached:
+                            self._catch_up()
+                    # On time whatever arrives: a channel never quiet for a second (a
+                    # steady stream of messages) must not put polls off.
+                    if time.monotonic() >= next_poll:
+                        if self._primary_moved(self._follow_client):
+                            raise redis.ConnectionError("the primary moved (failover)")
+                        self._poll_once()
+                        next_poll = time.monotonic() + self.poll
             except (redis.RedisError, OSError, ValueError) as exc:
                 # ValueError: a socket closed under select() by close()
                 if self._closed.is_set():
@@ -582,7 +593,8 @@ class RedisFollower:
         self._raise_problem("rejection", str(exc))
         self.stats["rejected"] += 1
         what = f"version {version}" if version >= 0 else "the stored document"
-        log.error("rejected %s, the last good flags keep serving: %s", what, exc)
+        kept = "flags keep" if self._document == "flags" else "configuration keeps"
+        log.error("rejected %s, the last good %s serving: %s", what, kept, exc)
         with self._lock:
             handlers = [h for _, h in self._callbacks if h is not None]
         for handler in handlers:

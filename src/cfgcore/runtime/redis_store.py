@@ -159,9 +159,12 @@ from cfgcore.runtime.signing import MAX_ENVELOPE, FleetKeys
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
+    MAX_VALUE_DEPTH,
     Snapshot,
+    _deeper_than,
     _RawSnapshot,
     _refuse_deep_values,
+    _too_deep,
     decode_snapshot,
     encode_msgpack,
     encode_snapshot,
@@ -2022,21 +2025,26 @@ class RedisFlagStore(RedisFollower):
     def _lost_version(self) -> int:
         """For an empty store: the highest version this process, its cache file or the
         fleet (the floor key) has seen; 0 for a store that never held a document."""
-        import redis
-
         with self._lock:
             seen = self._seen
-        lost = max(seen, self._cache_version(), self.min_version)
+        return max(seen, self._cache_version(), self.min_version, self._floor_version())
+
+    def _floor_version(self) -> int:
+        """The version of the floor key (the highest one a process of the fleet served
+        when it refused a document, see :meth:`_mark_lost`); 0 for none, or when it
+        cannot be read. A floor that is not a usable version (set by hand) is ignored;
+        one longer than a version is, too, and never downloaded, as the scripts leave
+        it."""
+        import redis
+
         with contextlib.suppress(redis.RedisError, ConfigError):
-            # (a floor that is not a usable version, set by hand, is ignored; one longer
-            # than a version is, too, and never downloaded, as the scripts leave it)
             pipe = self._client.pipeline(transaction=True)
             pipe.strlen(self.floor_key)
             pipe.getrange(self.floor_key, 0, FIELD_LIMITS["version"] - 1)
             length, floor = pipe.execute()
-            if length <= FIELD_LIMITS["version"]:
-                lost = max(lost, stored_version(floor, self.url) if floor else 0)
-        return lost
+            if length <= FIELD_LIMITS["version"] and floor:
+                return stored_version(floor, self.url)
+        return 0
 
     def _mark_lost(self, client: Any, version: int, epoch: str | None = None) -> None:
         """Raise the floor key to ``version`` (best effort: a read-only ACL may refuse),
@@ -2235,22 +2243,27 @@ class RedisFlagStore(RedisFollower):
                         )
                     if fleet is not None and self._foreign(old.version, old.epoch, False, fleet):
                         raise self._refused_by_fleet(old, fleet)
-                    if (
-                        self.keys.verifies
-                        and old.version > 0
-                        and old.version < (served := max(floor, self._cache_version()))
-                    ):
+                    if self.keys.verifies and old.version > 0:
                         # Signed fleets fail closed: a change on top of an older document
                         # than this process served (an older signed document put back, or
                         # writes lost in a failover) would be signed and taken by every
-                        # process, undoing every change since for the whole fleet.
-                        raise self._refuse(
-                            f"not written: the store holds version {old.version}, older than "
-                            f"version {served} this process served (an older signed document "
-                            f"put back by someone who can write Redis, or writes lost in a "
-                            f"failover); a signing process builds nothing on it. Publish the "
-                            f"intended document: {self._restore_command(served)}"
-                        )
+                        # process, undoing every change since for the whole fleet. So
+                        # on top of one older than the fleet served: the floor key, which
+                        # the processes that refused it raised to what they serve (a
+                        # writer that served nothing yet cannot tell by itself).
+                        served = max(floor, self._cache_version())
+                        whose = "this process served"
+                        if old.version >= served:
+                            served = self._floor_version()
+                            whose = f"the fleet served (the floor key {self.floor_key})"
+                        if old.version < served:
+                            raise self._refuse(
+                                f"not written: the store holds version {old.version}, older "
+                                f"than version {served} {whose}: an older signed document put "
+                                f"back by someone who can write Redis, or writes lost in a "
+                                f"failover; a signing process builds nothing on it. Publish "
+                                f"the intended document: {self._restore_command(served)}"
+                            )
                 new_snapshot = change(old.snapshot)
                 if check is not None:
                     check(new_snapshot)
@@ -3131,9 +3144,22 @@ class RedisConfigStore(RedisFlagStore):
         # the last, and a configuration read by two releases must read the same.
         refuse_msgpack_duplicates(data, origin)
         try:
-            return _PUBLISHED.decode(data)
+            doc = _PUBLISHED.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ConfigError(f"published configuration: {exc}", file=origin) from None
+        # Held to the depth every document is (the configuration files too): a tree
+        # deeper than that, within msgspec's own limit, made the follower's rendering
+        # (and so a start) raise RecursionError instead of refusing it.
+        if _deeper_than(doc.config, MAX_VALUE_DEPTH):
+            path = _too_deep(doc.config) or ""
+            shown = path if len(path) <= 120 else path[:117] + "..."
+            raise ConfigError(
+                f"published configuration: {shown}: nested deeper than {MAX_VALUE_DEPTH} levels",
+                file=origin,
+            )
+        if doc.flags is not None:
+            _refuse_deep_values(doc.flags, origin)
+        return doc
 
     def _encode(self, snapshot: Any) -> bytes:
         if isinstance(snapshot, PublishedConfig):
