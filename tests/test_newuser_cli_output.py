@@ -106,3 +106,23 @@ def test_publish_with_an_empty_flags_from_cache_path_is_refused(tmp_path, capsys
     )  # fmt: skip
     assert (code, out) == (1, "")
     assert err == "cfgcore: error: --flags-from-cache: no cache file given (an empty path)\n"
+
+
+def test_a_test_created_and_not_started_is_reported_as_list_shows_it(tmp_path, capsys, monkeypatch):
+    # The report said "stopped" (its stored status) where `list` says "not started".
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    split = ("--split", "control=50,green=50")
+    assert run_cli(capsys, "experiment", "create", "checkout", *split)[0] == 0
+    assert run_cli(capsys, "experiment", "create", "search", *split, "--start")[0] == 0
+    assert run_cli(capsys, "experiment", "stop", "search")[0] == 0
+    statuses = {}
+    for name in ("checkout", "search"):
+        code, out, err = run_cli(capsys, "experiment", "report", name, "--json")
+        assert code == 0, err
+        statuses[name] = json.loads(out)["status"]
+        code, text, err = run_cli(capsys, "experiment", "report", name)
+        assert f"(status: {statuses[name]}," in text.splitlines()[0], text
+    assert statuses == {"checkout": "not started", "search": "stopped"}
+    code, out, _ = run_cli(capsys, "experiment", "list")
+    assert [line.split("  ")[1] for line in out.splitlines()] == ["[not started]", "[stopped]"]

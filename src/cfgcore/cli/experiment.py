@@ -960,7 +960,7 @@ def _delete(args: Any) -> int:
 
 
 def _list(args: Any) -> int:
-    from cfgcore.experiments.abtest import NOT_STARTED
+    from cfgcore.experiments.abtest import status_of
 
     snap, where = _read_state(args)[:2]
     tests = {k: v for k, v in snap.experiments.items() if isinstance(v, dict)}
@@ -978,9 +978,7 @@ def _list(args: Any) -> int:
         weights = meta.get("traffic_split")
         weights = weights if isinstance(weights, dict) else {}
         split = ", ".join(f"{shown(k)} {_pct(v)}" for k, v in weights.items())
-        status = meta.get("status", "active")
-        if status == "stopped" and meta.get("stopped_reason") == NOT_STARTED:
-            status = "not started"
+        status = status_of(meta)
         start, end = (_listed_instant(meta.get(k)) for k in ("start_date", "end_date"))
         window = f"{start} .. {end}"
         extra = ""
@@ -1339,13 +1337,11 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         hint = _closest(variant[:200], tuple(split)) if isinstance(variant, str) else ""
         test = printable_name(rec["test"])
         raise ValueError(f"variant {variant!r:.60}: not a variant of {test}{hint}")
-    meta = tests[rec["test"]]
-    status = meta.get("status", "active")
-    if variant is None and status != "active":
-        from cfgcore.experiments.abtest import NOT_STARTED
+    from cfgcore.experiments.abtest import status_of
 
-        if meta.get("stopped_reason") == NOT_STARTED:
-            status = "not started"
+    meta = tests[rec["test"]]
+    status = status_of(meta)
+    if variant is None and status != "active":
         # A stopped (or not started) test serves its control to everyone: the variant
         # computed now is not the one the user had, and every such user was filed under
         # the control (a user in two variants, a sample-ratio mismatch).

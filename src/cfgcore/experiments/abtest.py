@@ -92,6 +92,7 @@ __all__ = [
     "record_runs",
     "retire_dropped",
     "retired_runs",
+    "status_of",
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
@@ -109,6 +110,17 @@ RETIRED = "retired_ab_tests"
 #: ``stopped_reason`` of a test created but not started (``cfgcore experiment create``
 #: without ``--start``): it has served no variant yet.
 NOT_STARTED = "created, not started"
+
+
+def status_of(meta: Mapping[str, Any]) -> str:
+    """The status a person is told of the A/B test whose record is ``meta``:
+    ``"active"``, ``"stopped"``, or ``"not started"`` for one created and not started
+    (stored as stopped, :data:`NOT_STARTED`), as the list, the report and the ingest
+    refusals all say it."""
+    status = meta.get("status", "active")
+    if status == "stopped" and meta.get("stopped_reason") == NOT_STARTED:
+        return "not started"
+    return str(status)
 
 
 #: Record key: when a guardrail stopped the test (epoch seconds; after the resume it ends,

@@ -20,7 +20,7 @@ from cfgcore._layout import BUCKETS
 from cfgcore._numbers import finite_number, real_number, shown
 from cfgcore._records import split_ends
 from cfgcore.errors import printable_name as _shown
-from cfgcore.experiments.abtest import METRIC_KINDS, stored_control
+from cfgcore.experiments.abtest import METRIC_KINDS, status_of, stored_control
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stats import SRM_THRESHOLD
 from cfgcore.runtime.atomicio import atomic_write
@@ -667,7 +667,7 @@ def analyze(
         # mismatch too.
         srm=stats.sample_ratio_mismatch({**logged, **exposures}, served_split(split)),
         results=results,
-        status=str(meta.get("status", "active")),
+        status=status_of(meta),
         confidence=confidence,
         unusable_lines=skipped.count if skipped else 0,
         unusable_examples=list(skipped.first) if skipped else [],
