@@ -459,3 +459,53 @@ def test_whatever_the_hash_holds_read_answers_or_raises_config_error(
         assert set(store.read().snapshot.flags) == {"ok"}
     finally:
         store.close()
+
+
+def _packed(items: int) -> bytes:
+    """A flag document whose one variant value is an array of empty arrays, making the
+    document ``items`` items in all (1 byte each: MessagePack built by hand)."""
+    head = msgspec.msgpack.encode({"flags": {"a": {"default": "on", "variants": {"on": "X"}}}})
+    assert head.endswith(b"\xa1X")
+    around = msgspec.msgpack.decode(head[:-2] + b"\xc0")  # the same, `on` holding nil
+    n = items - _items(around)  # the variant's array and its elements replace nil
+    return head[:-2] + b"\xdd" + n.to_bytes(4, "big") + b"\x90" * n
+
+
+def _items(value) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(_items(k) + _items(v) for k, v in value.items())
+    if isinstance(value, list):
+        return 1 + sum(_items(v) for v in value)
+    return 1
+
+
+def test_a_document_of_more_items_than_cfgcore_decodes_is_refused_before_decoding(
+    redis_server, stores
+):
+    # 1 MB of empty arrays: decoding it built ~1M objects (4 MB made almost 1 GB and
+    # 20 s of CPU in each process); the scan that looks for repeated keys counts them.
+    from cfgcore.snapshot import MAX_MSGPACK_ITEMS, decode_snapshot
+
+    url = redis_server.url + "?namespace=packed&poll=0.1&cache=off"
+    writer = stores(url)
+    writer.update(add("a"))
+    follower, got, errors = _follower(stores, url)
+    data = _packed(MAX_MSGPACK_ITEMS + 1)
+    r = redis_server.client()
+    r.hset(
+        "{packed}:flags",
+        mapping={"version": 2, "data": data, "checksum": hashlib.sha256(data).hexdigest()},
+    )
+    r.publish("{packed}:flags:changes", "2 x")
+    assert wait_for(lambda: errors)
+    said = f"holds {MAX_MSGPACK_ITEMS + 1:,} items"
+    assert said in str(errors[0])
+    with pytest.raises(ConfigError, match=said):
+        stores(url).read()
+    assert wait_for(lambda: follower.stats["rejected"] == 1)
+    assert follower.version == 1 and got == []  # the last good flags serve on
+    # at the bound it is decoded (one variant of 999,9xx empty arrays)
+    snap = decode_snapshot(_packed(MAX_MSGPACK_ITEMS), "msgpack", file="at-bound")
+    assert len(snap.flags["a"].variants["on"]) == MAX_MSGPACK_ITEMS - _items(
+        {"flags": {"a": {"default": "on", "variants": {"on": None}}}}
+    )

@@ -39,14 +39,31 @@ enc = msgspec.msgpack.encode
 def _scanners():
     if "c" not in IMPLS and IN_CI:
         pytest.fail("the compiled extension cfgcore._eval is not built (CI=true)")
-    return [mod.msgpack_duplicate_at for mod in IMPLS.values()]
+    return [mod.msgpack_scan for mod in IMPLS.values()]
+
+
+def _scanned(data) -> tuple[int, int]:
+    """``msgpack_scan``'s answer of every built implementation, which must agree, and
+    agree with ``msgpack_duplicate_at``'s."""
+    answers = {scan(data) for scan in _scanners()}
+    assert len(answers) == 1, answers
+    answer = answers.pop()
+    assert {mod.msgpack_duplicate_at(data) for mod in IMPLS.values()} == {answer[0]}
+    return answer
 
 
 def _agreed(data) -> int:
-    """The answer of every built implementation, which must agree."""
-    answers = {scan(data) for scan in _scanners()}
-    assert len(answers) == 1, answers
-    return answers.pop()
+    """The duplicate's offset every built implementation answers, which must agree."""
+    return _scanned(data)[0]
+
+
+def _decoded_items(value) -> int:
+    """The items (containers, keys, values, elements) of a decoded value."""
+    if isinstance(value, dict):
+        return 1 + sum(_decoded_items(k) + _decoded_items(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 1 + sum(_decoded_items(v) for v in value)
+    return 1
 
 
 # -- MessagePack written by hand: one value, several spellings --------------------------
@@ -393,6 +410,20 @@ def test_hand_made_maps_repeat_where_msgspec_loses_a_key(keys, vals, width, pref
 @given(doc=values)
 def test_documents_msgspec_writes_repeat_no_key(doc):
     assert _agreed(enc(doc)) == -1
+
+
+@given(doc=values)
+def test_the_scan_counts_the_items_decoding_makes(doc):
+    raw = enc({"flags": doc, "again": [doc]})
+    assert _scanned(raw) == (-1, _decoded_items(msgspec.msgpack.decode(raw)))
+    assert _scanned(raw + b"\xc0") == (-1, -1)  # two values: no document
+    assert _scanned(raw[:-1]) == (-1, -1)  # cut short
+
+
+def test_a_document_nested_past_the_scan_is_not_counted():
+    deep = b"\x91" * 1000 + b"\xc0"  # 1,000 open arrays: the scan follows
+    assert _scanned(deep) == (-1, 1001)
+    assert _scanned(b"\x91" + deep) == (-1, -1)  # 1,001: it does not
 
 
 @settings(max_examples=300)

@@ -30,6 +30,10 @@ def msgpack_duplicate_at(data: bytes | bytearray | memoryview) -> int:
     """The byte offset of the first MessagePack map key that repeats a key before it in
     its map (keys compared as they decode), or -1 (none, or not one whole value)."""
 
+def msgpack_scan(data: bytes | bytearray | memoryview) -> tuple[int, int]:
+    """(``msgpack_duplicate_at(data)``, the items of ``data``: containers, keys, values
+    and elements; -1 where it is not one whole value)."""
+
 class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused."""
 

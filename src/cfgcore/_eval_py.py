@@ -265,14 +265,32 @@ def msgpack_duplicate_at(data: Any) -> int:
     >>> msgpack_duplicate_at(bytes.fromhex("82a161 01 d90161 02"))
     4
     """
-    found = msgpack_duplicate(data)
-    return -1 if found is None else found[0]
+    return msgpack_scan(data)[0]
+
+
+def msgpack_scan(data: Any) -> tuple[int, int]:
+    """(:func:`msgpack_duplicate_at`'s answer, the number of items in ``data``): every
+    container, map key, value and array element counts one (what decoding it makes
+    objects of), or -1 where ``data`` is not one whole MessagePack value the scan
+    follows. One pass: a reader bounds what a document may make it build before
+    decoding it.
+
+    >>> msgpack_scan(bytes.fromhex("82a161 01 d90161 02"))
+    (4, 5)
+    """
+    found, walked = _mp_walk(data)
+    return (-1 if found is None else found[0]), walked
 
 
 def msgpack_duplicate(data: Any) -> tuple[int, int, str] | None:
     """:func:`msgpack_duplicate_at`'s key, with the offset of the key it repeats and its
     key path (``flags.f.variants.on``), for the error that names it; None where that
     answers -1."""
+    return _mp_walk(data)[0]
+
+
+def _mp_walk(data: Any) -> tuple[tuple[int, int, str] | None, int]:
+    """(:func:`msgpack_duplicate`, the items of a whole value or -1): one pass."""
     if data is None or isinstance(data, str):  # as the compiled one's typed buffer
         raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
     buf = _byte_buffer(data)
@@ -280,13 +298,14 @@ def msgpack_duplicate(data: Any) -> tuple[int, int, str] | None:
     # open containers: [start, items left, items in all, seen keys (maps), current key]
     stack: list[list[Any]] = []
     found: tuple[int, int, str] | None = None
-    pos = 0
+    pos = walked = 0
     while True:
         if pos >= n:
-            return None  # truncated
+            return None, -1  # truncated
         start = pos
         b = buf[pos]
         pos += 1
+        walked += 1
         token: Any = None  # the key this item is, as a dict key
         items = -1  # a container's items (a map's keys and values both count)
         if b <= 0x7F:
@@ -298,54 +317,54 @@ def msgpack_duplicate(data: Any) -> tuple[int, int, str] | None:
         elif b <= 0xBF:
             size = b & 0x1F
             if size > n - pos:
-                return None
+                return None, -1
             token = ("s", buf[pos : pos + size])
             pos += size
         elif b == 0xC0:
             token = ("z", None)
         elif b == 0xC1:
-            return None  # never used: not MessagePack
+            return None, -1  # never used: not MessagePack
         elif b <= 0xC3:
             token = ("n", b == 0xC3)
         elif b in _MP_LENGTH:
             width, kind = _MP_LENGTH[b]
             if n - pos < width:
-                return None
+                return None, -1
             size = int.from_bytes(buf[pos : pos + width], "big")
             pos += width + (kind == "x")
             if pos > n or size > n - pos:
-                return None
+                return None, -1
             pos += size
             token = ("r", buf[start:pos]) if kind == "x" else (kind, buf[pos - size : pos])
         elif b in _MP_NUMBER:
             fmt = _MP_NUMBER[b]
             width = struct.calcsize(fmt)
             if n - pos < width:
-                return None
+                return None, -1
             (number,) = struct.unpack(fmt, buf[pos : pos + width])
             pos += width
             token = ("n", number) if number == number else None  # a NaN equals no key
         elif b <= 0xD8:  # fixext 1, 2, 4, 8, 16: a type byte, then the data
             size = 1 + (1 << (b - 0xD4))
             if size > n - pos:
-                return None
+                return None, -1
             pos += size
             token = ("r", buf[start:pos])
         else:  # 0xDC..0xDF: array 16/32, map 16/32
             width = 2 if b in (0xDC, 0xDE) else 4
             if n - pos < width:
-                return None
+                return None, -1
             count = int.from_bytes(buf[pos : pos + width], "big")
             pos += width
             if count > n - pos:
-                return None  # every item takes a byte at least
+                return None, -1  # every item takes a byte at least
             items = count * (2 if b >= 0xDE else 1)
         if items >= 0:
             if items > n - pos:
-                return None
+                return None, -1
             if items:
                 if len(stack) >= MP_SCAN_DEPTH:
-                    return None  # deeper than the scan follows
+                    return None, -1  # deeper than the scan follows
                 is_map = b <= 0x8F or b >= 0xDE
                 stack.append([start, items, items, {} if is_map else None, None])
                 continue
@@ -369,7 +388,8 @@ def msgpack_duplicate(data: Any) -> tuple[int, int, str] | None:
             start = top[0]
             token = ("r", buf[start:pos])
         if not stack:
-            return found if pos == n else None  # bytes after the value: not one document
+            # bytes after the value: not one document
+            return (found, walked) if pos == n else (None, -1)
 
 
 def _mp_key_path(stack: list[list[Any]]) -> str:

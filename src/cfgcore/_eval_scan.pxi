@@ -331,16 +331,19 @@ cdef inline void _mp_signed(MpKey* k, int64_t v) noexcept nogil:
         k.num = <uint64_t>0 - <uint64_t>v  # INT64_MIN's magnitude too
 
 
-cdef Py_ssize_t _mp_duplicate_at(MpScan* s, const unsigned char* p, Py_ssize_t n) noexcept nogil:
+cdef Py_ssize_t _mp_duplicate_at(
+    MpScan* s, const unsigned char* p, Py_ssize_t n, Py_ssize_t* walked
+) noexcept nogil:
     """The offset of the first key (in document order) that repeats one before it in its
     map; -1 when none does or the bytes are not one whole MessagePack value (that
-    MP_SCAN_DEPTH bounds); -2 when out of memory. ``s``: the buffers to use (kept ones, or
+    MP_SCAN_DEPTH bounds); -2 when out of memory. ``walked``: the items (containers,
+    keys, values) of a whole value, else -1. ``s``: the buffers to use (kept ones, or
     all NULL), left for the caller to release."""
     cdef MpFrame* frames
     cdef MpFrame* top
     cdef MpKey k
     cdef Py_ssize_t pos = 0, start, depth = 0, found = -1, result = -1, size, items
-    cdef Py_ssize_t max_depth = MP_SCAN_DEPTH
+    cdef Py_ssize_t max_depth = MP_SCAN_DEPTH, nitems = 0
     cdef uint64_t count, bits
     cdef uint32_t b32
     cdef unsigned char b
@@ -348,6 +351,7 @@ cdef Py_ssize_t _mp_duplicate_at(MpScan* s, const unsigned char* p, Py_ssize_t n
     cdef bint opened
     cdef float f32
     cdef double f64
+    walked[0] = -1
     s.p = p
     s.nkeys = 0
     if s.keys == NULL:
@@ -365,6 +369,7 @@ cdef Py_ssize_t _mp_duplicate_at(MpScan* s, const unsigned char* p, Py_ssize_t n
         start = pos
         b = p[pos]
         pos += 1
+        nitems += 1
         k.num = 0
         k.off = 0
         k.n = 0
@@ -506,6 +511,8 @@ cdef Py_ssize_t _mp_duplicate_at(MpScan* s, const unsigned char* p, Py_ssize_t n
             break
         if depth == 0:
             result = found if pos == n else -1  # bytes after the value: not one document
+            if pos == n:
+                walked[0] = nitems
             break
     for start in range(depth):
         _mp_table_drop(s, frames[start].index, frames[start].size_class)
@@ -526,25 +533,38 @@ def msgpack_duplicate_at(data):
     >>> msgpack_duplicate_at(bytes.fromhex("82a161 01 d90161 02"))
     4
     """
+    return msgpack_scan(data)[0]
+
+
+def msgpack_scan(data):
+    """(:func:`msgpack_duplicate_at`'s answer, the number of items in ``data``): every
+    container, map key, value and array element counts one (what decoding it makes
+    objects of), or -1 where ``data`` is not one whole MessagePack value the scan
+    follows. One pass: a reader bounds what a document may make it build before
+    decoding it.
+
+    >>> msgpack_scan(bytes.fromhex("82a161 01 d90161 02"))
+    (4, 5)
+    """
     cdef const unsigned char[::1] view
-    cdef Py_ssize_t n, at
+    cdef Py_ssize_t n, at, walked = -1
     cdef MpScan own
     if data is None or isinstance(data, str):  # a typed memoryview would take None
         raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
     view = data
     n = view.shape[0]
     if n == 0:
-        return -1
+        return -1, -1
     if CFGCORE_SCAN_KEEP:
         # The GIL stays held: the kept buffers serve one scan at a time. (A 10,000-flag
         # document takes about a millisecond, as msgspec's decode holds it longer.)
-        at = _mp_duplicate_at(&_mp_kept, &view[0], n)
+        at = _mp_duplicate_at(&_mp_kept, &view[0], n, &walked)
         _mp_release(&_mp_kept, True)
     else:
         memset(&own, 0, sizeof(MpScan))
         with nogil:
-            at = _mp_duplicate_at(&own, &view[0], n)
+            at = _mp_duplicate_at(&own, &view[0], n, &walked)
             _mp_release(&own, False)
     if at == -2:
         raise MemoryError("msgpack_duplicate_at: out of memory")
-    return at
+    return at, walked

@@ -723,6 +723,14 @@ def _at_json_byte(problem: Problem, data: bytes | str) -> Problem:
     return Problem(path=path, message=problem.message, file=problem.file, line=line)
 
 
+#: The most items (containers, map keys, values, array elements) a MessagePack flag
+#: document (or published configuration) may hold: 7 times a 10,000-flag document of
+#: simple flags (134,000), and what bounds the objects decoding one builds: a document
+#: of nothing but empty arrays, one byte each, takes about 210 MB and 4 s to decode and
+#: serve at this bound (and 1 GB at 4 MB past it).
+MAX_MSGPACK_ITEMS = 1_000_000
+
+
 def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:
     """Refuse a MessagePack document with a map that repeats a key, naming the key path.
 
@@ -732,10 +740,22 @@ def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:
     documents are refused for it. Keys are equal when they decode equal: one text under
     str headers of different widths, ``1`` and ``1.0`` (see
     ``cfgcore._eval.msgpack_duplicate_at``, a scan in C: about 1 ms for 10,000 flags).
-    Bytes that are not one whole MessagePack value pass, for the decoder to name."""
+    Bytes that are not one whole MessagePack value pass, for the decoder to name.
+
+    A document of more than :data:`MAX_MSGPACK_ITEMS` items is refused too, before
+    decoding: each item is a Python object once decoded, and a hostile writer (an
+    unsigned Redis store's) packs one into a byte (4 MB of empty arrays decoded to
+    almost 1 GB), which would stop every process that reads the document."""
     from cfgcore._compat import impl  # here: cfgcore._eval imports this module
 
-    if impl.msgpack_duplicate_at(data) < 0:
+    duplicate, items = impl.msgpack_scan(data)
+    if items > MAX_MSGPACK_ITEMS:
+        raise SnapshotError(
+            f"the MessagePack document holds {items:,} items (maps, arrays, keys and "
+            f"values), more than the {MAX_MSGPACK_ITEMS:,} cfgcore decodes",
+            file=file,
+        )
+    if duplicate < 0:
         return
     from cfgcore._eval_py import msgpack_duplicate  # the slow path: the key path
 
