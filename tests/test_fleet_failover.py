@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import msgspec
 import pytest
@@ -64,6 +64,16 @@ def _sentinel_group(tmp_path) -> Iterator[tuple[RedisServer, list[RedisServer], 
             server.stop()
 
 
+def _replicated(primary: RedisServer, replicas: Iterable[RedisServer]) -> None:
+    """Wait until every replica has applied all the primary wrote. A write with wait=1
+    is acknowledged by one replica; Sentinel may promote the other, which on a loaded
+    machine can lag every write made (the store then rightly refuses: writes lost in a
+    failover). The failovers here are to lose none."""
+    offset = primary.client().info("replication")["master_repl_offset"]
+    for r in replicas:
+        wait_for(lambda r=r: r.client().info("replication")["slave_repl_offset"] >= offset)
+
+
 def _fail_over(primary: RedisServer, sentinel: Sentinel) -> None:
     sentinel.client().execute_command("SENTINEL", "FAILOVER", sentinel.name)
     wait_for(lambda: sentinel.primary_port() != primary.port, timeout=30)
@@ -90,6 +100,7 @@ def _failover_moves_writers_and_followers(primary, replica, other, sentinel) -> 
         before = [write_until_accepted(writer, f"before{i}") for i in range(5)]
         assert before == [1, 2, 3, 4, 5]  # a replica acknowledged each one at once
         wait_for(lambda: follower.version == 5)
+        _replicated(primary, (replica, other))
         _fail_over(primary, sentinel)
         new_primary = replica if sentinel.primary_port() == replica.port else other
         versions = [write_until_accepted(writer, f"after{i}") for i in range(5)]
@@ -124,6 +135,7 @@ def test_the_signed_stop_register_across_a_failover(redis_binary, tmp_path):
         with RedisFlagStore(url, keys=keys) as writer, RedisFlagStore(url, keys=keys) as reader:
             assert writer.write_stop_register({"t": (10.0, rec)}) == 1
             assert reader.read_stop_register() == {"t": (10.0, rec)}
+            _replicated(primary, replicas)
             _fail_over(primary, sentinel)
             later = {**rec, GUARDRAIL_STOPPED_AT: 11.0}
 
