@@ -292,3 +292,54 @@ def test_a_refusal_with_an_empty_message_is_reported_not_raised(tmp_path):
         server.shutdown()
         server.server_close()
         dyn.close()
+
+
+def test_a_probe_is_served_while_clients_that_do_not_read_hold_every_slot(manager, monkeypatch):
+    # A client that sends its whole request for /metrics and then reads nothing holds
+    # its connection while the server waits to send a scrape too big for the socket
+    # buffers (thousands of flags): it was no longer "waiting for its request", so with
+    # MAX_CONNECTIONS of them every newcomer, a kubelet's probe included, was closed on
+    # arrival until the send timed out. A connection waiting on its client to take the
+    # response may be dropped for a newcomer too, oldest first.
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import Family, registry
+
+    cap = 4
+    monkeypatch.setattr(probe_http._ProbeServer, "max_connections", cap)
+    monkeypatch.setattr(probe_http._ProbeHandler, "timeout", 120)  # none drops by itself
+    big = Family("cfgcore_test_big_scrape", "gauge", "x" * 8_000_000)  # past any buffer
+
+    def big_scrape():
+        return [big]
+
+    registry().add_collector(big_scrape)
+    server = serve(manager, port=0)
+    port = server.server_port
+    stalled = []
+    try:
+        for _ in range(cap):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            stalled.append(sock)
+            # its response has begun (and stalls): the request was read
+            assert select.select([sock], [], [], 30)[0]
+        status, body = _get("127.0.0.1", port)
+        assert status == 200 and json.loads(body)["live"] is True
+        # the oldest made room: its response was cut short
+        oldest = stalled[0]
+        oldest.settimeout(30)
+        received = 0
+        try:
+            while chunk := oldest.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert received < 8_000_000
+    finally:
+        registry().remove_collector(big_scrape)
+        for sock in stalled:
+            sock.close()
+        server.shutdown()
+        server.server_close()

@@ -213,6 +213,33 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
+class _ResponseWriter(io.BufferedIOBase):
+    """A connection's writing side that, as the response starts, files the connection
+    as waiting on its client again: a client that sent its request and then reads
+    nothing holds its connection while a response bigger than the socket buffers (a
+    scrape of thousands of flags) waits to be sent, as a slowloris client holds one
+    while its request is awaited."""
+
+    def __init__(self, sock: socket.socket, started: Callable[[], None]) -> None:
+        super().__init__()
+        self._sock = sock
+        self._started: Callable[[], None] | None = started
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self._started is not None:
+            started, self._started = self._started, None
+            started()
+        self._sock.sendall(data)
+        with memoryview(data) as view:
+            return view.nbytes
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
 class _ProbeHandler(WSGIRequestHandler):
     timeout = CLIENT_TIMEOUT
 
@@ -221,6 +248,9 @@ class _ProbeHandler(WSGIRequestHandler):
         self.rfile.close()  # the socket's own reader: it would keep the socket open
         deadline = time.monotonic() + float(self.timeout or CLIENT_TIMEOUT)
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
+        sock = self.connection
+        server = self.server
+        self.wfile = _ResponseWriter(sock, lambda: server._awaiting_client(sock))  # type: ignore[attr-defined]
 
     def parse_request(self) -> bool:
         # The request (line and headers) has arrived, good or bad: the connection is
@@ -247,13 +277,15 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     # to CLIENT_TIMEOUT seconds, and thousands of them (a flood, a leaking client)
     # would take the threads and pids the service itself needs (a container's pids
     # limit is shared by the whole process). Past this many open connections a new
-    # one takes the place of the one that has waited longest for its request (see
-    # process_request); with none waiting, it is closed at once, without a thread.
+    # one takes the place of the one that has waited longest on its client, for its
+    # request or to take its response (see process_request); with none waiting, it is
+    # closed at once, without a thread.
     max_connections = MAX_CONNECTIONS
 
     def server_activate(self) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
-        # Connections whose request has not arrived yet, oldest first.
+        # Connections waiting on their client (their request not arrived yet, or their
+        # response started and not all taken), longest waiting first.
         self._waiting: dict[socket.socket, None] = {}
         self._waiting_lock = threading.Lock()
         super().server_activate()
@@ -263,8 +295,9 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
         # slowloris client holds, and refusing the newcomer locked every kubelet probe
         # out for as long as one client kept MAX_CONNECTIONS of them open, reopening
         # each as CLIENT_TIMEOUT dropped it. The oldest is dropped instead: a probe
-        # sends its request at once, so it is served, and only a client still sending
-        # its request after all the others is ever dropped.
+        # sends its request at once and reads its answer, so it is served, and only a
+        # client still sending its request (or not reading its response) after all the
+        # others is ever dropped.
         if not self._slots.acquire(blocking=False) and not (
             self._drop_oldest_waiting() and self._slots.acquire(timeout=1.0)
         ):
@@ -280,8 +313,9 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
             raise
 
     def _drop_oldest_waiting(self) -> bool:
-        """Shut down the connection that has waited longest for its request (its
-        thread reads the end of the stream, gives up, and frees its slot)."""
+        """Shut down the connection that has waited longest on its client (its
+        thread reads the end of the stream, or fails to send, gives up, and frees its
+        slot)."""
         with self._waiting_lock:
             if not self._waiting:
                 return False
@@ -296,6 +330,13 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     def _request_read(self, request: Any) -> None:
         with self._waiting_lock:
             self._waiting.pop(request, None)
+
+    def _awaiting_client(self, request: Any) -> None:
+        """``request``'s response has started: until it is sent, the connection waits
+        on its client (to read it) and may make room for a newcomer, as one still
+        sending its request does."""
+        with self._waiting_lock:
+            self._waiting[request] = None
 
     def shutdown_request(self, request: Any) -> None:
         self._request_read(request)  # before the socket is closed
@@ -337,7 +378,8 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     standard library's ``make_server`` alone answers one connection at a time: a client
     that connects and sends nothing stalls every probe), at most
     :data:`MAX_CONNECTIONS` at once (past them a new connection takes the place of the
-    one that has waited longest for its request, or is closed when none is waiting).
+    one that has waited longest on its client, to send its request or to read its
+    response, or is closed when none is waiting).
     Returns the server: its ``server_port`` is the port bound (``port=0`` picks a free
     one); ``shutdown()`` then ``server_close()`` stop it. ``port`` is an integer from 0
     to 65535 (``numpy.int64`` too), else ValueError before anything is bound: ``True``
