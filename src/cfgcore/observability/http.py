@@ -172,6 +172,19 @@ def _headers(status: int, ctype: str, body: bytes) -> list[tuple[str, str]]:
     return headers
 
 
+def _wsgi_path(path: str) -> str:
+    """A WSGI ``PATH_INFO`` as the text the client meant: WSGI gives the request's
+    bytes read as Latin-1 (PEP 3333), so a configured ``/santé/live`` requested as
+    ``/sant%C3%A9/live`` came as ``/santÃ©/live``. Bytes that are not UTF-8 stay
+    undecoded (lone surrogates), matching no configured path."""
+    if path.isascii():
+        return path
+    try:
+        return path.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a server that decoded it already
+        return path
+
+
 def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     """A WSGI application serving ``manager``'s probes and ``/metrics``. One request
     computes a report or a scrape at a time; requests meanwhile, and shortly after,
@@ -181,7 +194,7 @@ def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        status, ctype, body = responder(method, environ.get("PATH_INFO") or "/")
+        status, ctype, body = responder(method, _wsgi_path(environ.get("PATH_INFO") or "/"))
         start_response(f"{status} {_REASONS[status]}", _headers(status, ctype, body))
         return [b"" if method == "HEAD" else body]
 
