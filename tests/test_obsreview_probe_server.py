@@ -343,3 +343,55 @@ def test_a_probe_is_served_while_clients_that_do_not_read_hold_every_slot(manage
             sock.close()
         server.shutdown()
         server.server_close()
+
+
+def _send_queue(server_port: int, client_port: int) -> int | None:
+    """Bytes the kernel holds unsent on the server's side of a loopback connection
+    (Linux's /proc/net/tcp ``tx_queue``), or None when the row is not there."""
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path, encoding="ascii") as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+                if int(local, 16) == server_port and int(remote, 16) == client_port:
+                    return int(fields[4].split(":")[0], 16)
+    return None
+
+
+def test_a_client_that_does_not_read_holds_a_bounded_send_buffer(manager):
+    # A client that asks for a big scrape and reads nothing made the kernel grow the
+    # connection's send buffer to 4 MB (net.ipv4.tcp_wmem): MAX_CONNECTIONS of them
+    # held 1 GB of kernel memory, counted by a container's memory limit.
+    import os
+
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("reads the kernel's send queue from Linux's /proc/net/tcp")
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import Family, registry
+
+    big = Family("cfgcore_test_big_scrape", "gauge", "x" * 8_000_000)
+
+    def big_scrape():
+        return [big]
+
+    registry().add_collector(big_scrape)
+    server = serve(manager, port=0)
+    client = socket.socket()
+    try:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(("127.0.0.1", server.server_port))
+        client.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        assert select.select([client], [], [], 30)[0]  # the response has begun
+        # wait for the queue to stop growing (the server is blocked sending)
+        seen: list[int | None] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (len(seen) < 5 or len(set(seen[-5:])) > 1):
+            seen.append(_send_queue(server.server_port, client.getsockname()[1]))
+            time.sleep(0.05)
+        queued = seen[-1]
+        assert queued is not None and 0 < queued <= 512 * 1024, queued  # 2-4 MB before
+    finally:
+        registry().remove_collector(big_scrape)
+        client.close()
+        server.shutdown()
+        server.server_close()
