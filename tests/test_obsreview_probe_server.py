@@ -395,3 +395,33 @@ def test_a_client_that_does_not_read_holds_a_bounded_send_buffer(manager):
         client.close()
         server.shutdown()
         server.server_close()
+
+
+def test_the_server_header_names_no_python_version(manager):
+    server = serve(manager, port=0)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        try:
+            conn.request("GET", "/health/live")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            assert response.getheader("Server") == "cfgcore", response.getheaders()
+        finally:
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_error_answered_before_the_application_names_no_python_version(manager):
+    server = serve(manager, port=0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n")
+            head = sock.makefile("rb").read().split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        assert head.startswith("HTTP/1.") and " 200 " not in head.splitlines()[0], head
+        assert "Server: cfgcore\r\n" in head + "\r\n" and "Python" not in head, head
+    finally:
+        server.shutdown()
+        server.server_close()

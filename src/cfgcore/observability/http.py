@@ -50,6 +50,9 @@ MAX_CONNECTIONS = 256
 # _ProbeHandler.setup); the kernel counts twice this for its bookkeeping.
 SEND_BUFFER = 64 * 1024
 
+# The probe server's Server header.
+SERVER_NAME = "cfgcore"
+
 DEFAULT_PATHS = {"live": "/health/live", "ready": "/health/ready", "metrics": "/metrics"}
 
 _TEXT = "text/plain; charset=utf-8"
@@ -259,6 +262,13 @@ class _ResponseWriter(io.BufferedIOBase):
 
 class _ProbeHandler(WSGIRequestHandler):
     timeout = CLIENT_TIMEOUT
+    # The Server header names no Python version (the standard library's says
+    # "WSGIServer/0.2 CPython/3.11.7" to whoever reaches the port): here, on the
+    # errors answered before the application, and in _named_server on the others.
+    server_version = SERVER_NAME
+
+    def version_string(self) -> str:
+        return SERVER_NAME
 
     def setup(self) -> None:
         super().setup()
@@ -396,6 +406,19 @@ class _ProbeServer6(_ProbeServer):
 DEFAULT_HOST = "127.0.0.1"
 
 
+def _named_server(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """``app`` answering with :data:`SERVER_NAME` as its Server header: the standard
+    library's server adds its own (with the Python version) only where none is set."""
+
+    def named(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            return start_response(status, [*headers, ("Server", SERVER_NAME)], *exc_info)
+
+        return app(environ, start)
+
+    return named
+
+
 def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServer:
     """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (this host only by
     default, :data:`DEFAULT_HOST`: pass ``host="0.0.0.0"`` for every IPv4 interface,
@@ -410,7 +433,7 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     one); ``shutdown()`` then ``server_close()`` stop it. ``port`` is an integer from 0
     to 65535 (``numpy.int64`` too), else ValueError before anything is bound: ``True``
     bound port 1, ``"8080"`` and ``8080.0`` failed deep inside the socket code; ``host``
-    is text, else TypeError."""
+    is text, else TypeError (``""``, as for any socket, is every interface)."""
     port = integer_within("port", port, 0, 65535)
     if not isinstance(host, str):  # (None or bytes failed inside the socket code)
         raise TypeError(f"host: expected text such as '127.0.0.1' or '::', got {shown(host)}")
@@ -419,7 +442,11 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     server_class = _ProbeServer6 if ":" in host else _ProbeServer
     try:
         server = make_server(
-            host, port, wsgi_app(manager), server_class=server_class, handler_class=_ProbeHandler
+            host,
+            port,
+            _named_server(wsgi_app(manager)),
+            server_class=server_class,
+            handler_class=_ProbeHandler,
         )
     except OSError as exc:
         where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
