@@ -98,3 +98,28 @@ def test_serve_answers_probes_while_a_client_sits_on_a_connection(manager):
         idle.close()
         server.shutdown()
         server.server_close()
+
+
+def test_a_probe_path_beyond_ascii_is_served_by_wsgi_as_by_asgi(bundled_config):
+    # WSGI gives the path as the request's bytes read as Latin-1 (PEP 3333): a
+    # configured `/santé/live`, requested as `/sant%C3%A9/live`, was compared as
+    # `/santÃ©/live` and answered 404 while the 404 named it (ASGI served it).
+    from cfgcore.observability.http import serve
+
+    base = bundled_config / "base.yaml"
+    text = base.read_text(encoding="utf-8")
+    assert 'path: "/health/live"' in text
+    base.write_text(text.replace('path: "/health/live"', 'path: "/santé/live"'), "utf-8")
+    m = ConfigurationManager(bundled_config, environ={})
+    m.load_environment_config("staging")
+    server = serve(m, port=0)
+    try:
+        status, _, body = _request(server.server_port, "GET", "/sant%C3%A9/live")
+        assert status == 200 and json.loads(body)["live"] is True
+        # the same character sent as one Latin-1 byte is another path
+        assert _request(server.server_port, "GET", "/sant%E9/live")[0] == 404
+        assert _request(server.server_port, "GET", "/sant%FF%C3/live")[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+        m.close()

@@ -292,3 +292,136 @@ def test_a_refusal_with_an_empty_message_is_reported_not_raised(tmp_path):
         server.shutdown()
         server.server_close()
         dyn.close()
+
+
+def test_a_probe_is_served_while_clients_that_do_not_read_hold_every_slot(manager, monkeypatch):
+    # A client that sends its whole request for /metrics and then reads nothing holds
+    # its connection while the server waits to send a scrape too big for the socket
+    # buffers (thousands of flags): it was no longer "waiting for its request", so with
+    # MAX_CONNECTIONS of them every newcomer, a kubelet's probe included, was closed on
+    # arrival until the send timed out. A connection waiting on its client to take the
+    # response may be dropped for a newcomer too, oldest first.
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import Family, registry
+
+    cap = 4
+    monkeypatch.setattr(probe_http._ProbeServer, "max_connections", cap)
+    monkeypatch.setattr(probe_http._ProbeHandler, "timeout", 120)  # none drops by itself
+    big = Family("cfgcore_test_big_scrape", "gauge", "x" * 8_000_000)  # past any buffer
+
+    def big_scrape():
+        return [big]
+
+    registry().add_collector(big_scrape)
+    server = serve(manager, port=0)
+    port = server.server_port
+    stalled = []
+    try:
+        for _ in range(cap):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            stalled.append(sock)
+            # its response has begun (and stalls): the request was read
+            assert select.select([sock], [], [], 30)[0]
+        status, body = _get("127.0.0.1", port)
+        assert status == 200 and json.loads(body)["live"] is True
+        # the oldest made room: its response was cut short
+        oldest = stalled[0]
+        oldest.settimeout(30)
+        received = 0
+        try:
+            while chunk := oldest.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert received < 8_000_000
+    finally:
+        registry().remove_collector(big_scrape)
+        for sock in stalled:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def _send_queue(server_port: int, client_port: int) -> int | None:
+    """Bytes the kernel holds unsent on the server's side of a loopback connection
+    (Linux's /proc/net/tcp ``tx_queue``), or None when the row is not there."""
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path, encoding="ascii") as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+                if int(local, 16) == server_port and int(remote, 16) == client_port:
+                    return int(fields[4].split(":")[0], 16)
+    return None
+
+
+def test_a_client_that_does_not_read_holds_a_bounded_send_buffer(manager):
+    # A client that asks for a big scrape and reads nothing made the kernel grow the
+    # connection's send buffer to 4 MB (net.ipv4.tcp_wmem): MAX_CONNECTIONS of them
+    # held 1 GB of kernel memory, counted by a container's memory limit.
+    import os
+
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("reads the kernel's send queue from Linux's /proc/net/tcp")
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import Family, registry
+
+    big = Family("cfgcore_test_big_scrape", "gauge", "x" * 8_000_000)
+
+    def big_scrape():
+        return [big]
+
+    registry().add_collector(big_scrape)
+    server = serve(manager, port=0)
+    client = socket.socket()
+    try:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(("127.0.0.1", server.server_port))
+        client.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        assert select.select([client], [], [], 30)[0]  # the response has begun
+        # wait for the queue to stop growing (the server is blocked sending)
+        seen: list[int | None] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (len(seen) < 5 or len(set(seen[-5:])) > 1):
+            seen.append(_send_queue(server.server_port, client.getsockname()[1]))
+            time.sleep(0.05)
+        queued = seen[-1]
+        assert queued is not None and 0 < queued <= 512 * 1024, queued  # 2-4 MB before
+    finally:
+        registry().remove_collector(big_scrape)
+        client.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_server_header_names_no_python_version(manager):
+    server = serve(manager, port=0)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        try:
+            conn.request("GET", "/health/live")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            assert response.getheader("Server") == "cfgcore", response.getheaders()
+        finally:
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_error_answered_before_the_application_names_no_python_version(manager):
+    server = serve(manager, port=0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n")
+            head = sock.makefile("rb").read().split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        assert head.startswith("HTTP/1.") and " 200 " not in head.splitlines()[0], head
+        assert "Server: cfgcore\r\n" in head + "\r\n" and "Python" not in head, head
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -46,6 +46,13 @@ CLIENT_TIMEOUT = 10.0
 # Open connections the probe server serves at once (see _ProbeServer).
 MAX_CONNECTIONS = 256
 
+# Bytes of a response the kernel holds for a client that is not reading it (see
+# _ProbeHandler.setup); the kernel counts twice this for its bookkeeping.
+SEND_BUFFER = 64 * 1024
+
+# The probe server's Server header.
+SERVER_NAME = "cfgcore"
+
 DEFAULT_PATHS = {"live": "/health/live", "ready": "/health/ready", "metrics": "/metrics"}
 
 _TEXT = "text/plain; charset=utf-8"
@@ -172,6 +179,19 @@ def _headers(status: int, ctype: str, body: bytes) -> list[tuple[str, str]]:
     return headers
 
 
+def _wsgi_path(path: str) -> str:
+    """A WSGI ``PATH_INFO`` as the text the client meant: WSGI gives the request's
+    bytes read as Latin-1 (PEP 3333), so a configured ``/santé/live`` requested as
+    ``/sant%C3%A9/live`` came as ``/santÃ©/live``. Bytes that are not UTF-8 stay
+    undecoded (lone surrogates), matching no configured path."""
+    if path.isascii():
+        return path
+    try:
+        return path.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a server that decoded it already
+        return path
+
+
 def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     """A WSGI application serving ``manager``'s probes and ``/metrics``. One request
     computes a report or a scrape at a time; requests meanwhile, and shortly after,
@@ -181,7 +201,7 @@ def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        status, ctype, body = responder(method, environ.get("PATH_INFO") or "/")
+        status, ctype, body = responder(method, _wsgi_path(environ.get("PATH_INFO") or "/"))
         start_response(f"{status} {_REASONS[status]}", _headers(status, ctype, body))
         return [b"" if method == "HEAD" else body]
 
@@ -213,14 +233,60 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
+class _ResponseWriter(io.BufferedIOBase):
+    """A connection's writing side that, as the response starts, files the connection
+    as waiting on its client again: a client that sent its request and then reads
+    nothing holds its connection while a response bigger than the socket buffers (a
+    scrape of thousands of flags) waits to be sent, as a slowloris client holds one
+    while its request is awaited."""
+
+    def __init__(self, sock: socket.socket, started: Callable[[], None]) -> None:
+        super().__init__()
+        self._sock = sock
+        self._started: Callable[[], None] | None = started
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self._started is not None:
+            started, self._started = self._started, None
+            started()
+        self._sock.sendall(data)
+        with memoryview(data) as view:
+            return view.nbytes
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
 class _ProbeHandler(WSGIRequestHandler):
     timeout = CLIENT_TIMEOUT
+    # The Server header names no Python version (the standard library's says
+    # "WSGIServer/0.2 CPython/3.11.7" to whoever reaches the port): here, on the
+    # errors answered before the application, and in _named_server on the others.
+    server_version = SERVER_NAME
+
+    def version_string(self) -> str:
+        return SERVER_NAME
 
     def setup(self) -> None:
         super().setup()
         self.rfile.close()  # the socket's own reader: it would keep the socket open
         deadline = time.monotonic() + float(self.timeout or CLIENT_TIMEOUT)
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
+        sock = self.connection
+        # Left to itself the kernel grows a connection's send buffer to 4 MB
+        # (net.ipv4.tcp_wmem) for a client that reads nothing: MAX_CONNECTIONS of them
+        # asking for a big scrape held 1 GB of kernel memory, which a container's
+        # memory limit counts. Bounded, they hold under 40 MB; a scrape still leaves at
+        # 128 KB per round trip (over 100 MB/s within a cluster).
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        except OSError:  # a platform without it: the kernel's own size
+            pass
+        server = self.server
+        self.wfile = _ResponseWriter(sock, lambda: server._awaiting_client(sock))  # type: ignore[attr-defined]
 
     def parse_request(self) -> bool:
         # The request (line and headers) has arrived, good or bad: the connection is
@@ -247,13 +313,15 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     # to CLIENT_TIMEOUT seconds, and thousands of them (a flood, a leaking client)
     # would take the threads and pids the service itself needs (a container's pids
     # limit is shared by the whole process). Past this many open connections a new
-    # one takes the place of the one that has waited longest for its request (see
-    # process_request); with none waiting, it is closed at once, without a thread.
+    # one takes the place of the one that has waited longest on its client, for its
+    # request or to take its response (see process_request); with none waiting, it is
+    # closed at once, without a thread.
     max_connections = MAX_CONNECTIONS
 
     def server_activate(self) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
-        # Connections whose request has not arrived yet, oldest first.
+        # Connections waiting on their client (their request not arrived yet, or their
+        # response started and not all taken), longest waiting first.
         self._waiting: dict[socket.socket, None] = {}
         self._waiting_lock = threading.Lock()
         super().server_activate()
@@ -263,8 +331,9 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
         # slowloris client holds, and refusing the newcomer locked every kubelet probe
         # out for as long as one client kept MAX_CONNECTIONS of them open, reopening
         # each as CLIENT_TIMEOUT dropped it. The oldest is dropped instead: a probe
-        # sends its request at once, so it is served, and only a client still sending
-        # its request after all the others is ever dropped.
+        # sends its request at once and reads its answer, so it is served, and only a
+        # client still sending its request (or not reading its response) after all the
+        # others is ever dropped.
         if not self._slots.acquire(blocking=False) and not (
             self._drop_oldest_waiting() and self._slots.acquire(timeout=1.0)
         ):
@@ -280,8 +349,9 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
             raise
 
     def _drop_oldest_waiting(self) -> bool:
-        """Shut down the connection that has waited longest for its request (its
-        thread reads the end of the stream, gives up, and frees its slot)."""
+        """Shut down the connection that has waited longest on its client (its
+        thread reads the end of the stream, or fails to send, gives up, and frees its
+        slot)."""
         with self._waiting_lock:
             if not self._waiting:
                 return False
@@ -296,6 +366,13 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     def _request_read(self, request: Any) -> None:
         with self._waiting_lock:
             self._waiting.pop(request, None)
+
+    def _awaiting_client(self, request: Any) -> None:
+        """``request``'s response has started: until it is sent, the connection waits
+        on its client (to read it) and may make room for a newcomer, as one still
+        sending its request does."""
+        with self._waiting_lock:
+            self._waiting[request] = None
 
     def shutdown_request(self, request: Any) -> None:
         self._request_read(request)  # before the socket is closed
@@ -329,6 +406,19 @@ class _ProbeServer6(_ProbeServer):
 DEFAULT_HOST = "127.0.0.1"
 
 
+def _named_server(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """``app`` answering with :data:`SERVER_NAME` as its Server header: the standard
+    library's server adds its own (with the Python version) only where none is set."""
+
+    def named(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            return start_response(status, [*headers, ("Server", SERVER_NAME)], *exc_info)
+
+        return app(environ, start)
+
+    return named
+
+
 def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServer:
     """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (this host only by
     default, :data:`DEFAULT_HOST`: pass ``host="0.0.0.0"`` for every IPv4 interface,
@@ -337,12 +427,13 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     standard library's ``make_server`` alone answers one connection at a time: a client
     that connects and sends nothing stalls every probe), at most
     :data:`MAX_CONNECTIONS` at once (past them a new connection takes the place of the
-    one that has waited longest for its request, or is closed when none is waiting).
+    one that has waited longest on its client, to send its request or to read its
+    response, or is closed when none is waiting).
     Returns the server: its ``server_port`` is the port bound (``port=0`` picks a free
     one); ``shutdown()`` then ``server_close()`` stop it. ``port`` is an integer from 0
     to 65535 (``numpy.int64`` too), else ValueError before anything is bound: ``True``
     bound port 1, ``"8080"`` and ``8080.0`` failed deep inside the socket code; ``host``
-    is text, else TypeError."""
+    is text, else TypeError (``""``, as for any socket, is every interface)."""
     port = integer_within("port", port, 0, 65535)
     if not isinstance(host, str):  # (None or bytes failed inside the socket code)
         raise TypeError(f"host: expected text such as '127.0.0.1' or '::', got {shown(host)}")
@@ -351,7 +442,11 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     server_class = _ProbeServer6 if ":" in host else _ProbeServer
     try:
         server = make_server(
-            host, port, wsgi_app(manager), server_class=server_class, handler_class=_ProbeHandler
+            host,
+            port,
+            _named_server(wsgi_app(manager)),
+            server_class=server_class,
+            handler_class=_ProbeHandler,
         )
     except OSError as exc:
         where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
