@@ -330,6 +330,8 @@ class ConfigurationManager(ConfigView):
         publish()  # (again, harmlessly, when the flags went live with it)
         self.reloader.follow_inputs(snap)  # a new secret file's directory, say
         self.last_error = None
+        if snap.sources is not previous.sources:  # (built from the inputs: no runtime update)
+            self.reloader.refused = None
         self.reloader.unchanged_fingerprint = None
         # A refusal describes inputs that are no longer what is live: the same
         # fingerprint again later is a new break, not the refused input left as it was.

@@ -134,6 +134,10 @@ class PublishedSource:
         # (pair_for_build).
         self._mine: dict[str, bytes] = {}
         self._wrote = b""  # the digest of the file _write() wrote last
+        # Per environment, the stored version this process refused (None: a refusal of
+        # no version of its own) and why, while the store holds it: health reports it
+        # until a version goes live (refusal()).
+        self._refused: dict[str, tuple[int | None, ConfigError]] = {}
 
     def path(self, env: str) -> str:
         return os.path.join(self.dir, f"{env}.json")
@@ -177,7 +181,10 @@ class PublishedSource:
                 else:
                     self._taken[env] = doc.version
                     self._mine[env] = self._wrote
-            store.watch(lambda d: self._on_document(env, d), on_error=self._on_error)
+            store.watch(
+                lambda d: self._on_document(env, d),
+                on_error=lambda exc: self._on_error(exc, env, store.refused_version),
+            )
             self._stores[env] = store
         self._pair_flags()
 
@@ -327,6 +334,13 @@ class PublishedSource:
         """The store followed for ``env``, or None before it is synced."""
         return self._stores.get(env)
 
+    def refusal(self, env: str) -> tuple[int | None, ConfigError] | None:
+        """The published version of ``env`` this process refused (None when the refusal
+        names no version: a store re-created under another epoch) and why, while the
+        store holds it: the last good configuration serves meanwhile. None once a
+        version goes live (a newer one, or the store back to the one served)."""
+        return self._refused.get(env)
+
     def _render(self, doc: Any) -> bytes:
         """``doc``'s tree as ``ENV.json`` holds it. ConfigError for a date or time value
         it cannot read back."""
@@ -402,6 +416,15 @@ class PublishedSource:
         manager = self._manager()
         if manager is None:
             return
+        try:
+            self._take(manager, env, doc)
+        except ConfigError as exc:  # (the follower counts it and never delivers it again)
+            self._refused[env] = (doc.version, exc)
+            raise
+
+    def _take(self, manager: ConfigurationManager, env: str, doc: Any) -> None:
+        """Write ``doc`` (stored for ``env``) to the directory and reload from it;
+        ConfigError when it is refused (the last good file put back)."""
         # Under the manager's change lock (re-entrant): no other change can build from
         # the new file until it is either live or put back. Listeners run once that
         # lock is released (the reload's own delivery section nests in this one); they
@@ -428,6 +451,7 @@ class PublishedSource:
                 raise
             if manager.environment != env:
                 self._mine[env] = self._wrote
+                self._refused.pop(env, None)
                 return  # on disk for when that environment is loaded
             # Swapped in with the configuration (cfgcore.config.reload): one swap.
             manager._paired_flags = pair
@@ -446,14 +470,20 @@ class PublishedSource:
                 raise manager.last_error or ConfigError("refused", file=self.shown)
             self._taken[env] = max(self._taken.get(env, 0), doc.version)
             self._mine[env] = self._wrote
+            self._refused.pop(env, None)
             if pair is not None and live is not None:
                 # The configuration was unchanged (nothing to swap with): flags alone.
                 live.install(pair[0], pair[1], "redis", followed=True)
 
-    def _on_error(self, exc: Exception) -> None:
+    def _on_error(self, exc: Exception, env: str | None = None, version: int | None = None) -> None:
+        """A document of ``env`` the store refused (checksum, decoding, depth, a
+        version older than the one served): audited, and reported by health while the
+        store holds it (``version``: the one refused, when it has one)."""
         manager = self._manager()
         if manager is not None:
             error = exc if isinstance(exc, ConfigError) else ConfigError(str(exc), file=self.shown)
+            if env is not None:
+                self._refused[env] = (version, error)
             manager._error_event(error, "redis")
 
     def close(self) -> None:

@@ -96,6 +96,11 @@ class ReloadController:
         # only when the reason changes or after a success (which clears it).
         self.reported_error: str | None = None
         self.reported_fingerprint: tuple[Any, ...] | None = None  # of the inputs it was about
+        # The refusal of the inputs as a reload last read them, standing until a build
+        # from the inputs goes live or they read back as what is live: a runtime update
+        # reads no file, so what the files hold is still refused after it (health's
+        # ``last_reload`` goes on saying so, as a refused flag document's ``flags``).
+        self.refused: ConfigError | None = None
         # Refusals of inputs that flap between versions: the same text is logged at
         # ERROR once per window (every refusal is still counted, audited and told).
         self.refusals = RepeatedRefusals()
@@ -169,7 +174,7 @@ class ReloadController:
                     self.unchanged_fingerprint = stamp
                     self.rejected_fingerprint = None
                     self.reported_error = None
-                    m.last_error = None
+                    self.refused = m.last_error = None
                     return prev, None
                 # A file that changed while we read it may have been read half-written,
                 # or with another file of a different version: never activate that.
@@ -205,6 +210,7 @@ class ReloadController:
                 # Settled means old enough, or unchanged over the whole settle wait
                 # (a timestamp in the future, from a skewed clock, is never old).
                 self.rejected_fingerprint = stamp
+            self.refused = exc
             text = str(exc)
             again = text == self.reported_error and stamp is not None
             again = again and stamp == self.reported_fingerprint

@@ -11,8 +11,11 @@ answers two questions, each with the checks that decided it:
   current within ``max_staleness`` seconds (a file watcher that stopped polling, a
   store follower disconnected for longer, a cache file older than that: not ready).
   A rejected reload keeps the last good snapshot serving: still ready, with a
-  ``warn`` check saying why the new input was refused. A file watcher that is alive
-  but stuck (its loop has not come round for its ``stall_after`` seconds, by default
+  ``warn`` check saying why the new input was refused (``last_reload``, standing after
+  a runtime update: the files still hold it); so does a published configuration
+  refused while the store holds it (``config_source``: the version served, the version
+  refused and why), as a refused flag document does (``flags``). A file watcher that is
+  alive but stuck (its loop has not come round for its ``stall_after`` seconds, by default
   ``max(30, 20 x poll_interval)`` or ``CFGCORE_WATCHER_STALL_SECONDS``: a reload blocked
   on a hung read or a lock) is not ready either, naming the watcher and for how long.
   In production, a secret the live version left empty (``${DB_PASSWORD:-}`` not
@@ -231,7 +234,8 @@ def _config_loaded(manager: Any) -> list[Check]:
         if manager.validate
         else Check("validation", "warn", "validation is disabled for this manager"),
     ]
-    error = manager.last_error
+    # (a runtime update since the refusal reads no file: what they hold is still refused)
+    error = manager.last_error or manager.reloader.refused
     if error is not None:
         from cfgcore.observability.instruments import reason_of
 
@@ -294,7 +298,9 @@ def _config_fresh(manager: Any, bound: float) -> Check:
     if published is not None and snap.version:
         store = published.store(snap.environment)
         if store is not None:
-            return _store_check("config_source", store, bound)
+            check = _store_check("config_source", store, bound)
+            refusal = published.refusal(snap.environment)
+            return check if refusal is None else _refused_published(check, store, *refusal)
     watcher = getattr(manager.reloader, "_watcher", None)
     if watcher is not None and watcher.wanted and not watcher.running:
         # Enabled and never stopped, yet its thread is gone: reloads stopped silently.
@@ -315,6 +321,22 @@ def _config_fresh(manager: Any, bound: float) -> Check:
         "freshness", "fail",
         f"the file watcher has not confirmed the inputs for {age:.0f} s (bound {bound:g} s)",
     )  # fmt: skip
+
+
+def _refused_published(
+    check: Check, store: Any, version: int | None, error: BaseException
+) -> Check:
+    """``check`` (the followed store's) saying that the published configuration the
+    store holds was refused: a ``warn`` (the last good one serves, as a refused flag
+    document's), unless the store's own state is worse already. Ends once a version
+    goes live (:meth:`~cfgcore.config.published.PublishedSource.refusal`)."""
+    which = f"the published version {version}" if version is not None else "what it holds"
+    refused = f"{which} was refused: {_first_line(error)}"
+    if check.status != "ok":
+        return Check(check.name, check.status, f"{check.detail}; {refused}")
+    # (0: started on what the state directory held, the store's document refused)
+    served = f"version {store.version}" if store.version else "what this host followed last"
+    return Check(check.name, "warn", f"following {store.url}; serving {served}; {refused}")
 
 
 def _stuck(watcher: Any) -> Check | None:

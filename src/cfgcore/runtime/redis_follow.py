@@ -254,6 +254,14 @@ class RedisFollower:
         """The highest version this process has read, written or been delivered."""
         return self._seen
 
+    @property
+    def refused_version(self) -> int | None:
+        """The version of the stored document refused last, while that refusal stands
+        (the store holds no other since); None without one, or for a refusal of no
+        version of its own (a store re-created under another epoch)."""
+        reported = self._reported
+        return reported[0] if reported is not None and reported[0] > 0 else None
+
     # -- the follower --------------------------------------------------------------
 
     def _start(self) -> None:
