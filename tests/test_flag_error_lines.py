@@ -100,7 +100,11 @@ def test_every_problem_names_its_own_line(tmp_path):
 @pytest.mark.parametrize(
     ("rule", "path", "message"),
     [
-        ("- rollot: 5\n        serve: on", "flags.x.rules[0]", "unknown field rollot"),
+        (
+            "- rollot: 5\n        serve: on",
+            "flags.x.rules[0].rollot",
+            "unknown field (did you mean 'rollout'?)",
+        ),
         (
             "- serve: on\n        when: {attr: c, in: SE}",
             "flags.x.rules[0].when.in",
@@ -111,7 +115,7 @@ def test_every_problem_names_its_own_line(tmp_path):
 def test_a_decode_problem_names_its_line(tmp_path, rule, path, message):
     file = tmp_path / "flags.yaml"
     file.write_text(f"flags:\n  x:\n    default: off\n    rules:\n      {rule}\n")
-    line = 5 if path.endswith("[0]") else 6
+    line = 5 if path.endswith(("[0]", "rollot")) else 6
     err = _raised(file)
     assert str(err).startswith(f"{file}:{line}: {path}: "), err
     assert message in str(err)
@@ -124,7 +128,7 @@ def test_a_decode_problem_in_json_names_its_line(tmp_path):
     file = tmp_path / "flags.json"
     file.write_text('{"flags": {\n  "x": {\n    "default": "off",\n    "rollot": 5\n  }\n}}\n')
     err = _raised(file)
-    assert str(err).startswith(f"{file}:2: flags.x: object contains unknown field rollot"), err
+    assert str(err).startswith(f"{file}:4: flags.x.rollot: unknown field"), err
 
 
 @pytest.mark.parametrize("key", ["a.b", 'say "hi".v2', 'say "hi"', "a[0]"])
@@ -219,9 +223,7 @@ def test_a_manager_start_refuses_naming_the_line(tmp_path, monkeypatch):
     try:
         with pytest.raises(ConfigError) as info:
             m.load_environment_config("development")
-        assert f"{d / 'flags.yaml'}:2: flags.beta: object contains unknown field rollot" in str(
-            info.value
-        )
+        assert f"{d / 'flags.yaml'}:3: flags.beta.rollot: unknown field" in str(info.value)
     finally:
         m.close()
 
@@ -272,8 +274,8 @@ def _documents(draw):
                 serve = "nope" if key == bad and i == at and mistake == "variant" else "on"
                 lines.append("      - rollout: 10")
                 if key == bad and i == at and mistake == "unknown_field":
-                    want = len(lines)
                     lines.append("        rollot: 1")
+                    want = len(lines)  # the unknown field's own line
                 lines.append(f"        serve: '{serve}'")
                 if key == bad and i == at and mistake == "variant":
                     want = len(lines)
@@ -290,8 +292,8 @@ def _documents(draw):
                 serve = "nope" if key == bad and i == at and mistake == "variant" else "on"
                 lines.append("      {")
                 if key == bad and i == at and mistake == "unknown_field":
-                    want = len(lines)
                     lines.append('        "rollot": 1,')
+                    want = len(lines)
                 lines.append('        "rollout": 10,')
                 lines.append(f'        "serve": "{serve}"')
                 if key == bad and i == at and mistake == "variant":
@@ -303,7 +305,7 @@ def _documents(draw):
     path = {
         "variant": ("flags", bad, "rules", at, "serve"),
         "missing_default": ("flags", bad, "default"),
-        "unknown_field": ("flags", bad, "rules", at),
+        "unknown_field": ("flags", bad, "rules", at, "rollot"),
     }[mistake]
     shown = format_key_path(path[:2]) + "".join(
         f"[{s}]" if isinstance(s, int) else f".{s}" for s in path[2:]

@@ -164,17 +164,69 @@ _MSGSPEC_PATH = re.compile(
 _BRACKET_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
 
 
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>.*)`$", re.DOTALL)
+_TYPE_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[(\.\.\.|'(?:[^'\\]|\\.)*')\]")
+
+
+def _fields_at(type_: Any, raw_path: str) -> list[str] | None:
+    """The field names (as documents spell them) of the Struct that ``type_`` holds at
+    msgspec's ``raw_path``, or None where the path does not lead to one Struct (a union
+    of several, a step the type does not have)."""
+    info: Any = msgspec.inspect.type_info(type_)
+    steps = _TYPE_STEP.findall(raw_path)
+    if "".join(a and "." + a or b and f"[{b}]" or f"[{c}]" for a, b, c in steps) != raw_path:
+        return None
+    for name, index, key in steps:
+        info = _one(info)
+        if name:
+            if not isinstance(info, msgspec.inspect.StructType):
+                return None
+            match = [f.type for f in info.fields if f.encode_name == name]
+            if not match:
+                return None
+            info = match[0]
+        elif index:
+            if isinstance(info, msgspec.inspect.TupleType):
+                if int(index) >= len(info.item_types):
+                    return None
+                info = info.item_types[int(index)]
+            elif isinstance(info, msgspec.inspect.CollectionType):
+                info = info.item_type
+            else:
+                return None
+        elif key:
+            if not isinstance(info, msgspec.inspect.DictType):
+                return None
+            info = info.value_type
+    info = _one(info)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return None
+    return [f.encode_name for f in info.fields]
+
+
+def _one(info: Any) -> Any:
+    """``info``, or the one type other than None of a union (else the union)."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        inner = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(inner) == 1:
+            return inner[0]
+    return info
+
+
 def msgspec_problem(
     exc: msgspec.ValidationError | msgspec.DecodeError,
     file: str | None,
     prefix: str = "",
     data: Any = NO_DATA,
+    type_: Any = None,
 ) -> Problem:
     """Turn msgspec's "Expected `array`, got `str` - at `$.flags['x'].rules[1]`" into a
     cfgcore Problem with a key path ``flags.x.rules[1]`` (``prefix`` a rendered path:
     :func:`cfgcore.errors.child_key_path`). msgspec names no key of a mapping (a split's
     weight is at ``split[...]``): with ``data``, the value decoded, each ``[...]`` is
-    the key found there (:func:`_entry_path`)."""
+    the key found there (:func:`_entry_path`). An unknown field is named by its own key
+    path (its line, where the document has lines), and with ``type_``, the type
+    decoded, the message suggests the fields it may have meant."""
     m = _MSGSPEC_PATH.match(str(exc))
     assert m is not None  # the pattern matches any string
     raw_path = m.group("path") or ""
@@ -192,9 +244,31 @@ def msgspec_problem(
     else:
         path = _BRACKET_KEY.sub(lambda k: child_key_path("_", k.group(1))[1:], raw_path)
         path = join_key_paths(prefix, path.lstrip("."))
+    unknown = _UNKNOWN_FIELD.match(m.group("msg"))
+    if unknown is not None:  # named by its own key path (its line), "did you mean"
+        field = unknown.group("field")
+        return Problem(
+            path=child_key_path(path, field),
+            message="unknown field" + _suggested(field, type_, raw_path),
+            file=file,
+        )
     msg = m.group("msg").replace("`", "").replace(" | null", "")
     if msg[1:2].islower():  # "Expected ..." -> "expected ...", "JSON is ..." stays
         msg = msg[:1].lower() + msg[1:]
     if m.group("key"):  # "... - at `key` in `$.flags['x'].variants`": a key of that object
         msg += " (a key)"  # (named in the path where the data tells which: variants[5])
     return Problem(path=path, message=msg, file=file)
+
+
+def _suggested(field: str, type_: Any, raw_path: str) -> str:
+    """`` (did you mean 'variants'?)`` for an unknown ``field`` of the Struct ``type_``
+    holds at ``raw_path``, or ``""``."""
+    from cfgcore.config.tree import did_you_mean
+
+    if type_ is None:
+        return ""
+    try:
+        fields = _fields_at(type_, raw_path)
+    except Exception:  # a type msgspec.inspect cannot describe
+        return ""
+    return did_you_mean(field, fields) if fields else ""

@@ -656,7 +656,7 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
         plain = msgspec.to_builtins(probe, builtin_types=_AS_IS)
         typed: Any = msgspec.convert(plain, type=typ)
     except msgspec.ValidationError as exc:
-        problem = msgspec_problem(exc, compiler.file, prefix=path, data=plain)
+        problem = msgspec_problem(exc, compiler.file, prefix=path, data=plain, type_=typ)
         if problem.message.endswith(", got null"):  # built in Python: say it in Python
             problem = dataclasses.replace(problem, message=problem.message[:-4] + "None")
         at = parse_key_path(problem.path)  # flags.KEY.prerequisites[i]: which entry
@@ -689,7 +689,7 @@ def _typed(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     try:
         typed: Any = msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=typ)
     except msgspec.ValidationError as exc:
-        problem = msgspec_problem(exc, compiler.file, prefix=path, data=value)
+        problem = msgspec_problem(exc, compiler.file, prefix=path, data=value, type_=typ)
         compiler.problems.append(problem)
         return True
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:

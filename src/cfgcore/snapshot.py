@@ -491,16 +491,17 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
     problems: list[Problem] = []
     flags: dict[str, Flag] = {}
     segments: dict[str, Condition] = {}
-    for section, items, decode, out in (
-        ("segments", top.segments, decode_cond, segments),
-        ("flags", top.flags, decode_flag, flags),
+    for section, items, decode, out, typ in (
+        ("segments", top.segments, decode_cond, segments, Condition),
+        ("flags", top.flags, decode_flag, flags, Flag),
     ):
         for key, raw in items.items():
             try:
                 out[key] = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 where = child_key_path(section, key)
-                problems.append(msgspec_problem(exc, file, prefix=where, data=_plain(raw)))
+                problem = msgspec_problem(exc, file, prefix=where, data=_plain(raw), type_=typ)
+                problems.append(problem)
             except UnicodeEncodeError:  # (from Python data) text holding a lone surrogate
                 problems.append(_surrogate_problem(raw, child_key_path(section, key), file))
             except RecursionError:  # bytes input nested beyond the decoder's stack
@@ -680,7 +681,7 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             _require_flags_key(obj, file)
             return snapshot_from_dict(obj, file=file)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        problem = msgspec_problem(exc, file)
+        problem = msgspec_problem(exc, file, type_=_RawSnapshot)
         if format == "json" and isinstance(exc, msgspec.DecodeError):
             problem = _at_json_byte(problem, data)
         raise SnapshotError([problem]) from None
@@ -1142,7 +1143,7 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
     try:
         top = msgspec.convert(obj, type=_ObjSnapshot)
     except msgspec.ValidationError as exc:
-        raise SnapshotError([msgspec_problem(exc, file, data=obj)]) from None
+        raise SnapshotError([msgspec_problem(exc, file, data=obj, type_=_ObjSnapshot)]) from None
     except UnicodeEncodeError:  # msgspec reads text where another type is due as UTF-8
         raise SnapshotError([_surrogate_problem(obj, "", file)]) from None
     return _assemble(

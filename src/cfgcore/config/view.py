@@ -192,7 +192,7 @@ class ConfigView(LiveReads):
             return msgspec.convert(plain, type=type, str_keys=True)
         except msgspec.ValidationError as exc:
             where = format_path(split_path(key))
-            raise ConfigError([_typed_problem(exc, where, plain, snap)]) from None
+            raise ConfigError([_typed_problem(exc, where, plain, snap, type)]) from None
 
     def typed(self) -> Any:
         """The active configuration as :class:`cfgcore.config.schema.ConfigSchema`.
@@ -213,7 +213,7 @@ class ConfigView(LiveReads):
             try:
                 view = msgspec.convert(plain, type=ConfigSchema, str_keys=True)
             except msgspec.ValidationError as exc:
-                raise ConfigError([_typed_problem(exc, "", plain, snap)]) from None
+                raise ConfigError([_typed_problem(exc, "", plain, snap, ConfigSchema)]) from None
             snap.flat[_TYPED] = view
         return view
 
@@ -339,10 +339,10 @@ def _is_set(config: Any, key: Any) -> bool:
 
 
 def _typed_problem(
-    exc: msgspec.ValidationError, where: str, plain: Any, snap: ConfigSnapshot
+    exc: msgspec.ValidationError, where: str, plain: Any, snap: ConfigSnapshot, typ: Any
 ) -> Problem:
     """The problem msgspec found decoding ``plain`` (the value at the rendered key path
-    ``where``) as a type: its key path (the keys of a mapping named, not ``[...]``), and
+    ``where``) as ``typ``: its key path (the keys of a mapping named, not ``[...]``), and
     the file and line that set it."""
-    found = msgspec_problem(exc, None, prefix=where, data=plain)
+    found = msgspec_problem(exc, None, prefix=where, data=plain, type_=typ)
     return checks.problem(found.path, found.message, snap.layers, snap.config)

@@ -180,7 +180,7 @@ class AccessPolicy:
             doc = msgspec.convert(data, type=_PolicyDoc, str_keys=True)
             return cls(doc.roles, doc.actors, origin=origin)
         except msgspec.ValidationError as exc:
-            problems = [msgspec_problem(exc, origin, data=data)]
+            problems = [msgspec_problem(exc, origin, data=data, type_=_PolicyDoc)]
         except ConfigError as exc:
             problems = list(exc.problems)
         if layers:
