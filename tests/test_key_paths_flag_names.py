@@ -47,9 +47,9 @@ NAMES = st.one_of(
 # (the flag's definition, the path below flags.NAME its error names)
 MISTAKES: list[tuple[Any, tuple[str, ...]]] = [
     ({"enabled": "yes", "default": "off"}, ("enabled",)),  # a wrong type
-    (  # no such operator: a field no condition has
+    (  # no such operator: a field no condition has, named by its own key
         {"rules": [{"when": {"attr": "plan", "bogus": 1}, "serve": "on"}], "default": "off"},
-        ("rules", "0", "when"),
+        ("rules", "0", "when", "bogus"),
     ),
     ({"default": "nope"}, ("default",)),  # no such variant
     ({"prerequisites": ["no such flag"], "default": "off"}, ("prerequisites", "0", "flag")),
