@@ -509,3 +509,24 @@ def test_a_document_of_more_items_than_cfgcore_decodes_is_refused_before_decodin
     assert len(snap.flags["a"].variants["on"]) == MAX_MSGPACK_ITEMS - _items(
         {"flags": {"a": {"default": "on", "variants": {"on": None}}}}
     )
+
+
+def test_a_refusal_is_over_once_a_later_version_serves(redis_server, stores):
+    # last_error says the problems still standing: a refused version that a good one
+    # replaced was still said as the store's problem.
+    url = redis_server.url + "?namespace=over&poll=0.1&cache=off"
+    writer = stores(url)
+    writer.update(add("a"))
+    follower, got, errors = _follower(stores, url)
+    data = _nested(100_000)
+    r = redis_server.client()
+    r.hset(
+        "{over}:flags",
+        mapping={"version": 2, "data": data, "checksum": hashlib.sha256(data).hexdigest()},
+    )
+    r.publish("{over}:flags:changes", "2 x")
+    assert wait_for(lambda: follower.stats["rejected"] == 1)
+    assert "nested too deeply" in str(follower.last_error)
+    writer.update(add("b"), force=True)  # the repair: a version every follower takes
+    assert wait_for(lambda: got and "b" in got[-1].snapshot.flags)
+    assert wait_for(lambda: follower.last_error is None), follower.last_error

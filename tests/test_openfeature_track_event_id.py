@@ -298,3 +298,27 @@ def test_track_takes_exactly_the_event_ids_record_metric_takes(tmp_path, impl):
                 assert mine[0]["event_id"] == mine[1]["event_id"]
 
         check()
+
+
+class _Unhashable(str):
+    """An event name that fails whatever compares or hashes it."""
+
+    def __eq__(self, other):
+        raise RuntimeError("no comparing me")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_track_failing_on_every_event_logs_its_traceback_once_then_counts(served, caplog):
+    from cfgcore.openfeature import TRACK_FAILURES_SAID_EVERY
+
+    _manager, client = served
+    with caplog.at_level(logging.ERROR, logger="cfgcore.openfeature"):
+        for _ in range(2 * TRACK_FAILURES_SAID_EVERY + 5):  # never raises
+            client.provider.track(_Unhashable("buy"), EvaluationContext("u1"))
+    said = [r for r in caplog.records if r.name == "cfgcore.openfeature"]
+    # it wrote a traceback per call: 2,005 of them
+    assert [bool(r.exc_info) for r in said] == [True, False, False], [r.getMessage() for r in said]
+    assert "further RuntimeError failures are counted" in said[0].getMessage()
+    assert said[1].getMessage().startswith(f"{TRACK_FAILURES_SAID_EVERY} tracking events not")
+    assert said[2].getMessage().startswith(f"{2 * TRACK_FAILURES_SAID_EVERY} tracking events")

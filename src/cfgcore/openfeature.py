@@ -132,6 +132,10 @@ ContextMapper = Callable[[str | None, Mapping[str, Any]], Any]
 #: id of a tracked event (see :meth:`CfgcoreProvider.track`).
 EVENT_ID_ATTRIBUTE = "event_id"
 
+#: ``track`` failures of one kind past the first (logged with its traceback) are counted
+#: and said every this many.
+TRACK_FAILURES_SAID_EVERY = 1000
+
 _ERROR_CODES = {
     "FLAG_NOT_FOUND": ErrorCode.FLAG_NOT_FOUND,
     "TYPE_MISMATCH": ErrorCode.TYPE_MISMATCH,
@@ -515,6 +519,8 @@ class CfgcoreProvider(AbstractProvider):
 
             self._event_id_text = event_id_text
         self._warned_event_id = False  # a refused event id was logged once
+        self._track_failures: dict[str, int] = {}  # track() failures by exception kind
+        self._track_failures_lock = threading.Lock()
         self._meta_cache: _MetadataCache | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -811,11 +817,26 @@ class CfgcoreProvider(AbstractProvider):
             else:
                 for test in tests:
                     record(test, tracking_event_name, value, user_context=user, event_id=eid)
-        except Exception:  # a context mapper's or a manager's failure: never raise
-            # key_text: a name whose own repr raises must not break the log record
-            _log.exception(
-                "tracking event %s not recorded", printable_name(key_text(tracking_event_name))
-            )
+        except Exception as exc:  # a context mapper's or a manager's failure: never raise
+            self._track_failed(tracking_event_name, exc)
+
+    def _track_failed(self, event: Any, exc: Exception) -> None:
+        """Log a ``track`` that failed: with its traceback the first time for each kind
+        of exception, then a count every :data:`TRACK_FAILURES_SAID_EVERY` (a failure
+        on every event, a hostile name, would otherwise write a traceback per call)."""
+        kind = type(exc).__qualname__
+        with self._track_failures_lock:
+            seen = self._track_failures[kind] = self._track_failures.get(kind, 0) + 1
+        # key_text: a name whose own repr raises must not break the log record
+        name = printable_name(key_text(event))
+        if seen == 1:
+            _log.error(
+                "tracking event %s not recorded (further %s failures are counted, said "
+                "every %d)", name, kind, TRACK_FAILURES_SAID_EVERY, exc_info=exc,
+            )  # fmt: skip
+        elif seen % TRACK_FAILURES_SAID_EVERY == 0:
+            _log.error("%d tracking events not recorded so far (%s), the last %s",
+                       seen, kind, name)  # fmt: skip
 
     def _refused_event_id(self, event: Any, given: Any) -> None:
         """Say once per provider that a tracking event was not recorded for its id:

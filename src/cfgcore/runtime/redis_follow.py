@@ -553,6 +553,8 @@ class RedisFollower:
         with self._lock:
             self._saw(doc)
         self.stats["accepted"] += 1
+        if self._reported is not None:  # a refused document is over: a later one serves
+            self._clear_problem("rejection")
         # older versions are ignored anyway; a new loss is news
         self._reported = self._refused = None
 
