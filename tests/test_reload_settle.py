@@ -309,7 +309,5 @@ def test_a_settle_window_longer_than_any_sleep_is_waited_for_not_an_overflow(tmp
     path.write_text("flags: {}\n")  # modified just now: the window is waited for
     stop = threading.Event()
     threading.Timer(0.2, stop.set).start()
-    start = time.monotonic()
     got = wait_until_settled(lambda: file_fingerprint([str(path)]), settle_ms, stop=stop)
-    assert got is None  # stopped while waiting, as with any window
-    assert stop.is_set() and time.monotonic() - start >= 0.2
+    assert got is None and stop.is_set()  # it waited until stopped, as in any window
