@@ -229,3 +229,32 @@ def test_a_refused_config_file_stays_reported_after_a_runtime_update(
     atomic_write_text(env_file, "environment: development\nsvc: {a: 2}\n")
     assert wait_for(lambda: m.get("svc.a") == 2)
     assert m.health().reasons == []
+
+
+def test_a_runtime_update_does_not_report_a_refused_file_again(
+    tmp_path, monkeypatch, config_manager_factory
+):
+    # The update reset what had been told: the watcher's next read of the same broken
+    # file sent a second error event and wrote a second audit entry for it.
+    config_dir = minimal_config_dir(tmp_path, monkeypatch)
+    m = config_manager_factory(config_dir, hot=True)
+    events: list = []
+    m.register_change_listener(events.append)
+    env_file = config_dir / "development.yaml"
+    atomic_write_text(env_file, "environment: development\nsvc: {a: [unclosed\n")
+    assert wait_for(lambda: [e.kind for e in events] == ["error"])
+
+    def refusals() -> int:
+        m.audit.flush()
+        return sum(1 for e in m.audit.entries() if "unclosed" in str(e) or "invalid YAML" in str(e))
+
+    told = refusals()
+    assert told >= 1
+    assert m.update_config("svc.b", 5) is True
+    m.reloader.poll()  # reads the inputs again (the update may have made them valid)
+    assert [e.kind for e in events] == ["error", "change"]
+    assert refusals() == told
+    assert _check(m, "last_reload").detail.startswith("rejected (parse); still serving version 2")
+    # a new break of the same file is told again
+    atomic_write_text(env_file, "environment: development\nsvc: {a: {unclosed\n")
+    assert wait_for(lambda: [e.kind for e in events] == ["error", "change", "error"])

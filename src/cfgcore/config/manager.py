@@ -339,7 +339,11 @@ class ConfigurationManager(ConfigView):
         # deleting base.yaml a second time after a good version went live gave the
         # very fingerprint of the first deletion, and the poll skipped it unreported.
         self.reloader.rejected_fingerprint = None
-        self.reloader.reported_error = None
+        if snap.sources is not previous.sources:
+            self.reloader.reported_error = None
+        # (A runtime update leaves the inputs as they were: the refusal reported stays
+        # told, so reading them again, which the update may have made valid, sends no
+        # second error event nor audit entry for the same refusal.)
         if self._audit_from_config:
             target = get_path(snap.config, ("config_management", "audit_log"), None)
             self.audit.path = (
