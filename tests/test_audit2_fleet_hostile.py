@@ -157,18 +157,24 @@ def _nested(depth: int) -> bytes:
     return head + b"\x81\xa3not" * depth + inner
 
 
+def _plant(redis_server, namespace: str, data: bytes) -> None:
+    """Write ``data`` as version 2 of ``namespace``'s flag document, with its checksum,
+    behind cfgcore's back (a writer with Redis access and no cfgcore), and announce it."""
+    r = redis_server.client()
+    r.hset(
+        f"{{{namespace}}}:flags",
+        mapping={"version": 2, "data": data, "checksum": hashlib.sha256(data).hexdigest()},
+    )
+    r.publish(f"{{{namespace}}}:flags:changes", "2 x")
+
+
 def test_a_document_nested_too_deeply_is_refused_once(redis_server, stores):
     url = redis_server.url + "?namespace=deep&poll=0.1&cache=off"
     writer = stores(url)
     writer.update(add("a"))
     follower, got, errors = _follower(stores, url)
     data = _nested(100_000)
-    r = redis_server.client()
-    r.hset(
-        "{deep}:flags",
-        mapping={"version": 2, "data": data, "checksum": hashlib.sha256(data).hexdigest()},
-    )
-    r.publish("{deep}:flags:changes", "2 x")
+    _plant(redis_server, "deep", data)
     assert wait_for(lambda: errors)
     assert "nested too deeply" in str(errors[0])
     with pytest.raises(ConfigError, match="nested too deeply"):
@@ -292,12 +298,7 @@ def test_watch_store_shows_a_version_that_does_not_compile_as_rejected(redis_ser
     try:
         assert wait_for(lambda: printed("version 1"), timeout=20)
         bad = msgspec.msgpack.encode({"flags": {"x": {"default": "nope"}}})
-        r = redis_server.client()
-        r.hset(
-            "{nc}:flags",
-            mapping={"version": 2, "data": bad, "checksum": hashlib.sha256(bad).hexdigest()},
-        )
-        r.publish("{nc}:flags:changes", "2 x")
+        _plant(redis_server, "nc", bad)
         assert wait_for(lambda: printed("REJECTED"), timeout=20)
         # the repair (cfgcore publish): a whole document, the last good flags and b
         good = {"a": Flag(default="on"), "b": Flag(default="on")}
@@ -491,12 +492,7 @@ def test_a_document_of_more_items_than_cfgcore_decodes_is_refused_before_decodin
     writer.update(add("a"))
     follower, got, errors = _follower(stores, url)
     data = _packed(MAX_MSGPACK_ITEMS + 1)
-    r = redis_server.client()
-    r.hset(
-        "{packed}:flags",
-        mapping={"version": 2, "data": data, "checksum": hashlib.sha256(data).hexdigest()},
-    )
-    r.publish("{packed}:flags:changes", "2 x")
+    _plant(redis_server, "packed", data)
     assert wait_for(lambda: errors)
     said = f"holds {MAX_MSGPACK_ITEMS + 1:,} items"
     assert said in str(errors[0])
@@ -519,12 +515,7 @@ def test_a_refusal_is_over_once_a_later_version_serves(redis_server, stores):
     writer.update(add("a"))
     follower, got, errors = _follower(stores, url)
     data = _nested(100_000)
-    r = redis_server.client()
-    r.hset(
-        "{over}:flags",
-        mapping={"version": 2, "data": data, "checksum": hashlib.sha256(data).hexdigest()},
-    )
-    r.publish("{over}:flags:changes", "2 x")
+    _plant(redis_server, "over", data)
     assert wait_for(lambda: follower.stats["rejected"] == 1)
     assert "nested too deeply" in str(follower.last_error)
     writer.update(add("b"), force=True)  # the repair: a version every follower takes
