@@ -22,7 +22,7 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
 USERS = 5000
 SERVICE = textwrap.dedent(
     """
-    import signal, sys, time
+    import os, signal, sys, threading, time
     from datetime import datetime, timedelta, timezone
     if sys.argv[2] == "own":
         signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
@@ -36,8 +36,19 @@ SERVICE = textwrap.dedent(
     for i in range(int(sys.argv[3])):
         assert m.get_ab_test_variant("t", {"user_id": f"u{i}"}) is not None
     print("handler", signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, flush=True)
-    while True:  # a service serving until it is stopped
-        time.sleep(0.05)
+    # A service serving until it is stopped, its main thread waiting as argv[4] says.
+    wait = sys.argv[4]
+    if wait == "sleep":
+        while True:
+            time.sleep(0.05)
+    elif wait == "event":  # a lock's wait in C, no timeout
+        threading.Event().wait()
+    elif wait == "join":  # the main thread joins a server thread that never ends
+        server = threading.Thread(target=threading.Event().wait, daemon=True)
+        server.start()
+        server.join()
+    else:  # a blocking read, retried by Python after each handler (PEP 475)
+        os.read(os.pipe()[0], 1)
     """
 )
 
@@ -55,9 +66,9 @@ def _close_pipes():
 _STARTED: list[subprocess.Popen] = []
 
 
-def _run(tmp_path, mode: str = "default", **env: str):
+def _run(tmp_path, mode: str = "default", wait: str = "sleep", **env: str):
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVICE, str(tmp_path), mode, str(USERS)],
+        [sys.executable, "-c", SERVICE, str(tmp_path), mode, str(USERS), wait],
         env={**os.environ, "PYTHONPATH": SRC, **env},
         stdout=subprocess.PIPE,
         text=True,
@@ -79,6 +90,19 @@ def test_sigterm_writes_the_pending_exposures_then_ends_by_sigterm(tmp_path):
     proc, handled = _run(tmp_path)
     assert handled
     assert proc.wait(60) == -signal.SIGTERM  # ended by the signal, as with the default
+    assert _exposed(tmp_path) == USERS
+
+
+@pytest.mark.parametrize("wait", ["event", "join", "read"])
+def test_a_main_thread_waiting_in_c_still_flushes_and_ends(tmp_path, wait):
+    # The main thread runs the handler only between two bytecodes. Waits on a lock (an
+    # Event, a join) and blocking reads return to Python for a signal that reaches the
+    # main thread (Linux gives a process's signal to its main thread first), so the
+    # flush starts; the process then ends by SIGTERM, a read retried after the handler
+    # included (the flush's own SIGTERM reaches the main thread again).
+    proc, handled = _run(tmp_path, wait=wait)
+    assert handled
+    assert proc.wait(60) == -signal.SIGTERM
     assert _exposed(tmp_path) == USERS
 
 

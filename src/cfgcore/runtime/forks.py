@@ -25,8 +25,12 @@ SIGTERM has its default action, cfgcore handles it (:func:`_arm_sigterm`, set
 handler the application (or its server: gunicorn, uvicorn, celery) installs before or
 after is never replaced or wrapped: it decides, and its exit runs the hooks as usual.
 
-Python runs a signal handler on the main thread, between two bytecodes: a main thread
-that stays in one blocking C call never runs it. A ``Pool`` worker waits so, on a lock
+Python runs a signal handler on the main thread, between two bytecodes. A main thread
+waiting on a lock (an ``Event``, a ``join``) or in a blocking read returns to Python for
+it (Linux gives a process's signal to its main thread first; PEP 475 retries the read
+after the handler), so a plain service flushes and ends (``tests/test_sigterm_flush.py``).
+A main thread that stays in one C call that neither returns nor checks for signals
+runs no handler until that call ends. A ``Pool`` worker waits so, on a lock
 that ``terminate()`` leaves held by the parent, and a SIGTERM that reached it just
 before that wait (or reached another thread) was never handled: the worker lived on
 and the parent's ``with Pool() as pool:`` waited for it forever. So in a
