@@ -3,16 +3,23 @@
 msgspec says where a value failed as a path (``$.flags['x'].rules[1]``) after its
 message; :func:`msgspec_problem` turns it into cfgcore's key path and wording. msgspec
 names no key of a mapping (``split[...]``): given the data decoded, each ``[...]`` is
-the key found there. Flag documents, the access policy and the configuration's typed
-views read msgspec's errors through it.
+the key found there. Where the entries are Structs of a tagged union (a typed view's
+``dict[str, Circle | Square]``), a field's type depends on each entry's tag: the entry
+is the first that fails with msgspec's message when decoded alone, never one that is
+fine because it holds another tag. Flag documents, the access policy and the
+configuration's typed views read msgspec's errors through it.
 """
 
 from __future__ import annotations
 
 import ast
+import collections.abc
+import dataclasses
 import datetime
 import itertools
 import re
+import types
+import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -158,6 +165,219 @@ def _key_path(raw_path: str, data: Any, msg: str) -> str | None:
     return None
 
 
+def _has_tagged_union(type_: Any) -> bool:
+    """Whether ``type_`` holds a union of several Structs (which msgspec tells apart by
+    their tags): entries of a mapping of them differ in type by their tag."""
+    try:
+        todo: list[Any] = [msgspec.inspect.type_info(type_)]
+    except Exception:  # a type msgspec.inspect cannot describe
+        return False
+    seen: set[int] = set()
+    while todo:
+        info = todo.pop()
+        if id(info) in seen:
+            continue
+        seen.add(id(info))
+        if isinstance(info, msgspec.inspect.UnionType):
+            if sum(isinstance(t, msgspec.inspect.StructType) for t in info.types) > 1:
+                return True
+        if isinstance(info, (list, tuple)):
+            todo.extend(info)
+        elif isinstance(info, (msgspec.inspect.Type, msgspec.inspect.Field)):
+            todo.extend(getattr(info, f) for f in info.__struct_fields__)
+    return False
+
+
+class _Unsure(Exception):
+    """The refused entry of a mapping cannot be told for certain."""
+
+
+def _bare(typ: Any) -> Any:
+    """``typ`` without ``Annotated``, ``NewType`` and ``type`` alias wrappings."""
+    while True:
+        if typing.get_origin(typ) is typing.Annotated:
+            typ = typing.get_args(typ)[0]
+        elif isinstance(typ, typing.NewType):
+            typ = typ.__supertype__
+        elif type(typ).__name__ == "TypeAliasType":  # (``type X = ...``, Python 3.12)
+            typ = typ.__value__
+        else:
+            return typ
+
+
+def _members(typ: Any) -> list[Any]:
+    """The types a union ``typ`` is one of (``typ`` alone when it is no union)."""
+    typ = _bare(typ)
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(typ) for m in _members(arg)]
+    return [typ]
+
+
+def _struct_class(typ: Any) -> Any:
+    """The Struct class of ``typ`` (``Box`` for ``Box[int]``), or None."""
+    cls = typing.get_origin(typ) or typ
+    return cls if isinstance(cls, type) and issubclass(cls, msgspec.Struct) else None
+
+
+def _object_type(typ: Any, value: Any) -> Any:
+    """The object type (Struct, dataclass, TypedDict) ``value`` is decoded as by
+    ``typ``: among several Structs, the one ``value``'s tag names."""
+    objects = [
+        m
+        for m in _members(typ)
+        if _struct_class(m) is not None
+        or dataclasses.is_dataclass(m)
+        or typing.is_typeddict(typing.get_origin(m) or m)
+    ]
+    if isinstance(value, msgspec.Struct):
+        objects = [m for m in objects if _struct_class(m) is type(value)]
+    elif len(objects) > 1:  # a tagged union: the member whose tag the value holds
+        objects = [m for m in objects if _tagged(m, value)]
+    if len(objects) != 1:
+        raise _Unsure
+    return objects[0]
+
+
+def _field_names(typ: Any, value: Any) -> list[str]:
+    """The fields (encoded names) of the Struct ``value`` is decoded as by ``typ``."""
+    obj = _object_type(typ, value)
+    if _struct_class(obj) is None:
+        raise _Unsure
+    return [f.encode_name for f in msgspec.structs.fields(obj)]
+
+
+def _field_type(typ: Any, value: Any, name: str) -> Any:
+    """The type of the field msgspec calls ``name`` (its encoded name) of ``value``
+    decoded as ``typ``: among several Structs, the one ``value``'s tag names."""
+    obj = _object_type(typ, value)
+    if _struct_class(obj) is not None:
+        if _struct_class(obj).__struct_config__.array_like:
+            raise _Unsure  # (its fields are at indexes, its tag first)
+        named = [f.type for f in msgspec.structs.fields(obj) if f.encode_name == name]
+    else:
+        named = [t for n, t in typing.get_type_hints(obj, include_extras=True).items() if n == name]
+    if len(named) != 1:
+        raise _Unsure
+    return named[0]
+
+
+def _tagged(member: Any, value: Any) -> bool:
+    """Whether ``value`` (a mapping) holds the tag of the Struct ``member``."""
+    cls = _struct_class(member)
+    if cls is None or not isinstance(value, dict):
+        return False
+    config = cls.__struct_config__
+    tag = value.get(config.tag_field, _Unsure) if config.tag_field is not None else _Unsure
+    return type(tag) is type(config.tag) and tag == config.tag
+
+
+def _item_type(typ: Any, index: int) -> Any:
+    """The type of item ``index`` of an array decoded as ``typ``."""
+    arrays = [m for m in _members(typ) if typing.get_origin(m) in (list, tuple, set, frozenset)]
+    arrays += [m for m in _members(typ) if m in (list, tuple, set, frozenset)]
+    if len(arrays) != 1:
+        raise _Unsure
+    args = typing.get_args(arrays[0])
+    if not args:
+        return Any
+    if typing.get_origin(arrays[0]) is not tuple or args[-1:] == (Ellipsis,):
+        return args[0]
+    if index >= len(args):
+        raise _Unsure
+    return args[index]
+
+
+def _value_type(typ: Any) -> Any:
+    """The type of the values of a mapping decoded as ``typ``."""
+    mappings = [
+        m
+        for m in _members(typ)
+        if m is dict
+        or typing.get_origin(m) in (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+    ]
+    if len(mappings) != 1:
+        raise _Unsure
+    args = typing.get_args(mappings[0])
+    return args[1] if args else Any
+
+
+def _decoded_path(
+    raw_path: str, data: Any, msg: str, type_: Any, key: Any
+) -> tuple[str, list[str] | None] | None:
+    """The rendered key path msgspec's ``raw_path`` leads to in ``data`` decoded as
+    ``type_``, each ``[...]`` the key of the entry msgspec refused: the first entry of
+    that mapping that, decoded alone as the mapping's value type, fails, and fails with
+    this message at the rest of the path (a valid entry of another tag is passed over,
+    whatever it holds). For a key's message (``key``), the key of the mapping the path
+    ends at that the message refuses. With it, the fields (as documents spell them) of
+    the Struct decoded there (its tag's), or None. None where the entry cannot be told
+    for certain: the mapping is named rather than an entry that is fine."""
+    steps = [(m.group(), *m.groups()) for m in _RAW_STEP.finditer(raw_path)]
+    if "".join(step[0] for step in steps) != raw_path:
+        return None  # a step this reading does not know
+    # past the last [...], the entry's own refusal has told the rest: its types only
+    # serve "did you mean" (a type not told is no reason to doubt the path)
+    typed = max((at for at, step in enumerate(steps) if step[3]), default=-1)
+
+    def step_type(at: int, find: Callable[[], Any]) -> Any:
+        try:
+            return find()
+        except Exception:
+            if at < typed:
+                raise _Unsure from None
+            return Any
+
+    def walk(value: Any, typ: Any, at: int, path: str) -> tuple[str, list[str] | None]:
+        if at == len(steps):
+            if key:
+                fails = _failing(msg)
+                if fails is None or not isinstance(value, dict):
+                    raise _Unsure
+                refused = [k for k in value if fails(k)]
+                if not refused:
+                    raise _Unsure
+                return child_key_path(path, refused[0]), None
+            try:
+                return path, _field_names(typ, value)
+            except Exception:  # no one Struct there: no fields to suggest
+                return path, None
+        _, field, index, _any = steps[at]
+        if field:
+            if isinstance(value, dict) and field in value:
+                item = value[field]
+            elif isinstance(value, msgspec.Struct) and hasattr(value, field):
+                item = getattr(value, field)
+            else:
+                raise _Unsure
+            item_type = step_type(at, lambda: _field_type(typ, value, field))
+            return walk(item, item_type, at + 1, join_key_paths(path, field))
+        if index:
+            if not isinstance(value, (list, tuple)) or int(index) >= len(value):
+                raise _Unsure
+            item_type = step_type(at, lambda: _item_type(typ, int(index)))
+            return walk(value[int(index)], item_type, at + 1, f"{path}[{index}]")
+        if not isinstance(value, dict):
+            raise _Unsure
+        item_type = _value_type(typ)
+        rest = "".join(step[0] for step in steps[at + 1 :])
+        said = msg + (" - at `key` in" if key else " - at") + f" `${rest}`"
+        if not rest and not key:
+            said = msg
+        for name, item in value.items():
+            try:
+                msgspec.convert(item, type=item_type, str_keys=True)
+            except msgspec.ValidationError as exc:
+                if str(exc) != said:  # refused otherwise: not the data msgspec read
+                    raise _Unsure from None
+                return walk(item, item_type, at + 1, child_key_path(path, name))
+        raise _Unsure  # every entry decodes alone
+
+    try:
+        return walk(data, type_, 0, "")
+    except (_Unsure, RecursionError):
+        return None
+
+
 _MSGSPEC_PATH = re.compile(
     r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>.*)`)?$", re.DOTALL
 )
@@ -224,14 +444,27 @@ def msgspec_problem(
     cfgcore Problem with a key path ``flags.x.rules[1]`` (``prefix`` a rendered path:
     :func:`cfgcore.errors.child_key_path`). msgspec names no key of a mapping (a split's
     weight is at ``split[...]``): with ``data``, the value decoded, each ``[...]`` is
-    the key found there (:func:`_entry_path`). An unknown field is named by its own key
+    the key found there (:func:`_entry_path`; for a type holding a tagged union, the
+    first entry that fails with this message decoded alone: :func:`_decoded_path`, on
+    this error path only). An unknown field is named by its own key
     path (its line, where the document has lines), and with ``type_``, the type
     decoded, the message suggests the fields it may have meant."""
     m = _MSGSPEC_PATH.match(str(exc))
     assert m is not None  # the pattern matches any string
     raw_path = m.group("path") or ""
     found = None
-    if data is not NO_DATA and ("[...]" in raw_path or m.group("key")):
+    fields: list[str] | None = None  # the refused object's fields, where its tag told them
+    unknown = _UNKNOWN_FIELD.match(m.group("msg"))
+    # Entries of a mapping that differ in type by their tag: the one refused is told by
+    # decoding each alone (and an unknown field's Struct by its tag, for "did you mean")
+    by_tag = ("[...]" in raw_path or unknown is not None) and data is not NO_DATA
+    if by_tag and type_ is not None and _has_tagged_union(type_):
+        try:
+            decoded = _decoded_path(raw_path, data, m.group("msg"), type_, m.group("key"))
+            found, fields = decoded or (None, None)
+        except Exception:  # a dict subclass of a Python document whose items() raises
+            found = None
+    elif data is not NO_DATA and ("[...]" in raw_path or m.group("key")):
         try:
             if m.group("key"):
                 found = _key_path(raw_path, data, m.group("msg"))
@@ -244,12 +477,11 @@ def msgspec_problem(
     else:
         path = _BRACKET_KEY.sub(lambda k: child_key_path("_", k.group(1))[1:], raw_path)
         path = join_key_paths(prefix, path.lstrip("."))
-    unknown = _UNKNOWN_FIELD.match(m.group("msg"))
     if unknown is not None:  # named by its own key path (its line), "did you mean"
         field = unknown.group("field")
         return Problem(
             path=child_key_path(path, field),
-            message="unknown field" + _suggested(field, type_, raw_path),
+            message="unknown field" + _suggested(field, type_, raw_path, fields),
             file=file,
         )
     msg = m.group("msg").replace("`", "").replace(" | null", "")
@@ -260,11 +492,13 @@ def msgspec_problem(
     return Problem(path=path, message=msg, file=file)
 
 
-def _suggested(field: str, type_: Any, raw_path: str) -> str:
+def _suggested(field: str, type_: Any, raw_path: str, fields: list[str] | None = None) -> str:
     """`` (did you mean 'variants'?)`` for an unknown ``field`` of the Struct ``type_``
-    holds at ``raw_path``, or ``""``."""
+    holds at ``raw_path`` (``fields``, where the data told it), or ``""``."""
     from cfgcore.config.tree import did_you_mean
 
+    if fields:
+        return did_you_mean(field, fields)
     if type_ is None:
         return ""
     try:
