@@ -408,10 +408,6 @@ def _mp_walk(data: Any) -> tuple[tuple[int, int, str] | None, int]:
             return (found, walked) if pos == n else (None, -1)
 
 
-# The seconds of datetime's first and last second (years 1 and 9999), UTC
-_MP_TIME_FIRST, _MP_TIME_LAST = -62_135_596_800, 253_402_300_799
-
-
 def _mp_ext_key(ext_type: int, payload: Any, raw: Any) -> Any:
     """An extension value's key: a timestamp (type -1) by the microsecond msgspec
     decodes it to (nanoseconds rounded half up), whatever its width; another by its
@@ -427,8 +423,8 @@ def _mp_ext_key(ext_type: int, payload: Any, raw: Any) -> Any:
     else:
         seconds = int.from_bytes(payload[4:], "big", signed=True)
         nanos = int.from_bytes(payload[:4], "big")
-    if nanos > 999_999_999 or not _MP_TIME_FIRST <= seconds <= _MP_TIME_LAST:
-        return ("r", raw)  # not a datetime: the decoder refuses it
+    if nanos > 999_999_999:
+        return ("r", raw)  # not a time: the decoder refuses it
     return ("t", seconds * 1_000_000 + (nanos + 500) // 1000)
 
 
