@@ -295,8 +295,7 @@ def _mp_walk(data: Any) -> tuple[tuple[int, int, str] | None, int]:
         raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
     buf = _byte_buffer(data)
     n = len(buf)
-    # open containers: [start, items left, items in all, seen keys (maps), current key,
-    # the keys its items are (an array that is a map key, or inside one; else None)]
+    # open containers: [start, items left, items in all, seen keys (maps), current key]
     stack: list[list[Any]] = []
     found: tuple[int, int, str] | None = None
     pos = walked = 0
@@ -336,10 +335,7 @@ def _mp_walk(data: Any) -> tuple[tuple[int, int, str] | None, int]:
             if pos > n or size > n - pos:
                 return None, -1
             pos += size
-            if kind == "x":
-                token = _mp_ext_key(buf[pos - size - 1], buf[pos - size : pos], buf[start:pos])
-            else:
-                token = (kind, buf[pos - size : pos])
+            token = ("r", buf[start:pos]) if kind == "x" else (kind, buf[pos - size : pos])
         elif b in _MP_NUMBER:
             fmt = _MP_NUMBER[b]
             width = struct.calcsize(fmt)
@@ -353,7 +349,7 @@ def _mp_walk(data: Any) -> tuple[tuple[int, int, str] | None, int]:
             if size > n - pos:
                 return None, -1
             pos += size
-            token = _mp_ext_key(buf[start + 1], buf[start + 2 : pos], buf[start:pos])
+            token = ("r", buf[start:pos])
         else:  # 0xDC..0xDF: array 16/32, map 16/32
             width = 2 if b in (0xDC, 0xDE) else 4
             if n - pos < width:
@@ -370,15 +366,9 @@ def _mp_walk(data: Any) -> tuple[tuple[int, int, str] | None, int]:
                 if len(stack) >= MP_SCAN_DEPTH:
                     return None, -1  # deeper than the scan follows
                 is_map = b <= 0x8F or b >= 0xDE
-                keyed: list[Any] | None = None
-                if not is_map and stack:  # a tuple key: equal as its items decode equal
-                    up = stack[-1]
-                    if (up[3] is not None and up[1] % 2 == 0) or up[5] is not None:
-                        keyed = []
-                stack.append([start, items, items, {} if is_map else None, None, keyed])
+                stack.append([start, items, items, {} if is_map else None, None])
                 continue
-            is_array = 0x90 <= b <= 0x9F or b in (0xDC, 0xDD)
-            token = ("a", ()) if is_array else ("r", buf[start:pos])
+            token = ("r", buf[start:pos])
         # an item is complete: buf[start:pos]. Step the containers it completes.
         while stack:
             top = stack[-1]
@@ -391,47 +381,21 @@ def _mp_walk(data: Any) -> tuple[tuple[int, int, str] | None, int]:
                         seen[token] = start
                     elif found is None or start < found[0]:
                         found = (start, first, _mp_key_path(stack))
-            elif top[5] is not None:
-                top[5].append(token)
             top[1] -= 1
             if top[1] > 0:
                 break
             stack.pop()  # the container is complete: it is the item now
             start = top[0]
-            keyed = top[5]
-            if keyed is None:
-                token = ("r", buf[start:pos])
-            else:  # a tuple with a NaN (a new float each time) equals no key
-                token = None if None in keyed else ("a", tuple(keyed))
+            token = ("r", buf[start:pos])
         if not stack:
             # bytes after the value: not one document
             return (found, walked) if pos == n else (None, -1)
 
 
-def _mp_ext_key(ext_type: int, payload: Any, raw: Any) -> Any:
-    """An extension value's key: a timestamp (type -1) by the microsecond msgspec
-    decodes it to (nanoseconds rounded half up), whatever its width; another by its
-    encoded bytes."""
-    size = len(payload)
-    if ext_type != 0xFF or size not in (4, 8, 12):
-        return ("r", raw)
-    if size == 4:
-        seconds, nanos = int.from_bytes(payload, "big"), 0
-    elif size == 8:
-        bits = int.from_bytes(payload, "big")
-        seconds, nanos = bits & 0x3_FFFF_FFFF, bits >> 34
-    else:
-        seconds = int.from_bytes(payload[4:], "big", signed=True)
-        nanos = int.from_bytes(payload[:4], "big")
-    if nanos > 999_999_999:
-        return ("r", raw)  # not a time: the decoder refuses it
-    return ("t", seconds * 1_000_000 + (nanos + 500) // 1000)
-
-
 def _mp_key_path(stack: list[list[Any]]) -> str:
     """The key path of the key just read in the innermost map of ``stack``."""
     path = ""
-    for i, (_start, left, total, seen, token, _keyed) in enumerate(stack):
+    for i, (_start, left, total, seen, token) in enumerate(stack):
         if seen is None:
             path += f"[{total - left}]"
             continue
@@ -455,29 +419,7 @@ def _mp_key_text(token: Any) -> str:
             return str(msgspec.msgpack.decode(value))
         except (msgspec.DecodeError, TypeError, ValueError, RecursionError):
             return value.hex()
-    if kind in ("t", "a"):
-        return str(_mp_key_value(token))
     return repr(value) if kind == "b" else str(value)
-
-
-def _mp_key_value(token: Any) -> Any:
-    """The value a timestamp or tuple key decodes to, for its text."""
-    kind, value = token
-    if kind == "t":
-        from datetime import datetime, timedelta, timezone
-
-        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-        try:
-            return epoch + timedelta(microseconds=value)
-        except OverflowError:
-            return f"timestamp {value} us"
-    if kind == "a":
-        return tuple(_mp_key_value(item) for item in value)
-    if kind == "s":
-        return bytes(value).decode("utf-8", "replace")
-    if kind == "r":
-        return _mp_key_text(token)
-    return value if kind != "b" else bytes(value)
 
 
 def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
