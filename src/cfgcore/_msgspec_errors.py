@@ -433,6 +433,51 @@ def _one(info: Any) -> Any:
     return info
 
 
+_UNKNOWN_HEAD = "Object contains unknown field `"
+_AT = "` - at `$"
+_STRICT_PATH = re.compile(r"(?:\.[^.\[\]`'\\]+|\[\d+\]|\[\.\.\.\]|\['(?:[^'\\]|\\.)*'\])*")
+
+
+def _unknown_field_at(message: str, data: Any, type_: Any) -> tuple[str, str]:
+    """(the unknown field, msgspec's path to the object holding it) in ``message``.
+    msgspec quotes the field as the document wrote it: a field named ``x` - at `$.a``
+    at the top reads as field ``x`` at ``.a``. Each reading is tried, the shortest
+    field first: the one whose object holds the field in ``data``, else the one where
+    ``type_`` has a Struct without that field, else the shortest."""
+    body = message[len(_UNKNOWN_HEAD) :]
+    readings: list[tuple[str, str]] = []
+    at = body.find(_AT)
+    while at >= 0:
+        rest = body[at + len(_AT) :]
+        if rest.endswith("`") and _STRICT_PATH.fullmatch(rest[:-1]):
+            readings.append((body[:at], rest[:-1]))
+        at = body.find(_AT, at + 1)
+    readings.append((body[:-1], ""))  # the field alone, at the top
+    if len(readings) == 1:
+        return readings[0]
+
+    def in_data(field: str, path: str) -> bool:
+        holds = lambda v: isinstance(v, dict) and field in v  # noqa: E731
+        return any(True for _ in _entries(path, data, holds))
+
+    def in_type(field: str, path: str) -> bool:
+        try:
+            fields = _fields_at(type_, path)
+        except Exception:  # noqa: BLE001 - a type msgspec.inspect cannot describe
+            return False
+        return fields is not None and field not in fields
+
+    for fits, given in ((in_data, data is not NO_DATA), (in_type, type_ is not None)):
+        if given:
+            for field, path in readings:
+                try:
+                    if fits(field, path):
+                        return field, path
+                except Exception:  # noqa: BLE001 - a document whose items() raises
+                    continue
+    return readings[0]
+
+
 def msgspec_problem(
     exc: msgspec.ValidationError | msgspec.DecodeError,
     file: str | None,
@@ -452,6 +497,9 @@ def msgspec_problem(
     m = _MSGSPEC_PATH.match(str(exc))
     assert m is not None  # the pattern matches any string
     raw_path = m.group("path") or ""
+    unknown = _UNKNOWN_FIELD.match(m.group("msg"))
+    if unknown is not None:
+        field, raw_path = _unknown_field_at(str(exc), data, type_)
     found = None
     fields: list[str] | None = None  # the refused object's fields, where its tag told them
     unknown = _UNKNOWN_FIELD.match(m.group("msg"))
@@ -478,7 +526,6 @@ def msgspec_problem(
         path = _BRACKET_KEY.sub(lambda k: child_key_path("_", k.group(1))[1:], raw_path)
         path = join_key_paths(prefix, path.lstrip("."))
     if unknown is not None:  # named by its own key path (its line), "did you mean"
-        field = unknown.group("field")
         return Problem(
             path=child_key_path(path, field),
             message="unknown field" + _suggested(field, type_, raw_path, fields),

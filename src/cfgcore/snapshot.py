@@ -750,6 +750,12 @@ def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:
     from cfgcore._compat import impl  # here: cfgcore._eval imports this module
 
     duplicate, items = impl.msgpack_scan(data)
+    if items < 0 and len(data) > MAX_MSGPACK_ITEMS:
+        # Not one whole value the scan counts (truncated, an invalid byte or bytes
+        # after it, nested past the scan's 1,000 levels), and long enough to hold more
+        # items than the bound: the decoder would build every item before the one it
+        # stops at. Its skip over the bytes builds none and names what is wrong.
+        _refuse_msgpack_unscanned(data, file)
     if items > MAX_MSGPACK_ITEMS:
         raise SnapshotError(
             f"the MessagePack document holds {items:,} items (maps, arrays, keys and "
@@ -766,6 +772,22 @@ def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:
     at, first, path = found
     message = f"duplicate key (at byte {at}; first at byte {first})"
     raise SnapshotError([Problem(path=path, message=message, file=file)])
+
+
+def _refuse_msgpack_unscanned(data: bytes, file: str | None) -> None:
+    """Refuse ``data``, which the item scan could not follow to its end, before decoding
+    builds any object: the decoder's error where it does not skip as one whole value, else
+    (nested deeper than the scan follows) the nesting, as decoding refuses it."""
+    try:
+        msgspec.msgpack.decode(data, type=msgspec.Raw)
+    except msgspec.DecodeError as exc:
+        raise SnapshotError([msgspec_problem(exc, file)]) from None
+    except RecursionError:
+        pass
+    where = deep_path(data, "msgpack")
+    if where is None:  # pragma: no cover - the scan stops short of a whole value only so
+        raise SnapshotError("cannot decode msgpack: nested too deeply", file=file)
+    raise _deep_error(where, file)
 
 
 def _require_flags_key(obj: Any, file: str | None) -> None:
