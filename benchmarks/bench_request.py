@@ -637,13 +637,17 @@ def test_memory_forked_worker(benchmark, what, freeze_gc):
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["evals"] >= evals and got["on"] > 0 and got["built_kb"] > 0
+    assert got["evals"] >= evals and got["on"] > 0
+    # (built_kb is a measurement, not a check: with the smoke run's 1,000 flags on a
+    # loaded machine, pages the allocator gives back can outweigh the build: -2.5 MB seen)
     benchmark.extra_info.update(
         who=f"{'floor' if what == 'floor' else 'cfgcore'}-{'gc-freeze' if freeze_gc else 'plain'}",
         built_kb=got["built_kb"],
         worker_added_kb=got["added_kb"],
         evals=got["evals"],
-        added_over_built=round(got["added_kb"] / got["built_kb"], 3),
+        added_over_built=round(got["added_kb"] / got["built_kb"], 3)
+        if got["built_kb"] > 0
+        else None,
     )
     _run(benchmark, "r-memory", lambda: None, 1)
 
