@@ -30,11 +30,13 @@ import socketserver
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from cfgcore._numbers import integer_within, shown
+from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = ["DEFAULT_HOST", "asgi_app", "paths", "serve", "wsgi_app"]
 
@@ -104,29 +106,124 @@ REUSE_FACTOR = 9.0
 
 
 class _Shared:
-    """One computation at a time, its result reused while young (see REUSE_FACTOR)."""
+    """One computation at a time, its result reused while young (see REUSE_FACTOR):
+    :meth:`get` for threads, :meth:`aget` for event loops."""
 
-    __slots__ = ("_compute", "_lock", "_value", "_made", "_cost")
+    __slots__ = ("_compute", "_name", "_lock", "_state", "_fresh", "_waiters", "_running",
+                 "__weakref__")  # fmt: skip
 
-    def __init__(self, compute: Callable[[], Any]) -> None:
+    def __init__(self, compute: Callable[[], Any], name: str) -> None:
         self._compute = compute
-        self._lock = threading.Lock()
-        self._value: Any = None
-        self._made = 0.0
-        self._cost = 0.0
+        self._name = name  # of the thread computing for event loops
+        self._lock = threading.Lock()  # held while computing
+        self._state = threading.Lock()  # held for a moment: _waiters and _running
+        self._fresh: tuple[Any, float, float] = (None, 0.0, 0.0)  # value, made, cost
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        self._running = False
+        _ALL_SHARED.add(self)
+
+    def _young(self, now: float) -> Any:
+        value, made, cost = self._fresh
+        return value if value is not None and now - made <= cost * REUSE_FACTOR else None
 
     def get(self) -> Any:
         # Requests that arrive while one computes wait for it and take its result,
         # instead of each computing its own at the same time.
         with self._lock:
             started = time.monotonic()
-            if self._value is not None and started - self._made <= self._cost * REUSE_FACTOR:
-                return self._value
+            value = self._young(started)
+            if value is not None:
+                return value
             value = self._compute()
-            self._made = time.monotonic()
-            self._cost = self._made - started
-            self._value = value
+            made = time.monotonic()
+            self._fresh = (value, made, made - started)
             return value
+
+    async def aget(self) -> Any:
+        """:meth:`get` for a coroutine, holding no thread while it waits: a young
+        result is taken on the loop; otherwise the request awaits the one computation
+        in flight, whatever loop started it, or starts it on a thread of its own
+        (:attr:`_name`). However many requests come at once, one thread computes;
+        none of the loop's default executor, which the application's own
+        ``to_thread`` work shares, is taken."""
+        value = self._young(time.monotonic())
+        if value is not None:
+            return value
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._state:
+            self._waiters.append((loop, future))
+            start, self._running = not self._running, True
+        if start:
+            try:
+                worker = threading.Thread(target=self._compute_for_loops, name=self._name)
+                worker.daemon = True  # a report that never ends never holds up an exit
+                worker.start()
+            except BaseException as exc:  # no thread to be had (a pids limit)
+                self._settle_waiters(exc, failed=True)
+        return await future
+
+    def _compute_for_loops(self) -> None:
+        while True:
+            try:
+                value = self.get()
+            except BaseException as exc:
+                # As requests queued on the lock do: the first is told, and the next
+                # computes again (a failure is not kept).
+                with self._state:
+                    first = self._waiters.pop(0) if self._waiters else None
+                    again = self._running = bool(self._waiters)
+                if first is not None:
+                    self._settle_one(first, exc, failed=True)
+                if again:
+                    continue
+                return
+            self._settle_waiters(value, failed=False)
+            return
+
+    def _settle_waiters(self, outcome: Any, failed: bool) -> None:
+        with self._state:
+            waiters, self._waiters = self._waiters, []
+            self._running = False
+        for waiter in waiters:
+            self._settle_one(waiter, outcome, failed)
+
+    @staticmethod
+    def _settle_one(
+        waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]], outcome: Any, failed: bool
+    ) -> None:
+        loop, future = waiter
+        try:
+            loop.call_soon_threadsafe(_settle, future, outcome, failed)
+        except RuntimeError:  # its loop closed meanwhile: nobody awaits it
+            pass
+
+    def _after_fork_in_child(self) -> None:
+        # The computing thread, and the loops awaiting it, stayed in the parent.
+        self._lock = threading.Lock()
+        self._state = threading.Lock()
+        self._waiters = []
+        self._running = False
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    if future.done():  # its request was cancelled (a client gone, a server stopping)
+        return
+    if not failed:
+        future.set_result(outcome)
+    elif isinstance(outcome, StopIteration):  # which a future cannot hold
+        future.set_exception(RuntimeError(f"the computation raised {outcome!r}"))
+    else:
+        future.set_exception(outcome)
+
+
+_ALL_SHARED: weakref.WeakSet[_Shared] = weakref.WeakSet()
+
+
+@after_fork_in_child
+def _reset_shared_after_fork() -> None:
+    for shared in list(_ALL_SHARED):
+        shared._after_fork_in_child()
 
 
 def _scrape() -> tuple[int, str, bytes]:
@@ -142,11 +239,47 @@ class _Responder:
 
     def __init__(self, manager: Any) -> None:
         self.manager = manager
-        self._report = _Shared(manager.health)
-        self._scrape = _Shared(_scrape)
+        self._report = _Shared(lambda: _rendered(manager.health()), "cfgcore-probe-report")
+        self._scrape = _Shared(_scrape, "cfgcore-probe-scrape")
 
     def __call__(self, method: str, path: str) -> tuple[int, str, bytes]:
         return respond(self.manager, method, path, _shared=self)
+
+    async def answer(self, method: str, path: str) -> tuple[int, str, bytes]:
+        """:meth:`__call__` for an event loop: answered on the loop, a report or a
+        scrape awaited from :meth:`_Shared.aget`."""
+        route = _route(self.manager, method, path)
+        if route == "metrics":
+            return await self._scrape.aget()  # type: ignore[no-any-return]
+        if isinstance(route, str):
+            return _report_answer(route, await self._report.aget())
+        return route
+
+
+def _route(manager: Any, method: str, path: str) -> tuple[int, str, bytes] | str:
+    """The answer to a request that needs no report or scrape; else what it needs:
+    ``"live"``, ``"ready"`` or ``"metrics"``."""
+    if method not in ("GET", "HEAD"):
+        return 405, _TEXT, b"GET or HEAD only\n"
+    where = paths(manager)
+    if path in (where["live"], where["ready"]):
+        return "live" if path == where["live"] else "ready"
+    if where["metrics"] is not None and path == where["metrics"]:
+        return "metrics"
+    known = ", ".join(p for p in where.values() if p)
+    return 404, _TEXT, f"not found; this server answers {known}\n".encode()
+
+
+def _rendered(report: Any) -> tuple[bool, bool, bytes]:
+    """A report as both probes answer it: live, ready, and the JSON body."""
+    body = json.dumps(report.to_dict(), allow_nan=False).encode() + b"\n"
+    return report.live, report.ready, body
+
+
+def _report_answer(probe: str, rendered: tuple[bool, bool, bytes]) -> tuple[int, str, bytes]:
+    live, ready, body = rendered
+    ok = live if probe == "live" else ready
+    return (200 if ok else 503), "application/json", body
 
 
 def respond(
@@ -154,18 +287,13 @@ def respond(
 ) -> tuple[int, str, bytes]:
     """``(status, content type, body)`` for one request (the body of a HEAD included:
     the server sends its length, not its bytes)."""
-    if method not in ("GET", "HEAD"):
-        return 405, _TEXT, b"GET or HEAD only\n"
-    where = paths(manager)
-    if path in (where["live"], where["ready"]):
-        report = manager.health() if _shared is None else _shared._report.get()
-        ok = report.live if path == where["live"] else report.ready
-        body = json.dumps(report.to_dict(), allow_nan=False).encode() + b"\n"
-        return (200 if ok else 503), "application/json", body
-    if where["metrics"] is not None and path == where["metrics"]:
+    route = _route(manager, method, path)
+    if route == "metrics":
         return _scrape() if _shared is None else _shared._scrape.get()  # type: ignore[no-any-return]
-    known = ", ".join(p for p in where.values() if p)
-    return 404, _TEXT, f"not found; this server answers {known}\n".encode()
+    if isinstance(route, str):
+        rendered = _rendered(manager.health()) if _shared is None else _shared._report.get()
+        return _report_answer(route, rendered)
+    return route
 
 
 def _headers(status: int, ctype: str, body: bytes) -> list[tuple[str, str]]:
@@ -470,7 +598,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitable[None]]:
     """An ASGI 3 application serving ``manager``'s probes and ``/metrics`` (mount it
     in a framework, or run it: ``uvicorn.run(asgi_app(manager), port=8080)``). Reports
-    and scrapes run in a worker thread: a probe never blocks the event loop."""
+    and scrapes run in a worker thread: a probe never blocks the event loop. However many
+    requests come at once, the app holds at most two threads of its own (one computing a
+    report, one a scrape) and none of the loop's default executor, which the
+    application's own ``asyncio.to_thread`` work needs: requests meanwhile await the
+    computation in flight, and a 404 or 405 is answered on the loop."""
 
     responder = _Responder(manager)
 
@@ -481,7 +613,7 @@ def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitabl
         if scope["type"] != "http":
             return
         method = scope.get("method", "GET")
-        status, ctype, body = await asyncio.to_thread(responder, method, scope.get("path") or "/")
+        status, ctype, body = await responder.answer(method, scope.get("path") or "/")
         headers = [(k.lower().encode(), v.encode()) for k, v in _headers(status, ctype, body)]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
