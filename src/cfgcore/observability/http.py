@@ -211,8 +211,14 @@ def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
         return
     if not failed:
         future.set_result(outcome)
-    elif isinstance(outcome, StopIteration):  # which a future cannot hold
-        future.set_exception(RuntimeError(f"the computation raised {outcome!r}"))
+    elif isinstance(outcome, StopIteration) or not isinstance(outcome, Exception):
+        # A StopIteration a future cannot hold; a KeyboardInterrupt or SystemExit raised
+        # by a report on cfgcore's thread, awaited, stopped the request's whole event loop
+        # (asyncio lets them through), and a CancelledError passed for the request's own
+        # cancellation: each fails its request only, as on a server's thread.
+        error = RuntimeError(f"the computation raised {outcome!r}")
+        error.__cause__ = outcome
+        future.set_exception(error)
     else:
         future.set_exception(outcome)
 
