@@ -95,6 +95,39 @@ def test_a_report_raising_a_base_exception_fails_its_request_not_the_event_loop(
     assert asyncio.run(_request(app, "/health/live")) == 200
 
 
+def test_requests_cancelled_while_a_failing_report_is_computed_cost_no_computation(
+    manager, monkeypatch
+):
+    # Clients that gave up (a probe's timeout) while a report waited on a slow store: a
+    # failure was told to each of them in turn, each after a computation of its own, so
+    # the one request still waiting waited for one failing report per client gone.
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def health(*args, **kwargs):
+        calls.append(1)
+        gate.wait()
+        raise OSError("the store timed out")
+
+    monkeypatch.setattr(manager, "health", health)
+    app = asgi_app(manager)
+
+    async def main():
+        gone = [asyncio.create_task(_request(app)) for _ in range(50)]
+        await _until(lambda: calls, "the report started")
+        for task in gone:
+            task.cancel()
+        await asyncio.gather(*gone, return_exceptions=True)
+        waiting = asyncio.create_task(_request(app))
+        await asyncio.sleep(0)  # it reaches its wait
+        gate.set()
+        return await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), HANG)
+
+    [outcome] = asyncio.run(main())
+    assert isinstance(outcome, OSError)
+    assert len(calls) == 1
+
+
 def test_a_report_that_never_ends_holds_one_thread_while_requests_come_and_go(manager, monkeypatch):
     before = set(threading.enumerate())
     gate = threading.Event()
