@@ -278,3 +278,69 @@ def test_no_thread_to_be_had_fails_the_waiting_requests_and_the_app_serves_on(bu
     limited, lifted = proc.stdout.splitlines()
     assert limited == str(["RuntimeError"] * 21 + [404])
     assert lifted in (str([200] * 20 + [200, 404]), str([200] * 20 + [404, 404]))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.parametrize(
+    "path, module",
+    [("/metrics", "prometheus_client"), ("/health/ready", "cfgcore.observability.health")],
+)
+def test_a_child_forked_while_the_first_computation_imports_answers(bundled_config, path, module):
+    # A fresh process, its first report or scrape held in the middle of an import (by an
+    # importer that waits, on the computing thread only, until the test lets it go), then
+    # forked: the child must answer (before: every report or scrape in it waited for the
+    # module lock of a thread it does not have).
+    if path == "/metrics":
+        pytest.importorskip("prometheus_client")
+    code = f"""
+        import asyncio, os, sys, threading
+
+        parent, gate, importing = os.getpid(), threading.Event(), threading.Event()
+
+        class Hold:
+            def find_spec(self, name, path=None, target=None):
+                if (name == {module!r} and os.getpid() == parent
+                        and threading.current_thread() is not threading.main_thread()):
+                    importing.set()
+                    gate.wait(60)
+                return None
+
+        sys.meta_path.insert(0, Hold())
+        from cfgcore.config.manager import ConfigurationManager
+        from cfgcore.observability.http import asgi_app
+        from tests.test_asgi_probe_races import _request
+
+        m = ConfigurationManager({str(bundled_config)!r}, environ={{}})
+        m.load_environment_config("staging")
+        app = asgi_app(m)
+        loop = asyncio.new_event_loop()
+        first = loop.create_task(_request(app, {path!r}))
+
+        async def held():
+            while not (importing.is_set() or first.done()):
+                await asyncio.sleep(0.005)
+
+        loop.run_until_complete(held())
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                answer = asyncio.run(asyncio.wait_for(_request(app, {path!r}), 30))
+            except asyncio.TimeoutError:
+                answer = "hung"
+            os.write(write, str(answer).encode())
+            os._exit(0)
+        os.close(write)
+        child = os.read(read, 64).decode()
+        os.waitpid(pid, 0)
+        gate.set()
+        print(child, loop.run_until_complete(first))
+        loop.close()
+        m.close()
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path, root])}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=HANG, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["200", "200"]  # the child's answer, the parent's

@@ -242,6 +242,21 @@ def _reset_shared_after_fork() -> None:
         shared._after_fork_in_child()
 
 
+def _import_computations() -> None:
+    """Import what reports and scrapes import on first use where the app is made, not on
+    the thread of the first one: a process forked while that thread imported a module (a
+    ``multiprocessing`` child started as a scrape came) had the module half imported,
+    its lock held by a thread the child does not have, and every report or scrape in the
+    child waited for ever."""
+    import cfgcore.observability.evaluations  # noqa: F401 - what a scrape reads
+    import cfgcore.observability.health  # noqa: F401 - what manager.health() imports
+
+    try:
+        import cfgcore.observability.prometheus  # noqa: F401
+    except ImportError:  # answered by _scrape
+        pass
+
+
 def _scrape() -> tuple[int, str, bytes]:
     try:
         from cfgcore.observability.prometheus import CONTENT_TYPE, exposition
@@ -255,6 +270,7 @@ class _Responder:
 
     def __init__(self, manager: Any) -> None:
         self.manager = manager
+        _import_computations()
         self._report = _Shared(lambda: _rendered(manager.health()), "cfgcore-probe-report")
         self._scrape = _Shared(_scrape, "cfgcore-probe-scrape")
 
