@@ -118,7 +118,8 @@ class _Shared:
         self._lock = threading.Lock()  # held while computing
         self._state = threading.Lock()  # held for a moment: _waiters and _running
         self._fresh: tuple[Any, float, float] = (None, 0.0, 0.0)  # value, made, cost
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        # Each request's future awaiting the computation, and its loop, oldest first.
+        self._waiters: dict[asyncio.Future[Any], asyncio.AbstractEventLoop] = {}
         self._running = False
         _ALL_SHARED.add(self)
 
@@ -152,7 +153,7 @@ class _Shared:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._state:
-            self._waiters.append((loop, future))
+            self._waiters[future] = loop
             start, self._running = not self._running, True
         if start:
             try:
@@ -161,7 +162,16 @@ class _Shared:
                 worker.start()
             except BaseException as exc:  # no thread to be had (a pids limit)
                 self._settle_waiters(exc, failed=True)
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Its client is gone: it leaves the queue, so a failure is told to a request
+            # still waiting (each cancelled one cost a computation of its own: a report
+            # failing after a slow store's timeout kept the next request waiting that long
+            # for each), and requests cancelled while a report hangs are not kept.
+            with self._state:
+                self._waiters.pop(future, None)
+            raise
 
     def _compute_for_loops(self) -> None:
         while True:
@@ -171,10 +181,11 @@ class _Shared:
                 # As requests queued on the lock do: the first is told, and the next
                 # computes again (a failure is not kept).
                 with self._state:
-                    first = self._waiters.pop(0) if self._waiters else None
+                    first = next(iter(self._waiters), None)
+                    loop = self._waiters.pop(first) if first is not None else None
                     again = self._running = bool(self._waiters)
-                if first is not None:
-                    self._settle_one(first, exc, failed=True)
+                if first is not None and loop is not None:
+                    self._settle_one(loop, first, exc, failed=True)
                 if again:
                     continue
                 return
@@ -183,16 +194,15 @@ class _Shared:
 
     def _settle_waiters(self, outcome: Any, failed: bool) -> None:
         with self._state:
-            waiters, self._waiters = self._waiters, []
+            waiters, self._waiters = self._waiters, {}
             self._running = False
-        for waiter in waiters:
-            self._settle_one(waiter, outcome, failed)
+        for future, loop in waiters.items():
+            self._settle_one(loop, future, outcome, failed)
 
     @staticmethod
     def _settle_one(
-        waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]], outcome: Any, failed: bool
+        loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], outcome: Any, failed: bool
     ) -> None:
-        loop, future = waiter
         try:
             loop.call_soon_threadsafe(_settle, future, outcome, failed)
         except RuntimeError:  # its loop closed meanwhile: nobody awaits it
@@ -202,7 +212,7 @@ class _Shared:
         # The computing thread, and the loops awaiting it, stayed in the parent.
         self._lock = threading.Lock()
         self._state = threading.Lock()
-        self._waiters = []
+        self._waiters = {}
         self._running = False
 
 
@@ -211,8 +221,14 @@ def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
         return
     if not failed:
         future.set_result(outcome)
-    elif isinstance(outcome, StopIteration):  # which a future cannot hold
-        future.set_exception(RuntimeError(f"the computation raised {outcome!r}"))
+    elif isinstance(outcome, StopIteration) or not isinstance(outcome, Exception):
+        # A StopIteration a future cannot hold; a KeyboardInterrupt or SystemExit raised
+        # by a report on cfgcore's thread, awaited, stopped the request's whole event loop
+        # (asyncio lets them through), and a CancelledError passed for the request's own
+        # cancellation: each fails its request only, as on a server's thread.
+        error = RuntimeError(f"the computation raised {outcome!r}")
+        error.__cause__ = outcome
+        future.set_exception(error)
     else:
         future.set_exception(outcome)
 
@@ -224,6 +240,21 @@ _ALL_SHARED: weakref.WeakSet[_Shared] = weakref.WeakSet()
 def _reset_shared_after_fork() -> None:
     for shared in list(_ALL_SHARED):
         shared._after_fork_in_child()
+
+
+def _import_computations() -> None:
+    """Import what reports and scrapes import on first use where the app is made, not on
+    the thread of the first one: a process forked while that thread imported a module (a
+    ``multiprocessing`` child started as a scrape came) had the module half imported,
+    its lock held by a thread the child does not have, and every report or scrape in the
+    child waited for ever."""
+    import cfgcore.observability.evaluations  # noqa: F401 - what a scrape reads
+    import cfgcore.observability.health  # noqa: F401 - what manager.health() imports
+
+    try:
+        import cfgcore.observability.prometheus  # noqa: F401
+    except ImportError:  # answered by _scrape
+        pass
 
 
 def _scrape() -> tuple[int, str, bytes]:
@@ -239,6 +270,7 @@ class _Responder:
 
     def __init__(self, manager: Any) -> None:
         self.manager = manager
+        _import_computations()
         self._report = _Shared(lambda: _rendered(manager.health()), "cfgcore-probe-report")
         self._scrape = _Shared(_scrape, "cfgcore-probe-scrape")
 
