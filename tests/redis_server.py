@@ -56,9 +56,21 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, every: floa
 
 
 class RedisServer:
-    """One redis-server process on 127.0.0.1; ``kill()`` and ``start()`` again keep the port."""
+    """One redis-server process on 127.0.0.1; ``kill()`` and ``start()`` again keep the port.
 
-    def __init__(self, directory: str, *, port: int | None = None, args: tuple[str, ...] = ()):
+    ``tls``: the redis-py options of a client of this server (``ssl_ca_certs``,
+    ``ssl_certfile``, ...): given, it takes TLS only, on ``port`` (``--port 0
+    --tls-port PORT``; ``args`` names its own TLS files)."""
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        tls: dict[str, Any] | None = None,
+    ):
+        self.tls = tls
         self.dir = directory
         self.port = port or free_port()
         # A port free_port() picked may be taken by another process (another test
@@ -73,7 +85,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls is not None else 'redis'}://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         for _ in range(5):
@@ -93,8 +105,9 @@ class RedisServer:
         os.makedirs(self.dir, exist_ok=True)
         # (its log is read from here: an earlier start's lines say nothing of this one)
         self._log_from = os.path.getsize(self._log) if os.path.exists(self._log) else 0
+        ports = ("--port", "0", "--tls-port") if self.tls is not None else ("--port",)
         cmd = [
-            SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            SERVER, *ports, str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
             "--save", "", "--appendonly", "no", "--protected-mode", "no",
             "--logfile", self._log,
             # a replica's first sync starts at once (the default waits 5 s for more
@@ -123,6 +136,18 @@ class RedisServer:
         # that took it before this one could bind it) is not this one.
         if "Ready to accept connections" not in self._new_log():
             return False
+        if self.tls is not None:
+            import redis
+
+            client = self._connect(socket_timeout=0.5)
+            try:
+                return bool(client.ping())
+            except redis.AuthenticationError:
+                return True  # up, and asking for the password the test configured
+            except (redis.RedisError, OSError):
+                return False
+            finally:
+                client.close()
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                 s.sendall(b"PING\r\n")
@@ -136,11 +161,15 @@ class RedisServer:
         left to the collector warns of its socket, and the suite turns that warning into
         a failure of whichever test the collection runs in. (A closed client reconnects
         on its next command, as after a restart.)"""
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=self.port)
+        client = self._connect()
         self._clients.append(client)
         return client
+
+    def _connect(self, **kwargs: Any):
+        import redis
+
+        tls = {"ssl": True, **self.tls} if self.tls is not None else {}
+        return redis.Redis(host="127.0.0.1", port=self.port, **tls, **kwargs)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to clients, as a crash or a pulled cable."""
@@ -186,12 +215,16 @@ class Sentinel:
         conf: str = "",
         tls: dict[str, Any] | None = None,
         password: str | None = None,
+        down_after: int = 1000,
     ) -> None:
         """``primary``: what has the ``port`` to watch (a :class:`RedisServer`);
         ``conf``: more lines for sentinel.conf (TLS to the primary, its own TLS files);
         ``tls``: the redis-py options of a client of this Sentinel (``ssl_ca_certs``,
         ``ssl_certfile``, ...): given, it takes TLS only on its port (``port 0``);
-        ``password``: the one it asks its clients for (``requirepass``)."""
+        ``password``: the one it asks its clients for (``requirepass``);
+        ``down_after``: milliseconds without an answer before it takes a server for down
+        (``SENTINEL SET NAME down-after-milliseconds`` changes it while it runs)."""
+        self.down_after = down_after
         self.password = password
         self.replicas = replicas
         self.conf = conf
@@ -212,7 +245,7 @@ class Sentinel:
                 f"{ports}\nbind 127.0.0.1\nprotected-mode no\ndir {self.dir}\n"
                 f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
                 f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 1\n"
-                f"sentinel down-after-milliseconds {self.name} 1000\n"
+                f"sentinel down-after-milliseconds {self.name} {self.down_after}\n"
                 f"sentinel failover-timeout {self.name} 10000\n{self.conf}"
                 + (f"requirepass {self.password}\n" if self.password is not None else "")
             )

@@ -8,7 +8,9 @@ are made with ``cryptography`` (tests/test_fleet_tls_key_password.py)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import time
 import types
 
 import pytest
@@ -18,7 +20,10 @@ from hypothesis import strategies as st
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.redis_url import parse_redis_url
-from tests.redis_server import RedisServer, Sentinel, free_port, refused_port
+from tests.redis_server import SENTINEL, RedisServer, Sentinel, free_port, refused_port
+from tests.redis_server import wait_for as wait_until
+from tests.test_fleet_failover import _replicated, add, write_until_accepted
+from tests.test_fleet_processes import Member, proc_env
 from tests.test_fleet_tls_key_password import PKI, _password, _set, _texts
 from tests.waiting import wait_for
 
@@ -39,13 +44,9 @@ def tls_sentinel(redis_binary, tmp_path):
     sentinel_pw_file.write_text(sentinel_password + "\n")
     tls_port = free_port()
     primary = RedisServer(str(tmp_path / "p"), args=pki.server_args(tls_port)).start()
-    server_files = {"ssl_ca_certs": str(pki.ca), "ssl_certfile": str(pki.server_cert),
-                    "ssl_keyfile": str(pki.server_key)}  # fmt: skip
     sentinel = Sentinel(
         str(tmp_path / "s"), types.SimpleNamespace(port=tls_port), replicas=0,
-        conf=f"tls-replication yes\ntls-cert-file {pki.server_cert}\n"
-        f"tls-key-file {pki.server_key}\ntls-ca-cert-file {pki.ca}\ntls-auth-clients yes\n",
-        tls=server_files, password=sentinel_password,
+        conf=pki.sentinel_conf(), tls=pki.admin(), password=sentinel_password,
     )  # fmt: skip
     try:
         sentinel.start()
@@ -192,3 +193,151 @@ def test_sentinel_ssl_without_ssl_is_refused():
 def test_sentinel_ssl_takes_a_boolean(value):
     with pytest.raises(ConfigError, match="sentinel_ssl: expected true or false"):
         parse_redis_url(f"redis+sentinel://s1:26379/svc/0?ssl=true&sentinel_ssl={value}")
+
+
+def _failed_handshakes(logs: list[str]) -> list[str]:
+    """The lines of the log files ``logs`` saying a TLS handshake on the server's port
+    failed in TLS itself (logged at ``loglevel verbose``): a client speaking clear text
+    to it leaves "SSL routines::wrong version number", one refusing its certificate an
+    alert. (A peer gone during a handshake, "Connection reset by peer", is not one:
+    Sentinels drop their links to a server as they re-point it.)"""
+    found = []
+    for path in logs:
+        with open(path, errors="replace") as fh:
+            found += [
+                line.strip()
+                for line in fh
+                if "Error accepting a client connection" in line and "SSL routines" in line
+            ]
+    return found
+
+
+def test_a_failover_where_servers_and_sentinels_take_tls_only(redis_binary, tmp_path):
+    """A primary, two replicas and three Sentinels that all take TLS only (``port 0``:
+    no clear-text port to reach) and require client certificates; a writer in this
+    process and a follower in its own (``DynamicConfigurationManager(store=URL)``)
+    through ``redis+sentinel://`` with ``ssl=true&sentinel_ssl=true``. The primary is
+    killed (SIGKILL); while the Sentinels elect one of them (talking TLS to each other)
+    and promote a replica, the follower serves the flags it had; after, a write goes
+    to the new primary and reaches the follower. No server or Sentinel ever saw a
+    failed handshake (a clear-text attempt), and a Sentinel whose certificate comes
+    from another CA is refused, named in the error."""
+    if SENTINEL is None:
+        pytest.skip("redis-sentinel is not installed")
+    pki = PKI(tmp_path / "pki")
+    key_password = _password()
+    pki.identity(pki.client_cert, pki.client_key, key_password)
+    key_pw_file = tmp_path / "key-password"
+    key_pw_file.write_text(key_password + "\n")
+    verbose = ("--loglevel", "verbose")  # (failed TLS handshakes are logged at verbose)
+    servers: list[RedisServer] = []
+    sentinels: list[Sentinel] = []
+    follower: Member | None = None
+    try:
+        primary = RedisServer(str(tmp_path / "a"), args=(*pki.tls_args(), *verbose),
+                              tls=pki.admin()).start()  # fmt: skip
+        servers.append(primary)
+        for n in "bc":
+            args = (*pki.tls_args(), *verbose, "--replicaof", "127.0.0.1", str(primary.port))
+            servers.append(RedisServer(str(tmp_path / n), args=args, tls=pki.admin()).start())
+        replicas = servers[1:]
+        for r in replicas:
+            wait_until(lambda r=r: r.client().info("replication")["master_link_status"] == "up")
+        # Down after a minute: nothing is promoted until the test has seen the follower
+        # lose the primary; then set to 1 s on each Sentinel.
+        for i in range(3):
+            sentinels.append(Sentinel(
+                str(tmp_path / f"s{i}"), primary, replicas=2, tls=pki.admin(),
+                conf=pki.sentinel_conf() + "loglevel verbose\n", down_after=60_000,
+            ).start())  # fmt: skip
+        # (electing the Sentinel that fails over takes a majority: each knows the others)
+        for s in sentinels:
+            wait_until(lambda s=s: len(_ask(s, "SENTINEL", "SENTINELS", s.name)) == 2, timeout=30)
+
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in sentinels)
+        url = (
+            f"redis+sentinel://{hosts}/fleet/0?ssl=true&sentinel_ssl=true"
+            f"&{pki.query(key_pw_file)}&namespace=tf&cache=off&backoff_max=0.2"
+        )
+        follower = Member("follow", url + "&poll=0.2", env=proc_env(tmp_path / "state"))
+        assert follower.line()["ready"]
+        with contextlib.closing(RedisFlagStore(url + "&wait=1&wait_timeout=2000")) as writer:
+            assert write_until_accepted(writer, "w_before") == 1
+            served = follower.ask("wait 1 30")
+            assert served["version"] == 1 and served["enabled"] == ["w_before"], served
+            _replicated(primary, replicas)
+
+            old_port = primary.port
+            primary.kill()
+            # The follower loses the primary, and serves what it had.
+            status = _wait_status(follower, lambda st: st["connected"] is False)
+            assert status["version"] == 1 and status["enabled"] == ["w_before"], status
+            with pytest.raises(ConfigError):  # (refused at once, never queued)
+                writer.update(add("w_lost"))
+
+            for s in sentinels:
+                _ask(s, "SENTINEL", "SET", s.name, "down-after-milliseconds", "1000")
+
+            def promoted() -> bool:
+                st = follower.ask("status")
+                assert st["version"] == 1 and st["enabled"] == ["w_before"], st
+                return all(s.primary_port() != old_port for s in sentinels)
+
+            # (a split vote is retried after twice the failover timeout: 20 s)
+            wait_until(promoted, timeout=90, every=0.1)
+            new_primary = next(r for r in replicas if r.port == sentinels[0].primary_port())
+
+            version = write_until_accepted(writer, "w_after", timeout=60)
+            assert version > 1
+            assert new_primary.client().hget("{tf}:flags", "version") == str(version).encode()
+            served = follower.ask(f"wait {version} 60", timeout=90)
+            assert served["version"] == version, served
+            assert served["enabled"] == ["w_after", "w_before"], served
+            # (it reads the store as it reconnects, and says it is connected after)
+            served = _wait_status(follower, lambda st: st["connected"] is True)
+            assert served["version"] == version and served["stats"]["reconnects"] >= 1, served
+            assert served["errors"] == 0, served
+
+        logs = [os.path.join(s.dir, "redis.log") for s in servers]
+        logs += [os.path.join(s.dir, "sentinel.log") for s in sentinels]
+        assert _failed_handshakes(logs) == []
+
+        # Verification is on: a Sentinel presenting a certificate of another CA (it
+        # takes TLS only too) is refused, and said so, naming it.
+        other = PKI(tmp_path / "other-pki")
+        rogue = Sentinel(str(tmp_path / "rogue"), new_primary, replicas=0,
+                         conf=other.sentinel_conf(), tls=other.admin()).start()  # fmt: skip
+        sentinels.append(rogue)
+        rogue_url = url.replace(hosts, f"127.0.0.1:{rogue.port}")
+        with contextlib.closing(RedisFlagStore(rogue_url)) as store:
+            with pytest.raises(ConfigError) as err:
+                store.read()
+        msg = str(err.value)
+        assert f"127.0.0.1:{rogue.port}" in msg and "certificate verify failed" in msg, msg
+        assert key_password not in msg
+        # ... and passed over for the trusted ones when it is named first
+        first = url.replace(hosts, f"127.0.0.1:{rogue.port},{hosts}")
+        with contextlib.closing(RedisFlagStore(first)) as store:
+            assert store.read().version == version
+    finally:
+        if follower is not None:
+            follower.stop()
+        for s in sentinels:
+            s.stop()
+        for server in reversed(servers):
+            server.stop()
+
+
+def _ask(sentinel: Sentinel, *command: str):
+    with contextlib.closing(sentinel.client()) as client:
+        return client.execute_command(*command)
+
+
+def _wait_status(member: Member, predicate, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = member.ask("status")
+        if predicate(status):
+            return status
+        assert time.monotonic() < deadline, f"not met within {timeout} s: {status}"
+        time.sleep(0.05)

@@ -114,11 +114,30 @@ class PKI:
         ))  # fmt: skip
 
     def server_args(self, tls_port: int) -> tuple[str, ...]:
+        return ("--tls-port", str(tls_port), *self.tls_args())
+
+    def tls_args(self) -> tuple[str, ...]:
+        """A redis-server's TLS files (its certificate is also the one it presents as
+        a replica), client certificates required, replication over TLS."""
         return (
-            "--tls-port", str(tls_port), "--tls-cert-file", str(self.server_cert),
-            "--tls-key-file", str(self.server_key), "--tls-ca-cert-file", str(self.ca),
-            "--tls-auth-clients", "yes",
+            "--tls-cert-file", str(self.server_cert), "--tls-key-file", str(self.server_key),
+            "--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "yes",
+            "--tls-replication", "yes",
         )  # fmt: skip
+
+    def sentinel_conf(self) -> str:
+        """sentinel.conf lines: TLS to the servers and Sentinels it watches and talks to
+        (with the server certificate as its client certificate), and from its clients."""
+        return (
+            f"tls-replication yes\ntls-cert-file {self.server_cert}\n"
+            f"tls-key-file {self.server_key}\ntls-ca-cert-file {self.ca}\ntls-auth-clients yes\n"
+        )
+
+    def admin(self) -> dict[str, str]:
+        """redis-py TLS options of the tests' own clients of the servers and Sentinels
+        (the server certificate, signed by this CA, as the client certificate)."""
+        return {"ssl_ca_certs": str(self.ca), "ssl_certfile": str(self.server_cert),
+                "ssl_keyfile": str(self.server_key)}  # fmt: skip
 
     def query(self, password_file: Path) -> str:
         return (
