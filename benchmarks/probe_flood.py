@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 
 def flood(port: int, path: str, clients: int, seconds: float) -> None:
@@ -63,6 +64,27 @@ def checks(engine: object, seconds: float) -> str:
     )
 
 
+def service(n_flags: int) -> tuple[Any, Any]:
+    """A staging manager (the bundled defaults) serving ``n_flags`` flags, each checked
+    once so a scrape exports them all; and its engine."""
+    from cfgcore.config.manager import ConfigurationManager, default_config_dir
+
+    config = pathlib.Path(tempfile.mkdtemp()) / "config"
+    config.mkdir()
+    for src in pathlib.Path(default_config_dir()).iterdir():
+        (config / src.name).write_bytes(src.read_bytes())
+    rule = {"when": {"attr": "country", "eq": "US"}, "serve": "on"}
+    flag = {"variants": {"on": True, "off": False}, "rules": [rule], "default": "off"}
+    flags = {f"flag_{i}": flag for i in range(n_flags)}
+    (config / "flags.json").write_text(json.dumps({"flags": flags}))
+    manager = ConfigurationManager(str(config), environ={})
+    manager.load_environment_config("staging")
+    engine = manager._flags._live.engine
+    for i in range(n_flags):
+        engine.is_enabled(f"flag_{i}", {"country": "US"})
+    return manager, engine
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flags", type=int, default=10_000)
@@ -74,22 +96,9 @@ def main() -> None:
         flood(args.flood_port, args.path, args.clients, 4.5)
         return
 
-    from cfgcore.config.manager import ConfigurationManager, default_config_dir
     from cfgcore.observability.http import serve
 
-    config = pathlib.Path(tempfile.mkdtemp()) / "config"
-    config.mkdir()
-    for src in pathlib.Path(default_config_dir()).iterdir():
-        (config / src.name).write_bytes(src.read_bytes())
-    rule = {"when": {"attr": "country", "eq": "US"}, "serve": "on"}
-    flag = {"variants": {"on": True, "off": False}, "rules": [rule], "default": "off"}
-    flags = {f"flag_{i}": flag for i in range(args.flags)}
-    (config / "flags.json").write_text(json.dumps({"flags": flags}))
-    manager = ConfigurationManager(str(config), environ={})
-    manager.load_environment_config("staging")
-    engine = manager._flags._live.engine
-    for i in range(args.flags):  # every flag counted: a scrape exports them all
-        engine.is_enabled(f"flag_{i}", {"country": "US"})
+    manager, engine = service(args.flags)
     server = serve(manager, port=0)
     try:
         print("alone:   ", checks(engine, 3.0))
