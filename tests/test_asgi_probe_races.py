@@ -18,6 +18,7 @@ import pytest
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability.http import asgi_app
+from tests.test_asgi_probe_flood import _request
 
 OURS = ("cfgcore-probe-report", "cfgcore-probe-scrape")
 HANG = 120  # seconds after which a request that has not been answered counts as hung
@@ -31,18 +32,8 @@ def manager(bundled_config):
     m.close()
 
 
-async def _request(app, path: str = "/health/ready", method: str = "GET") -> int:
-    sent: list[dict] = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    await app({"type": "http", "method": method, "path": path, "headers": []}, receive, send)
-    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
-    return sent[0]["status"]
+async def _status(app, path: str = "/health/ready", method: str = "GET") -> int:
+    return (await _request(app, path, method))[0]
 
 
 async def _until(predicate, what: str) -> None:
@@ -80,7 +71,7 @@ def test_a_report_raising_a_base_exception_fails_its_request_not_the_event_loop(
     app = asgi_app(manager)
 
     async def main():
-        tasks = [asyncio.create_task(_request(app)) for _ in range(5)]
+        tasks = [asyncio.create_task(_status(app)) for _ in range(5)]
         await _until(lambda: calls, "the report started")
         gate.set()
         return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), HANG)
@@ -92,7 +83,7 @@ def test_a_report_raising_a_base_exception_fails_its_request_not_the_event_loop(
     first, *rest = outcomes
     assert isinstance(first, RuntimeError) and isinstance(first.__cause__, raised), first
     assert rest == [200] * 4  # the next computes again, the others share it
-    assert asyncio.run(_request(app, "/health/live")) == 200
+    assert asyncio.run(_status(app, "/health/live")) == 200
 
 
 def test_requests_cancelled_while_a_failing_report_is_computed_cost_no_computation(
@@ -113,12 +104,12 @@ def test_requests_cancelled_while_a_failing_report_is_computed_cost_no_computati
     app = asgi_app(manager)
 
     async def main():
-        gone = [asyncio.create_task(_request(app)) for _ in range(50)]
+        gone = [asyncio.create_task(_status(app)) for _ in range(50)]
         await _until(lambda: calls, "the report started")
         for task in gone:
             task.cancel()
         await asyncio.gather(*gone, return_exceptions=True)
-        waiting = asyncio.create_task(_request(app))
+        waiting = asyncio.create_task(_status(app))
         await asyncio.sleep(0)  # it reaches its wait
         gate.set()
         return await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), HANG)
@@ -146,13 +137,13 @@ def test_a_report_that_never_ends_holds_one_thread_while_requests_come_and_go(ma
     async def storm(loop_index: int) -> None:
         rnd = random.Random(loop_index)
         for _ in range(5):
-            tasks = [asyncio.create_task(_request(app)) for _ in range(40)]
+            tasks = [asyncio.create_task(_status(app)) for _ in range(40)]
             await asyncio.sleep(rnd.choice([0, 0.001, 0.01]))
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         # What needs no report is answered meanwhile.
-        seen[f"404-{loop_index}"] = await asyncio.wait_for(_request(app, "/nope"), HANG)
+        seen[f"404-{loop_index}"] = await asyncio.wait_for(_status(app, "/nope"), HANG)
 
     def run(index: int) -> None:
         asyncio.run(storm(index))
@@ -171,7 +162,7 @@ def test_a_report_that_never_ends_holds_one_thread_while_requests_come_and_go(ma
     finally:
         gate.set()
     # Once the report ends, the app answers with a new one.
-    assert asyncio.run(asyncio.wait_for(_request(app), HANG)) == 200
+    assert asyncio.run(asyncio.wait_for(_status(app), HANG)) == 200
     for t in _ours(before):
         t.join(30)
     assert _ours(before) == []
@@ -204,7 +195,7 @@ def test_requests_racing_the_end_of_computations_from_many_loops_are_all_answere
     async def one(rnd: random.Random, seed: int) -> None:
         await asyncio.sleep(rnd.choice([0, 0, 1e-4, 1e-3]))
         path = rnd.choice(["/health/ready", "/health/live", "/metrics", "/nope"])
-        task = asyncio.create_task(_request(app, path))
+        task = asyncio.create_task(_status(app, path))
         if rnd.random() < 0.3:
             await asyncio.sleep(rnd.choice([0, 1e-4, 1e-3]))
             task.cancel()
@@ -246,7 +237,7 @@ def test_no_thread_to_be_had_fails_the_waiting_requests_and_the_app_serves_on(bu
         import asyncio, os, resource, threading
         from cfgcore.config.manager import ConfigurationManager
         from cfgcore.observability.http import asgi_app
-        from tests.test_asgi_probe_races import _request
+        from tests.test_asgi_probe_races import _status
 
         m = ConfigurationManager({str(bundled_config)!r}, environ={{}})
         m.load_environment_config("staging")
@@ -261,7 +252,7 @@ def test_no_thread_to_be_had_fails_the_waiting_requests_and_the_app_serves_on(bu
             pass
 
         async def flood():
-            tasks = [_request(app, p) for p in ["/health/ready"] * 20 + ["/metrics", "/nope"]]
+            tasks = [_status(app, p) for p in ["/health/ready"] * 20 + ["/metrics", "/nope"]]
             got = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
             return [type(g).__name__ if isinstance(g, BaseException) else g for g in got]
 
@@ -308,13 +299,13 @@ def test_a_child_forked_while_the_first_computation_imports_answers(bundled_conf
         sys.meta_path.insert(0, Hold())
         from cfgcore.config.manager import ConfigurationManager
         from cfgcore.observability.http import asgi_app
-        from tests.test_asgi_probe_races import _request
+        from tests.test_asgi_probe_races import _status
 
         m = ConfigurationManager({str(bundled_config)!r}, environ={{}})
         m.load_environment_config("staging")
         app = asgi_app(m)
         loop = asyncio.new_event_loop()
-        first = loop.create_task(_request(app, {path!r}))
+        first = loop.create_task(_status(app, {path!r}))
 
         async def held():
             while not (importing.is_set() or first.done()):
@@ -325,7 +316,7 @@ def test_a_child_forked_while_the_first_computation_imports_answers(bundled_conf
         pid = os.fork()
         if pid == 0:
             try:
-                answer = asyncio.run(asyncio.wait_for(_request(app, {path!r}), 30))
+                answer = asyncio.run(asyncio.wait_for(_status(app, {path!r}), 30))
             except asyncio.TimeoutError:
                 answer = "hung"
             os.write(write, str(answer).encode())
