@@ -112,3 +112,44 @@ def test_a_key_msgspec_reads_as_no_number_is_refused_though_it_looks_like_one(tm
     base = "c:\n  '1': 1\n  '01': 2\n  'x': 3\n"
     problem = _section_problem(tmp_path, base, "c", dict[int, int])
     assert (problem.path, problem.line) == (child_key_path("c", "01"), 3), problem
+
+
+_NAMES: set[str] = set()
+
+
+class Named(msgspec.Struct, tag="named", tag_field="kind"):
+    """A Struct whose check depends on the entries decoded before it (a name taken)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name in _NAMES:
+            raise ValueError(f"name {self.name} taken")
+        _NAMES.add(self.name)
+
+
+def test_a_check_that_depends_on_other_entries_names_no_entry_that_is_fine(tmp_path):
+    """``a`` is fine in the document; decoded again alone it fails as ``b`` did (its
+    name is taken by then): a message of the Struct's own check that two entries give
+    names the mapping, not ``a``."""
+    _NAMES.clear()
+    base = "c:\n  a: {kind: named, name: n1}\n  b: {kind: named, name: n1}\n"
+    problem = _section_problem(tmp_path, base, "c", dict[str, Named | Lt])
+    assert problem.path in ("c", "c[...]", "c.b"), problem
+    assert problem.message == "name n1 taken"
+
+
+class Ordered(msgspec.Struct, tag="range", tag_field="kind"):
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError("low above high")
+
+
+def test_a_check_of_the_struct_itself_names_its_entry(tmp_path):
+    base = "c:\n  a: {kind: range, low: 1, high: 2}\n  b: {kind: lt, value: 1}\n"
+    base += "  c: {kind: range, low: 3, high: 2}\n  d: {kind: range, low: 1, high: 2}\n"
+    problem = _section_problem(tmp_path, base, "c", dict[str, Ordered | Lt])
+    assert (problem.path, problem.line, problem.message) == ("c.c", 4, "low above high"), problem

@@ -318,6 +318,11 @@ def _key_refused(typ: Any, key: Any, msg: str) -> bool:
     return False
 
 
+# msgspec's own refusals, which tell an entry alone (not a Struct's __post_init__)
+_OWN_WORDS = ("Expected `", "Object missing required field `", "Object contains unknown field `",
+              "Invalid ")  # fmt: skip
+
+
 def _decoded_path(
     raw_path: str, data: Any, msg: str, type_: Any, key: Any
 ) -> tuple[str, list[str] | None] | None:
@@ -380,14 +385,25 @@ def _decoded_path(
         said = msg + (" - at `key` in" if key else " - at") + f" `${rest}`"
         if not rest and not key:
             said = msg
+        # A Struct's own check (its __post_init__'s message) may depend on the entries
+        # decoded before (a name taken): an entry fine in the document can fail alone,
+        # so such a message names an entry only where no other fails with it.
+        own = _failing(msg) is not None or msg.startswith(_OWN_WORDS)
+        failed: list[tuple[Any, Any]] = []
         for name, item in value.items():
             try:
                 msgspec.convert(item, type=item_type, str_keys=True)
             except msgspec.ValidationError as exc:
-                if str(exc) != said:  # refused otherwise: not the data msgspec read
+                if str(exc) == said:
+                    failed.append((name, item))
+                elif not failed:  # refused otherwise: not the data msgspec read
                     raise _Unsure from None
-                return walk(item, item_type, at + 1, child_key_path(path, name))
-        raise _Unsure  # every entry decodes alone
+                if failed and (own or len(failed) > 1):
+                    break
+        if len(failed) != 1:
+            raise _Unsure  # every entry decodes alone, or a check's message twice
+        name, item = failed[0]
+        return walk(item, item_type, at + 1, child_key_path(path, name))
 
     try:
         return walk(data, type_, 0, "")
