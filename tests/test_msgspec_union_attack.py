@@ -9,6 +9,7 @@ with ``str_keys``) is not the key refused.
 
 from __future__ import annotations
 
+import json
 import string
 from typing import Any, Literal
 
@@ -153,3 +154,30 @@ def test_a_check_of_the_struct_itself_names_its_entry(tmp_path):
     base += "  c: {kind: range, low: 3, high: 2}\n  d: {kind: range, low: 1, high: 2}\n"
     problem = _section_problem(tmp_path, base, "c", dict[str, Ordered | Lt])
     assert (problem.path, problem.line, problem.message) == ("c.c", 4, "low above high"), problem
+
+
+_KEY_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(list(".[]'\"`$ -\\")),
+    min_size=1,
+    max_size=8,
+)
+_FINE = ["{kind: eq, value: x}", "{kind: lt, value: 1}", "{kind: mode, mode: 'on'}"]
+_BAD = ["{kind: lt, value: x}", "{kind: eq, value: [1]}", "{kind: mode, mode: 'x` - at `$'}"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_KEY_TEXT, min_size=1, max_size=6, unique=True), st.data())
+def test_keys_of_any_text_name_the_entry_refused_and_its_line(tmp_path_factory, keys, data):
+    """Keys holding dots, brackets, quotes, backticks and msgspec's path words, valid
+    entries of every tag and one refused anywhere among them, in a YAML file."""
+
+    at = data.draw(st.integers(0, len(keys) - 1), label="at")
+    fine = data.draw(st.lists(st.sampled_from(_FINE), min_size=len(keys), max_size=len(keys)))
+    fine[at] = data.draw(st.sampled_from(_BAD), label="bad")
+    base = "c:\n" + "".join(f"  {json.dumps(k)}: {v}\n" for k, v in zip(keys, fine, strict=True))
+    problem = _section_problem(tmp_path_factory.mktemp("t"), base, "c", dict[str, Check])
+    refused = child_key_path("c", keys[at])
+    assert problem.path == refused or problem.path.startswith((refused + ".", refused + "[")), (
+        problem
+    )
+    assert problem.line == at + 2, problem
