@@ -287,8 +287,8 @@ def _item_type(typ: Any, index: int) -> Any:
     return args[index]
 
 
-def _value_type(typ: Any) -> Any:
-    """The type of the values of a mapping decoded as ``typ``."""
+def _mapping_args(typ: Any) -> tuple[Any, Any]:
+    """The types of the keys and values of a mapping decoded as ``typ``."""
     mappings = [
         m
         for m in _members(typ)
@@ -298,7 +298,29 @@ def _value_type(typ: Any) -> Any:
     if len(mappings) != 1:
         raise _Unsure
     args = typing.get_args(mappings[0])
-    return args[1] if args else Any
+    return (args[0], args[1]) if len(args) == 2 else (Any, Any)
+
+
+def _value_type(typ: Any) -> Any:
+    """The type of the values of a mapping decoded as ``typ``."""
+    return _mapping_args(typ)[1]
+
+
+def _key_refused(typ: Any, key: Any, msg: str) -> bool:
+    """Whether ``key``, decoded alone as a key of a mapping decoded as ``typ``, fails
+    with msgspec's message ``msg`` (text a view reads as a number, ``"1"`` for an int
+    key, is fine: a typed view decodes with ``str_keys``)."""
+    key_type = _mapping_args(typ)[0]
+    try:
+        msgspec.convert({key: None}, type=dict[key_type, Any], str_keys=True)  # type: ignore[valid-type]
+    except msgspec.ValidationError as exc:
+        return str(exc) == msg + " - at `key` in `$`"
+    return False
+
+
+# msgspec's own refusals, which tell an entry alone (not a Struct's __post_init__)
+_OWN_WORDS = ("Expected `", "Object missing required field `", "Object contains unknown field `",
+              "Invalid ")  # fmt: skip
 
 
 def _decoded_path(
@@ -333,7 +355,7 @@ def _decoded_path(
                 fails = _failing(msg)
                 if fails is None or not isinstance(value, dict):
                     raise _Unsure
-                refused = [k for k in value if fails(k)]
+                refused = [k for k in value if fails(k) and _key_refused(typ, k, msg)]
                 if not refused:
                     raise _Unsure
                 return child_key_path(path, refused[0]), None
@@ -363,14 +385,25 @@ def _decoded_path(
         said = msg + (" - at `key` in" if key else " - at") + f" `${rest}`"
         if not rest and not key:
             said = msg
+        # A Struct's own check (its __post_init__'s message) may depend on the entries
+        # decoded before (a name taken): an entry fine in the document can fail alone,
+        # so such a message names an entry only where no other fails with it.
+        own = _failing(msg) is not None or msg.startswith(_OWN_WORDS)
+        failed: list[tuple[Any, Any]] = []
         for name, item in value.items():
             try:
                 msgspec.convert(item, type=item_type, str_keys=True)
             except msgspec.ValidationError as exc:
-                if str(exc) != said:  # refused otherwise: not the data msgspec read
+                if str(exc) == said:
+                    failed.append((name, item))
+                elif not failed:  # refused otherwise: not the data msgspec read
                     raise _Unsure from None
-                return walk(item, item_type, at + 1, child_key_path(path, name))
-        raise _Unsure  # every entry decodes alone
+                if failed and (own or len(failed) > 1):
+                    break
+        if len(failed) != 1:
+            raise _Unsure  # every entry decodes alone, or a check's message twice
+        name, item = failed[0]
+        return walk(item, item_type, at + 1, child_key_path(path, name))
 
     try:
         return walk(data, type_, 0, "")
@@ -378,9 +411,6 @@ def _decoded_path(
         return None
 
 
-_MSGSPEC_PATH = re.compile(
-    r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>.*)`)?$", re.DOTALL
-)
 _BRACKET_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
 
 
@@ -436,6 +466,19 @@ def _one(info: Any) -> Any:
 _UNKNOWN_HEAD = "Object contains unknown field `"
 _AT = "` - at `$"
 _STRICT_PATH = re.compile(r"(?:\.[^.\[\]`'\\]+|\[\d+\]|\[\.\.\.\]|\['(?:[^'\\]|\\.)*'\])*")
+_SUFFIX = re.compile(r" - at (`key` in )?`\$")
+
+
+def _split(text: str) -> tuple[str, str | None, str]:
+    """msgspec's message ``text`` as (its message, "`key` in " or None, its path): the
+    path is the last `` - at `$...` `` that reads as one, the end of ``text``. A value
+    the message shows (``Invalid value 'x` - at `$.a'``) may hold the same words."""
+    suffixes = list(_SUFFIX.finditer(text)) if text.endswith("`") else []
+    for m in reversed(suffixes):  # (the first alone, where none reads as a path: a
+        rest = text[m.end() : -1]  # field oddly named, ``$.a']``)
+        if m is suffixes[0] or _STRICT_PATH.fullmatch(rest):
+            return text[: m.start()], m.group(1), rest
+    return text, None, ""
 
 
 def _unknown_field_at(message: str, data: Any, type_: Any) -> tuple[str, str]:
@@ -494,30 +537,29 @@ def msgspec_problem(
     this error path only). An unknown field is named by its own key
     path (its line, where the document has lines), and with ``type_``, the type
     decoded, the message suggests the fields it may have meant."""
-    m = _MSGSPEC_PATH.match(str(exc))
-    assert m is not None  # the pattern matches any string
-    raw_path = m.group("path") or ""
-    unknown = _UNKNOWN_FIELD.match(m.group("msg"))
+    said, key, raw_path = _split(str(exc))
+    unknown = _UNKNOWN_FIELD.match(said)
     if unknown is not None:
         field, raw_path = _unknown_field_at(str(exc), data, type_)
+        said = _UNKNOWN_HEAD + field + "`"  # (its name may read as a path)
     found = None
     fields: list[str] | None = None  # the refused object's fields, where its tag told them
-    unknown = _UNKNOWN_FIELD.match(m.group("msg"))
     # Entries of a mapping that differ in type by their tag: the one refused is told by
     # decoding each alone (and an unknown field's Struct by its tag, for "did you mean")
     by_tag = ("[...]" in raw_path or unknown is not None) and data is not NO_DATA
     if by_tag and type_ is not None and _has_tagged_union(type_):
         try:
-            decoded = _decoded_path(raw_path, data, m.group("msg"), type_, m.group("key"))
+            decoded = _decoded_path(raw_path, data, said, type_, key)
             found, fields = decoded or (None, None)
         except Exception:  # a dict subclass of a Python document whose items() raises
             found = None
-    elif data is not NO_DATA and ("[...]" in raw_path or m.group("key")):
+    elif data is not NO_DATA and ("[...]" in raw_path or key):
         try:
-            if m.group("key"):
-                found = _key_path(raw_path, data, m.group("msg"))
+            if key:  # (by the type, where it is given: a key's text may read as a number)
+                decoded = None if type_ is None else _decoded_path(raw_path, data, said, type_, key)
+                found = decoded[0] if decoded else _key_path(raw_path, data, said)
             else:
-                found = _entry_path(raw_path, data, m.group("msg"))
+                found = _entry_path(raw_path, data, said)
         except Exception:  # a dict subclass of a Python document whose items() raises
             found = None
     if found is not None:
@@ -531,10 +573,10 @@ def msgspec_problem(
             message="unknown field" + _suggested(field, type_, raw_path, fields),
             file=file,
         )
-    msg = m.group("msg").replace("`", "").replace(" | null", "")
+    msg = said.replace("`", "").replace(" | null", "")
     if msg[1:2].islower():  # "Expected ..." -> "expected ...", "JSON is ..." stays
         msg = msg[:1].lower() + msg[1:]
-    if m.group("key"):  # "... - at `key` in `$.flags['x'].variants`": a key of that object
+    if key:  # "... - at `key` in `$.flags['x'].variants`": a key of that object
         msg += " (a key)"  # (named in the path where the data tells which: variants[5])
     return Problem(path=path, message=msg, file=file)
 
