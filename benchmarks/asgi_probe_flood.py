@@ -9,6 +9,9 @@ asyncio.to_thread(job)`` with a job of about 0.1 ms, is timed: alone, then durin
 flood. The loop's default executor is the one ``to_thread`` shares with whatever the
 probes take from it. Prints the job's latency (p50, p99, max), the requests answered
 and the threads whose name starts with ``cfgcore-probe``/``asyncio_`` seen at once.
+``--report-delay S`` makes each health report wait S seconds first, as on a store that
+times out. ``--http`` serves the app with uvicorn instead and floods it over loopback from another
+process (``probe_flood.py``'s flood), as a real server is flooded.
 """
 
 from __future__ import annotations
@@ -85,19 +88,65 @@ async def _run(app: Any, path: str, clients: int, seconds: float) -> None:
     print(f"answered {answered}; at most {most[0]} probe/executor threads at once")
 
 
+async def _over_http(app: Any, path: str, clients: int, seconds: float) -> None:
+    """The same, the app served by uvicorn and the flood sent over loopback by
+    another process (``probe_flood.py``'s flood: ``clients`` threads, one connection
+    per request)."""
+    import socket
+    import subprocess
+    import sys
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        print("alone:   ", await _jobs(seconds))
+        here = __file__.rsplit("/", 1)[0]
+        flood = subprocess.Popen(  # noqa: S603 - probe_flood.py, on loopback
+            [sys.executable, f"{here}/probe_flood.py", "--flood-port", str(port),
+             "--path", path, "--clients", str(clients)]
+        )  # fmt: skip
+        await asyncio.sleep(0.5)  # the flood under way
+        most = _threads()
+        print("flooded: ", await _jobs(seconds))
+        print(f"at most {max(most, _threads())} probe/executor threads seen")
+        await asyncio.to_thread(flood.wait)
+    finally:
+        server.should_exit = True
+        await serving
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flags", type=int, default=10_000)
     parser.add_argument("--path", default="/metrics")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--http", action="store_true", help="uvicorn, flooded over loopback")
+    parser.add_argument("--report-delay", type=float, default=0.0,
+                        help="seconds each health report waits first (a slow store)")  # fmt: skip
     args = parser.parse_args()
 
     from cfgcore.observability.http import asgi_app
 
     manager, _ = service(args.flags)
+    if args.report_delay:
+        report = manager.health
+
+        def slow_report() -> Any:
+            time.sleep(args.report_delay)
+            return report()
+
+        manager.health = slow_report
     try:
-        asyncio.run(_run(asgi_app(manager), args.path, args.clients, args.seconds))
+        run = _over_http if args.http else _run
+        asyncio.run(run(asgi_app(manager), args.path, args.clients, args.seconds))
     finally:
         manager.close()
 
