@@ -119,6 +119,24 @@ def _flood_paths() -> list[tuple[str, str]]:
     return [kinds[i % len(kinds)] for i in range(FLOOD)]
 
 
+def _failing_report(manager, monkeypatch, error, every: bool = False):
+    """Make ``manager.health`` wait for the returned gate, then raise ``error()`` (on the
+    first call only, unless ``every``); returns (gate, the list of its calls)."""
+    gate = threading.Event()
+    calls: list[int] = []
+    real = manager.health
+
+    def health(*args, **kwargs):
+        calls.append(1)
+        gate.wait()
+        if every or len(calls) == 1:
+            raise error()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(manager, "health", health)
+    return gate, calls
+
+
 async def _until(predicate, what: str) -> None:
     """Let the loop run until ``predicate()`` holds (AssertionError after 30 s)."""
     deadline = time.monotonic() + 30
@@ -244,18 +262,7 @@ def test_a_failing_report_fails_its_request_and_the_next_waiting_one_computes_ag
 ):
     # As the requests queued behind a failed computation did in threads: a failure is
     # not shared; the next request computes, and the others share its report.
-    gate = threading.Event()
-    calls: list[int] = []
-    real = manager.health
-
-    def broken(*args, **kwargs):
-        calls.append(1)
-        gate.wait()
-        if len(calls) == 1:
-            raise OSError("the disk went away")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(manager, "health", broken)
+    gate, calls = _failing_report(manager, monkeypatch, lambda: OSError("the disk went away"))
     app = asgi_app(manager)
 
     async def main():

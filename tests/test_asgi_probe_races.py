@@ -18,7 +18,7 @@ import pytest
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability.http import asgi_app
-from tests.test_asgi_probe_flood import _request
+from tests.test_asgi_probe_flood import _failing_report, _request, _until
 
 OURS = ("cfgcore-probe-report", "cfgcore-probe-scrape")
 HANG = 120  # seconds after which a request that has not been answered counts as hung
@@ -36,13 +36,6 @@ async def _status(app, path: str = "/health/ready", method: str = "GET") -> int:
     return (await _request(app, path, method))[0]
 
 
-async def _until(predicate, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.005)
-
-
 def _ours(before: set[threading.Thread]) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name in OURS and t not in before]
 
@@ -56,18 +49,7 @@ def test_a_report_raising_a_base_exception_fails_its_request_not_the_event_loop(
     # Raised on cfgcore's thread and handed to the request awaiting it, a KeyboardInterrupt
     # or SystemExit went through asyncio and out of asyncio.run (every request of the
     # loop lost), and a CancelledError made the request look cancelled by its server.
-    gate = threading.Event()
-    calls: list[int] = []
-    real = manager.health
-
-    def health(*args, **kwargs):
-        calls.append(1)
-        gate.wait()
-        if len(calls) == 1:
-            raise raised()
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(manager, "health", health)
+    gate, calls = _failing_report(manager, monkeypatch, raised)
     app = asgi_app(manager)
 
     async def main():
@@ -92,15 +74,9 @@ def test_requests_cancelled_while_a_failing_report_is_computed_cost_no_computati
     # Clients that gave up (a probe's timeout) while a report waited on a slow store: a
     # failure was told to each of them in turn, each after a computation of its own, so
     # the one request still waiting waited for one failing report per client gone.
-    gate = threading.Event()
-    calls: list[int] = []
-
-    def health(*args, **kwargs):
-        calls.append(1)
-        gate.wait()
-        raise OSError("the store timed out")
-
-    monkeypatch.setattr(manager, "health", health)
+    gate, calls = _failing_report(
+        manager, monkeypatch, lambda: OSError("the store timed out"), every=True
+    )
     app = asgi_app(manager)
 
     async def main():
