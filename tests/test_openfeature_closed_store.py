@@ -192,7 +192,16 @@ def test_a_provider_registered_on_a_closed_managers_engine_is_error(tmp_path, im
     manager = _manager(path, engine_class(impl)(), tmp_path / "s")
     manager.close()
     provider = CfgcoreProvider(manager.engine)
-    domain, client, events = _register(provider)
+    # Handlers first: the status monitor may announce the ERROR (within a second of
+    # registering) before the first evaluation does, and _register's clear() would
+    # drop it. Either way it is announced once.
+    domain = f"cfgcore-closed-store-{next(_domains)}"
+    client = api.get_client(domain)
+    events = []
+    for ev in ProviderEvent:
+        client.add_handler(ev, lambda d, ev=ev: events.append((ev, d)))
+    events.clear()  # the immediate run for the domain's previous provider's state
+    api.set_provider_and_wait(provider, domain=domain)
     try:
         d = client.get_boolean_details("a", False)
         assert (d.value, d.error_code) == (True, None)
@@ -200,6 +209,9 @@ def test_a_provider_registered_on_a_closed_managers_engine_is_error(tmp_path, im
         assert wait_for(lambda: ProviderEvent.PROVIDER_ERROR in _kinds(events))
         error = next(d for e, d in events if e == ProviderEvent.PROVIDER_ERROR)
         assert str(path) in error.message
+        provider._announce_status()  # the monitor's next check: nothing new
+        assert client.get_boolean_value("a", False) is True
+        assert _kinds(events).count(ProviderEvent.PROVIDER_ERROR) == 1
     finally:
         _unregister(domain)
 
