@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cfgcore.compiler import compile_snapshot
 from cfgcore.interop import InteropError, flagd
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
@@ -37,9 +38,15 @@ def _doc(key: str, targeting: Any) -> dict[str, Any]:
     return {"flags": {key: flag}}
 
 
-def _peer(doc: dict[str, Any], key: str, tk: str | None, attrs: dict[str, Any]) -> tuple:
+def _core(doc: dict[str, Any]) -> Any:
+    """flagd's evaluator holding ``doc`` (a copy): it answers every context asked of it
+    from the flags it parsed, changing none."""
     core = core_mod.FlagdCore()
     core.set_flags(copy.deepcopy(doc))
+    return core
+
+
+def _peer(core: Any, key: str, tk: str | None, attrs: dict[str, Any]) -> tuple:
     try:
         p = core.resolve_string_value(key, "FB", EvaluationContext(tk, copy.deepcopy(attrs)))
     except OpenFeatureError as exc:
@@ -52,12 +59,15 @@ def _agree(make_py_and_c, cond: Any, key: str = "f") -> None:
     for targeting in ({"if": [cond, "yes", "maybe"]}, cond):
         doc = _doc(key, targeting)
         snap = flagd.to_snapshot(copy.deepcopy(doc))  # before the fix: refused
-        engines = [make(snap) for make in make_py_and_c]
+        tables = compile_snapshot(snap)  # compiled once: each engine installs the tables
+        engines = [make(tables) for make in make_py_and_c]
+        core = _core(doc)
         contexts = [(None, {}), ("u1", {})] + [(None, {"t": v}) for v in VALUES]
         for tk, attrs in contexts:
-            want = _peer(doc, key, tk, attrs)
+            want = _peer(core, key, tk, attrs)
+            ctx = flagd.context(tk, attrs)  # (an evaluation reads a context, never changes it)
             for engine in engines:
-                r = flagd.resolve(engine, key, flagd.context(tk, attrs), "FB")
+                r = flagd.resolve(engine, key, ctx, "FB")
                 got = (r.value, r.variant, r.reason, r.error_code)
                 assert got == want, (targeting, tk, attrs)
 

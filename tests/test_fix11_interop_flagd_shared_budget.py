@@ -57,7 +57,8 @@ def test_many_flags_sharing_one_large_evaluator_import(monkeypatch, make_py_and_
     # the compiler writes the evaluator once: far fewer nodes than one copy per use
     from cfgcore._layout import NW
 
-    nodes = len(compile_snapshot(snap).nodes) // NW
+    tables = compile_snapshot(snap)
+    nodes = len(tables.nodes) // NW
     assert nodes < 30_000, nodes
     core = core_mod.FlagdCore()
     core.set_flags(copy.deepcopy(doc))
@@ -65,14 +66,18 @@ def test_many_flags_sharing_one_large_evaluator_import(monkeypatch, make_py_and_
              ("u2", {"email": "u7@example.com", "country": "c3"}),
              ("u3", {"email": "nobody@example.com", "country": "c4"}),
              ("u4", {})]  # fmt: skip
+    # flagd's answer for each case, once for every engine (an evaluation reads a
+    # context, never changes it)
+    cases = []
+    for key in doc["flags"]:
+        for tk, attrs in users:
+            p = core.resolve_boolean_value(key, False, EvaluationContext(tk, copy.deepcopy(attrs)))
+            cases.append((key, tk, attrs, (p.value, p.variant)))
     for make in make_py_and_c:
-        engine = make(snap)
-        for key in doc["flags"]:
-            for tk, attrs in users:
-                ctx = EvaluationContext(tk, copy.deepcopy(attrs))
-                p = core.resolve_boolean_value(key, False, ctx)
-                r = flagd.resolve(engine, key, flagd.context(tk, attrs), False)
-                assert (r.value, r.variant) == (p.value, p.variant), (key, tk, attrs)
+        engine = make(tables)  # (the tables counted above: what make(snap) compiles)
+        for key, tk, attrs, peer in cases:
+            r = flagd.resolve(engine, key, flagd.context(tk, attrs), False)
+            assert (r.value, r.variant) == peer, (key, tk, attrs)
 
 
 def test_flags_too_large_in_all_are_still_refused(monkeypatch):

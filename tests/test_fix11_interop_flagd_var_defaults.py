@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from cfgcore.compiler import compile_snapshot
 from cfgcore.interop import InteropError, flagd
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
@@ -56,9 +57,15 @@ def _contexts() -> list[tuple[str | None, dict[str, Any]]]:
     return out
 
 
-def _peer(doc: dict[str, Any], tk: str | None, attrs: dict[str, Any]) -> tuple:
+def _core(doc: dict[str, Any]) -> Any:
+    """flagd's evaluator holding ``doc`` (a copy): it answers every context asked of it
+    from the flags it parsed, changing none."""
     core = core_mod.FlagdCore()
     core.set_flags(copy.deepcopy(doc))
+    return core
+
+
+def _peer(core: Any, tk: str | None, attrs: dict[str, Any]) -> tuple:
     try:
         p = core.resolve_string_value("f", "FB", EvaluationContext(tk, copy.deepcopy(attrs)))
     except OpenFeatureError as exc:
@@ -69,11 +76,14 @@ def _peer(doc: dict[str, Any], tk: str | None, attrs: dict[str, Any]) -> tuple:
 
 def _agree(make_py_and_c, doc: dict[str, Any]) -> None:
     snap = flagd.to_snapshot(copy.deepcopy(doc))  # before the fix: refused
-    engines = [make(snap) for make in make_py_and_c]
+    tables = compile_snapshot(snap)  # compiled once: each engine installs the tables
+    engines = [make(tables) for make in make_py_and_c]
+    core = _core(doc)
     for tk, attrs in _contexts():
-        want = _peer(doc, tk, attrs)
+        want = _peer(core, tk, attrs)
+        ctx = flagd.context(tk, attrs)  # (an evaluation reads a context, never changes it)
         for engine in engines:
-            r = flagd.resolve(engine, "f", flagd.context(tk, attrs), "FB")
+            r = flagd.resolve(engine, "f", ctx, "FB")
             got = (r.value, r.variant, r.reason, r.error_code)
             assert got == want, (doc["flags"]["f"]["targeting"], tk, attrs)
 

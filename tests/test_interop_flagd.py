@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from cfgcore.compiler import compile_snapshot
 from cfgcore.interop import InteropError, flagd
 from cfgcore.interop._hashing import cbor_encode, flagd_bucket_v2, murmur3_32
 from tests.conftest import SHARED
@@ -84,15 +85,19 @@ def _flag_file(suite: str, selector: str | None) -> dict:
     return merged
 
 
-_SNAPSHOTS: dict[tuple, Any] = {}
+_COMPILED: dict[tuple, Any] = {}
 
 
-def _snapshot(suite: str, selector: str | None, scheme: str):
+def _compiled(suite: str, selector: str | None, scheme: str):
+    """The flag file imported and compiled once: each scenario's engine is a new one
+    installing these tables (what ``make`` does with the snapshot, less its compile),
+    so no evaluation state passes from one scenario to the next."""
     key = (suite, selector, scheme)
-    if key not in _SNAPSHOTS:
+    if key not in _COMPILED:
         doc = _flag_file(suite, selector)
-        _SNAPSHOTS[key] = flagd.to_snapshot(doc, fractional=scheme, on_error="keep")
-    return _SNAPSHOTS[key]
+        snapshot = flagd.to_snapshot(doc, fractional=scheme, on_error="keep")
+        _COMPILED[key] = compile_snapshot(snapshot)
+    return _COMPILED[key]
 
 
 def _unescape(cell: str) -> str:
@@ -152,7 +157,7 @@ def test_scenario(suite, pickle, impl, make):
         elif text.startswith("a context containing a targeting key"):
             targeting_key = args[0]
         elif text.startswith("the flag was evaluated"):
-            engine = make(_snapshot(suite, selector, scheme))
+            engine = make(_compiled(suite, selector, scheme))
             ctx = flagd.context(targeting_key, attrs)
             result = flagd.resolve(engine, key, ctx, default)
         elif text.startswith("the resolved details value should be"):

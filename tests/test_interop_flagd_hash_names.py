@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cfgcore.compiler import compile_snapshot
 from cfgcore.interop import flagd
 from cfgcore.interop.flagd import from_snapshot as to_flagd
 
@@ -79,9 +80,15 @@ def _hostile(name: str, value, forged) -> list[dict]:
     return out
 
 
-def _peer(doc: dict, attrs: dict) -> str:
+def _core(doc: dict):
+    """flagd's evaluator holding ``doc`` (a copy): it answers every context asked of it
+    from the flags it parsed, changing none."""
     core = core_mod.FlagdCore()
     core.set_flags(copy.deepcopy(doc))
+    return core
+
+
+def _peer(core, attrs: dict) -> str:
     return core.resolve_string_value("f", "FB", EvaluationContext("u1", copy.deepcopy(attrs))).value
 
 
@@ -91,12 +98,15 @@ def test_a_var_naming_hash_answers_as_flagd_and_cannot_be_forged(name, targeting
     logging.getLogger("openfeature").setLevel(logging.CRITICAL)
     doc = _doc(TARGETINGS[targeting](name))
     snap = flagd.to_snapshot(copy.deepcopy(doc))
-    engines = [make(snap) for make in make_py_and_c]
+    tables = compile_snapshot(snap)  # compiled once: each engine installs the tables
+    engines = [make(tables) for make in make_py_and_c]
+    core = _core(doc)
     for value, forged in itertools.product(VALUES, FORGED):
         for attrs in _hostile(name, value, forged):
-            want = _peer(doc, attrs)
+            want = _peer(core, attrs)
+            ctx = flagd.context("u1", attrs)  # (an evaluation reads a context, never changes it)
             for engine in engines:
-                got = flagd.resolve(engine, "f", flagd.context("u1", attrs), "FB").value
+                got = flagd.resolve(engine, "f", ctx, "FB").value
                 assert got == want, (name, attrs)
 
 
@@ -120,10 +130,10 @@ def test_past_the_key_budget_names_holding_hash_are_read_as_flattened(name, make
     for t in TARGETINGS[:2]:
         for var in (path, name):
             doc = _doc(t(var))
-            snap = flagd.to_snapshot(copy.deepcopy(doc))
-            want = _peer(doc, attrs)
+            tables = compile_snapshot(flagd.to_snapshot(copy.deepcopy(doc)))
+            want = _peer(_core(doc), attrs)
             for make in make_py_and_c:
-                assert flagd.resolve(make(snap), "f", ctx, "FB").value == want, var
+                assert flagd.resolve(make(tables), "f", ctx, "FB").value == want, var
 
 
 @pytest.mark.parametrize("name", ["a#num", "o#x.b", "#", "a#!b"])
@@ -151,6 +161,7 @@ def test_any_names_answer_as_flagd(var, attrs, t, make_py_and_c):
         snap = flagd.to_snapshot(copy.deepcopy(doc))
     except flagd.InteropError:
         return  # (refused for another reason)
-    want = _peer(doc, attrs)
+    want = _peer(_core(doc), attrs)
+    tables = compile_snapshot(snap)  # compiled once: each engine installs the tables
     for make in make_py_and_c:
-        assert flagd.resolve(make(snap), "f", flagd.context("u1", attrs), "FB").value == want
+        assert flagd.resolve(make(tables), "f", flagd.context("u1", attrs), "FB").value == want

@@ -35,6 +35,7 @@ from gherkin.pickles.compiler import Compiler  # noqa: E402
 from openfeature import api  # noqa: E402
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
 
+from cfgcore.compiler import compile_snapshot  # noqa: E402
 from cfgcore.openfeature import CfgcoreProvider  # noqa: E402
 from cfgcore.snapshot import load_snapshot  # noqa: E402
 
@@ -110,6 +111,15 @@ def _flagd_snapshot(name: str):
     return flagd_interop.to_snapshot(doc, on_error="keep")
 
 
+@functools.cache
+def _compiled(kind: str, name: str):
+    """The tables a flag file compiles to, compiled once: each scenario's engine is a
+    new one installing them (what ``from_snapshot`` does with the snapshot, less its
+    compile), so no evaluation state passes from one scenario to the next."""
+    snapshot = _flagd_snapshot(name) if kind == "flagd" else _native_snapshot(name)
+    return compile_snapshot(snapshot)
+
+
 def _typed(type_name: str, text: str):
     if type_name == "Boolean":
         return text == "true"
@@ -135,8 +145,8 @@ _METHODS = {
 class Scenario:
     """The state one scenario's steps build up, and the step grammar."""
 
-    def __init__(self, engine_cls, snapshot, context_mapper, resolve):
-        self.engine = engine_cls.from_snapshot(snapshot)
+    def __init__(self, engine_cls, tables, context_mapper, resolve):
+        self.engine = engine_cls.from_snapshot(tables)
         self.provider = CfgcoreProvider(self.engine, context=context_mapper, resolve=resolve)
         self.domain = f"flagd-testbed-{next(_domains)}"
         api.set_provider_and_wait(self.provider, domain=self.domain)
@@ -240,10 +250,10 @@ def _native_covers(pickle) -> bool:
 NATIVE_PICKLES = [p for p in PICKLES if _native_covers(p)]
 
 
-def _run(impl, snapshot, mapper, resolve, steps) -> None:
+def _run(impl, tables, mapper, resolve, steps) -> None:
     from cfgcore.engine import engine_class
 
-    scenario = Scenario(engine_class(impl), snapshot, mapper, resolve)
+    scenario = Scenario(engine_class(impl), tables, mapper, resolve)
     try:
         for step in steps:
             scenario.run(step)
@@ -260,8 +270,8 @@ def test_provider_scenario(pickle, impl):
     """Every evaluation scenario, on the testbed's flagd JSON imported, answered with
     flagd's semantics (the importer's context and resolve)."""
     steps = pickle["steps"]
-    snapshot = _flagd_snapshot(_selector_file(steps))
-    _run(impl, snapshot, flagd_interop.context, flagd_interop.resolve, steps)
+    tables = _compiled("flagd", _selector_file(steps))
+    _run(impl, tables, flagd_interop.context, flagd_interop.resolve, steps)
 
 
 @pytest.mark.skipif(not PICKLES, reason="../shared/conformance/flagd-testbed is not present")
@@ -270,7 +280,7 @@ def test_provider_scenario_native(pickle, impl):
     """The scenarios whose flags need no JSONLogic, on native translations of the flags
     and the provider's own semantics (no importer involved)."""
     steps = pickle["steps"]
-    _run(impl, _native_snapshot(_selector_file(steps)), None, None, steps)
+    _run(impl, _compiled("native", _selector_file(steps)), None, None, steps)
 
 
 @pytest.mark.skipif(not PICKLES, reason="../shared/conformance/flagd-testbed is not present")
