@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -34,10 +35,45 @@ def _payload(pattern: str, ci: bool = False) -> dict[str, Any]:
     return {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": [strategy]}]}
 
 
-def _ygg(payload: dict[str, Any], value: str) -> bool:
+@functools.lru_cache(maxsize=512)
+def _ygg_engine(state: str) -> Any:
+    """yggdrasil holding ``state`` (a payload's JSON), built once per payload and then
+    only asked: its answers depend on the state it took alone (asking counts metrics)."""
     ye = engine_mod.UnleashEngine()
-    ye.take_state(json.dumps(payload))
+    ye.take_state(state)
+    return ye
+
+
+def _ygg(payload: dict[str, Any], value: str) -> bool:
+    ye = _ygg_engine(json.dumps(payload))
     return bool(ye.is_enabled("f", {"properties": {"x": value}}).is_enabled)
+
+
+@functools.cache
+def _snapshot(pattern: str, ci: bool) -> Any:
+    """A pattern's payload imported once (a Snapshot is frozen: engines only read it).
+    A refused payload raises again at each call (exceptions are not cached)."""
+    return unleash.to_snapshot(_payload(pattern, ci))
+
+
+def _engines_of(makes: list[Any]) -> Any:
+    """``get(pattern, ci)``: the engines (one per factory of ``makes``) of a pattern's
+    payload, built once per pattern and case flag: an engine's answers depend on its
+    snapshot alone."""
+    built: dict[tuple[str, bool], list[Any]] = {}
+
+    def get(pattern: str, ci: bool) -> list[Any]:
+        if (pattern, ci) not in built:
+            snap = _snapshot(pattern, ci)
+            built[pattern, ci] = [make(snap) for make in makes]
+        return built[pattern, ci]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def engines(make_py_and_c):
+    return _engines_of(make_py_and_c)
 
 
 EDGE_PATTERNS = [
@@ -58,7 +94,7 @@ _WORDS = [
 @pytest.mark.parametrize("ci", [False, True])
 def test_word_boundaries_at_the_ends_are_unicode_as_in_yggdrasil(make, pattern, ci):
     payload = _payload(pattern, ci)
-    engine = make(unleash.to_snapshot(payload))
+    engine = make(_snapshot(pattern, ci))
     for value in _WORDS:
         got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
         assert got is _ygg(payload, value), (pattern, ci, value)
@@ -74,11 +110,9 @@ _ALPHABET = st.sampled_from(
     pattern=st.sampled_from(EDGE_PATTERNS),
     value=st.lists(_ALPHABET, max_size=8).map("".join),
 )
-def test_boundaries_agree_with_yggdrasil_on_generated_text(make_py_and_c, pattern, value):
-    payload = _payload(pattern)
-    want = _ygg(payload, value)
-    for make in make_py_and_c:
-        engine = make(unleash.to_snapshot(payload))
+def test_boundaries_agree_with_yggdrasil_on_generated_text(engines, pattern, value):
+    want = _ygg(_payload(pattern), value)
+    for engine in engines(pattern, False):
         got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
         assert got is want, (pattern, value)
 
@@ -98,7 +132,7 @@ def test_boundaries_agree_with_yggdrasil_on_generated_text(make_py_and_c, patter
 @pytest.mark.parametrize("ci", [False, True])
 def test_rust_code_point_escapes_match_as_in_yggdrasil(make, pattern, values, ci):
     payload = _payload(pattern, ci)
-    engine = make(unleash.to_snapshot(payload))
+    engine = make(_snapshot(pattern, ci))
     for value in values:
         got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
         assert got is _ygg(payload, value), (pattern, ci, value)
@@ -108,7 +142,7 @@ def test_rust_code_point_escapes_match_as_in_yggdrasil(make, pattern, values, ci
 def test_patterns_rust_refuses_never_match_as_in_yggdrasil(make, pattern):
     # RE2 reads a(?i){1,3} as a repeated empty group; Rust refuses it (never matches)
     payload = _payload(pattern)
-    engine = make(unleash.to_snapshot(payload))
+    engine = make(_snapshot(pattern, False))
     for value in ["a", "aa", "x", "aaaaaa", ""]:
         assert _ygg(payload, value) is False
         assert engine.is_enabled("f", unleash.context({"properties": {"x": value}})) is False

@@ -10,8 +10,6 @@ after it, at either end of the pattern (or of a top-level branch), on both sides
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,8 +18,9 @@ from cfgcore.interop import unleash
 
 pytest.importorskip("yggdrasil_engine.engine")
 
-# The payload builder, the SDK call and the quiet SDK logger of the round-3 tests.
-from tests.test_audit3_interop_unleash import _payload, _quiet, _ygg  # noqa: E402, F401
+# The payload builder, the SDK call, the quiet SDK logger and the engines of a pattern
+# (imported and built once per pattern and case flag) of the round-3 tests.
+from tests.test_audit3_interop_unleash import _engines_of, _payload, _quiet, _ygg  # noqa: E402, F401
 
 MIXED = [
     "\\b.", "\\b[a-é]", ".\\b", "[a-é]\\b", "\\B.", ".\\B", "\\b.+", ".+\\b", "\\b[a-é]+\\b",
@@ -36,15 +35,20 @@ _WORDS = [
 ]  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def engines(make_py_and_c):
+    return _engines_of(make_py_and_c)
+
+
 @pytest.mark.parametrize("pattern", MIXED)
 @pytest.mark.parametrize("ci", [False, True])
-def test_a_boundary_next_to_a_mixed_token_is_unicode_as_in_yggdrasil(make_py_and_c, pattern, ci):
+def test_a_boundary_next_to_a_mixed_token_is_unicode_as_in_yggdrasil(engines, pattern, ci):
     payload = _payload(pattern, ci)
-    for make in make_py_and_c:
-        engine = make(unleash.to_snapshot(payload))
+    want = {value: _ygg(payload, value) for value in _WORDS}
+    for engine in engines(pattern, ci):
         for value in _WORDS:
             got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
-            assert got is _ygg(payload, value), (pattern, ci, value)
+            assert got is want[value], (pattern, ci, value)
 
 
 def test_the_cases_that_differed_before(make):
@@ -80,21 +84,6 @@ _ALPHABET = st.sampled_from(
         "\u212a",
     ]  # fmt: skip
 )
-
-
-@pytest.fixture(scope="module")
-def engines(make_py_and_c):
-    """The engines (one per evaluator) of a pattern's payload, imported and built once
-    per pattern and case flag: an engine's answers depend on its snapshot alone."""
-    built: dict[tuple[str, bool], list[Any]] = {}
-
-    def get(pattern: str, ci: bool) -> list[Any]:
-        if (pattern, ci) not in built:
-            snap = unleash.to_snapshot(_payload(pattern, ci))
-            built[pattern, ci] = [make(snap) for make in make_py_and_c]
-        return built[pattern, ci]
-
-    return get
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

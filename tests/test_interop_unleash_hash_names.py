@@ -90,17 +90,27 @@ def test_a_constraint_on_a_name_holding_hash_answers_as_yggdrasil(
     ):
         for ctx in _hostile(name, value, forged):
             want = sdk.is_enabled("f", copy.deepcopy(ctx)).is_enabled
+            # one mapped context for both evaluators (they only read it; no stickiness here)
+            mapped = unleash.context(copy.deepcopy(ctx))
             for engine in engines:
-                assert engine.is_enabled("f", unleash.context(copy.deepcopy(ctx))) == want, ctx
+                assert engine.is_enabled("f", mapped) == want, ctx
 
 
 def _stable(sdk, ctx) -> tuple[bool, str] | None:
-    seen = {
-        (sdk.is_enabled("f", copy.deepcopy(ctx)).is_enabled,
-         sdk.get_variant("f", copy.deepcopy(ctx)).variant.name)
-        for _ in range(12)
-    }  # fmt: skip
-    return seen.pop() if len(seen) == 1 else None
+    """The SDK's answer for ``ctx`` if it gives it 12 times in a row, else None (a random
+    stickiness value). It is given one copy of ``ctx``: it only serialises a context
+    (``json.dumps``), so a fresh copy per call would ask the same; the first answer that
+    differs decides None."""
+    mine = copy.deepcopy(ctx)
+    first = None
+    for _ in range(12):
+        answer = (sdk.is_enabled("f", mine).is_enabled, sdk.get_variant("f", mine).variant.name)
+        if first is None:
+            first = answer
+        elif answer != first:
+            return None
+    assert mine == ctx, "the SDK changed the context it was given"
+    return first
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -404,7 +404,7 @@ _IP_CHARS = re.compile(r"[0-9A-Fa-f:.]+")
 # a context value as Rust's f64 does (no surrounding whitespace, "inf"/"infinity" in any
 # case, no "_" or hex; NaN is no number to compare) ...
 _CTX_NUMBER = re.compile(
-    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.I | re.ASCII
+    r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.I | re.ASCII
 )  # (ASCII digits: Rust reads no other as a number)
 # ... a constraint's number after trimming, only digits first ("5." but not ".5"; an
 # exponent past a double's range is Infinity) ...
