@@ -39,9 +39,38 @@ PATTERNS = [
 _INSERTS = ["abbbc", "x123y", "barz", "éx", "needle\n", "neeedle", "zz", "k..m", "w q", "Q", ""]
 
 
+_FILL = "abcxyz "
+# random.choice(_FILL) (``_randbelow(7)``) takes the top 3 bits of one 32-bit word of the
+# generator, drawing again on 7; getrandbits(32 * k) gives k such words in the same order
+_TOP3 = bytes(_FILL.encode()[b >> 5] if b < 224 else 0 for b in range(256))
+_SEVEN = bytes(range(224, 256))
+
+
+def _filler(rnd: random.Random, n: int) -> str:
+    """``"".join(rnd.choice(_FILL) for _ in range(n))``, the same characters and the same
+    generator state after, some 50 times faster (a byte per word, drawn in bulk; never
+    more words than ``n`` characters still need, so none is drawn that choice would not)."""
+    out = []
+    need = n
+    while need:
+        words = rnd.getrandbits(32 * need).to_bytes(4 * need, "little")
+        got = words[3::4].translate(_TOP3, _SEVEN)  # each word's top byte; 7s dropped
+        out.append(got)
+        need -= len(got)
+    return b"".join(out).decode()
+
+
+def test_the_filler_is_what_random_choice_draws():
+    for seed in range(20):
+        for n in (0, 1, 7, 100, MAX_REGEX_INPUT + 1):
+            slow, fast = random.Random(seed), random.Random(seed)
+            assert _filler(fast, n) == "".join(slow.choice(_FILL) for _ in range(n))
+            assert fast.getstate() == slow.getstate()
+
+
 def _long_value(rnd: random.Random) -> str:
     n = rnd.choice([MAX_REGEX_INPUT - 3, MAX_REGEX_INPUT + 1, 6000, 20000])
-    base = "".join(rnd.choice("abcxyz ") for _ in range(n))
+    base = _filler(rnd, n)
     pos = rnd.choice([0, 17, MAX_REGEX_INPUT - 2, MAX_REGEX_INPUT + 5, n])
     value = base[:pos] + rnd.choice(_INSERTS) + base[pos:]
     return value + ("\n" if rnd.random() < 0.2 else "")

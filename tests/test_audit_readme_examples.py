@@ -177,11 +177,42 @@ def arrows_to_asserts(code: str) -> str:
     return "\n".join(out) + "\n"
 
 
+# What a README command wrote the first time a test ran it, for the later tests that
+# need the same files before their own example: {command: {path under cwd: (bytes, mode)}}.
+# The command is run (and what it says checked) once per worker; it writes the same
+# files in every new user's directory.
+_WRITTEN: dict[str, dict[str, tuple[bytes, int]]] = {}
+
+
+def _files(cwd: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(f.relative_to(cwd)): (f.read_bytes(), f.stat().st_mode)
+        for f in sorted(cwd.rglob("*"))
+        if f.is_file()
+    }
+
+
+def _run_once(cwd, env, command: str) -> subprocess.CompletedProcess[str] | None:
+    """Run ``command`` in ``cwd`` the first time; later, write the files it wrote then
+    (every file it added or changed under ``cwd``). Returns the run, None for a copy."""
+    cwd = Path(cwd)
+    if command in _WRITTEN:
+        for name, (data, mode) in _WRITTEN[command].items():
+            (cwd / name).parent.mkdir(parents=True, exist_ok=True)
+            (cwd / name).write_bytes(data)
+            (cwd / name).chmod(mode)
+        return None
+    before = _files(cwd)
+    proc = sh(cwd, env, command)
+    _WRITTEN[command] = {n: f for n, f in _files(cwd).items() if before.get(n) != f}
+    return proc
+
+
 def bundled_flags_yaml(cwd, env) -> None:
     """Run the command "Using it" gives for a flags.yaml from the bundled catalog."""
     cp = re.search(r'`(cp "\$\(python -c .*?\)" flags\.yaml)`', section("Using it"), re.S)
     assert cp is not None, "Using it: no command for getting a flags.yaml"
-    sh(cwd, env, cp.group(1).replace("\n", " "))
+    _run_once(cwd, env, cp.group(1).replace("\n", " "))
     from cfgcore.engine import bundled_flags_path
 
     assert (Path(cwd) / "flags.yaml").read_bytes() == Path(bundled_flags_path()).read_bytes()
@@ -301,8 +332,15 @@ def test_ab_tests_from_the_command_line(user_dir):
 
 
 def setup_config(cwd, env, *args: str) -> None:
-    """`cfgcore setup` as the README gives it: ./config from the embedded defaults."""
-    proc = sh(cwd, env, " ".join(("cfgcore setup", *args)))
+    """`cfgcore setup` as the README gives it: ./config from the embedded defaults (the
+    plain command run once, its files copied for the next test that needs them)."""
+    command = " ".join(("cfgcore setup", *args))
+    if args:
+        proc = sh(cwd, env, command)
+    else:
+        proc = _run_once(cwd, env, command)
+        if proc is None:
+            return
     assert "wrote config/flags.yaml" in proc.stdout + proc.stderr
 
 

@@ -13,9 +13,11 @@ empty list. cfgcore refused such conditions; it now imports them with those answ
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import logging
 import math
+import pickle
 from typing import Any
 
 import msgspec
@@ -50,6 +52,26 @@ def _quiet():
     logging.getLogger("growthbook").setLevel(logging.CRITICAL)
 
 
+@functools.cache
+def _contexts() -> list[Any]:
+    """``growthbook.context()`` of each of CONTEXTS, built once for every engine and case
+    (an evaluation reads a context, never changes it)."""
+    return [growthbook.context(attrs) for attrs in CONTEXTS]
+
+
+def _sdk_holds(cond: Any) -> list[bool]:
+    """The SDK's ``evalCondition`` of ``cond`` in each of CONTEXTS, each call on its own
+    deep copies of both (unpickled from one pickling: several times faster than
+    ``copy.deepcopy`` for the large conditions; these are plain JSON values)."""
+    blob = pickle.dumps(cond, protocol=pickle.HIGHEST_PROTOCOL)
+    return [evalCondition(pickle.loads(a), pickle.loads(blob)) for a in _context_blobs()]
+
+
+@functools.cache
+def _context_blobs() -> list[bytes]:
+    return [pickle.dumps(attrs, protocol=pickle.HIGHEST_PROTOCOL) for attrs in CONTEXTS]
+
+
 def _features(cond: Any) -> dict[str, Any]:
     return {"f": {"defaultValue": False, "rules": [{"condition": cond, "force": True}]}}
 
@@ -58,10 +80,10 @@ def _assert_answers(make_py_and_c: Any, cond: Any) -> None:
     """cfgcore imports ``cond`` as a rule's condition and is on exactly where the SDK's
     ``evalCondition`` holds, in every context, on both evaluators."""
     snap = growthbook.to_snapshot(_features(copy.deepcopy(cond)))
-    want = [evalCondition(copy.deepcopy(attrs), copy.deepcopy(cond)) for attrs in CONTEXTS]
+    want = _sdk_holds(cond)
     for make in make_py_and_c:
         engine = make(snap)
-        got = [engine.is_enabled("f", growthbook.context(attrs)) for attrs in CONTEXTS]
+        got = [engine.is_enabled("f", ctx) for ctx in _contexts()]
         assert got == want, cond
 
 
@@ -112,13 +134,13 @@ def test_each_shape_answers_as_the_sdk(make_py_and_c, cond):
 )
 def test_what_the_sdk_answers_for_everyone(make_py_and_c, cond, always):
     """The SDK's answers, spelled out (a change of the SDK shows here first)."""
-    assert {evalCondition(copy.deepcopy(a), copy.deepcopy(cond)) for a in CONTEXTS} == {always}
+    assert set(_sdk_holds(cond)) == {always}
     _assert_answers(make_py_and_c, cond)
 
 
 def test_an_error_is_reached_only_where_what_comes_before_does_not_decide(make_py_and_c):
     cond = {"$or": [{"a": 1}, None]}  # true where a is 1, an error (false) elsewhere
-    want = [evalCondition(copy.deepcopy(a), copy.deepcopy(cond)) for a in CONTEXTS]
+    want = _sdk_holds(cond)
     assert True in want and False in want
     _assert_answers(make_py_and_c, cond)
     # under $not the error still fails the whole condition: false where a is not 1 too
@@ -183,7 +205,7 @@ def test_prerequisite_conditions_answer_as_the_sdk(make_py_and_c, cond, gate):
     snap = growthbook.to_snapshot(copy.deepcopy(features))
     for make in make_py_and_c:
         engine = make(snap)
-        got = [engine.evaluate("f", growthbook.context(a)).value for a in CONTEXTS]
+        got = [engine.evaluate("f", ctx).value for ctx in _contexts()]
         assert got == want
 
 
@@ -227,9 +249,9 @@ def test_generated_conditions_answer_as_the_sdk(make_py_and_c, cond):
         assert "levels deep" in str(exc) and "features.f: rules[0].condition" in str(exc)
         event("refused: too deep")
         return
-    want = [evalCondition(copy.deepcopy(attrs), copy.deepcopy(cond)) for attrs in CONTEXTS]
+    want = _sdk_holds(cond)
     event(f"SDK true in {sum(want) * 4 // len(want)}/4 of contexts")
     for make in make_py_and_c:
         engine = make(snap)
-        got = [engine.is_enabled("f", growthbook.context(attrs)) for attrs in CONTEXTS]
+        got = [engine.is_enabled("f", ctx) for ctx in _contexts()]
         assert got == want, cond

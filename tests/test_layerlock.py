@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -319,6 +320,13 @@ def _from_logs(lines):
     return several, len(variants_of), max((len(v) for v in variants_of.values()), default=0)
 
 
+@pytest.fixture(scope="module")
+def started_state(tmp_path_factory):
+    """Where the state directory of one started test t (``_create``: control/b 50/50) is
+    made, by the first example that needs it; every example reads a copy of it."""
+    return tmp_path_factory.mktemp("started") / "state"
+
+
 @settings(
     max_examples=25, deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -330,13 +338,18 @@ def _from_logs(lines):
     ),
     copies=st.integers(1, 2),
 )  # fmt: skip
-def test_report_counts_users_in_several_variants_as_the_logs_say(capsys, logged, copies):
+def test_report_counts_users_in_several_variants_as_the_logs_say(
+    capsys, started_state, logged, copies
+):
     lines = [{"test": "t", "user": f"u{i}", "variant": v, "ts": 1764547200} for i, v in logged]
     lines *= copies  # a user logged twice in one variant is in one variant
     several, users, _ = _from_logs(lines)
+    if not started_state.exists():  # the CLI's create and start, once for every example
+        started_state.mkdir()
+        _create(capsys, started_state)
     with tempfile.TemporaryDirectory() as d:
         state = Path(d)
-        _create(capsys, state)
+        shutil.copytree(started_state, state, dirs_exist_ok=True)  # no log yet: a fresh copy
         events = state / "ev.jsonl"
         events.write_text("".join(json.dumps(x) + "\n" for x in lines))
         code, _, err = run_cli(capsys, "experiment", "ingest", str(events), "--state-dir", d)

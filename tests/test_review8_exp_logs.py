@@ -70,10 +70,16 @@ def test_a_report_reads_the_exposure_log_without_holding_every_record(tmp_path):
 
     n = 150_000
     exposures, metrics = tmp_path / "flags.exposures.jsonl", tmp_path / "flags.metrics.jsonl"
+    # the lines _line(test="t", variant=..., user=f"user-{i:012d}-abcdef", ts=1.0 + i)
+    # writes, byte for byte, formatted directly (json.dumps took 2 s of worker time)
+    line = b'{"test": "t", "variant": "%s", "user": "user-%012d-abcdef", "ts": %s}\n'
+    assert line % (b"b", 0, b"1.0") == _line(
+        test="t", variant="b", user=f"user-{0:012d}-abcdef", ts=1.0
+    )
     with open(exposures, "wb") as fh:
-        for i in range(n):
-            variant = "control" if i % 2 else "b"
-            fh.write(_line(test="t", variant=variant, user=f"user-{i:012d}-abcdef", ts=1.0 + i))
+        fh.writelines(
+            line % (b"control" if i % 2 else b"b", i, repr(1.0 + i).encode()) for i in range(n)
+        )
     metrics.write_bytes(_line(test="t", variant="b", metric="m", value=1.0, user="user-x"))
     tracemalloc.start()
     try:
