@@ -8,6 +8,7 @@ not built; under CI=true a missing extension is a failure, not a skip.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import shutil
 import sys
@@ -79,6 +80,17 @@ def pytest_runtest_makereport(item, call):
         text = str(report.longrepr)
         if _sendable(text) != text:
             report.longrepr = _sendable(text)
+
+
+def pytest_collection_finish(session):
+    """What collection built lives to the end of the run: the test modules, their
+    parameters and hypothesis strategies, about a million objects per worker. Frozen
+    (``gc.freeze``), the collector's full passes during the tests stop walking them
+    again; objects the tests make are collected as before. Measured on 32 test files
+    with ``-n 0``: 12% less CPU, and the time in full collections from 6.9 s to 3.0 s.
+    (``gc.get_objects()`` no longer lists frozen objects; no test looks for one.)"""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_xdist_auto_num_workers(config):
