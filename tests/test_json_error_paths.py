@@ -348,3 +348,14 @@ def test_the_scan_never_raises(text, at, as_bytes):
     path or none, never an exception."""
     data = text.encode() if as_bytes else text
     assert isinstance(json_error_path(data, at), str)
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\r\n", "\n"])
+def test_a_text_ending_in_a_long_run_of_white_space(space):
+    """Its path is the one the text has without it (tokens were sought from each of the
+    run's characters in turn: 30 s for 40,000 spaces, hours for a few megabytes)."""
+    for doc in ('{"a": {"b": 1,', '{"a": [1, {"c": ', '{"a": "x'):
+        short = json_error_path(doc + space, len(doc + space))
+        long = doc + space * 200_000
+        assert json_error_path(long, len(long)) == short != ""
+        assert json_error_path(long.encode(), len(long)) == short

@@ -750,7 +750,49 @@ def _toml_probe_path(tree: dict[str, Any]) -> tuple[Any, ...] | None:
     return None
 
 
-_TOML_HEADER = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
+def _toml_header(line: str) -> str | None:
+    """The name a table header line gives (``[ a.b ]``, ``[[a.b]]  # note``: ``a.b``),
+    else None: what ``^\\s*\\[\\[?\\s*(.+?)\\s*\\]\\]?\\s*(#.*)?$`` captures, in linear
+    time (that pattern tried every split of a line's runs of spaces: 17 s for a line of
+    a multi-line string made of "[", 800 spaces, "]", 800 spaces and "x"; one of a few
+    thousand held a reload for hours). ``line`` holds no line break.
+
+    The leading "[" or "[[" and the white space after it are taken greedily as the
+    pattern does; the name is then the shortest run after which the rest reads
+    ``] or ]]``, white space, an optional comment; failing that, it begins earlier in
+    that white space (``[ ]`` names " "), then after one "[" only."""
+    rest = line.lstrip()
+    if not rest.startswith("["):
+        return None
+    n = len(line)
+    i = n - len(rest)
+    # tail[p]: line[p:] is white space, then a comment or nothing; ok[e]: a name ending at
+    # e is followed by what the pattern asks (white space, "]" or "]]", tail).
+    tail = [False] * (n + 2)
+    tail[n] = True
+    for p in range(n - 1, -1, -1):
+        c = line[p]
+        tail[p] = c == "#" or (c.isspace() and tail[p + 1])
+    ok = [False] * (n + 1)
+    for e in range(n - 1, -1, -1):
+        c = line[e]
+        if c.isspace():
+            ok[e] = ok[e + 1]
+        elif c == "]":
+            ok[e] = tail[e + 1] or (e + 1 < n and line[e + 1] == "]" and tail[e + 2])
+    first_ok = [n + 1] * (n + 2)  # the smallest e >= x with ok[e] (n + 1: none)
+    for x in range(n, -1, -1):
+        first_ok[x] = x if ok[x] else first_ok[x + 1]
+    for j in (i + 2, i + 1) if line.startswith("[[", i) else (i + 1,):
+        k = j
+        while k < n and line[k].isspace():
+            k += 1
+        for start in range(k, j - 1, -1):  # the name's first character, latest first
+            if start < n and first_ok[start + 1] <= n:
+                return line[start : first_ok[start + 1]]
+    return None
+
+
 _TOML_CONFLICTS = ("Cannot overwrite a value", "Cannot declare ", "Cannot mutate immutable")
 _DUPLICATE = "duplicate key (TOML tables must not repeat a key)"
 
@@ -777,15 +819,15 @@ def _toml_conflict(
         return None
     table: list[str] = []
     for earlier in lines[: line - 1]:
-        header = _TOML_HEADER.match(earlier)
+        header = _toml_header(earlier)
         if header is not None:
-            table = _toml_key(f"[{header.group(1)}]", toml) or []
+            table = _toml_key(f"[{header}]", toml) or []
     here = lines[line - 1]
-    header = _TOML_HEADER.match(here)
+    header = _toml_header(here)
     if header is not None:  # [a.b] or [[a.b]]
-        names = _toml_key(f"[{header.group(1)}]", toml)
+        names = _toml_key(f"[{header}]", toml)
         aot = here.lstrip().startswith("[[")
-        what = f"array of tables [[{header.group(1)}]]" if aot else f"table [{header.group(1)}]"
+        what = f"array of tables [[{header}]]" if aot else f"table [{header}]"
     else:
         key = _toml_key(f"{here.split('=', 1)[0]} = 0", toml)
         names = None if key is None else [*table, *key]
@@ -844,9 +886,9 @@ def _toml_defined(lines: list[str], names: list[str], toml: Any) -> tuple[str, i
     it, ``("table", line)`` by a header (or ``("table", 0)`` when not found)."""
     table: list[str] = []
     for n, raw in enumerate(lines, 1):
-        header = _TOML_HEADER.match(raw)
+        header = _toml_header(raw)
         if header is not None:
-            table = _toml_key(f"[{header.group(1)}]", toml) or []
+            table = _toml_key(f"[{header}]", toml) or []
             if table == names:
                 return "table", n
             continue
