@@ -119,9 +119,10 @@ def _flood_paths() -> list[tuple[str, str]]:
     return [kinds[i % len(kinds)] for i in range(FLOOD)]
 
 
-def _failing_report(manager, monkeypatch, error, every: bool = False):
+def _failing_report(manager, monkeypatch, error=None, every: bool = False):
     """Make ``manager.health`` wait for the returned gate, then raise ``error()`` (on the
-    first call only, unless ``every``); returns (gate, the list of its calls)."""
+    first call only, unless ``every``; never without ``error``); returns (gate, the list
+    of its calls)."""
     gate = threading.Event()
     calls: list[int] = []
     real = manager.health
@@ -129,7 +130,7 @@ def _failing_report(manager, monkeypatch, error, every: bool = False):
     def health(*args, **kwargs):
         calls.append(1)
         gate.wait()
-        if every or len(calls) == 1:
+        if error is not None and (every or len(calls) == 1):
             raise error()
         return real(*args, **kwargs)
 

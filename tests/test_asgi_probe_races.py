@@ -97,16 +97,7 @@ def test_requests_cancelled_while_a_failing_report_is_computed_cost_no_computati
 
 def test_a_report_that_never_ends_holds_one_thread_while_requests_come_and_go(manager, monkeypatch):
     before = set(threading.enumerate())
-    gate = threading.Event()
-    calls: list[int] = []
-    real = manager.health
-
-    def health(*args, **kwargs):
-        calls.append(1)
-        gate.wait()
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(manager, "health", health)
+    gate, calls = _failing_report(manager, monkeypatch)  # (gated, raising nothing)
     app = asgi_app(manager)
     seen: dict[str, object] = {}
 
