@@ -12,6 +12,7 @@ import json
 import os
 import re
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import yaml
 
 from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
+from cfgcore.dynamic_config import ABTestConfiguration
 from cfgcore.engine import engine_class, snapshot_from_dict
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
@@ -325,6 +327,40 @@ def test_experiments_ingesting_the_same_input_twice_prints_what_the_page_shows(
         "batch.jsonl: already": re.escape(str(plain)) + ": already",
     })  # fmt: skip
     assert pattern.fullmatch(text.strip()), (again, text)
+
+
+def test_experiments_log_lines_are_written_as_the_page_shows(tmp_path, no_access_policy):
+    """The exposure line of "A test deleted and created again" and the metric event
+    line of "Event ids: one event, counted once" are what a manager writes, byte for
+    byte but for the variant the user gets and the times."""
+    page = _page("experiments.md")
+    (exposure,) = re.findall(r"`(\{\"test\":\"checkout\"[^`]*)`", page)
+    (event,) = _indented(_section(page, "## Event ids"))
+    varies = {
+        '"ts":1764547200.5': r'"ts":[0-9.]+',
+        '"variant":"green"': '"variant":"(?:control|green)"',
+    }
+    start = datetime.now(timezone.utc)
+    dynamic = DynamicConfigurationManager(state_dir=tmp_path / "state", record_usage=False)
+    try:
+        test = ABTestConfiguration(
+            test_name="checkout", description="", start_date=start,
+            end_date=start + timedelta(days=14), traffic_split={"control": 50, "green": 50},
+            configurations={"control": {}, "green": {}}, success_metrics=["revenue"],
+        )  # fmt: skip
+        assert dynamic.create_ab_test(test), dynamic.last_error
+        assert dynamic.get_ab_test_variant("checkout", {"user_id": "u1"}) is not None
+        assert dynamic.record_metric(
+            "checkout", "revenue", 42.0, user_id="u1", event_id="order-8812"
+        )
+        dynamic.flush()
+    finally:
+        dynamic.close()
+    (written,) = (tmp_path / "state" / "flags.exposures.jsonl").read_text().splitlines()
+    shown = _shown_as_pattern(exposure, {**varies, '"run":1764540000.25': '"run":null'})
+    assert shown.fullmatch(written), (exposure, written)
+    (written,) = (tmp_path / "state" / "flags.metrics.jsonl").read_text().splitlines()
+    assert _shown_as_pattern(event, varies).fullmatch(written), (event, written)
 
 
 # -- docs/fleet.md --------------------------------------------------------------------------
