@@ -15,7 +15,14 @@ import pytest
 import cfgcore
 
 PKG = Path(cfgcore.__file__).parent
-HEAVY = ("cfgcore.config", "cfgcore.validation", "cfgcore.experiments", "cfgcore.cli", "scipy")
+HEAVY = (
+    "cfgcore.config",
+    "cfgcore.validation",
+    "cfgcore.experiments",
+    "cfgcore.interop",
+    "cfgcore.cli",
+    "scipy",
+)
 
 
 def _modules_after(statement: str) -> list[str]:
@@ -26,7 +33,7 @@ def _modules_after(statement: str) -> list[str]:
     return json.loads(out.stdout)
 
 
-def test_the_hot_path_imports_no_configuration_validation_experiments_cli_or_scipy():
+def test_the_hot_path_imports_no_configuration_validation_experiments_interop_cli_or_scipy():
     loaded = _modules_after("import cfgcore.engine")
     assert "cfgcore.engine" in loaded and "cfgcore.compiler" in loaded
     heavy = [m for m in loaded if m.startswith(HEAVY)]

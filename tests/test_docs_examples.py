@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
 import re
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ import yaml
 
 from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
+from cfgcore.dynamic_config import ABTestConfiguration
 from cfgcore.engine import engine_class, snapshot_from_dict
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
@@ -23,7 +28,8 @@ from cfgcore.observability.prometheus import exposition
 from cfgcore.runtime.redis_url import parse_redis_url
 from cfgcore.runtime.signing import FleetKeys
 from tests.conftest import copy_bundled_config
-from tests.waiting import wait_for_async
+from tests.test_obs3_watcher_stuck import _blocking_transform, _Hang, _stuck_reason, _write_marker
+from tests.waiting import wait_for, wait_for_async
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -35,6 +41,28 @@ def _page(name: str) -> str:
 def _blocks(page: str, lang: str = "") -> list[str]:
     """The fenced blocks of ``page`` opened with ```` ```lang ```` exactly."""
     return re.findall(rf"^```{re.escape(lang)}\n(.*?)^```", page, re.S | re.M)
+
+
+def _indented(page: str) -> list[str]:
+    """The page's indented (four-space) example lines, outside fenced blocks."""
+    return re.findall(r"^    (\S.*)$", re.sub(r"^```.*?^```", "", page, flags=re.S | re.M), re.M)
+
+
+def _shown_as_pattern(shown: str, placeholders: dict[str, str]) -> re.Pattern[str]:
+    """``shown`` as a pattern: each of ``placeholders`` (text the page shows -> a
+    pattern) stands for what a run prints there, and `...` for any text."""
+    pieces = [shown]
+    for text, stands_for in [*placeholders.items(), ("...", ".*")]:
+        assert text == "..." or any(text in piece for piece in pieces[::2]), (text, shown)
+        split = [piece.split(text) if i % 2 == 0 else [piece] for i, piece in enumerate(pieces)]
+        pieces = []
+        for i, parts in enumerate(split):
+            if i % 2:
+                pieces += parts
+                continue
+            for j, part in enumerate(parts):
+                pieces += [part, stands_for] if j < len(parts) - 1 else [part]
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else p for i, p in enumerate(pieces)))
 
 
 def _section(page: str, heading: str) -> str:
@@ -195,6 +223,144 @@ def test_observability_stall_after_example_runs_as_written(tmp_path):
     finally:
         manager.close()
         dynamic.close()
+
+
+def test_observability_stuck_watcher_line_is_the_one_health_gives(tmp_path):
+    """ "File watchers that are alive but stuck": the `freshness` line the page shows is
+    the reason `health()` gives for a hot-reload thread blocked past its `stall_after`
+    (the directory and the seconds aside)."""
+    section = _section(_page("observability.md"), "## File watchers that are alive but stuck")
+    shown = _blocks(section)[0].strip()
+    pattern = _shown_as_pattern(shown, {
+        "/etc/app/config": "(?P<where>.+?)",
+        "47 s ago": r"\d+ s ago",
+        "bound 30 s": r"bound (?P<bound>[\d.]+) s",
+    })  # fmt: skip
+    config = copy_bundled_config(tmp_path / "config", flags=True)
+    hang = _Hang("hang-" + uuid.uuid4().hex)
+    manager = ConfigurationManager(str(config), environ={}, record_usage=False)
+    try:
+        manager.load_environment_config("staging")
+        _blocking_transform(manager, hang)
+        manager.enable_hot_reload(poll_interval=0.1, stall_after=1.5)
+        _write_marker(config, hang.marker)
+        assert hang.entered.wait(30), "the watcher never reloaded the file"
+        assert wait_for(lambda: _stuck_reason(manager.health()) is not None, timeout=30)
+        reason = _stuck_reason(manager.health())
+        found = pattern.fullmatch(reason)
+        assert found is not None, (shown, reason)
+        assert str(config) in found.group("where") and found.group("bound") == "1.5"
+    finally:
+        hang.release.set()
+        manager.close()
+
+
+# -- docs/experiments.md --------------------------------------------------------------------
+
+
+def test_experiments_ingesting_the_same_input_twice_prints_what_the_page_shows(
+    tmp_path, monkeypatch, capsys, no_access_policy
+):
+    """ "Ingesting the same input twice", as the page tells it: a file whose unusable
+    line was fixed in place and ingested whole again adds only that line (the summary
+    shown); an event given again with other content is an unusable line naming both
+    values; content without ids ingested again is refused as shown, exit status 3."""
+    section = _section(_page("experiments.md"), "## Ingesting the same input twice")
+    summary, again = _indented(section)
+    other = re.search(
+        r"`(batch\.jsonl:3: event_id e2: given before with other content[^`]*)`",
+        re.sub(r"\s+", " ", section),
+    )
+    assert other is not None
+    for var in list(os.environ):
+        if var.startswith(("CFGCORE", "CONFIG_", "XDG_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CFGCORE_USAGE", "0")
+    monkeypatch.chdir(tmp_path)
+    state = ["--state-dir", str(tmp_path / "state")]
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = main([*argv, *state])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    assert run("experiment", "create", "checkout", "--split", "control=50,green=50",
+               "--metric", "revenue", "--start")[0] == 0  # fmt: skip
+    events = [{"test": "checkout", "user": f"u{i}", "metric": "revenue", "value": 1.0,
+               "event_id": f"e{i}"} for i in range(1, 6)]  # fmt: skip
+    broken = [*events[:4], {**events[4], "value": "n/a"}]
+    batch = Path("batch.jsonl")
+    batch.write_text("".join(json.dumps(e) + "\n" for e in broken))
+    code, text = run("experiment", "ingest", str(batch))
+    assert code == 1 and "batch.jsonl:5:" in text, text
+    batch.write_text("".join(json.dumps(e) + "\n" for e in events))  # fixed in place
+    code, text = run("experiment", "ingest", str(batch))
+    assert code == 0, text
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("ingested ")]
+    assert _shown_as_pattern(summary, {}).fullmatch(line), (summary, line)
+
+    # the same event id with another value: the logs keep the first
+    batch.write_text(
+        "".join(json.dumps(e) + "\n" for e in [*events[:2], {**events[1], "value": 7.0}])
+    )
+    code, text = run("experiment", "ingest", str(batch))
+    assert code == 1, text
+    shown = other.group(1)
+    assert shown.endswith("; ...")
+    assert f"cfgcore: error: {shown[: -len(' ...')]}" in text, (shown, text)
+
+    # lines without ids: the same content again is refused, exit status 3
+    plain = Path("plain") / "batch.jsonl"
+    plain.parent.mkdir()
+    plain.write_text("".join(
+        json.dumps({k: v for k, v in e.items() if k != "event_id"}) + "\n" for e in events
+    ))  # fmt: skip
+    assert run("experiment", "ingest", str(plain))[0] == 0
+    code, text = run("experiment", "ingest", str(plain))
+    assert code == 3, text
+    pattern = _shown_as_pattern(again, {
+        "2026-12-04T23:21:57Z": r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+        "/jobs/batch.jsonl": re.escape(str(plain.resolve())),
+        "120": r"\d+",
+        "80": r"\d+",
+        "batch.jsonl: already": re.escape(str(plain)) + ": already",
+    })  # fmt: skip
+    assert pattern.fullmatch(text.strip()), (again, text)
+
+
+def test_experiments_log_lines_are_written_as_the_page_shows(tmp_path, no_access_policy):
+    """The exposure line of "A test deleted and created again" and the metric event
+    line of "Event ids: one event, counted once" are what a manager writes, byte for
+    byte but for the variant the user gets and the times."""
+    page = _page("experiments.md")
+    (exposure,) = re.findall(r"`(\{\"test\":\"checkout\"[^`]*)`", page)
+    (event,) = _indented(_section(page, "## Event ids"))
+    varies = {
+        '"ts":1764547200.5': r'"ts":[0-9.]+',
+        '"variant":"green"': '"variant":"(?:control|green)"',
+    }
+    start = datetime.now(timezone.utc)
+    dynamic = DynamicConfigurationManager(state_dir=tmp_path / "state", record_usage=False)
+    try:
+        test = ABTestConfiguration(
+            test_name="checkout", description="", start_date=start,
+            end_date=start + timedelta(days=14), traffic_split={"control": 50, "green": 50},
+            configurations={"control": {}, "green": {}}, success_metrics=["revenue"],
+        )  # fmt: skip
+        assert dynamic.create_ab_test(test), dynamic.last_error
+        assert dynamic.get_ab_test_variant("checkout", {"user_id": "u1"}) is not None
+        assert dynamic.record_metric(
+            "checkout", "revenue", 42.0, user_id="u1", event_id="order-8812"
+        )
+        dynamic.flush()
+    finally:
+        dynamic.close()
+    (written,) = (tmp_path / "state" / "flags.exposures.jsonl").read_text().splitlines()
+    shown = _shown_as_pattern(exposure, {**varies, '"run":1764540000.25': '"run":null'})
+    assert shown.fullmatch(written), (exposure, written)
+    (written,) = (tmp_path / "state" / "flags.metrics.jsonl").read_text().splitlines()
+    assert _shown_as_pattern(event, varies).fullmatch(written), (event, written)
 
 
 # -- docs/fleet.md --------------------------------------------------------------------------

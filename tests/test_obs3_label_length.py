@@ -3,10 +3,11 @@ of UTF-8 (default 1024).
 
 Flag keys, variant and experiment names and directory paths come from whoever writes a
 flag file, a store or an import: a 5,000-character flag key was exported whole, and
-hosted backends refuse a series over their cap (Grafana Cloud, Cortex and Mimir: 2048),
-failing the whole scrape or remote-write batch. A longer value is now exported as its
-first bytes, ``...#`` and 16 hex digits of its BLAKE2b hash, so two keys sharing a
-prefix stay two series and a key gives the same label in every process."""
+backends lose or alter a series over their cap (Cortex and Mimir skip it, Grafana Cloud
+cuts it: 2048), or fail the whole scrape (Prometheus's `label_value_length_limit`). A
+longer value is now exported as its first bytes, ``...#`` and 16 hex digits of its
+BLAKE2b hash, so two keys sharing a prefix stay two series and a key gives the same
+label in every process."""
 
 from __future__ import annotations
 

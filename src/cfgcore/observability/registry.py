@@ -25,9 +25,9 @@ Every label value leaves :meth:`Registry.collect` as UTF-8 text of at most
 variant or directory whose text whoever edits a flag file or an import chose) is
 exported as its first bytes, ``...#`` and 16 hex digits of the BLAKE2b hash of the
 whole value, counted in ``cfgcore_metric_label_values_shortened`` and logged once per
-metric and label. Hosted backends refuse series past their own cap (Grafana Cloud,
-Cortex and Mimir default to 2048 characters), and one such series fails the whole
-scrape or remote-write batch, not only itself.
+metric and label. Backends lose or alter a series past their own cap (Cortex and
+Mimir skip it, VictoriaMetrics drops it, Grafana Cloud cuts it: 2048 characters by
+default), and Prometheus's ``label_value_length_limit`` fails the whole scrape for it.
 
 >>> reg = Registry()
 >>> loads = reg.counter("demo_loads_total", "Loads.", ("result",))
