@@ -37,6 +37,15 @@ and the parent's ``with Pool() as pool:`` waited for it forever. So in a
 ``multiprocessing`` child cfgcore also watches for SIGTERM from a thread of its own
 (:func:`_watch_sigterm`, through :func:`signal.set_wakeup_fd` when no event loop holds
 it), which starts the same flush whether or not the main thread ever runs the handler.
+
+A SIGTERM that reaches a forked child before the interpreter has set itself up there
+is lost: CPython discards the signals its handler caught until then (it cannot tell
+them from the parent's). Under the default action the kernel ends such a child anyway;
+with cfgcore's handler the child lived on, and a ``with Pool() as pool:`` that ended
+while its workers were starting waited for one forever. So while cfgcore's handler is
+installed, the thread that forks blocks SIGTERM around the fork (:func:`_before_fork`)
+and the child unblocks it once its repairs are done: a SIGTERM sent meanwhile waits in
+the kernel and is handled then.
 """
 
 from __future__ import annotations
@@ -299,22 +308,52 @@ def _arm_child(_sentinel: object) -> None:
     _watch_sigterm()
 
 
+_fork_mask = threading.local()  # .blocked: this thread blocked SIGTERM for its fork
+
+
+def _before_fork() -> None:
+    """Block SIGTERM in the forking thread while cfgcore's handler is installed (see
+    the module docstring); the child and the parent unblock it after the fork. Left
+    alone where the application blocked SIGTERM itself."""
+    _fork_mask.blocked = False
+    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+        return
+    try:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask here
+        return
+    _fork_mask.blocked = signal.SIGTERM not in before
+
+
+def _unblock_after_fork() -> None:
+    if getattr(_fork_mask, "blocked", False):
+        _fork_mask.blocked = False
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
 def _run_in_child() -> None:
     global _flush_once, _flush_done, _sigterm_seen
-    # A new process: no SIGTERM seen here yet (a lock taken at the fork stays taken).
-    _flush_once, _flush_done, _sigterm_seen = threading.Lock(), False, False
-    _unwatch_inherited()
-    for fn in list(_HOOKS) + list(_RESTARTS):
-        try:
-            fn()
-        except Exception:  # one broken repair must not leave the others undone
-            log.exception("cfgcore after-fork repair %r failed", fn)
-    # multiprocessing may have been imported since the hooks were registered: a child
-    # it forks (this one, perhaps) must run them at its exit.
-    if _EXITS:
-        _arm_multiprocessing()
+    try:
+        # A new process: no SIGTERM seen here yet (a lock taken at the fork stays taken).
+        _flush_once, _flush_done, _sigterm_seen = threading.Lock(), False, False
+        _unwatch_inherited()
+        for fn in list(_HOOKS) + list(_RESTARTS):
+            try:
+                fn()
+            except Exception:  # one broken repair must not leave the others undone
+                log.exception("cfgcore after-fork repair %r failed", fn)
+        # multiprocessing may have been imported since the hooks were registered: a
+        # child it forks (this one, perhaps) must run them at its exit.
+        if _EXITS:
+            _arm_multiprocessing()
+    finally:
+        # Repaired: a SIGTERM that came since the fork is handled now, by this process.
+        _unblock_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_run_in_child)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_unblock_after_fork, after_in_child=_run_in_child
+    )
 atexit.register(_run_exits)

@@ -1,0 +1,105 @@
+"""A SIGTERM that reaches a forked child before the interpreter has set itself up there
+is discarded by CPython (it clears the signals its handler caught until then). Under
+the default action the kernel ends such a child; with cfgcore's SIGTERM handler the
+child lived on: ``Process.start()`` then ``terminate()`` left 26 children of 30 running,
+and a ``with Pool() as pool:`` that ended while its workers were starting waited for
+one forever. cfgcore now blocks SIGTERM in the forking thread around the fork and
+unblocks it in the child once its repairs are done, so such a SIGTERM waits in the
+kernel and is handled. Real processes and real signals, in a subprocess each (the
+test process's own SIGTERM handling stays as it is)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import cfgcore
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask"), reason="needs fork"
+)
+
+_ARMED = """
+    import multiprocessing, os, signal, sys, time
+    from cfgcore.runtime import forks
+    forks.at_exit(lambda: None)  # what any cfgcore writer does: arms the SIGTERM handler
+    assert signal.getsignal(signal.SIGTERM) is forks._on_sigterm
+    fork = multiprocessing.get_context("fork")
+"""
+
+
+def _run(code: str, timeout: float = 90) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_ARMED) + textwrap.dedent(code)],
+        env={**os.environ, "PYTHONPATH": SRC, "CFGCORE_SIGTERM_FLUSH": "1"},
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_a_child_terminated_as_it_starts_ends_by_sigterm():
+    out = _run("""
+        codes = []
+        for _ in range(12):
+            p = fork.Process(target=time.sleep, args=(60,))
+            p.start()
+            p.terminate()  # most often before the child has run at all
+            p.join(3)
+            codes.append(p.exitcode)
+            if p.exitcode is None:
+                p.kill()
+                p.join()
+        print(codes)
+    """)
+    assert eval(out) == [-signal.SIGTERM] * 12
+
+
+def test_a_pool_ended_as_its_workers_start_does_not_wait_for_them_forever():
+    # Leaving the block terminates the workers (SIGTERM) and joins them without a bound.
+    out = _run("""
+        for i in range(15):
+            with fork.Pool(2) as pool:
+                if i % 2:
+                    assert pool.map(abs, [-1, -2]) == [1, 2]
+        print("ended")
+    """)
+    assert out.split() == ["ended"]
+
+
+def test_sigterm_is_not_left_blocked_after_a_fork():
+    out = _run("""
+        def blocked():
+            return signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(w, b"1" if blocked() else b"0")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(os.read(r, 1).decode(), int(blocked()))
+    """)
+    assert out.split() == ["0", "0"]  # the child's, the parent's
+
+
+def test_an_application_that_blocks_sigterm_keeps_it_blocked_on_both_sides():
+    out = _run("""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        def blocked():
+            return signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(w, b"1" if blocked() else b"0")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(os.read(r, 1).decode(), int(blocked()))
+    """)
+    assert out.split() == ["1", "1"]
