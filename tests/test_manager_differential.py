@@ -1,6 +1,6 @@
-"""Differential fuzzing of the two evaluators, forty-second campaign: the seed's
-``DynamicConfigurationManager`` run on each evaluator, found to agree (kept so that
-they keep agreeing).
+"""Differential fuzzing of the two evaluators through the seed's
+``DynamicConfigurationManager``: one manager on each evaluator, given the same changes,
+answers alike.
 
 The other differential files drive engines and ``SeedAPI`` directly; none compares two
 managers. Here the same random changes go to a manager on each evaluator (A/B tests with
@@ -11,9 +11,9 @@ raises, then ``is_feature_enabled``, ``get_ab_test_variant`` and ``record_metric
 users whose ids are ints, their decimal text, str/int subclasses, lone surrogates,
 bools, floats and huge ints, and ``get_feature_flags_status``.
 
-``CFGCORE_FUZZ42=N`` runs N examples (the campaign behind this file ran the managers
-through thousands of change sequences, beside 60,000+ documents against engines and the
-seed API directly; none disagreed).
+``CFGCORE_MANAGER_DIFF_EXAMPLES=N`` runs N examples (25 by default; a campaign of
+thousands of change sequences, beside 60,000+ documents against engines and the seed
+API directly, found no disagreement).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tests.conftest import IMPLS
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
-EXAMPLES = int(os.environ.get("CFGCORE_FUZZ42", "25"))
+EXAMPLES = int(os.environ.get("CFGCORE_MANAGER_DIFF_EXAMPLES", "25"))
 NOW = 1767225600.0  # 2026-01-01T00:00:00Z
 FLAGS = list(FeatureFlag)
 WEIGHTS = [0, 1, 12.5, 33.333, 33.3333, 50, 66.667, 99.999, 0.001, 0.0005, 1e-9, 100]
