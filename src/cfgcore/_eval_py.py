@@ -1106,7 +1106,8 @@ class CompiledSnapshot:
 
         Returns ``default`` when the flag is unknown, or when ``default`` is not
         None and the served value is of another type (bool, str, number, object,
-        array). Never raises.
+        array; a default is a number by ``cfgcore._numbers``' rule, a NumPy scalar or a
+        ``Decimal`` too, and an object when it is any mapping). Never raises.
         """
         fi = self._lookup(key)
         if fi < 0:
@@ -1344,7 +1345,8 @@ class EngineCore:
 
         Returns ``default`` when the flag is unknown, or when ``default`` is not
         None and the served value is of another type (bool, str, number, object,
-        array). Never raises.
+        array; a default is a number by ``cfgcore._numbers``' rule, a NumPy scalar or a
+        ``Decimal`` too, and an object when it is any mapping). Never raises.
         """
         if self._observer is not None:
             return self._observer.evaluate(self._snap, 2, key, ctx, default)

@@ -1310,7 +1310,8 @@ cdef class CompiledSnapshot:
 
         Returns ``default`` when the flag is unknown, or when ``default`` is not
         None and the served value is of another type (bool, str, number, object,
-        array). Never raises.
+        array; a default is a number by ``cfgcore._numbers``' rule, a NumPy scalar or a
+        ``Decimal`` too, and an object when it is any mapping). Never raises.
         """
         cdef int fi = self._lookup(key)
         cdef Outcome out

@@ -8,6 +8,7 @@ thresholds; conditions are lowered by :class:`~cfgcore._lower.ConditionLowering`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -59,6 +60,7 @@ from cfgcore._layout import (
     V_STR,
 )
 from cfgcore._lower import ConditionLowering
+from cfgcore._numbers import REAL_TYPES
 from cfgcore.errors import child_key_path, key_segment, python_key
 from cfgcore.snapshot import Flag, Hashing, Rule, non_text_key
 
@@ -78,7 +80,9 @@ MAX_SPACE = 2**31 - 1  # bucket spaces and widths are int32 in the tables
 
 
 def value_kind(value: Any) -> int:
-    """The value kind used for type checks (bool is not a number here)."""
+    """The value kind used for type checks (bool is not a number here). A caller's
+    default is a number by the one rule of :mod:`cfgcore._numbers` (a NumPy scalar, a
+    ``Fraction``, a ``Decimal``), and an object when it is any mapping."""
     try:
         return _value_kind(value)
     except Exception:  # an object faking its __class__: of no known kind
@@ -98,6 +102,11 @@ def _value_kind(value: Any) -> int:
         return V_OBJECT
     if isinstance(value, (list, tuple)):
         return V_ARRAY
+    # The rarer types last: a plain default never pays for these checks.
+    if isinstance(value, REAL_TYPES):  # (numpy.bool_ is none: no number, as a bool is)
+        return V_NUM
+    if isinstance(value, Mapping):
+        return V_OBJECT
     return V_MIXED
 
 
