@@ -94,7 +94,8 @@ class CompiledSnapshot:
 
         Returns ``default`` when the flag is unknown, or when ``default`` is not
         None and the served value is of another type (bool, str, number, object,
-        array). Never raises.
+        array; a default is a number by ``cfgcore._numbers``' rule, a NumPy scalar or a
+        ``Decimal`` too, and an object when it is any mapping). Never raises.
         """
     def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
         """Full resolution details for ``key`` and ``ctx``.
@@ -147,7 +148,8 @@ class EngineCore:
 
         Returns ``default`` when the flag is unknown, or when ``default`` is not
         None and the served value is of another type (bool, str, number, object,
-        array). Never raises.
+        array; a default is a number by ``cfgcore._numbers``' rule, a NumPy scalar or a
+        ``Decimal`` too, and an object when it is any mapping). Never raises.
         """
     def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
         """Full resolution details for ``key`` and ``ctx``.

@@ -98,7 +98,8 @@ cdef class EngineCore:
 
         Returns ``default`` when the flag is unknown, or when ``default`` is not
         None and the served value is of another type (bool, str, number, object,
-        array). Never raises.
+        array; a default is a number by ``cfgcore._numbers``' rule, a NumPy scalar or a
+        ``Decimal`` too, and an object when it is any mapping). Never raises.
         """
         cdef CompiledSnapshot snap = self._snap
         if self._observer is not None:
