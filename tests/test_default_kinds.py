@@ -90,3 +90,59 @@ def test_any_real_number_asks_for_a_number_on_both_evaluators(make_py_and_c, def
         e = build(SNAPSHOT)
         assert e.value("limit", {"user_id": "u"}, default) == 5
         assert e.value("tier", {"user_id": "u"}, default) is default
+
+
+class _Int(int):
+    pass
+
+
+class _Str(str):
+    pass
+
+
+class _Dict(dict):
+    pass
+
+
+class _List(list):
+    pass
+
+
+_DEFAULTS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=3),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2).map(tuple),
+    st.integers().map(_Int),
+    st.text(max_size=3).map(_Str),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2).map(_Dict),
+    st.lists(st.integers(), max_size=2).map(_List),
+    st.integers().map(Decimal),
+    st.fractions(),
+    st.booleans().map(np.bool_),
+    st.integers(-(2**31), 2**31 - 1).map(np.int32),
+    st.binary(max_size=3),
+    st.frozensets(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2).map(types.MappingProxyType),
+)
+
+
+@given(st.sampled_from(sorted(SNAPSHOT["flags"])), _DEFAULTS)
+def test_the_compiled_kind_check_answers_as_the_reference(make_py_and_c, key, default):
+    """The compiled evaluator answers the common exact types itself and asks the
+    reference's function for any other: both must agree for every type."""
+    from cfgcore._records import value_kind
+
+    answers = []
+    for build in make_py_and_c:
+        e = build(SNAPSHOT)
+        d = e.evaluate(key, {}, default)
+        answers.append((e.value(key, {}, default) is default, d.value is default, d.error_code))
+    assert all(a == answers[0] for a in answers)
+    kind = value_kind(SNAPSHOT["flags"][key]["variants"][SNAPSHOT["flags"][key]["default"]])
+    mismatch = default is not None and value_kind(default) != kind
+    assert answers[0][2] == ("TYPE_MISMATCH" if mismatch else None)

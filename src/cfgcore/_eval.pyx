@@ -209,6 +209,24 @@ cdef extern from *:
     """
     double cfgcore_wall_clock() noexcept nogil
 cdef object _value_kind = _C.value_kind
+
+
+cdef int _default_kind(object default) except -1:
+    """``_C.value_kind(default)``: the common exact types answered here (a Python call
+    cost twice the rest of ``value(key, ctx, default)``), any other type asked of the
+    one rule (subclasses, NumPy scalars, ``Decimal``, mappings)."""
+    if default is True or default is False:
+        return V_BOOL
+    cdef type t = type(default)
+    if t is str:
+        return V_STR
+    if t is int or t is float:
+        return V_NUM
+    if t is dict:
+        return V_OBJECT
+    if t is list or t is tuple:
+        return V_ARRAY
+    return _value_kind(default)
 cdef object _semver_key = _C.semver_key
 cdef object _NO_NAME = object()  # SeedAPI: an object whose _value_ raised names no flag
 cdef double MAX_METRIC = MAX_METRIC_VALUE  # SeedAPI.record_metric: the largest magnitude kept

@@ -1320,7 +1320,7 @@ cdef class CompiledSnapshot:
                 self.errs[ERR_FLAG_NOT_FOUND] += 1
             return default
         out = self._run(fi, ctx)
-        if default is not None and _value_kind(default) != self._value_kinds[out.var]:
+        if default is not None and _default_kind(default) != <int>self._value_kinds[out.var]:
             if self.counting:
                 self._mismatch(out.var)
             return default
@@ -1352,7 +1352,7 @@ cdef class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         out = self._run(fi, ctx)
-        if default is not None and _value_kind(default) != self._value_kinds[out.var]:
+        if default is not None and _default_kind(default) != <int>self._value_kinds[out.var]:
             if self.counting:
                 self._mismatch(out.var)
             return EvaluationDetails(
@@ -1499,7 +1499,7 @@ cdef class CompiledSnapshot:
         if kind == 0:
             mismatch = not self.flags[fi * FW + F_BOOL]
         else:
-            mismatch = kind != 1 and default is not None and _value_kind(default) != self._value_kinds[out.var]
+            mismatch = kind != 1 and default is not None and _default_kind(default) != <int>self._value_kinds[out.var]
         if mismatch:
             if self.counting:
                 self._mismatch(out.var)
