@@ -148,6 +148,14 @@ def test_b_plain_on_dict_peer(benchmark, peer):
     _run(benchmark, "b-plain-on-dict", _repeat(fn), BATCH)
 
 
+# (b') value() with and without a default: the default's kind check -------------------
+@pytest.mark.parametrize("default", [None, False], ids=["no-default", "bool-default"])
+def test_b_value_default(benchmark, engine, default):
+    assert engine.value(FLAG_ON, CTX, default) is True
+    assert engine.evaluate(FLAG_ON, CTX, default).error_code is None
+    _run(benchmark, "b-value-default", _repeat(engine.value, FLAG_ON, CTX, default), BATCH)
+
+
 # (c) 25% rollout over 10,000 users ------------------------------------------------------
 def test_c_rollout_bound(benchmark, engine):
     contexts = [engine.context({"user_id": u}) for u in USERS]
