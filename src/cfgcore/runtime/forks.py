@@ -168,10 +168,25 @@ def _flush_then_end() -> None:
         log.error("cfgcore exit hooks still running %.0f s after SIGTERM: ending without them",
                   SIGTERM_FLUSH_SECONDS)  # fmt: skip
     _flush_done = True  # (a handler still pending for the first SIGTERM ends it too)
-    os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler ends the process
+    # The main thread's handler ends the process by SIGTERM. The signal goes to that
+    # thread, so that the wait it is in (a sleep, a lock, a read) returns to run the
+    # handler: sent to the process, it could reach another thread and leave the main
+    # thread asleep. And it goes again every 50 ms: one that lands just before the main
+    # thread enters a wait (after its last check for signals) interrupts nothing.
+    end = time.monotonic() + _END_SECONDS
+    while True:
+        try:
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+        except (AttributeError, OSError, ValueError, OverflowError):  # none, or it ended
+            os.kill(os.getpid(), signal.SIGTERM)
+        if time.monotonic() >= end:
+            break
+        time.sleep(0.05)
     # A main thread inside a long C call runs no Python handler: end it from here.
-    time.sleep(5.0)
     os._exit(128 + signal.SIGTERM)
+
+
+_END_SECONDS = 5.0  # how long the main thread's handler may take to end the process
 
 
 # The wake-up pipe this process watches for SIGTERM: (pid, read end, write end).
