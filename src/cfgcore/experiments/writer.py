@@ -469,8 +469,20 @@ def _restart_writers_after_fork() -> None:
 def _flush_at_exit() -> None:
     # Daemon threads die with the interpreter: write what is pending first, and count
     # (and log) what could not be written in time.
+    writers = []
     for writer in list(_WRITERS):
-        if not writer.flush(timeout=2.0):
+        if writer.flush(timeout=2.0):
+            writers.append(writer)
+        else:
+            writer.abandon()  # (closed, and what it held counted: done with)
+    # Other threads may record meanwhile (a service serves on after SIGTERM until the
+    # hooks end): records accepted after a writer's flush began were lost with the
+    # process, neither written nor counted. Once caught up, the writers refuse new
+    # records (counted in `dropped`, and logged) and write those that came meanwhile.
+    for writer in writers:
+        writer._queue.closed = True  # all first: a record_metric's exposure, then its event
+    for writer in writers:
+        if not writer.close(timeout=1.0):
             writer.abandon()
 
 
