@@ -81,3 +81,33 @@ def test_records_accepted_while_the_hooks_run_are_written(tmp_path):
     assert len(accepted - set(exposed)) <= _counted(proc.stderr, "cfgcore-exposures")
     assert len(accepted - set(events)) <= _counted(proc.stderr, "cfgcore-metrics")
     assert max(exposed.values()) == max(events.values()) == 1  # each written once
+
+
+FORK_AT_EXIT = textwrap.dedent(
+    """
+    import os, sys
+    from cfgcore.experiments.writer import _flush_at_exit
+    from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+    logger = ExposureLogger(sinks=[JsonLinesSink(sys.argv[1])])
+    logger.log("t", "a", "parent")
+    _flush_at_exit()  # the exit hooks (at SIGTERM, say) close the writers
+    pid = os.fork()  # a child forked meanwhile (a pool replacing a worker) records
+    if pid == 0:
+        logger.log("t", "a", "child")
+        logger.close()
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_as_the_exit_hooks_run_records(tmp_path):
+    log = tmp_path / "exposures.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-c", FORK_AT_EXIT, str(log)],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(e.user for e in read_exposures(log)) == ["child", "parent"]
