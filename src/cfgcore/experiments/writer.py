@@ -127,6 +127,7 @@ class BackgroundWriter:
         self._drops_logged_at: float | None = None  # monotonic time of that log line
         self._thread: threading.Thread | None = None
         self._restart = False  # set in a forked child whose parent ran this writer
+        self._closed_at_exit = False  # closed by the exit hooks (_flush_at_exit)
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()  # one batch at a time, in order
         # Set under the delivery lock once closed with nothing waiting: nothing queued
@@ -435,6 +436,8 @@ class BackgroundWriter:
         # time would stay held: start afresh. Records still pending are the parent's.
         # A writer that ran in the parent runs in the child too, started once every
         # repair is done (restart_in_child): its sinks' locks are repaired by then.
+        if self._closed_at_exit:  # by the parent's exit hooks (a fork as it ends): open
+            self._closed_at_exit = self._queue.closed = False
         self._restart = self._thread is not None and not self.closed
         self._pending = collections.deque()
         # The same queue object (a SeedAPI may hold its append), on the new deque (and
@@ -469,8 +472,20 @@ def _restart_writers_after_fork() -> None:
 def _flush_at_exit() -> None:
     # Daemon threads die with the interpreter: write what is pending first, and count
     # (and log) what could not be written in time.
+    writers = []
     for writer in list(_WRITERS):
-        if not writer.flush(timeout=2.0):
+        if writer.flush(timeout=2.0):
+            writers.append(writer)
+        else:
+            writer.abandon()  # (closed, and what it held counted: done with)
+    # Other threads may record meanwhile (a service serves on after SIGTERM until the
+    # hooks end): records accepted after a writer's flush began were lost with the
+    # process, neither written nor counted. Once caught up, the writers refuse new
+    # records (counted in `dropped`, and logged) and write those that came meanwhile.
+    for writer in writers:
+        writer._queue.closed = writer._closed_at_exit = True  # all first: see record_metric
+    for writer in writers:
+        if not writer.close(timeout=1.0):
             writer.abandon()
 
 
