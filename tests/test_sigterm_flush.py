@@ -17,22 +17,21 @@ import pytest
 
 import cfgcore
 from cfgcore.experiments.exposures import read_exposures
+from tests.ab_service import AB_MANAGER
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
 USERS = 5000
-SERVICE = textwrap.dedent(
-    """
+SERVICE = (
+    textwrap.dedent(
+        """
     import os, signal, sys, threading, time
-    from datetime import datetime, timedelta, timezone
-    if sys.argv[2] == "own":
+    if sys.argv[2] == "own":  # (before cfgcore is loaded)
         signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
-    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
-    now = datetime.now(timezone.utc)
-    m = DynamicConfigurationManager(state_dir=sys.argv[1], record_usage=False)
-    assert m.create_ab_test(ABTestConfiguration(
-        test_name="t", description="d", start_date=now - timedelta(days=1),
-        end_date=now + timedelta(days=1), traffic_split={"a": 50.0, "b": 50.0},
-        configurations={"a": {}, "b": {}}, success_metrics=["m"]))
+    """
+    )
+    + AB_MANAGER
+    + textwrap.dedent(
+        """
     for i in range(int(sys.argv[3])):
         assert m.get_ab_test_variant("t", {"user_id": f"u{i}"}) is not None
     print("handler", signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, flush=True)
@@ -50,6 +49,7 @@ SERVICE = textwrap.dedent(
     else:  # a blocking read, retried by Python after each handler (PEP 475)
         os.read(os.pipe()[0], 1)
     """
+    )
 )
 
 

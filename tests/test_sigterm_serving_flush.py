@@ -21,20 +21,15 @@ import pytest
 
 import cfgcore
 from cfgcore.experiments.exposures import MetricRecord, read_exposures, read_log
+from tests.ab_service import AB_MANAGER
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
 
-SERVICE = textwrap.dedent(
-    """
-    import os, signal, sys, threading
-    from datetime import datetime, timedelta, timezone
-    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
-    now = datetime.now(timezone.utc)
-    m = DynamicConfigurationManager(state_dir=sys.argv[1], record_usage=False)
-    assert m.create_ab_test(ABTestConfiguration(
-        test_name="t", description="d", start_date=now - timedelta(days=1),
-        end_date=now + timedelta(days=1), traffic_split={"a": 50.0, "b": 50.0},
-        configurations={"a": {}, "b": {}}, success_metrics=["m"]))
+SERVICE = (
+    "import os, signal, sys, threading\n"
+    + AB_MANAGER
+    + textwrap.dedent(
+        """
     started = threading.Event()
 
     def serve():  # a request thread serving until the process ends
@@ -52,6 +47,7 @@ SERVICE = textwrap.dedent(
     os.kill(os.getpid(), signal.SIGTERM)
     threading.Event().wait()
     """
+    )
 )
 
 
