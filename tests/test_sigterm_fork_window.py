@@ -118,3 +118,27 @@ def test_the_flush_sends_the_ending_signal_until_the_main_thread_takes_it():
     taken, status = map(int, out.split())
     assert status == 128 + signal.SIGTERM  # the fallback, as no handler ended it
     assert taken >= 5  # sent again and again (every 50 ms over 0.5 s), not once
+
+
+def test_a_handler_the_child_installs_later_decides_what_sigterm_does():
+    # A multiprocessing child watches SIGTERM through the wake-up fd too. It started
+    # cfgcore's flush, and with it the end of the process, even after the application
+    # had put its own handler in place: the handler ran again and again and the child
+    # ended 5 s later, whatever its handler decided.
+    out = _run("""
+        def child(conn):
+            got = []
+            signal.signal(signal.SIGTERM, lambda *a: got.append(1))  # the application's
+            conn.send("ready")
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                time.sleep(0.01)
+            conn.send(len(got))
+        parent, child_end = multiprocessing.Pipe()
+        p = fork.Process(target=child, args=(child_end,))
+        p.start()
+        assert parent.recv() == "ready"
+        p.terminate()
+        print(parent.recv(), p.join(5) or p.exitcode)
+    """)
+    assert out.split() == ["1", "0"]  # its handler ran once; it ended as it chose to

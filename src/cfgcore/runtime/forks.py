@@ -234,8 +234,17 @@ def _read_wakeups(r: int) -> None:
             return
         if not data:
             return
-        if signal.SIGTERM in data and not _flush_done:
+        # Only while the handler is cfgcore's: one the application installed since
+        # decides what its SIGTERM does (the wake-up fd stays ours unless it takes it).
+        if signal.SIGTERM in data and not _flush_done and _handler_is_ours():
             _start_flush()
+
+
+def _handler_is_ours() -> bool:
+    try:
+        return signal.getsignal(signal.SIGTERM) is _on_sigterm
+    except (ValueError, OSError):  # pragma: no cover - no SIGTERM here
+        return False
 
 
 def _unwatch_inherited() -> None:
