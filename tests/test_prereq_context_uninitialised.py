@@ -1,5 +1,5 @@
-"""A Context made without ``__init__`` (``Context.__new__(Context)``: a subclass whose
-``__init__`` forgets ``super().__init__``, an object pool, copy machinery) is a context
+"""A Context made without ``__init__`` (``Context.__new__(Context)``: an object pool,
+copy machinery) is a context
 with no attributes on both evaluators.
 
 The compiled Context starts with its attributes None and no binding, so a check reads

@@ -6,7 +6,7 @@ direct users of ``cfgcore._eval`` typed the same way.
 """
 
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
-from typing import Any
+from typing import Any, final
 
 from cfgcore.compiler import Tables
 from cfgcore.details import EvaluationDetails
@@ -34,6 +34,7 @@ def msgpack_scan(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     """(``msgpack_duplicate_at(data)``, the items of ``data``: containers, keys, values
     and elements; -1 where it is not one whole value)."""
 
+@final
 class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused."""
 
@@ -51,6 +52,7 @@ class Context:
 
 ContextArg = Context | Mapping[str, Any] | None
 
+@final
 class Counters:
     """Evaluation counts of one compiled snapshot: plain C integers, no lock."""
 
@@ -58,6 +60,7 @@ class Counters:
     def take(self) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
         """Read and reset every counter: ``({(flag, variant, reason): n}, {code: n})``."""
 
+@final
 class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API."""
 
@@ -168,6 +171,7 @@ class EngineCore:
         """
     def _install(self, compiled: CompiledSnapshot) -> CompiledSnapshot: ...
 
+@final
 class SeedAPI:
     """The seed API's per-request calls, for one engine, without a Python frame."""
 
@@ -222,6 +226,7 @@ def _slot_pool_size() -> int:
 
 MAX_QUEUE_BYTES: int
 
+@final
 class RecordQueue:
     """The request thread's side of a BackgroundWriter: append without a Python frame,
     bounded by count and (the text of the fields ``sized`` names) by bytes."""

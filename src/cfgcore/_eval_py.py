@@ -36,7 +36,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, final
 
 from cfgcore import _layout as L
 from cfgcore import compiler as C
@@ -71,6 +71,21 @@ _OTHER_BINDING = (L.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None, None)
 _STATIC, _DEFAULT, _MATCH = L.REASON_STATIC, L.REASON_DEFAULT, L.REASON_MATCH
 _SPLIT, _DISABLED, _PREREQ = L.REASON_SPLIT, L.REASON_DISABLED, L.REASON_PREREQ
 _NR = L.N_REASONS
+
+
+_T = TypeVar("_T", bound=type)
+
+
+def _final(cls: _T) -> _T:
+    """Refuse subclasses, as the compiled twin (a final ``cdef class``) does: a subclass
+    that works here would fail with the compiled evaluator, so both refuse it alike."""
+    name = f"{cls.__module__}.{cls.__qualname__}"
+
+    def refuse(sub: type, **kwargs: Any) -> None:
+        raise TypeError(f"type '{name}' is not an acceptable base type")
+
+    setattr(cls, "__init_subclass__", classmethod(refuse))  # noqa: B010 (mypy: no assignment to a method)
+    return cls
 
 
 def murmur3_32(data: bytes, seed: int = 0) -> int:
@@ -532,6 +547,8 @@ def _bind(t: C.Tables, attrs: Any, slots: Any, mapping: bool | None = None) -> l
     return binding
 
 
+@final
+@_final
 class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused.
 
@@ -545,8 +562,8 @@ class Context:
     __slots__ = ("attrs", "_bound")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Context:
-        # Made without __init__ (Context.__new__(Context), a subclass whose __init__
-        # skips super().__init__), it is what the compiled Context is then: attributes
+        # Made without __init__ (Context.__new__(Context): an object pool, copy
+        # machinery), it is what the compiled Context is then: attributes
         # None (read as none: every attribute missing) and no binding, so a check
         # answers instead of raising AttributeError on an unset slot.
         self = super().__new__(cls)
@@ -646,6 +663,8 @@ COUNTERS_NOT_PICKLED = (
 )
 
 
+@final
+@_final
 class Counters:
     """Evaluation counts of one compiled snapshot (the compiled ``Counters``' twin).
 
@@ -721,6 +740,8 @@ def _run_steps(steps: Steps) -> Any:
             steps, result = inner, None
 
 
+@final
+@_final
 class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API.
 
@@ -1450,6 +1471,8 @@ SEED_API_COPY = (
 )
 
 
+@final
+@_final
 class SeedAPI:
     """The seed API's per-request calls, for one engine (reference twin of the
     compiled ``SeedAPI``).
@@ -1743,6 +1766,8 @@ def _text_at(record: tuple[Any, ...], i: int) -> int:
     return 0
 
 
+@final
+@_final
 class RecordQueue:
     """The request thread's side of a :class:`cfgcore.experiments.writer.BackgroundWriter`
     (reference twin of the compiled ``RecordQueue``).
