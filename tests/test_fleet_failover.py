@@ -91,7 +91,9 @@ def test_failover_moves_writers_and_followers_and_versions_never_go_back(redis_b
 def _failover_moves_writers_and_followers(primary, replica, other, sentinel) -> None:
     stores: list[RedisFlagStore] = []
     try:
-        url = _url(sentinel, "namespace=f&wait=1&wait_timeout=200&cache=off")
+        # (a replica's acknowledgement waited for up to 2 s, as below: on a loaded machine
+        # one took over 200 ms, the write was refused and retried, its number skipped)
+        url = _url(sentinel, "namespace=f&wait=1&wait_timeout=2000&cache=off")
         writer, follower = RedisFlagStore(url), RedisFlagStore(url + "&poll=0.2")
         stores += [writer, follower]
         delivered: list[int] = []
