@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from cfgcore._eval_py import murmur3_32  # MurmurHash3 x86_32: checked against mmh3 elsewhere
@@ -67,6 +69,21 @@ def usable(value: Any) -> Any:
         return number
     if issubclass(cls, float):
         number = float.__float__(value)
+        return UNUSABLE if math.isnan(number) else number
+    # README "Types are strict": NumPy's bool, integer and floating scalars read as the
+    # Python values they hold; a Decimal or an exact Fraction as the nearest float.
+    np = sys.modules.get("numpy")
+    if np is not None and issubclass(cls, np.bool_):
+        return bool(np.generic.item(value))
+    if np is not None and issubclass(cls, np.integer):
+        return usable(int(np.generic.item(value)))
+    if np is not None and issubclass(cls, np.floating):
+        return usable(float(np.longdouble(np.generic.item(value))))
+    if issubclass(cls, Decimal) or cls is Fraction:
+        try:
+            number = float(Decimal.__float__(value) if issubclass(cls, Decimal) else value)
+        except (ValueError, OverflowError):  # a signalling NaN; past a double
+            return UNUSABLE
         return UNUSABLE if math.isnan(number) else number
     return UNUSABLE
 
@@ -233,8 +250,8 @@ class Interpreter:
     def bucket_text(self, ctx: Mapping[str, Any], name: str) -> str | None:
         """docs/flags.md "Int ids": the text a bucketing attribute is hashed as: a str,
         or an int (not a bool) as its decimal text (past a double's range too) when
-        that text has at most 4,300 characters, the sign counted; a longer int is no
-        id, as a float is not."""
+        that text has at most 4,300 characters, the sign counted (a NumPy integer as the
+        int it holds); a longer int is no id, as a float is not."""
         v = self.attr(ctx, name)
         if isinstance(v, str):
             return v
@@ -245,6 +262,9 @@ class Interpreter:
         if isinstance(raw, int) and not isinstance(raw, bool):
             text = _decimal(int.__int__(raw))
             return text if len(text) <= 4300 else None
+        np = sys.modules.get("numpy")
+        if np is not None and issubclass(type(raw), np.integer):  # an id in a pandas column
+            return str(int(np.generic.item(raw)))
         return None
 
     def bucket(self, key: str, flag: Flag, names: Any, ctx: Mapping[str, Any]) -> int | None:

@@ -2,8 +2,9 @@
 number is a number by cfgcore's one rule for numbers (``cfgcore._numbers``): a NumPy
 integer, a ``Fraction`` or a ``Decimal`` default asked for a numeric flag got its own
 default back with TYPE_MISMATCH, while a NumPy float got the flag's value. Any mapping
-asks for an object. A bool (NumPy's too) is still no number. Both evaluators, the
-plain path and the observed one (a hook installed)."""
+asks for an object. A bool (NumPy's too) is still no number, and NumPy's bool asks for
+a bool, as a context value of that type is one. Both evaluators, the plain path and the
+observed one (a hook installed)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ SERVED = [
     ("limit", Fraction(1, 3), 5),
     ("layout", types.MappingProxyType({}), {"columns": 3}),
     ("ads", False, True),
+    ("ads", np.bool_(False), True),
     ("tier", "", "gold"),
     ("list", (), [1, 2]),
 ]
@@ -42,7 +44,6 @@ REFUSED = [
     ("limit", np.bool_(True)),
     ("limit", "5"),
     ("limit", complex(1, 0)),
-    ("ads", np.bool_(False)),
     ("ads", 1),
     ("layout", [("columns", 3)]),
     ("tier", b"gold"),

@@ -40,16 +40,26 @@ cdef object _metric_user_id(object ctx):
 
 cdef inline bint _bucketable(object uid) noexcept:
     """details.bucketable_id: a str that is text (one with a lone surrogate hashes as
-    nothing: the engine buckets by the next attribute), or an int that is not a bool
-    whose decimal text has at most ID_FORM_CHARS characters (no Python code of the
-    id's own)."""
+    nothing: the engine buckets by the next attribute), an int that is not a bool
+    whose decimal text has at most ID_FORM_CHARS characters, or a NumPy integer (no
+    Python code of the id's own)."""
     cdef int overflow = 0
     if PyUnicode_Check(uid):
         return PyUnicode_IS_COMPACT_ASCII(uid) or _is_utf8(uid)
-    if not PyLong_Check(uid) or PyBool_Check(uid):
+    if PyBool_Check(uid) or uid is None or PyFloat_Check(uid):
         return False
+    if not PyLong_Check(uid):
+        return _other_bucketable(uid)
     PyLong_AsLongLongAndOverflow(uid, &overflow)  # an int subclass: its stored value
     return overflow == 0 or _id_sized(uid)
+
+
+cdef bint _other_bucketable(object uid) noexcept:
+    """details.bucketable_id of a value neither str nor int (a NumPy integer is an id)."""
+    try:
+        return bucketable_id(uid)
+    except Exception:  # (it never raises; a MemoryError: no id)
+        return False
 
 
 cdef bint _is_utf8(object s) noexcept:

@@ -61,6 +61,7 @@ from cfgcore._layout import (
 )
 from cfgcore._lower import ConditionLowering
 from cfgcore._numbers import REAL_TYPES
+from cfgcore.details import exact_value
 from cfgcore.errors import child_key_path, key_segment, python_key
 from cfgcore.snapshot import Flag, Hashing, Rule, non_text_key
 
@@ -82,7 +83,8 @@ MAX_SPACE = 2**31 - 1  # bucket spaces and widths are int32 in the tables
 def value_kind(value: Any) -> int:
     """The value kind used for type checks (bool is not a number here). A caller's
     default is a number by the one rule of :mod:`cfgcore._numbers` (a NumPy scalar, a
-    ``Fraction``, a ``Decimal``), and an object when it is any mapping."""
+    ``Fraction``, a ``Decimal``), a bool when it is NumPy's ``bool_`` (as a context value
+    is), and an object when it is any mapping."""
     try:
         return _value_kind(value)
     except Exception:  # an object faking its __class__: of no known kind
@@ -105,6 +107,8 @@ def _value_kind(value: Any) -> int:
     # The rarer types last: a plain default never pays for these checks.
     if isinstance(value, REAL_TYPES):  # (numpy.bool_ is none: no number, as a bool is)
         return V_NUM
+    if type(exact_value(value)) is bool:  # numpy.bool_: the bool a context value is too
+        return V_BOOL
     if isinstance(value, Mapping):
         return V_OBJECT
     return V_MIXED

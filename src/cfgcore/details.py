@@ -6,7 +6,9 @@ them field by field.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -57,12 +59,19 @@ REASONS = (
 
 
 def exact_value(value: Any) -> Any:
-    """A str, int or float subclass instance as its base type's exact value.
+    """A context value whose type is not exactly str/int/float/bool/None as the plain
+    value both evaluators bind (README "Types are strict"):
 
-    Both evaluators bind a subclass by its underlying value, never through its
-    overridden ``__hash__``, ``__eq__``, ``encode`` or ``__float__`` (which could
-    raise, or answer differently on each call). Called for values whose type is not
-    exactly str/int/float/bool/None; anything else comes back unchanged (unusable).
+    * a str, int or float subclass instance: its base type's exact value;
+    * a NumPy bool, integer or floating scalar (as a pandas row or a model's output
+      holds them): the Python bool, int or float it holds;
+    * a ``Decimal`` (a database driver's NUMERIC) or a ``Fraction``: the nearest float
+      (a signalling NaN, or a Fraction past a double, raises: unusable).
+
+    Never through the value's own overridden ``__hash__``, ``__eq__``, ``encode``,
+    ``__float__`` or ``item`` (which could raise, or answer differently on each call):
+    the base types' methods read what is stored. Anything else comes back unchanged
+    (unusable).
     """
     cls = type(value)  # not isinstance: that would consult a faked __class__
     if issubclass(cls, str):
@@ -71,7 +80,25 @@ def exact_value(value: Any) -> Any:
         return int.__int__(value)
     if issubclass(cls, float):
         return float.__float__(value)
+    if issubclass(cls, Decimal):
+        return Decimal.__float__(value)
+    fractions = sys.modules.get("fractions")  # (none exists before it is imported)
+    if fractions is not None and cls is fractions.Fraction:  # a subclass's numerator may lie
+        return float(value)
+    np = sys.modules.get("numpy")
+    if np is not None and issubclass(cls, np.generic):
+        if issubclass(cls, np.bool_ | np.integer):
+            return np.generic.item(value)  # a Python bool or int
+        if issubclass(cls, np.floating):
+            number = np.generic.item(value)  # a float; a long double stays one
+            return number if type(number) is float else np.longdouble.__float__(number)
     return value
+
+
+def _numpy_integer(cls: type) -> bool:
+    """Whether ``cls`` is a NumPy integer scalar type (an id as a pandas column holds it)."""
+    np = sys.modules.get("numpy")
+    return np is not None and issubclass(cls, np.integer)
 
 
 def exact_array(value: Any) -> list | tuple | set | frozenset | None:
@@ -215,23 +242,23 @@ def int_id_sized(value: int) -> bool:
 def bucketable_id(value: Any) -> bool:
     """An id the engine buckets a user by: a str that is text (one holding a lone
     surrogate, as ``json.loads`` makes of ``"\\ud800"``, hashes as nothing: the engine
-    buckets by the next attribute), or an int that is not a bool and whose decimal text
-    has at most ``ID_FORM_CHARS`` characters (by its real type and value, as the
-    compiled evaluator reads it: a faked ``__class__`` or an overridden comparison or
-    ``encode`` does not count)."""
+    buckets by the next attribute), an int that is not a bool and whose decimal text
+    has at most ``ID_FORM_CHARS`` characters, or a NumPy integer (by its real type and
+    value, as the compiled evaluator reads it: a faked ``__class__`` or an overridden
+    comparison or ``encode`` does not count)."""
     kind = type(value)
     if issubclass(kind, str):
         return str.isascii(value) or _is_text(value)
     if issubclass(kind, int) and not issubclass(kind, bool):
         return _ID_LOW < (value if kind is int else int.__int__(value)) < _ID_HIGH
-    return False
+    return value is not None and _numpy_integer(kind)  # 64 bits: within ID_FORM_CHARS
 
 
 def user_id_text(uid: Any) -> str | None:
     """A user id as metric events file it: a str as is; an id the engine buckets by (a
-    str or int subclass, an int past ``str()``'s digit limit) as the text it buckets,
-    its base value's (:func:`exact_value`, :func:`int_text`; never its own
-    ``__str__``); anything else as its ``str()`` (a ``numpy.int64``); None when that
+    str or int subclass, a NumPy integer, an int past ``str()``'s digit limit) as the
+    text it buckets, its base value's (:func:`exact_value`, :func:`int_text`; never its
+    own ``__str__``); anything else as its ``str()`` (a float); None when that
     raises or is not text (a lone surrogate), and for an int past ``ID_FORM_CHARS``
     characters (no id). Normalised before
     the event is queued: the writer encodes a whole batch at once, and one id it could
@@ -239,7 +266,8 @@ def user_id_text(uid: Any) -> str | None:
     if uid is not None and type(uid) is not str:
         try:
             kind = type(uid)
-            if issubclass(kind, (str, int)) and not issubclass(kind, bool):
+            by_value = issubclass(kind, (str, int)) and not issubclass(kind, bool)
+            if by_value or _numpy_integer(kind):
                 uid = exact_value(uid)
                 if type(uid) is int:
                     if not _ID_LOW < uid < _ID_HIGH:
