@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 
@@ -24,10 +23,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfgcore import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore import DynamicConfigurationManager
 from cfgcore.details import bucketable_id, exact_value, metric_user_id, user_id_text
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import exposure_user
+from tests.test_request_path import _ab
 
 CONSTANTS = [-3, 0, 1, 18, 20, 2**40, 0.5, 2.5, 1e300, -0.0]
 FLAGS = {
@@ -198,19 +198,6 @@ def test_numpy_integers_are_ids_as_the_int_they_hold():
     for not_an_id in (np.bool_(True), np.float64(7.0), Decimal(7), np.datetime64(7, "s")):
         assert not bucketable_id(not_an_id)
         assert exposure_user({"user_id": not_an_id, "targeting_key": "t"}) == "t"
-
-
-def _ab():
-    now = datetime.now(timezone.utc)
-    return ABTestConfiguration(
-        test_name="exp",
-        description="t",
-        start_date=now - timedelta(days=1),
-        end_date=now + timedelta(days=1),
-        traffic_split={"control": 50.0, "treatment": 50.0},
-        configurations={"control": {}, "treatment": {}},
-        success_metrics=["ctr"],
-    )
 
 
 def test_a_numpy_user_id_is_the_same_user_in_an_ab_test(tmp_path, impl):
