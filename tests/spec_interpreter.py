@@ -73,6 +73,8 @@ def usable(value: Any) -> Any:
     # README "Types are strict": NumPy's bool, integer and floating scalars read as the
     # Python values they hold; a Decimal or an exact Fraction as the nearest float.
     np = sys.modules.get("numpy")
+    if np is not None and issubclass(cls, np.timedelta64):  # an integer to NumPy, a duration
+        return UNUSABLE
     if np is not None and issubclass(cls, np.bool_):
         return bool(np.generic.item(value))
     if np is not None and issubclass(cls, np.integer):
@@ -263,7 +265,11 @@ class Interpreter:
             text = _decimal(int.__int__(raw))
             return text if len(text) <= 4300 else None
         np = sys.modules.get("numpy")
-        if np is not None and issubclass(type(raw), np.integer):  # an id in a pandas column
+        if (
+            np is not None
+            and issubclass(type(raw), np.integer)
+            and not issubclass(type(raw), np.timedelta64)
+        ):  # an id in a pandas column
             return str(int(np.generic.item(raw)))
         return None
 

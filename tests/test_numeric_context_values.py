@@ -147,6 +147,22 @@ class _LyingInt(np.int64):
         return "99"
 
 
+class _NumpyNamedInt(np.int32):
+    """A subclass that says it is NumPy's own type: still read by its stored value."""
+
+    __module__ = "numpy"
+
+    def __int__(self):
+        return 99
+
+    def item(self, *args):
+        return 99
+
+
+class _Duration(np.timedelta64):
+    pass
+
+
 class _LyingDecimal(Decimal):
     def __float__(self):
         raise RuntimeError("float")
@@ -162,6 +178,7 @@ class _LyingFraction(Fraction):
     ("value", "want"),
     [
         (_LyingInt(20), 20),  # its stored value, none of its own methods
+        (_NumpyNamedInt(20), 20),
         (_LyingDecimal("20"), 20.0),
         (np.float64("nan"), None),
         (Decimal("NaN"), None),
@@ -169,7 +186,8 @@ class _LyingFraction(Fraction):
         (_LyingFraction(20), None),  # a subclass's numerator may lie: unusable
         (Fraction(10**400, 1), None),  # past a double
         (np.datetime64("2020-01-01", "ns"), None),  # a time, not a number
-        (np.timedelta64(20, "s"), None),
+        (np.timedelta64(20, "s"), None),  # an integer to NumPy, a duration here
+        (_Duration(20, "s"), None),
         (np.complex128(20), None),
         (np.array(20), None),
         (np.bytes_(b"20"), None),
@@ -195,7 +213,8 @@ def test_numpy_integers_are_ids_as_the_int_they_hold():
         assert exposure_user({"user_id": uid}) == "7"
         assert metric_user_id({"user_id": uid, "targeting_key": "t"}) == "7"
     assert user_id_text(_LyingInt(5)) == "5"  # its stored value, not its __str__
-    for not_an_id in (np.bool_(True), np.float64(7.0), Decimal(7), np.datetime64(7, "s")):
+    not_ids = (np.bool_(True), np.float64(7.0), Decimal(7), np.datetime64(7, "s"))
+    for not_an_id in (*not_ids, np.timedelta64(7, "s"), _Duration(7, "s")):
         assert not bucketable_id(not_an_id)
         assert exposure_user({"user_id": not_an_id, "targeting_key": "t"}) == "t"
 

@@ -80,25 +80,60 @@ def exact_value(value: Any) -> Any:
         return int.__int__(value)
     if issubclass(cls, float):
         return float.__float__(value)
+    convert = _NUMPY_SCALARS.get(cls)  # NumPy's own scalar types: their C conversions
+    if convert is not None:
+        return convert(value)
     if issubclass(cls, Decimal):
         return Decimal.__float__(value)
     fractions = sys.modules.get("fractions")  # (none exists before it is imported)
     if fractions is not None and cls is fractions.Fraction:  # a subclass's numerator may lie
         return float(value)
     np = sys.modules.get("numpy")
-    if np is not None and issubclass(cls, np.generic):
-        if issubclass(cls, np.bool_ | np.integer):
-            return np.generic.item(value)  # a Python bool or int
-        if issubclass(cls, np.floating):
-            number = np.generic.item(value)  # a float; a long double stays one
-            return number if type(number) is float else np.longdouble.__float__(number)
+    if np is not None and issubclass(cls, np.generic) and _numpy_scalar(np, cls):
+        convert = _NUMPY_SCALARS.get(cls)  # (filled now)
+        if convert is not None:
+            return convert(value)
+        # A subclass of a NumPy scalar type: its stored value, not its own methods.
+        number = np.generic.item(value)  # a Python bool, int or float; a long double
+        return number if type(number) is not np.longdouble else np.longdouble.__float__(number)
     return value
+
+
+# NumPy's own bool, integer and floating scalar types (static types: a subclass made in
+# Python, which may override __int__, is none) -> the conversion to the Python value,
+# filled at the first NumPy scalar seen. numpy.float64 is a float subclass, read as one.
+_NUMPY_SCALARS: dict[type, Any] = {}
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
+
+
+def _numpy_scalar(np: Any, cls: type) -> bool:
+    """Whether ``cls`` is a NumPy bool, integer or floating type (a subclass included);
+    fills :data:`_NUMPY_SCALARS` the first time."""
+    if not _NUMPY_SCALARS:
+        for base, convert in ((np.bool_, bool), (np.integer, int), (np.floating, float)):
+            todo = [base]
+            while todo:
+                kind = todo.pop()
+                if kind is np.timedelta64:  # an integer to NumPy, a duration here: no number
+                    continue
+                todo.extend(kind.__subclasses__())
+                if not kind.__flags__ & _HEAP_TYPE and kind.__module__ == "numpy":
+                    _NUMPY_SCALARS.setdefault(kind, convert)
+    return issubclass(cls, (np.bool_, np.integer, np.floating)) and not issubclass(
+        cls, np.timedelta64
+    )
 
 
 def _numpy_integer(cls: type) -> bool:
     """Whether ``cls`` is a NumPy integer scalar type (an id as a pandas column holds it)."""
+    if _NUMPY_SCALARS.get(cls) is int:
+        return True
     np = sys.modules.get("numpy")
-    return np is not None and issubclass(cls, np.integer)
+    return (
+        np is not None
+        and issubclass(cls, np.integer)
+        and not issubclass(cls, np.timedelta64)  # a duration: no id
+    )
 
 
 def exact_array(value: Any) -> list | tuple | set | frozenset | None:
