@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+from uuid import UUID
 
 from cfgcore._eval_py import murmur3_32  # MurmurHash3 x86_32: checked against mmh3 elsewhere
 from cfgcore.details import ErrorCode, EvaluationDetails, Reason
@@ -72,6 +73,8 @@ def usable(value: Any) -> Any:
         return UNUSABLE if math.isnan(number) else number
     # README "Types are strict": NumPy's bool, integer and floating scalars read as the
     # Python values they hold; a Decimal or an exact Fraction as the nearest float.
+    if cls is UUID:  # README "Types are strict": a UUID is its canonical text
+        return str(value)
     np = sys.modules.get("numpy")
     if np is not None and issubclass(cls, np.timedelta64):  # an integer to NumPy, a duration
         return UNUSABLE

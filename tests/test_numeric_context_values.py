@@ -1,4 +1,4 @@
-"""Context values of NumPy's scalar types, ``Decimal`` and ``Fraction``.
+"""Context values of NumPy's scalar types, ``Decimal``, ``Fraction`` and ``uuid.UUID``.
 
 A recommendation service builds its contexts from a pandas row or a model's output, so
 an age arrives as ``numpy.int64``, a score as ``numpy.float32`` and a flag as
@@ -8,13 +8,14 @@ evaluators read such values as unusable, silently: ``ge: 18`` did not match
 same values as Python numbers matched. They now bind as the Python value they hold (a
 Decimal or Fraction as the nearest float), never through the value's own overridable
 methods; a NumPy integer user id is the same user as the int, for bucketing, exposures
-and metric events alike.
+and metric events alike. A ``uuid.UUID`` id (an ORM's) is its canonical text.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import uuid
 from decimal import Decimal
 from fractions import Fraction
 
@@ -219,30 +220,76 @@ def test_numpy_integers_are_ids_as_the_int_they_hold():
         assert exposure_user({"user_id": not_an_id, "targeting_key": "t"}) == "t"
 
 
-def test_a_numpy_user_id_is_the_same_user_in_an_ab_test(tmp_path, impl):
+def _uuid(i: int) -> uuid.UUID:
+    return uuid.UUID(int=i)
+
+
+@pytest.mark.parametrize(
+    ("plain_id", "other_id"),
+    [
+        (int, np.int64),
+        (int, np.uint32),
+        (lambda i: str(uuid.UUID(int=i)), lambda i: uuid.UUID(int=i)),
+    ],
+    ids=["int64", "uint32", "uuid"],
+)
+def test_another_type_of_user_id_is_the_same_user_in_an_ab_test(tmp_path, impl, plain_id, other_id):
     m = DynamicConfigurationManager(
         state_dir=tmp_path, engine=engine_class(impl).from_snapshot({"flags": {}})
     )
     try:
         assert m.create_ab_test(_ab())
         ids = list(range(40))
-        plain = [m.get_ab_test_variant("exp", {"user_id": i}) for i in ids]
-        numpy = [m.get_ab_test_variant("exp", {"user_id": np.int64(i)}) for i in ids]
-        assert numpy == plain and set(plain) == {"control", "treatment"}
+        plain = [m.get_ab_test_variant("exp", {"user_id": plain_id(i)}) for i in ids]
+        other = [m.get_ab_test_variant("exp", {"user_id": other_id(i)}) for i in ids]
+        assert other == plain and set(plain) == {"control", "treatment"}
         for i in ids:
-            assert m.record_metric("exp", "ctr", 1.0, user_context={"user_id": np.int64(i)})
+            assert m.record_metric("exp", "ctr", 1.0, user_context={"user_id": other_id(i)})
         assert m.exposures is not None and m.exposures.flush(10) and m.metrics.flush(10)
         with open(m.exposures.sinks[0].path, encoding="utf-8") as f:
             exposed = [json.loads(line)["user"] for line in f]
         with open(m.metrics.path, encoding="utf-8") as f:
             events = [json.loads(line) for line in f]
-        # each user exposed once (the np.int64 call is the same user as the int one)
-        assert sorted(exposed) == sorted(str(i) for i in ids)
-        assert sorted(e["user"] for e in events) == sorted(str(i) for i in ids)
-        by_user = dict(zip((str(i) for i in ids), plain, strict=True))
+        # each user exposed once, under the text of the plain id (one user, two types)
+        texts = [str(plain_id(i)) for i in ids]
+        assert sorted(exposed) == sorted(texts)
+        assert sorted(e["user"] for e in events) == sorted(texts)
+        by_user = dict(zip(texts, plain, strict=True))
         assert all(e["variant"] == by_user[e["user"]] for e in events)
     finally:
         m.close()
+
+
+def test_a_uuid_is_its_canonical_text(engines):
+    u = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    doc = {
+        "flags": {
+            "listed": {
+                "default": "off",
+                "rules": [{"when": {"attr": "user_id", "in": [str(u)]}, "serve": "on"}],
+            },
+            "prefix": {
+                "default": "off",
+                "rules": [{"when": {"attr": "user_id", "starts_with": "1234"}, "serve": "on"}],
+            },
+        }
+    }
+
+    class _LyingUUID(uuid.UUID):
+        def __str__(self):
+            return "x"
+
+    for engine in engines:
+        e = type(engine).from_snapshot(doc)
+        assert e.variant("listed", {"user_id": u}) == "on"
+        assert e.variant("prefix", {"user_id": u}) == "on"
+        assert e.variant("listed", {"user_id": uuid.UUID(int=1)}) == "off"
+        assert e.variant("listed", {"user_id": _LyingUUID(str(u))}) == "off"  # unusable
+        assert e.variant("listed", {"user_id": [u]}) == "off"  # an array, not an id
+    assert (
+        bucketable_id(u) and user_id_text(u) == str(u) and exposure_user({"user_id": u}) == str(u)
+    )
+    assert not bucketable_id(_LyingUUID(int=3))
 
 
 def test_a_numpy_bool_default_asks_for_a_bool(engines):

@@ -66,7 +66,9 @@ def exact_value(value: Any) -> Any:
     * a NumPy bool, integer or floating scalar (as a pandas row or a model's output
       holds them): the Python bool, int or float it holds;
     * a ``Decimal`` (a database driver's NUMERIC) or a ``Fraction``: the nearest float
-      (a signalling NaN, or a Fraction past a double, raises: unusable).
+      (a signalling NaN, or a Fraction past a double, raises: unusable);
+    * a :class:`uuid.UUID` (a user id as an ORM gives it): its canonical text, so it
+      matches, buckets and is filed as that text.
 
     Never through the value's own overridden ``__hash__``, ``__eq__``, ``encode``,
     ``__float__`` or ``item`` (which could raise, or answer differently on each call):
@@ -88,6 +90,8 @@ def exact_value(value: Any) -> Any:
     fractions = sys.modules.get("fractions")  # (none exists before it is imported)
     if fractions is not None and cls is fractions.Fraction:  # a subclass's numerator may lie
         return float(value)
+    if _is_uuid(cls):
+        return str(value)  # its canonical text: "12345678-1234-5678-1234-567812345678"
     np = sys.modules.get("numpy")
     if np is not None and issubclass(cls, np.generic) and _numpy_scalar(np, cls):
         convert = _NUMPY_SCALARS.get(cls)  # (filled now)
@@ -122,6 +126,12 @@ def _numpy_scalar(np: Any, cls: type) -> bool:
     return issubclass(cls, (np.bool_, np.integer, np.floating)) and not issubclass(
         cls, np.timedelta64
     )
+
+
+def _is_uuid(cls: type) -> bool:
+    """Whether ``cls`` is exactly :class:`uuid.UUID` (a subclass's ``int`` may lie)."""
+    uuid = sys.modules.get("uuid")  # (none exists before it is imported)
+    return uuid is not None and cls is uuid.UUID
 
 
 def _numpy_integer(cls: type) -> bool:
@@ -278,7 +288,8 @@ def bucketable_id(value: Any) -> bool:
     """An id the engine buckets a user by: a str that is text (one holding a lone
     surrogate, as ``json.loads`` makes of ``"\\ud800"``, hashes as nothing: the engine
     buckets by the next attribute), an int that is not a bool and whose decimal text
-    has at most ``ID_FORM_CHARS`` characters, or a NumPy integer (by its real type and
+    has at most ``ID_FORM_CHARS`` characters, a NumPy integer, or a ``uuid.UUID`` (as
+    its canonical text; by its real type and
     value, as the compiled evaluator reads it: a faked ``__class__`` or an overridden
     comparison or ``encode`` does not count)."""
     kind = type(value)
@@ -286,7 +297,9 @@ def bucketable_id(value: Any) -> bool:
         return str.isascii(value) or _is_text(value)
     if issubclass(kind, int) and not issubclass(kind, bool):
         return _ID_LOW < (value if kind is int else int.__int__(value)) < _ID_HIGH
-    return value is not None and _numpy_integer(kind)  # 64 bits: within ID_FORM_CHARS
+    if value is None:
+        return False
+    return _numpy_integer(kind) or _is_uuid(kind)  # (a NumPy int: 64 bits at most)
 
 
 def user_id_text(uid: Any) -> str | None:
