@@ -25,7 +25,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore import DynamicConfigurationManager
-from cfgcore.details import bucketable_id, exact_value, metric_user_id, user_id_text
+from cfgcore.details import (
+    bucketable_id,
+    context_value,
+    exact_value,
+    metric_user_id,
+    user_id_text,
+)
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import exposure_user
 from tests.test_request_path import _ab
@@ -209,7 +215,7 @@ def test_hostile_and_non_numeric_values_never_raise(engines, value, want):
 def test_numpy_integers_are_ids_as_the_int_they_hold():
     for t in INT_TYPES:
         uid = t(7)
-        assert bucketable_id(uid) and exact_value(uid) == 7 and type(exact_value(uid)) is int
+        assert bucketable_id(uid) and context_value(uid) == 7 and type(context_value(uid)) is int
         assert user_id_text(uid) == "7"
         assert exposure_user({"user_id": uid}) == "7"
         assert metric_user_id({"user_id": uid, "targeting_key": "t"}) == "7"
@@ -302,7 +308,16 @@ def test_a_numpy_bool_default_asks_for_a_bool(engines):
 
 
 def test_floats_keep_their_value_exactly():
-    assert exact_value(np.float32(0.1)) == float(np.float32(0.1)) != 0.1
-    assert exact_value(np.longdouble(1.5)) == 1.5 and type(exact_value(np.longdouble(1.5))) is float
-    assert exact_value(Decimal("0.1")) == 0.1
-    assert math.isinf(exact_value(Decimal("1e400")))
+    assert context_value(np.float32(0.1)) == float(np.float32(0.1)) != 0.1
+    assert context_value(np.longdouble(1.5)) == 1.5
+    assert type(context_value(np.longdouble(1.5))) is float
+    assert context_value(Decimal("0.1")) == 0.1
+    assert math.isinf(context_value(Decimal("1e400")))
+
+
+def test_keys_and_names_are_not_converted():
+    # exact_value reads keys and names (a flag key, a mapping's keys): only subclasses
+    # of str/int/float become their base value; a Decimal("sNaN") key must not raise.
+    odd = [Decimal("sNaN"), Decimal("1"), np.int64(1), uuid.UUID(int=1), Fraction(1, 2)]
+    for value in odd:
+        assert exact_value(value) is value

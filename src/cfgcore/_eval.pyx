@@ -51,8 +51,8 @@ from cfgcore import compiler as _C
 from cfgcore._clock import epoch_seconds as _epoch_seconds  # a clock's answer
 from cfgcore._names import intern as _intern  # bounded where interned strings are immortal
 from cfgcore.details import (
-    ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, bucketable_id, exact_array,
-    exact_name, exact_value, int_id_sized, int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,
+    ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, bucketable_id, context_value,
+    exact_array, exact_name, int_id_sized, int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,
 )
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 

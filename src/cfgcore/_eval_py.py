@@ -49,9 +49,9 @@ from cfgcore.details import (
     EvaluationDetails,
     Reason,
     bucketable_id,
+    context_value,
     exact_array,
     exact_name,
-    exact_value,
     int_id_sized,
     int_text,
     key_text,
@@ -475,7 +475,7 @@ def _bind_scalar(t: C.Tables, slot: int, v: Any, whole: bool = True) -> tuple:
     hashed, so only it gets an int's bucket text)."""
     tv = type(v)
     if tv is not str and tv is not int and tv is not float and tv is not bool:
-        v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
+        v = context_value(v)  # by the value it holds (may raise: unusable)
         tv = type(v)
     if tv is bool:
         return (L.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None, None)

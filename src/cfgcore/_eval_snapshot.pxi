@@ -418,10 +418,10 @@ cdef class CompiledSnapshot:
         if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or v is None
                 or PyFloat_CheckExact(v) or v is True or v is False):
             # The callers' exception handlers release ``sv``: it must hold no garbage
-            # pointers when exact_value raises (a MemoryError copying a huge str
+            # pointers when context_value raises (a MemoryError copying a huge str
             # subclass, a RecursionError), as it is uninitialised memory until here.
             memset(sv, 0, sizeof(SlotVal))
-            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
+            v = context_value(v)  # by the value it holds (may raise: unusable)
         if self._bind_fast(sv, slot, v):  # (again, for a caller's exact value: cheap)
             return 0
         memset(sv, 0, sizeof(SlotVal))

@@ -61,7 +61,7 @@ from cfgcore._layout import (
 )
 from cfgcore._lower import ConditionLowering
 from cfgcore._numbers import REAL_TYPES
-from cfgcore.details import exact_value
+from cfgcore.details import context_value
 from cfgcore.errors import child_key_path, key_segment, python_key
 from cfgcore.snapshot import Flag, Hashing, Rule, non_text_key
 
@@ -107,7 +107,7 @@ def _value_kind(value: Any) -> int:
     # The rarer types last: a plain default never pays for these checks.
     if isinstance(value, REAL_TYPES):  # (numpy.bool_ is none: no number, as a bool is)
         return V_NUM
-    if type(exact_value(value)) is bool:  # numpy.bool_: the bool a context value is too
+    if type(context_value(value)) is bool:  # numpy.bool_: the bool a context value is too
         return V_BOOL
     if isinstance(value, Mapping):
         return V_OBJECT

@@ -59,10 +59,29 @@ REASONS = (
 
 
 def exact_value(value: Any) -> Any:
+    """A str, int or float subclass instance as its base type's exact value.
+
+    Never through its overridden ``__hash__``, ``__eq__``, ``encode`` or ``__float__``
+    (which could raise, or answer differently on each call). Called for values whose
+    type is not exactly str/int/float/bool/None; anything else comes back unchanged.
+    Keys and names are read so; a context value more widely (:func:`context_value`).
+    """
+    cls = type(value)  # not isinstance: that would consult a faked __class__
+    if issubclass(cls, str):
+        return str.__str__(value)
+    if issubclass(cls, int):
+        return int.__int__(value)
+    if issubclass(cls, float):
+        return float.__float__(value)
+    return value
+
+
+def context_value(value: Any) -> Any:
     """A context value whose type is not exactly str/int/float/bool/None as the plain
     value both evaluators bind (README "Types are strict"):
 
-    * a str, int or float subclass instance: its base type's exact value;
+    * a str, int or float subclass instance: its base type's exact value
+      (:func:`exact_value`);
     * a NumPy bool, integer or floating scalar (as a pandas row or a model's output
       holds them): the Python bool, int or float it holds;
     * a ``Decimal`` (a database driver's NUMERIC) or a ``Fraction``: the nearest float
@@ -71,11 +90,11 @@ def exact_value(value: Any) -> Any:
       matches, buckets and is filed as that text.
 
     Never through the value's own overridden ``__hash__``, ``__eq__``, ``encode``,
-    ``__float__`` or ``item`` (which could raise, or answer differently on each call):
-    the base types' methods read what is stored. Anything else comes back unchanged
-    (unusable).
+    ``__float__``, ``__int__`` or ``item`` (which could raise, or answer differently on
+    each call): the base types' methods read what is stored. Anything else comes back
+    unchanged (unusable). May raise: the evaluators read the value as unusable then.
     """
-    cls = type(value)  # not isinstance: that would consult a faked __class__
+    cls = type(value)
     if issubclass(cls, str):
         return str.__str__(value)
     if issubclass(cls, int):
@@ -299,13 +318,16 @@ def bucketable_id(value: Any) -> bool:
         return _ID_LOW < (value if kind is int else int.__int__(value)) < _ID_HIGH
     if value is None:
         return False
-    return _numpy_integer(kind) or _is_uuid(kind)  # (a NumPy int: 64 bits at most)
+    try:
+        return _numpy_integer(kind) or _is_uuid(kind)  # (a NumPy int: 64 bits at most)
+    except Exception:  # a module in sys.modules that is no numpy: no id
+        return False
 
 
 def user_id_text(uid: Any) -> str | None:
     """A user id as metric events file it: a str as is; an id the engine buckets by (a
     str or int subclass, a NumPy integer, an int past ``str()``'s digit limit) as the
-    text it buckets, its base value's (:func:`exact_value`, :func:`int_text`; never its
+    text it buckets, its base value's (:func:`context_value`, :func:`int_text`; never its
     own ``__str__``); anything else as its ``str()`` (a float); None when that
     raises or is not text (a lone surrogate), and for an int past ``ID_FORM_CHARS``
     characters (no id). Normalised before
@@ -316,7 +338,7 @@ def user_id_text(uid: Any) -> str | None:
             kind = type(uid)
             by_value = issubclass(kind, (str, int)) and not issubclass(kind, bool)
             if by_value or _numpy_integer(kind):
-                uid = exact_value(uid)
+                uid = context_value(uid)
                 if type(uid) is int:
                     if not _ID_LOW < uid < _ID_HIGH:
                         return None  # not an id (ID_FORM_CHARS), and no text of its own
