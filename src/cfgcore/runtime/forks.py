@@ -46,6 +46,12 @@ while its workers were starting waited for one forever. So while cfgcore's handl
 installed, the thread that forks blocks SIGTERM around the fork (:func:`_before_fork`)
 and the child unblocks it once its repairs are done: a SIGTERM sent meanwhile waits in
 the kernel and is handled then.
+
+SIGINT at exit: Python raises KeyboardInterrupt wherever the main thread is, and a
+Ctrl-C as a script ended stopped the exit hooks half way through a flush, losing what
+the writers held. While the exit hooks run on the main thread, and SIGINT's handler is
+still Python's own, a first SIGINT is logged and the hooks go on (each is bounded); a
+second ends the process at once by SIGINT (:data:`sigint_at_exit`).
 """
 
 from __future__ import annotations
@@ -58,10 +64,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["after_fork_in_child", "at_exit", "registered", "restart_in_child"]
+__all__ = [
+    "after_fork_in_child",
+    "at_exit",
+    "exiting",
+    "registered",
+    "restart_in_child",
+    "sigint_at_exit",
+]
 
 log = logging.getLogger("cfgcore.runtime.forks")
 
@@ -266,6 +279,76 @@ def _unwatch_inherited() -> None:
             os.close(fd)
 
 
+class _SigintAtExit:
+    """SIGINT on the main thread while cfgcore writes what its writers hold at exit.
+
+    Python raises KeyboardInterrupt between two bytecodes of whatever the main thread
+    runs: a Ctrl-C as a script ended stopped the exit hooks in the middle of a flush,
+    and every record still held by a writer was lost, neither written nor counted
+    (tens of thousands for a batch job), with a traceback from cfgcore. While the hooks
+    run (each is bounded: a writer's flush waits at most 2 s), a first SIGINT is noted
+    and logged, and the hooks go on; a second one ends the process at once by SIGINT,
+    as the user insists. Only while SIGINT's handler is Python's own (KeyboardInterrupt):
+    an application's handler decides, and is never replaced."""
+
+    def __init__(self) -> None:
+        self.depth = 0  # nested uses on the main thread (the hooks, a finalizer)
+        self.seen = 0  # SIGINTs received meanwhile
+        self.previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.seen += 1
+        if self.seen == 1:
+            log.warning("SIGINT while cfgcore writes what its writers hold at exit "
+                        "(a few seconds at most); again to end at once")  # fmt: skip
+            return
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def _take(self) -> bool:
+        """Whether this (outermost) use holds SIGINT now: on the main thread (signal
+        handlers run there only), while its handler is Python's own (an application's,
+        SIG_IGN or SIG_DFL: its decision)."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                return False
+            signal.signal(signal.SIGINT, self._handler)
+        except (ValueError, OSError, AttributeError):  # an embedded interpreter
+            return False
+        self.previous, self.seen = signal.default_int_handler, 0
+        return True
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        nested = self.depth > 0 and threading.current_thread() is threading.main_thread()
+        held = nested or self._take()
+        if held:
+            self.depth += 1
+        try:
+            yield
+        finally:
+            if held:
+                self.depth -= 1
+                if self.depth == 0 and self.previous is not None:
+                    with contextlib.suppress(ValueError, OSError):
+                        if signal.getsignal(signal.SIGINT) == self._handler:
+                            signal.signal(signal.SIGINT, self.previous)
+                    self.previous = None
+
+
+#: ``with sigint_at_exit():`` around cfgcore's work at the interpreter's exit (see
+#: :class:`_SigintAtExit`).
+sigint_at_exit = _SigintAtExit()
+
+
+def exiting() -> bool:
+    """True while the interpreter runs its exit functions (``atexit``, finalizers): the
+    main thread has ended by then."""
+    return not threading.main_thread().is_alive()
+
+
 _exits_done: dict[int, threading.Event] = {}  # per process: its exit hooks have ended
 _exits_locks: dict[int, threading.Lock] = {}  # per process (a lock held at a fork stays so)
 
@@ -276,6 +359,11 @@ def _run_exits() -> None:
     it returned at once, and the SIGTERM path then ended the process in the middle of
     the first caller's writing (a ``with Pool() as pool:`` block, whose exit terminates
     workers that are already exiting, lost most of what they had recorded)."""
+    with sigint_at_exit():
+        _run_exits_once()
+
+
+def _run_exits_once() -> None:
     global _exited_in
     pid = os.getpid()
     with _exits_locks.setdefault(pid, threading.Lock()):  # (setdefault is atomic)

@@ -1,0 +1,279 @@
+"""Signals at the edges of a process's life, with cfgcore's writers recording: SIGINT
+while a service serves and while its exit hooks write, SIGTERM during a hot reload,
+while other exit functions run and while a process pool shuts down or starts.
+
+What these found: a Ctrl-C as a script ended stopped cfgcore's exit hooks in the middle
+of a flush (a KeyboardInterrupt between two bytecodes of the waiting main thread):
+every record the writers still held was lost, neither written nor counted, with a
+traceback from cfgcore (30 runs of 30 lost tens of thousands of exposures).
+
+Each test runs a real process (real signals, real files) under a subprocess timeout, so
+a hang fails it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import cfgcore
+from cfgcore.config.manager import default_config_dir
+from cfgcore.experiments.exposures import MetricRecord, read_exposures, read_log
+from cfgcore.runtime.audit import verify
+from tests.ab_service import AB_MANAGER
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
+
+pytestmark = pytest.mark.skipif(
+    os.name != "posix" or not hasattr(os, "fork"), reason="POSIX signals and fork"
+)
+
+
+def _run(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        env={**os.environ, "PYTHONPATH": SRC, "CFGCORE_SIGTERM_FLUSH": "1"},
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def _lines(path: os.PathLike[str] | str) -> list[dict[str, object]]:
+    """Every line of a JSON-lines file, each whole (a torn line fails here)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.endswith(b"\n") or not data, data[-200:]
+    return [json.loads(line) for line in data.splitlines()]
+
+
+# A sink that writes slowly (a backlog is left for the exit hooks) and, the first time
+# it writes while the interpreter exits, sends its process SIGINT: the main thread is in
+# cfgcore's exit hooks then, waiting for this very flush.
+_SLOW_SINK = """
+import os, signal, sys, threading, time
+from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+from cfgcore.runtime import forks
+
+class Sink(JsonLinesSink):
+    signals = int(os.environ.get("SIGNALS", "1"))
+    def write(self, batch):
+        time.sleep(0.005)
+        super().write(batch)
+        if not threading.main_thread().is_alive() and Sink.signals:
+            if Sink.signals == 1 or forks.sigint_at_exit.seen == 0:
+                Sink.signals -= 1
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # (handled by then, on the main thread)
+"""
+
+
+def test_sigint_while_the_exit_hooks_write_loses_nothing(tmp_path):
+    code = textwrap.dedent(_SLOW_SINK) + textwrap.dedent("""
+        loggers = [ExposureLogger(sinks=[Sink(os.path.join(sys.argv[1], n + ".jsonl"))])
+                   for n in ("a", "b")]
+        for i in range(1500):
+            for logger in loggers:
+                logger.log("t", "a", f"u{i}")
+        assert not any(logger.dropped for logger in loggers)
+        """)  # fmt: skip
+    proc = _run(code, tmp_path)
+    # As Python ends a script whose exit functions took a KeyboardInterrupt; but no
+    # traceback, and every record written (before: the flush stopped half way).
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "SIGINT while cfgcore writes" in proc.stderr
+    for name in ("a", "b"):
+        users = [line["user"] for line in _lines(tmp_path / f"{name}.jsonl")]
+        assert sorted(users) == sorted(f"u{i}" for i in range(1500)), name
+
+
+def test_a_second_sigint_at_exit_ends_the_process_at_once(tmp_path):
+    code = textwrap.dedent(_SLOW_SINK) + textwrap.dedent("""
+        logger = ExposureLogger(sinks=[Sink(os.path.join(sys.argv[1], "a.jsonl"))])
+        for i in range(3000):
+            logger.log("t", "a", f"u{i}")
+        """)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": SRC, "SIGNALS": "2"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    # The user insists: the default action of SIGINT, whatever is left unwritten.
+    assert proc.returncode == -signal.SIGINT, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    _lines(tmp_path / "a.jsonl")  # whole lines only
+
+
+def test_sigint_while_a_manager_is_closed_at_exit(tmp_path):
+    # The manager's own finalizer closes its exposure log at exit (before or after the
+    # exit hooks): a Ctrl-C there printed a traceback from cfgcore's writer.
+    code = (
+        textwrap.dedent(_SLOW_SINK)
+        + "SINK = Sink(os.path.join(sys.argv[2], 'x.jsonl'))\n"
+        + AB_MANAGER.replace("record_usage=False", "record_usage=False, exposure_sinks=[SINK]")
+        + textwrap.dedent("""
+        for i in range(600):
+            m.get_ab_test_variant("t", {"user_id": f"u{i}"})
+            m.record_metric("t", "m", 1.0, user_id=f"u{i}")
+        assert not m.exposures.dropped and not m.metrics.dropped
+        """)
+    )  # fmt: skip
+    state, extra = tmp_path / "state", tmp_path / "extra"
+    extra.mkdir()
+    proc = _run(code, state, extra)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    users = {f"u{i}" for i in range(600)}
+    assert {e.user for e in read_exposures(state / "flags.exposures.jsonl")} == users
+    assert {r.user for r in read_log(state / "flags.metrics.jsonl", MetricRecord)} == users
+    assert {line["user"] for line in _lines(extra / "x.jsonl")} == users
+
+
+def test_sigint_while_serving_is_pythons_keyboardinterrupt(tmp_path):
+    # The main thread serves A/B variants and records metrics; SIGINT comes at whatever
+    # bytecode it is at. Python ends such a script by SIGINT after the traceback of the
+    # KeyboardInterrupt (a status of 1 came only from a SIGINT that reached the
+    # interpreter while it started, before any script ran: "Fatal Python error").
+    code = (
+        "import os, signal, sys, threading\n"
+        + AB_MANAGER
+        + textwrap.dedent("""
+        started = threading.Event()
+        def interrupt():
+            started.wait()
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=interrupt, daemon=True).start()
+        for i in range(10**9):
+            dropped = m.exposures.dropped, m.metrics.dropped
+            m.get_ab_test_variant("t", {"user_id": f"u{i}"})
+            m.record_metric("t", "m", 1.0, user_id=f"u{i}")
+            if (m.exposures.dropped, m.metrics.dropped) == dropped:
+                print(i, flush=True)
+            if i == 300:
+                started.set()
+        """)
+    )  # fmt: skip
+    proc = _run(code, tmp_path)
+    assert proc.returncode == -signal.SIGINT, proc.stderr
+    assert proc.stderr.count("Traceback") == 1, proc.stderr
+    assert proc.stderr.rstrip().splitlines()[-1] == "KeyboardInterrupt", proc.stderr
+    accepted = {f"u{line}" for line in proc.stdout.split()}
+    assert len(accepted) > 300
+    exposed = [e.user for e in read_exposures(tmp_path / "flags.exposures.jsonl")]
+    events = [r.user for r in read_log(tmp_path / "flags.metrics.jsonl", MetricRecord)]
+    assert accepted <= set(exposed) and accepted <= set(events)
+    assert len(exposed) == len(set(exposed)) and len(events) == len(set(events))
+
+
+def test_sigterm_during_a_hot_reload(tmp_path):
+    # A listener of the reload sends SIGTERM as the third change is told, while a
+    # thread goes on saving the file (reloads keep coming).
+    config = tmp_path / "config"
+    shutil.copytree(default_config_dir(), config)
+    code = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        from cfgcore.config.manager import ConfigurationManager
+        from cfgcore.runtime.atomicio import atomic_write_text
+        d, audit = sys.argv[1], sys.argv[2]
+        m = ConfigurationManager(d, environ={}, audit_log=audit)
+        m.load_environment_config("staging")
+        m.enable_hot_reload(poll_interval=0.05)
+        staging = os.path.join(d, "staging.yaml")
+        base = open(staging).read()
+        told = []
+        def listener(event):
+            if event.config_path == "anomaly_detection.threshold":
+                told.append(event.new_value)
+                print(event.new_value, flush=True)
+                if len(told) == 3:
+                    os.kill(os.getpid(), signal.SIGTERM)
+        m.register_change_listener(listener)
+        def edit():
+            for i in range(1, 10**6):
+                text = base + f"\\nanomaly_detection:\\n  threshold: {i / 1000}\\n"
+                atomic_write_text(staging, text)
+                time.sleep(0.08)
+        threading.Thread(target=edit, daemon=True).start()
+        while True:
+            m.get("anomaly_detection.threshold")
+            time.sleep(0.001)
+        """)  # fmt: skip
+    audit = tmp_path / "audit.jsonl"
+    proc = _run(code, config, audit)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    told = [float(v) for v in proc.stdout.split()]
+    assert len(told) >= 3
+    result = verify(audit)
+    assert result.ok, result
+    audited = {
+        line["new"] for line in _lines(audit) if line.get("path") == "anomaly_detection.threshold"
+    }
+    assert set(told) <= audited  # audited before any listener is told
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_sigterm_while_other_exit_functions_run(tmp_path, order):
+    # An application's exit function, run before cfgcore's exit hooks ("after": it was
+    # registered after cfgcore was loaded) or after them, takes SIGTERM and would go on
+    # for 30 s: the process writes what the writers hold and ends by SIGTERM.
+    code = textwrap.dedent("""
+        import atexit, os, signal, sys, time
+        def slow():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(3000):
+                time.sleep(0.01)
+            print("slow exit function ended", flush=True)
+        if sys.argv[2] == "before":
+            atexit.register(slow)
+        from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+        if sys.argv[2] == "after":
+            atexit.register(slow)
+        logger = ExposureLogger(sinks=[JsonLinesSink(os.path.join(sys.argv[1], "a.jsonl"))])
+        for i in range(20000):
+            logger.log("t", "a", f"u{i}")
+        assert not logger.dropped
+        """)  # fmt: skip
+    proc = _run(code, tmp_path, order, timeout=25)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    users = [line["user"] for line in _lines(tmp_path / "a.jsonl")]
+    assert sorted(users) == sorted(f"u{i}" for i in range(20000))
+
+
+_POOL = """
+import concurrent.futures as cf, multiprocessing as mp, os, signal, sys, time
+from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+logger = ExposureLogger(sinks=[JsonLinesSink(sys.argv[1])])
+logger.log("t", "a", "parent")  # the writer runs before the workers are forked
+
+def work(i):
+    for j in range(200):
+        logger.log("t", "a", f"w{i}-{j}")
+    time.sleep(0.02)
+    return i
+"""
+
+
+def test_process_pool_shutdown_with_cancel_futures_writes_the_finished_tasks(tmp_path):
+    code = textwrap.dedent(_POOL) + textwrap.dedent("""
+        pool = cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork"))
+        futures = [pool.submit(work, i) for i in range(40)]
+        futures[3].result()
+        pool.shutdown(wait=True, cancel_futures=True)
+        done = [f.result() for f in futures if f.done() and not f.cancelled()]
+        print(*done, flush=True)
+        """)  # fmt: skip
+    log = tmp_path / "e.jsonl"
+    proc = _run(code, log)
+    assert proc.returncode == 0, proc.stderr
+    done = [int(i) for i in proc.stdout.split()]
+    assert len(done) >= 4
+    users = [line["user"] for line in _lines(log)]
+    assert len(users) == len(set(users))  # each written once
+    assert set(users) == {"parent"} | {f"w{i}-{j}" for i in done for j in range(200)}
