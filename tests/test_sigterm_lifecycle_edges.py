@@ -5,13 +5,18 @@ while other exit functions run and while a process pool shuts down or starts.
 What these found: a Ctrl-C as a script ended stopped cfgcore's exit hooks in the middle
 of a flush (a KeyboardInterrupt between two bytecodes of the waiting main thread):
 every record the writers still held was lost, neither written nor counted, with a
-traceback from cfgcore (30 runs of 30 lost tens of thousands of exposures).
+traceback from cfgcore (30 runs of 30 lost tens of thousands of exposures). And a
+child forked after its parent took SIGTERM (a ``ProcessPoolExecutor`` starting its
+workers as the signal came) received no SIGTERM of its own: the parent ended once its
+flush was done, and the workers waited for work forever (3 runs of 118 with SIGTERM
+sent to the process group at random moments; every time here).
 
 Each test runs a real process (real signals, real files) under a subprocess timeout, so
 a hang fails it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -277,3 +282,34 @@ def test_process_pool_shutdown_with_cancel_futures_writes_the_finished_tasks(tmp
     users = [line["user"] for line in _lines(log)]
     assert len(users) == len(set(users))  # each written once
     assert set(users) == {"parent"} | {f"w{i}-{j}" for i in done for j in range(200)}
+
+
+def test_a_pool_started_after_sigterm_does_not_outlive_its_process(tmp_path):
+    # SIGTERM, then the process starts a fork pool while its flush runs (a slow exit
+    # hook keeps it running for a second). Its workers received no SIGTERM (sent before
+    # they existed) and waited for work forever once it had ended, holding its pipes.
+    code = textwrap.dedent(_POOL) + textwrap.dedent("""
+        from cfgcore.runtime import forks
+        forks.at_exit(lambda: time.sleep(1))
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode
+        pool = cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork"))
+        for i in range(4):
+            pool.submit(work, i)
+        time.sleep(30)
+        """)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "e.jsonl")],
+        env={**os.environ, "PYTHONPATH": SRC, "CFGCORE_SIGTERM_FLUSH": "1"},
+        start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # EOF on its pipes: no process of the group holds them any longer.
+        out, err = proc.communicate(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # (the group this test started)
+        proc.wait()
+    assert proc.returncode == -signal.SIGTERM, err
+    assert "Traceback" not in err, err
+    assert [line["user"] for line in _lines(tmp_path / "e.jsonl")][:1] == ["parent"]

@@ -45,7 +45,11 @@ with cfgcore's handler the child lived on, and a ``with Pool() as pool:`` that e
 while its workers were starting waited for one forever. So while cfgcore's handler is
 installed, the thread that forks blocks SIGTERM around the fork (:func:`_before_fork`)
 and the child unblocks it once its repairs are done: a SIGTERM sent meanwhile waits in
-the kernel and is handled then.
+the kernel and is handled then. A child forked once the process has taken SIGTERM (while
+its flush runs) sends itself SIGTERM as its repairs end: under the default action the
+parent would not have lived to fork it, and no signal reaches it otherwise (a process
+group's was sent before it existed), so a pool's workers started then waited for work
+forever once the parent had ended.
 
 SIGINT at exit: Python raises KeyboardInterrupt wherever the main thread is, and a
 Ctrl-C as a script ended stopped the exit hooks half way through a flush, losing what
@@ -446,6 +450,12 @@ def _unblock_after_fork() -> None:
 
 def _run_in_child() -> None:
     global _flush_once, _flush_done, _sigterm_seen
+    # Forked after this process took SIGTERM (its flush under way, the process about to
+    # end): under the default action the parent would have ended at the signal and never
+    # forked this child, and nothing sends the child a SIGTERM of its own (a process
+    # group's was sent before it existed). A ProcessPoolExecutor or Pool worker forked
+    # so waited for work forever once the parent had ended. The child ends as well.
+    ending = _sigterm_seen or _flush_done or _flush_once.locked()
     try:
         # A new process: no SIGTERM seen here yet (a lock taken at the fork stays taken).
         _flush_once, _flush_done, _sigterm_seen = threading.Lock(), False, False
@@ -462,6 +472,9 @@ def _run_in_child() -> None:
     finally:
         # Repaired: a SIGTERM that came since the fork is handled now, by this process.
         _unblock_after_fork()
+        if ending and _handler_is_ours():
+            with contextlib.suppress(OSError):
+                os.kill(os.getpid(), signal.SIGTERM)
 
 
 if hasattr(os, "register_at_fork"):
