@@ -55,13 +55,17 @@ SIGINT at exit: Python raises KeyboardInterrupt wherever the main thread is, and
 Ctrl-C as a script ended stopped the exit hooks half way through a flush, losing what
 the writers held. While the exit hooks run on the main thread, and SIGINT's handler is
 still Python's own, a first SIGINT is logged and the hooks go on (each is bounded); a
-second ends the process at once by SIGINT (:data:`sigint_at_exit`).
+second ends the process at once by SIGINT (:data:`sigint_at_exit`). And in a forked
+child, while cfgcore's repairs run (milliseconds of Python code), a SIGINT is held and
+said rather than raised: CPython drops an at-fork hook's exception, and the repairs it
+stopped half way left locks held at the fork held (:func:`_run_in_child`).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -81,6 +85,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.runtime.forks")
+
+# The signal module's C half, for the hooks around a fork: its answers are plain numbers
+# and handlers, with no enum conversion (Python code, where a KeyboardInterrupt may be
+# raised and is then lost: see _run_in_child).
+_sig: Any = importlib.import_module("_signal") if "_signal" in sys.builtin_module_names else signal
 
 _HOOKS: list[Callable[[], None]] = []
 _RESTARTS: list[Callable[[], None]] = []
@@ -432,10 +441,10 @@ def _before_fork() -> None:
     the module docstring); the child and the parent unblock it after the fork. Left
     alone where the application blocked SIGTERM itself."""
     _fork_mask.blocked = False
-    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+    if _sig.getsignal(signal.SIGTERM) is not _on_sigterm:
         return
     try:
-        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        before = _sig.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     except (AttributeError, OSError, ValueError):  # no pthread_sigmask here
         return
     _fork_mask.blocked = signal.SIGTERM not in before
@@ -445,10 +454,45 @@ def _unblock_after_fork() -> None:
     if getattr(_fork_mask, "blocked", False):
         _fork_mask.blocked = False
         with contextlib.suppress(AttributeError, OSError, ValueError):
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            _sig.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+_sigints_held = 0  # SIGINTs that came while this child repaired itself (_run_in_child)
+
+
+def _hold_sigint(signum: int, frame: Any) -> None:
+    global _sigints_held
+    _sigints_held += 1
 
 
 def _run_in_child() -> None:
+    """The repairs, in a forked child. A SIGINT there (a Ctrl-C to the process group
+    while a pool starts its workers) raised KeyboardInterrupt in the middle of them, and
+    CPython drops an exception from an at-fork hook (printing it): the remaining repairs
+    were never done (a lock held at the fork stayed held, writers were not restarted).
+    While they run, a SIGINT is held (when its handler is Python's own) and said, not
+    raised: raised where ``os.fork()`` returns, it would escape a child before its own
+    ``try`` (``multiprocessing``'s included) into the parent's code."""
+    global _sigints_held
+    _sigints_held = 0
+    held = False
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        if _sig.getsignal(signal.SIGINT) is signal.default_int_handler:
+            _sig.signal(signal.SIGINT, _hold_sigint)
+            held = True
+    try:
+        _repair_child()
+    finally:
+        if held:
+            with contextlib.suppress(ValueError, OSError):
+                if _sig.getsignal(signal.SIGINT) is _hold_sigint:
+                    _sig.signal(signal.SIGINT, signal.default_int_handler)
+            if _sigints_held:
+                log.warning("SIGINT while process %d set itself up after a fork: not "
+                            "raised (it would escape the child's code)", os.getpid())  # fmt: skip
+
+
+def _repair_child() -> None:
     global _flush_once, _flush_done, _sigterm_seen
     # Forked after this process took SIGTERM (its flush under way, the process about to
     # end): under the default action the parent would have ended at the signal and never
