@@ -224,6 +224,38 @@ def test_sigint_while_a_forked_child_repairs_itself(tmp_path):
     assert sorted(users) == sorted([f"p{i}" for i in range(100)] + [f"c{i}" for i in range(100)])
 
 
+def test_sigint_as_a_process_forks_is_raised_where_fork_returns(tmp_path):
+    # The Ctrl-C reaches the parent while the fork's hooks run (here: a hook registered
+    # before cfgcore was loaded, which runs after cfgcore's before-fork hook; or the
+    # logging module's). Raised inside a hook, CPython printed and dropped it: the
+    # process went on as if no Ctrl-C had come.
+    code = textwrap.dedent("""
+        import os, signal, sys, time
+        def ctrl_c():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # (handled meanwhile)
+        os.register_at_fork(before=ctrl_c)
+        from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+        logger = ExposureLogger(sinks=[JsonLinesSink(sys.argv[1])])
+        logger.log("t", "a", "parent")
+        try:
+            pid = os.fork()
+            if pid == 0:
+                logger.log("t", "a", "child")
+                os._exit(0 if logger.flush(10) else 3)
+            print("no KeyboardInterrupt", flush=True)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+        print(os.waitstatus_to_exitcode(os.wait()[1]), flush=True)
+        """)  # fmt: skip
+    log = tmp_path / "e.jsonl"
+    proc = _run(code, log)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["KeyboardInterrupt", "0"], proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(line["user"] for line in _lines(log)) == ["child", "parent"]
+
+
 def test_sigterm_during_a_hot_reload(tmp_path):
     # A listener of the reload sends SIGTERM as the third change is told, while a
     # thread goes on saving the file (reloads keep coming).

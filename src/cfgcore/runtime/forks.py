@@ -58,13 +58,17 @@ still Python's own, a first SIGINT is logged and the hooks go on (each is bounde
 second ends the process at once by SIGINT (:data:`sigint_at_exit`). And in a forked
 child, while cfgcore's repairs run (milliseconds of Python code), a SIGINT is held and
 said rather than raised: CPython drops an at-fork hook's exception, and the repairs it
-stopped half way left locks held at the fork held (:func:`_run_in_child`).
+stopped half way left locks held at the fork held (:func:`_run_in_child`). In the parent
+(forking on its main thread) a SIGINT is held through the fork's hooks and raised where
+``os.fork()`` returns (:func:`_hold_sigint_for_fork`).
 """
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -439,7 +443,10 @@ _fork_mask = threading.local()  # .blocked: this thread blocked SIGTERM for its 
 def _before_fork() -> None:
     """Block SIGTERM in the forking thread while cfgcore's handler is installed (see
     the module docstring); the child and the parent unblock it after the fork. Left
-    alone where the application blocked SIGTERM itself."""
+    alone where the application blocked SIGTERM itself. And hold SIGINT (see
+    :func:`_hold_sigint_for_fork`): before hooks run last registered first, so before
+    the logging module's."""
+    _hold_sigint_for_fork()
     _fork_mask.blocked = False
     if _sig.getsignal(signal.SIGTERM) is not _on_sigterm:
         return
@@ -457,12 +464,52 @@ def _unblock_after_fork() -> None:
             _sig.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
-_sigints_held = 0  # SIGINTs that came while this child repaired itself (_run_in_child)
+_sigints_held = 0  # SIGINTs that came while SIGINT was held (around a fork)
+_reraise: list[int] = []  # [SIGINT] when the parent is to raise one after its fork
 
 
 def _hold_sigint(signum: int, frame: Any) -> None:
     global _sigints_held
     _sigints_held += 1
+
+
+def _hold_sigint_for_fork() -> None:
+    """In the thread about to fork, the main one, while SIGINT's handler is Python's
+    own: hold SIGINT until the fork's hooks have run, then raise it in the parent where
+    ``os.fork()`` returns (:data:`_reraise_sigint`). A KeyboardInterrupt raised inside
+    an at-fork hook (cfgcore's, the logging module's), or between the fork and them, is
+    dropped by CPython, which prints it: a Ctrl-C as a process forked was lost (2 runs of
+    40 forking in a loop). The child holds it on through its repairs (:func:`_run_in_child`)."""
+    global _sigints_held
+    _reraise.clear()
+    _fork_mask.sigint = False
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if _sig.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
+        _sigints_held = 0
+        _sig.signal(signal.SIGINT, _hold_sigint)
+    except (ValueError, OSError, AttributeError):
+        return
+    _fork_mask.sigint = True
+
+
+def _after_fork_in_parent() -> None:
+    _unblock_after_fork()
+    if getattr(_fork_mask, "sigint", False):
+        _fork_mask.sigint = False
+        with contextlib.suppress(ValueError, OSError):
+            if _sig.getsignal(signal.SIGINT) is _hold_sigint:
+                _sig.signal(signal.SIGINT, signal.default_int_handler)
+        if _sigints_held:
+            _reraise.append(signal.SIGINT)  # (raised by the next hook, _reraise_sigint)
+
+
+#: The SIGINT held around a fork (if any), raised in the parent as Python would have:
+#: called from C, with no Python frame of its own, so the KeyboardInterrupt comes where
+#: ``os.fork()`` returns, not inside a hook (which would drop it). Then it is cleared.
+_reraise_sigint = functools.partial(min, _reraise, key=_thread.interrupt_main, default=None)
 
 
 def _run_in_child() -> None:
@@ -474,10 +521,14 @@ def _run_in_child() -> None:
     raised: raised where ``os.fork()`` returns, it would escape a child before its own
     ``try`` (``multiprocessing``'s included) into the parent's code."""
     global _sigints_held
-    _sigints_held = 0
+    _sigints_held = 0  # (the parent's count, inherited)
+    _fork_mask.sigint = False
     held = False
     with contextlib.suppress(ValueError, OSError, AttributeError):
-        if _sig.getsignal(signal.SIGINT) is signal.default_int_handler:
+        handler = _sig.getsignal(signal.SIGINT)
+        if handler is _hold_sigint:  # held by the parent for its fork
+            held = True
+        elif handler is signal.default_int_handler:
             _sig.signal(signal.SIGINT, _hold_sigint)
             held = True
     try:
@@ -523,6 +574,8 @@ def _repair_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=_before_fork, after_in_parent=_unblock_after_fork, after_in_child=_run_in_child
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_run_in_child
     )
+    os.register_at_fork(after_in_parent=_reraise_sigint)
+    os.register_at_fork(after_in_parent=_reraise.clear)
 atexit.register(_run_exits)
