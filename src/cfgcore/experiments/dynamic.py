@@ -94,7 +94,7 @@ from cfgcore.runtime.flagstore import (
     default_state_dir,
     open_store,
 )
-from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.forks import after_fork_in_child, exiting, sigint_at_exit
 from cfgcore.runtime.policy import current_actor, guarded
 from cfgcore.runtime.usage import start_usage_recording
 from cfgcore.snapshot import Prerequisite, Snapshot
@@ -111,6 +111,17 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
+
+
+def _close_exposures(exposures: ExposureLogger) -> None:
+    """A manager's exposure log, closed with it (garbage collected, or at the
+    interpreter's exit: then a Ctrl-C does not stop the flush half way, see
+    :data:`cfgcore.runtime.forks.sigint_at_exit`)."""
+    if exiting():
+        with sigint_at_exit():
+            exposures.close()
+    else:
+        exposures.close()
 
 
 def _flag_target(flag: Any) -> str:
@@ -327,7 +338,7 @@ class DynamicConfigurationManager:
             # A user's exposure reaches its log before the metric events recorded after
             # it: a report's cut of the two logs never has the event without it.
             self.metrics.write_after(self.exposures)
-            weakref.finalize(self, self.exposures.close)
+            weakref.finalize(self, _close_exposures, self.exposures)
 
         if engine is not None and clock is not None:
             engine.set_clock(clock)

@@ -319,6 +319,15 @@ class BackgroundWriter:
             f"{self.max_pending} records or {self.max_bytes} bytes" if by_bytes
             else str(self.max_pending)
         )  # fmt: skip
+        if self.closed:
+            # Refused once closed: at exit, records a service's threads go on making
+            # while the exit hooks write (a full backlog is not what to look into).
+            log.warning(
+                "%s: %d records dropped (%d in all): recorded after the writer was closed "
+                "(as the process exits, say) or while its backlog of %s was full",
+                self.name, n, dropped, full,
+            )  # fmt: skip
+            return
         log.warning(
             "%s: %d records dropped (%d in all): the backlog of %s was full (records came "
             "faster than they could be written) or the writer was closed; a batch job "

@@ -45,25 +45,55 @@ with cfgcore's handler the child lived on, and a ``with Pool() as pool:`` that e
 while its workers were starting waited for one forever. So while cfgcore's handler is
 installed, the thread that forks blocks SIGTERM around the fork (:func:`_before_fork`)
 and the child unblocks it once its repairs are done: a SIGTERM sent meanwhile waits in
-the kernel and is handled then.
+the kernel and is handled then. A child forked once the process has taken SIGTERM (while
+its flush runs) sends itself SIGTERM as its repairs end: under the default action the
+parent would not have lived to fork it, and no signal reaches it otherwise (a process
+group's was sent before it existed), so a pool's workers started then waited for work
+forever once the parent had ended.
+
+SIGINT at exit: Python raises KeyboardInterrupt wherever the main thread is, and a
+Ctrl-C as a script ended stopped the exit hooks half way through a flush, losing what
+the writers held. While the exit hooks run on the main thread, and SIGINT's handler is
+still Python's own, a first SIGINT is logged and the hooks go on (each is bounded); a
+second ends the process at once by SIGINT (:data:`sigint_at_exit`). And in a forked
+child, while cfgcore's repairs run (milliseconds of Python code), a SIGINT is held and
+said rather than raised: CPython drops an at-fork hook's exception, and the repairs it
+stopped half way left locks held at the fork held (:func:`_run_in_child`). In the parent
+(forking on its main thread) a SIGINT is held through the fork's hooks and raised where
+``os.fork()`` returns (:func:`_hold_sigint_for_fork`).
 """
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import contextlib
+import functools
+import importlib
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["after_fork_in_child", "at_exit", "registered", "restart_in_child"]
+__all__ = [
+    "after_fork_in_child",
+    "at_exit",
+    "exiting",
+    "registered",
+    "restart_in_child",
+    "sigint_at_exit",
+]
 
 log = logging.getLogger("cfgcore.runtime.forks")
+
+# The signal module's C half, for the hooks around a fork: its answers are plain numbers
+# and handlers, with no enum conversion (Python code, where a KeyboardInterrupt may be
+# raised and is then lost: see _run_in_child).
+_sig: Any = importlib.import_module("_signal") if "_signal" in sys.builtin_module_names else signal
 
 _HOOKS: list[Callable[[], None]] = []
 _RESTARTS: list[Callable[[], None]] = []
@@ -266,6 +296,76 @@ def _unwatch_inherited() -> None:
             os.close(fd)
 
 
+class _SigintAtExit:
+    """SIGINT on the main thread while cfgcore writes what its writers hold at exit.
+
+    Python raises KeyboardInterrupt between two bytecodes of whatever the main thread
+    runs: a Ctrl-C as a script ended stopped the exit hooks in the middle of a flush,
+    and every record still held by a writer was lost, neither written nor counted
+    (tens of thousands for a batch job), with a traceback from cfgcore. While the hooks
+    run (each is bounded: a writer's flush waits at most 2 s), a first SIGINT is noted
+    and logged, and the hooks go on; a second one ends the process at once by SIGINT,
+    as the user insists. Only while SIGINT's handler is Python's own (KeyboardInterrupt):
+    an application's handler decides, and is never replaced."""
+
+    def __init__(self) -> None:
+        self.depth = 0  # nested uses on the main thread (the hooks, a finalizer)
+        self.seen = 0  # SIGINTs received meanwhile
+        self.previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.seen += 1
+        if self.seen == 1:
+            log.warning("SIGINT while cfgcore writes what its writers hold at exit "
+                        "(a few seconds at most); again to end at once")  # fmt: skip
+            return
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def _take(self) -> bool:
+        """Whether this (outermost) use holds SIGINT now: on the main thread (signal
+        handlers run there only), while its handler is Python's own (an application's,
+        SIG_IGN or SIG_DFL: its decision)."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                return False
+            signal.signal(signal.SIGINT, self._handler)
+        except (ValueError, OSError, AttributeError):  # an embedded interpreter
+            return False
+        self.previous, self.seen = signal.default_int_handler, 0
+        return True
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        nested = self.depth > 0 and threading.current_thread() is threading.main_thread()
+        held = nested or self._take()
+        if held:
+            self.depth += 1
+        try:
+            yield
+        finally:
+            if held:
+                self.depth -= 1
+                if self.depth == 0 and self.previous is not None:
+                    with contextlib.suppress(ValueError, OSError):
+                        if signal.getsignal(signal.SIGINT) == self._handler:
+                            signal.signal(signal.SIGINT, self.previous)
+                    self.previous = None
+
+
+#: ``with sigint_at_exit():`` around cfgcore's work at the interpreter's exit (see
+#: :class:`_SigintAtExit`).
+sigint_at_exit = _SigintAtExit()
+
+
+def exiting() -> bool:
+    """True while the interpreter runs its exit functions (``atexit``, finalizers): the
+    main thread has ended by then."""
+    return not threading.main_thread().is_alive()
+
+
 _exits_done: dict[int, threading.Event] = {}  # per process: its exit hooks have ended
 _exits_locks: dict[int, threading.Lock] = {}  # per process (a lock held at a fork stays so)
 
@@ -276,6 +376,11 @@ def _run_exits() -> None:
     it returned at once, and the SIGTERM path then ended the process in the middle of
     the first caller's writing (a ``with Pool() as pool:`` block, whose exit terminates
     workers that are already exiting, lost most of what they had recorded)."""
+    with sigint_at_exit():
+        _run_exits_once()
+
+
+def _run_exits_once() -> None:
     global _exited_in
     pid = os.getpid()
     with _exits_locks.setdefault(pid, threading.Lock()):  # (setdefault is atomic)
@@ -338,12 +443,15 @@ _fork_mask = threading.local()  # .blocked: this thread blocked SIGTERM for its 
 def _before_fork() -> None:
     """Block SIGTERM in the forking thread while cfgcore's handler is installed (see
     the module docstring); the child and the parent unblock it after the fork. Left
-    alone where the application blocked SIGTERM itself."""
+    alone where the application blocked SIGTERM itself. And hold SIGINT (see
+    :func:`_hold_sigint_for_fork`): before hooks run last registered first, so before
+    the logging module's."""
+    _hold_sigint_for_fork()
     _fork_mask.blocked = False
-    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+    if _sig.getsignal(signal.SIGTERM) is not _on_sigterm:
         return
     try:
-        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        before = _sig.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     except (AttributeError, OSError, ValueError):  # no pthread_sigmask here
         return
     _fork_mask.blocked = signal.SIGTERM not in before
@@ -353,11 +461,96 @@ def _unblock_after_fork() -> None:
     if getattr(_fork_mask, "blocked", False):
         _fork_mask.blocked = False
         with contextlib.suppress(AttributeError, OSError, ValueError):
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            _sig.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+_sigints_held = 0  # SIGINTs that came while SIGINT was held (around a fork)
+_reraise: list[int] = []  # [SIGINT] when the parent is to raise one after its fork
+
+
+def _hold_sigint(signum: int, frame: Any) -> None:
+    global _sigints_held
+    _sigints_held += 1
+
+
+def _hold_sigint_for_fork() -> None:
+    """In the thread about to fork, the main one, while SIGINT's handler is Python's
+    own: hold SIGINT until the fork's hooks have run, then raise it in the parent where
+    ``os.fork()`` returns (:data:`_reraise_sigint`). A KeyboardInterrupt raised inside
+    an at-fork hook (cfgcore's, the logging module's), or between the fork and them, is
+    dropped by CPython, which prints it: a Ctrl-C as a process forked was lost (2 runs of
+    40 forking in a loop). The child holds it on through its repairs (:func:`_run_in_child`)."""
+    global _sigints_held
+    _reraise.clear()
+    _fork_mask.sigint = False
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if _sig.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
+        _sigints_held = 0
+        _sig.signal(signal.SIGINT, _hold_sigint)
+    except (ValueError, OSError, AttributeError):
+        return
+    _fork_mask.sigint = True
+
+
+def _after_fork_in_parent() -> None:
+    _unblock_after_fork()
+    if getattr(_fork_mask, "sigint", False):
+        _fork_mask.sigint = False
+        with contextlib.suppress(ValueError, OSError):
+            if _sig.getsignal(signal.SIGINT) is _hold_sigint:
+                _sig.signal(signal.SIGINT, signal.default_int_handler)
+        if _sigints_held:
+            _reraise.append(signal.SIGINT)  # (raised by the next hook, _reraise_sigint)
+
+
+#: The SIGINT held around a fork (if any), raised in the parent as Python would have:
+#: called from C, with no Python frame of its own, so the KeyboardInterrupt comes where
+#: ``os.fork()`` returns, not inside a hook (which would drop it). Then it is cleared.
+_reraise_sigint = functools.partial(min, _reraise, key=_thread.interrupt_main, default=None)
 
 
 def _run_in_child() -> None:
+    """The repairs, in a forked child. A SIGINT there (a Ctrl-C to the process group
+    while a pool starts its workers) raised KeyboardInterrupt in the middle of them, and
+    CPython drops an exception from an at-fork hook (printing it): the remaining repairs
+    were never done (a lock held at the fork stayed held, writers were not restarted).
+    While they run, a SIGINT is held (when its handler is Python's own) and said, not
+    raised: raised where ``os.fork()`` returns, it would escape a child before its own
+    ``try`` (``multiprocessing``'s included) into the parent's code."""
+    global _sigints_held
+    _sigints_held = 0  # (the parent's count, inherited)
+    _fork_mask.sigint = False
+    held = False
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        handler = _sig.getsignal(signal.SIGINT)
+        if handler is _hold_sigint:  # held by the parent for its fork
+            held = True
+        elif handler is signal.default_int_handler:
+            _sig.signal(signal.SIGINT, _hold_sigint)
+            held = True
+    try:
+        _repair_child()
+    finally:
+        if held:
+            with contextlib.suppress(ValueError, OSError):
+                if _sig.getsignal(signal.SIGINT) is _hold_sigint:
+                    _sig.signal(signal.SIGINT, signal.default_int_handler)
+            if _sigints_held:
+                log.warning("SIGINT while process %d set itself up after a fork: not "
+                            "raised (it would escape the child's code)", os.getpid())  # fmt: skip
+
+
+def _repair_child() -> None:
     global _flush_once, _flush_done, _sigterm_seen
+    # Forked after this process took SIGTERM (its flush under way, the process about to
+    # end): under the default action the parent would have ended at the signal and never
+    # forked this child, and nothing sends the child a SIGTERM of its own (a process
+    # group's was sent before it existed). A ProcessPoolExecutor or Pool worker forked
+    # so waited for work forever once the parent had ended. The child ends as well.
+    ending = _sigterm_seen or _flush_done or _flush_once.locked()
     try:
         # A new process: no SIGTERM seen here yet (a lock taken at the fork stays taken).
         _flush_once, _flush_done, _sigterm_seen = threading.Lock(), False, False
@@ -374,10 +567,15 @@ def _run_in_child() -> None:
     finally:
         # Repaired: a SIGTERM that came since the fork is handled now, by this process.
         _unblock_after_fork()
+        if ending and _handler_is_ours():
+            with contextlib.suppress(OSError):
+                os.kill(os.getpid(), signal.SIGTERM)
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=_before_fork, after_in_parent=_unblock_after_fork, after_in_child=_run_in_child
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_run_in_child
     )
+    os.register_at_fork(after_in_parent=_reraise_sigint)
+    os.register_at_fork(after_in_parent=_reraise.clear)
 atexit.register(_run_exits)
