@@ -45,19 +45,24 @@ def _run(
     code: str, *args: object, timeout: float = 60, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a process group of its own; whatever of it is left at the end
-    (a child that hangs, once its parent has ended) is killed."""
-    proc = subprocess.Popen(
+    (a child that hangs, once its parent has ended) is killed.
+
+    The process starts with Python's own SIGINT handling, as one started from a
+    terminal: a process started with SIGINT ignored (a shell's background job, as a CI
+    runner may start the suite) keeps it ignored, and then no SIGINT reaches Python."""
+    code = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n" + code
+    with subprocess.Popen(
         [sys.executable, "-c", code, *map(str, args)],
         env={**os.environ, "PYTHONPATH": SRC, "CFGCORE_SIGTERM_FLUSH": "1", **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        # Ends at EOF on its pipes: once no process of the group holds them.
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # (the group this test started)
-        proc.wait()
+    ) as proc:  # fmt: skip
+        try:  # (the with closes the pipes on a timeout too)
+            # Ends at EOF on its pipes: once no process of the group holds them.
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # (the group this test started)
+            proc.wait()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
