@@ -95,12 +95,8 @@ def context_value(value: Any) -> Any:
     unchanged (unusable). May raise: the evaluators read the value as unusable then.
     """
     cls = type(value)
-    if issubclass(cls, str):
-        return str.__str__(value)
-    if issubclass(cls, int):
-        return int.__int__(value)
-    if issubclass(cls, float):
-        return float.__float__(value)
+    if issubclass(cls, (str, int, float)):
+        return exact_value(value)
     convert = _NUMPY_SCALARS.get(cls)  # NumPy's own scalar types: their C conversions
     if convert is not None:
         return convert(value)
@@ -308,9 +304,9 @@ def bucketable_id(value: Any) -> bool:
     surrogate, as ``json.loads`` makes of ``"\\ud800"``, hashes as nothing: the engine
     buckets by the next attribute), an int that is not a bool and whose decimal text
     has at most ``ID_FORM_CHARS`` characters, a NumPy integer, or a ``uuid.UUID`` (as
-    its canonical text; by its real type and
-    value, as the compiled evaluator reads it: a faked ``__class__`` or an overridden
-    comparison or ``encode`` does not count)."""
+    its canonical text). By its real type and value, as the compiled evaluator reads
+    it: a faked ``__class__`` or an overridden comparison or ``encode`` does not
+    count."""
     kind = type(value)
     if issubclass(kind, str):
         return str.isascii(value) or _is_text(value)
