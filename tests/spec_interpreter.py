@@ -72,7 +72,8 @@ def usable(value: Any) -> Any:
         number = float.__float__(value)
         return UNUSABLE if math.isnan(number) else number
     # README "Types are strict": NumPy's bool, integer and floating scalars read as the
-    # Python values they hold; a Decimal or an exact Fraction as the nearest float.
+    # Python values they hold; a Decimal or an exact Fraction as the int it equals
+    # (20 digits at most), else as the nearest float.
     if cls is UUID:  # README "Types are strict": a UUID is its canonical text
         return str(value)
     np = sys.modules.get("numpy")
@@ -84,6 +85,14 @@ def usable(value: Any) -> Any:
         return usable(int(np.generic.item(value)))
     if np is not None and issubclass(cls, np.floating):
         return usable(float(np.longdouble(np.generic.item(value))))
+    if issubclass(cls, Decimal) and Decimal.is_finite(value):
+        # One equal to an int of at most 20 digits (a NUMERIC id column) is that int.
+        if Decimal.copy_abs(value) < 10**20:
+            whole = Decimal.__round__(value)
+            if Decimal.__eq__(value, whole):
+                return whole
+    if cls is Fraction and value.denominator == 1 and abs(value.numerator) < 10**20:
+        return int(value.numerator)
     if issubclass(cls, Decimal) or cls is Fraction:
         try:
             number = float(Decimal.__float__(value) if issubclass(cls, Decimal) else value)
@@ -256,7 +265,8 @@ class Interpreter:
         """docs/flags.md "Int ids": the text a bucketing attribute is hashed as: a str,
         or an int (not a bool) as its decimal text (past a double's range too) when
         that text has at most 4,300 characters, the sign counted (a NumPy integer as the
-        int it holds); a longer int is no id, as a float is not."""
+        int it holds, an integral Decimal or Fraction as the int it equals); a longer
+        int is no id, as a float is not."""
         v = self.attr(ctx, name)
         if isinstance(v, str):
             return v
@@ -274,6 +284,8 @@ class Interpreter:
             and not issubclass(type(raw), np.timedelta64)
         ):  # an id in a pandas column
             return str(int(np.generic.item(raw)))
+        if isinstance(raw, (Decimal, Fraction)) and type(v) is int:  # an integral NUMERIC id
+            return str(v)
         return None
 
     def bucket(self, key: str, flag: Flag, names: Any, ctx: Mapping[str, Any]) -> int | None:

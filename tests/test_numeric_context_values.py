@@ -95,12 +95,27 @@ def _numpy_floats():
     return st.sampled_from(FLOAT_TYPES).flatmap(make)
 
 
+def _decimal_number(d: Decimal) -> int | float:
+    """What a Decimal reads as: the int it equals, with at most 20 digits, else the
+    nearest float."""
+    if d.is_finite() and abs(d) < 10**20 and d == round(d):
+        return round(d)
+    return float(d)
+
+
+def _fraction_number(f: Fraction) -> int | float:
+    return f.numerator if f.denominator == 1 and abs(f) < 10**20 else float(f)
+
+
 WRAPPED = st.one_of(
     _numpy_ints(),
     _numpy_floats(),
     st.booleans().map(lambda b: (np.bool_(b), b)),
-    st.decimals(allow_nan=False).map(lambda d: (d, float(d))),
-    st.fractions(max_denominator=10**6).map(lambda f: (f, float(f))),
+    st.decimals(allow_nan=False).map(lambda d: (d, _decimal_number(d))),
+    st.integers(-(10**21), 10**21).map(  # NUMERIC(24, 2): an int of up to 20 digits, or a float
+        lambda i: (Decimal(i).quantize(Decimal("0.01")), _decimal_number(Decimal(i)))
+    ),
+    st.fractions(max_denominator=10**6).map(lambda f: (f, _fraction_number(f))),
     st.sampled_from([18, 20, 0, -3]).map(lambda i: (np.int64(i), i)),  # constants' values
     st.sampled_from([0.5, 2.5, 18.0]).map(lambda x: (np.float32(x), x)),
 )
@@ -186,7 +201,8 @@ class _LyingFraction(Fraction):
     [
         (_LyingInt(20), 20),  # its stored value, none of its own methods
         (_NumpyNamedInt(20), 20),
-        (_LyingDecimal("20"), 20.0),
+        (_LyingDecimal("20"), 20),
+        (_LyingDecimal("20.5"), 20.5),
         (np.float64("nan"), None),
         (Decimal("NaN"), None),
         (Decimal("sNaN"), None),
@@ -220,7 +236,7 @@ def test_numpy_integers_are_ids_as_the_int_they_hold():
         assert exposure_user({"user_id": uid}) == "7"
         assert metric_user_id({"user_id": uid, "targeting_key": "t"}) == "7"
     assert user_id_text(_LyingInt(5)) == "5"  # its stored value, not its __str__
-    not_ids = (np.bool_(True), np.float64(7.0), Decimal(7), np.datetime64(7, "s"))
+    not_ids = (np.bool_(True), np.float64(7.0), Decimal("7.5"), np.datetime64(7, "s"))
     for not_an_id in (*not_ids, np.timedelta64(7, "s"), _Duration(7, "s")):
         assert not bucketable_id(not_an_id)
         assert exposure_user({"user_id": not_an_id, "targeting_key": "t"}) == "t"
@@ -235,9 +251,11 @@ def _uuid(i: int) -> uuid.UUID:
     [
         (int, np.int64),
         (int, np.uint32),
+        (int, lambda i: Decimal(i).quantize(Decimal("0.01"))),  # NUMERIC(10, 2)
+        (int, Fraction),
         (lambda i: str(uuid.UUID(int=i)), lambda i: uuid.UUID(int=i)),
     ],
-    ids=["int64", "uint32", "uuid"],
+    ids=["int64", "uint32", "decimal", "fraction", "uuid"],
 )
 def test_another_type_of_user_id_is_the_same_user_in_an_ab_test(tmp_path, impl, plain_id, other_id):
     m = DynamicConfigurationManager(
@@ -313,6 +331,25 @@ def test_floats_keep_their_value_exactly():
     assert type(context_value(np.longdouble(1.5))) is float
     assert context_value(Decimal("0.1")) == 0.1
     assert math.isinf(context_value(Decimal("1e400")))
+
+
+def test_an_integral_decimal_or_fraction_is_the_int_it_equals():
+    # A NUMERIC id column: exactly, where the nearest double would be another number.
+    big = 12345678901234567891  # 20 digits, past 2**63, within a uint64
+    for value in (Decimal(big), Decimal(f"{big}.000"), Fraction(big)):
+        assert context_value(value) == big and type(context_value(value)) is int
+        assert bucketable_id(value) and user_id_text(value) == str(big)
+        assert exposure_user({"user_id": value, "targeting_key": "t"}) == str(big)
+    assert context_value(Decimal("1E+5")) == 100000 and context_value(Decimal("-0")) == 0
+    # 21 digits or a fraction: the nearest float, as before, and no id
+    for value in (Decimal(10**20), Decimal("7.5"), Fraction(15, 2), Fraction(10**20)):
+        assert type(context_value(value)) is float
+        assert not bucketable_id(value)
+        assert exposure_user({"user_id": value, "targeting_key": "t"}) == "t"
+    # a huge exponent costs no huge int: it is a float (inf) or zero
+    assert context_value(Decimal("1e999999999")) == math.inf
+    assert context_value(Decimal("0e999999999")) == 0
+    assert context_value(Decimal("1e-999999999")) == 0.0
 
 
 def test_keys_and_names_are_not_converted():

@@ -84,8 +84,10 @@ def context_value(value: Any) -> Any:
       (:func:`exact_value`);
     * a NumPy bool, integer or floating scalar (as a pandas row or a model's output
       holds them): the Python bool, int or float it holds;
-    * a ``Decimal`` (a database driver's NUMERIC) or a ``Fraction``: the nearest float
-      (a signalling NaN, or a Fraction past a double, raises: unusable);
+    * a ``Decimal`` (a database driver's NUMERIC) or a ``Fraction``: the int it equals
+      when it is integral and has at most 20 digits (a NUMERIC id, a uint64 included:
+      exactly, where a double holds 15 to 17 digits, and bucketed as that int), else
+      the nearest float (a signalling NaN, or a Fraction past a double, raises: unusable);
     * a :class:`uuid.UUID` (a user id as an ORM gives it): its canonical text, so it
       matches, buckets and is filed as that text.
 
@@ -101,9 +103,12 @@ def context_value(value: Any) -> Any:
     if convert is not None:
         return convert(value)
     if issubclass(cls, Decimal):
-        return Decimal.__float__(value)
+        return _decimal_number(value)
     fractions = sys.modules.get("fractions")  # (none exists before it is imported)
     if fractions is not None and cls is fractions.Fraction:  # a subclass's numerator may lie
+        num, den = value.numerator, value.denominator
+        if den == 1 and -_EXACT_INT < num < _EXACT_INT:
+            return int.__int__(num)
         return float(value)
     if _is_uuid(cls):
         return str(value)  # its canonical text: "12345678-1234-5678-1234-567812345678"
@@ -116,6 +121,25 @@ def context_value(value: Any) -> Any:
         number = np.generic.item(value)  # a Python bool, int or float; a long double
         return number if type(number) is not np.longdouble else np.longdouble.__float__(number)
     return value
+
+
+# An integral Decimal or Fraction below this magnitude (20 digits: every int64 and
+# uint64 id) reads as its int; a longer one as the nearest float, as any other.
+_EXACT_INT = 10**20
+
+
+def _decimal_number(value: Decimal) -> int | float:
+    """``value``'s number by its stored value (never a subclass's own methods): the int
+    of an integral one under ``_EXACT_INT``, else the nearest float. The magnitude is
+    checked first, so a huge exponent ("1e999999999") costs no huge int."""
+    if Decimal.is_finite(value):
+        if Decimal.is_zero(value):
+            return 0
+        if Decimal.adjusted(value) < 20:
+            whole = Decimal.to_integral_value(value)  # (never signals Inexact)
+            if Decimal.__eq__(whole, value):
+                return Decimal.__int__(whole)
+    return Decimal.__float__(value)  # (a signalling NaN raises ValueError)
 
 
 # NumPy's own bool, integer and floating scalar types (static types: a subclass made in
@@ -303,8 +327,9 @@ def bucketable_id(value: Any) -> bool:
     """An id the engine buckets a user by: a str that is text (one holding a lone
     surrogate, as ``json.loads`` makes of ``"\\ud800"``, hashes as nothing: the engine
     buckets by the next attribute), an int that is not a bool and whose decimal text
-    has at most ``ID_FORM_CHARS`` characters, a NumPy integer, or a ``uuid.UUID`` (as
-    its canonical text). By its real type and value, as the compiled evaluator reads
+    has at most ``ID_FORM_CHARS`` characters, a NumPy integer, an integral Decimal or
+    Fraction of at most 20 digits (as that int), or a ``uuid.UUID`` (as its canonical
+    text). By its real type and value, as the compiled evaluator reads
     it: a faked ``__class__`` or an overridden comparison or ``encode`` does not
     count."""
     kind = type(value)
@@ -315,25 +340,36 @@ def bucketable_id(value: Any) -> bool:
     if value is None:
         return False
     try:
-        return _numpy_integer(kind) or _is_uuid(kind)  # (a NumPy int: 64 bits at most)
+        # (a NumPy int: 64 bits at most; an integral Decimal or Fraction: 20 digits)
+        return _numpy_integer(kind) or _is_uuid(kind) or _integral_number(value)
     except Exception:  # a module in sys.modules that is no numpy: no id
         return False
 
 
+def _integral_number(value: Any) -> bool:
+    """Whether ``value`` is a Decimal or Fraction :func:`context_value` reads as an int
+    (a NUMERIC id column's value)."""
+    fractions = sys.modules.get("fractions")
+    kind = type(value)
+    if issubclass(kind, Decimal) or (fractions is not None and kind is fractions.Fraction):
+        return type(context_value(value)) is int
+    return False
+
+
 def user_id_text(uid: Any) -> str | None:
     """A user id as metric events file it: a str as is; an id the engine buckets by (a
-    str or int subclass, a NumPy integer, an int past ``str()``'s digit limit) as the
-    text it buckets, its base value's (:func:`context_value`, :func:`int_text`; never its
-    own ``__str__``); anything else as its ``str()`` (a float); None when that
-    raises or is not text (a lone surrogate), and for an int past ``ID_FORM_CHARS``
-    characters (no id). Normalised before
-    the event is queued: the writer encodes a whole batch at once, and one id it could
-    not encode would cost every event of the batch."""
+    str or int subclass, a NumPy integer, an integral Decimal or Fraction, an int past
+    ``str()``'s digit limit) as the text it buckets, its base value's
+    (:func:`context_value`, :func:`int_text`; never its own ``__str__``); anything else
+    as its ``str()`` (a float); None when that raises or is not text (a lone surrogate),
+    and for an int past ``ID_FORM_CHARS`` characters (no id). Normalised before the
+    event is queued: the writer encodes a whole batch at once, and one id it could not
+    encode would cost every event of the batch."""
     if uid is not None and type(uid) is not str:
         try:
             kind = type(uid)
             by_value = issubclass(kind, (str, int)) and not issubclass(kind, bool)
-            if by_value or _numpy_integer(kind):
+            if by_value or _numpy_integer(kind) or _integral_number(uid):
                 uid = context_value(uid)
                 if type(uid) is int:
                     if not _ID_LOW < uid < _ID_HIGH:
