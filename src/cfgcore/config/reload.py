@@ -162,11 +162,22 @@ class ReloadController:
                     unsettled[0] = True
                     return prev, None
                 taken[0] = stamp
-                snap, flags = m.builder.build(
-                    env, prev.profile, prev.geographic_profile, prev.runtime,
-                    prev, skip_if_unchanged=True, guard=True, fingerprint=stamp,
-                    source=source,
-                )  # fmt: skip
+                try:
+                    snap, flags = m.builder.build(
+                        env, prev.profile, prev.geographic_profile, prev.runtime,
+                        prev, skip_if_unchanged=True, guard=True, fingerprint=stamp,
+                        source=source,
+                    )  # fmt: skip
+                except ConfigError:
+                    # Refused, but the inputs moved while being read: what was refused
+                    # may be a half-written file, and is not what the files hold now.
+                    # Read again, as for a build that succeeded, before reporting: a
+                    # refusal reported against one fingerprint and read again under
+                    # another was reported twice. (A truncation is one such move: a
+                    # stat that races it sees the new size with the old mtime.)
+                    if (forced[0] and attempt == 2) or self.fingerprint(env) == stamp:
+                        raise
+                    continue
                 if snap is prev:
                     # Touched, not changed: the poll must not re-read everything. The
                     # inputs read back as what is live (a broken file reverted, say):
