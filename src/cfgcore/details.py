@@ -132,13 +132,10 @@ def _decimal_number(value: Decimal) -> int | float:
     """``value``'s number by its stored value (never a subclass's own methods): the int
     of an integral one under ``_EXACT_INT``, else the nearest float. The magnitude is
     checked first, so a huge exponent ("1e999999999") costs no huge int."""
-    if Decimal.is_finite(value):
-        if Decimal.is_zero(value):
-            return 0
-        if Decimal.adjusted(value) < 20:
-            whole = Decimal.to_integral_value(value)  # (never signals Inexact)
-            if Decimal.__eq__(whole, value):
-                return Decimal.__int__(whole)
+    if Decimal.is_finite(value) and Decimal.adjusted(value) < 20:
+        whole = Decimal.__int__(value)  # (truncated: at most 20 digits)
+        if Decimal.__eq__(value, whole):
+            return whole
     return Decimal.__float__(value)  # (a signalling NaN raises ValueError)
 
 
