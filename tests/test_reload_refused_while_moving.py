@@ -1,4 +1,4 @@
-"""Hot reload: a refusal read while the inputs moved is read again before it is reported.
+"""Hot reload: an input refused while it moved is read again before it is reported.
 
 A watcher reads an input once it looks settled and refuses it if it is broken. When the
 file moved while it was being read (a writer still at work; a truncation, whose new size
@@ -7,17 +7,21 @@ against the fingerprint taken before the read, which no longer describes the fil
 next poll or watcher event read the same broken input under its new fingerprint and
 reported the same refusal a second time (a flaky double error event for an emptied
 ``.env`` on loaded machines). A build refused while its inputs moved is now read again
-first, as a build that succeeded is; the refusal is reported once, for what the files
-hold. Real files and the real watcher; only the moment of the move is arranged.
+first, as a build that succeeded is, and a file caught in the middle of a truncation
+(its new size with the old times) is waited for like one still being written: the
+refusal is reported once, for what the files hold. Real files and the real watcher;
+only the moment of the move, or the stat that races the truncation, is arranged.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 from cfgcore.config.manager import ConfigurationManager
+from cfgcore.config.settle import mid_truncation
 from cfgcore.errors import ConfigError
 from tests.waiting import wait_for
 
@@ -33,6 +37,9 @@ def service(tmp_path, monkeypatch):
     (config / "development.yaml").write_text("{}\n")
     env_file = tmp_path / ".env"
     env_file.write_text("H=db.internal\n")
+    long_ago = time.time_ns() - 10 * 10**9  # written a while ago: settled
+    for path in (config / "base.yaml", config / "development.yaml", env_file):
+        os.utime(path, ns=(long_ago, long_ago))
     m = ConfigurationManager(
         str(config), environment="development", validate=False, record_usage=False
     )
@@ -91,4 +98,53 @@ def test_an_explicit_reload_refused_while_the_input_moved_reports_what_the_files
     assert moves  # it moved during the first read, and was read again
     errors = [e for e in events if e.is_error]
     assert len(errors) == 1 and "empty" in str(m.last_error)
+    assert m.get("app.host") == "db.internal"
+
+
+def test_mid_truncation_is_a_new_size_under_old_times():
+    live = (("/c/.env", 7, 14, 100, 100), ("/c/base.yaml", 8, 29, 90, 90))
+    torn = (("/c/.env", 7, 0, 100, 100), ("/c/base.yaml", 8, 29, 90, 90))
+    done = (("/c/.env", 7, 0, 200, 200), ("/c/base.yaml", 8, 29, 90, 90))
+    replaced = (("/c/.env", 9, 0, 100, 100), ("/c/base.yaml", 8, 29, 90, 90))
+    assert mid_truncation(torn, [live])
+    assert mid_truncation(torn, [(), live])  # (every input missing is a fingerprint too)
+    assert not mid_truncation(done, [live])  # the times landed: an ordinary change
+    assert not mid_truncation(replaced, [live])  # another file (a rename over it)
+    assert not mid_truncation(live, [live])
+    assert not mid_truncation(torn, [])  # nothing seen before: nothing to compare
+    assert not mid_truncation((), [live])  # deleted: _vanished's concern, not this one
+
+
+TORN_FOR = 0.045  # under the 60 ms the reload waits for a change to settle
+
+
+def test_a_file_seen_mid_truncation_is_waited_for_and_reported_once(service):
+    # The kernel sets an emptied file's size, then its times, and stat takes no lock:
+    # a stat in between sees size 0 with the old times, a change that looks long
+    # settled. Arranged here for TORN_FOR seconds, as a truncation preempted under load.
+    m, env_file, events = service
+    real = m.reloader.fingerprint
+    live = {entry[0]: entry for entry in real("development")}
+    emptied_at: list[float] = []
+
+    def racing_stat(env):
+        fp = real(env)
+        if emptied_at and time.monotonic() - emptied_at[0] < TORN_FOR:
+            old = live[str(env_file)]
+            fp = tuple((p, i, s, old[3], old[4]) if p == old[0] else (p, i, s, mt, ct)
+                       for p, i, s, mt, ct in fp)  # fmt: skip
+        return fp
+
+    m.reloader.fingerprint = racing_stat
+    env_file.write_text("")
+    emptied_at.append(time.monotonic())
+    assert mid_truncation(racing_stat("development"), [m._current().fingerprint])
+    m.reloader.reload("reload", background=True)  # the watcher's reload, in the window
+    assert m.last_error is not None and "empty" in str(m.last_error)
+    # refused under the file's final fingerprint, not the torn one
+    assert m.reloader.rejected_fingerprint == real("development")
+    for _ in range(5):  # later polls and watcher events: nothing new to read or report
+        m.reloader.poll()
+        m.reloader.reload("reload", background=True)
+    assert len([e for e in events if e.is_error]) == 1
     assert m.get("app.host") == "db.internal"

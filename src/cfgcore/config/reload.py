@@ -23,6 +23,7 @@ from cfgcore.config.settle import (
     DEFAULT_SETTLE_MS,
     WATCHER_STOP,
     is_settled,
+    mid_truncation,
     wait_until_settled,
 )
 from cfgcore.config.state import ConfigSnapshot
@@ -143,6 +144,12 @@ class ReloadController:
         # Set once the inputs kept changing past max_settle_wait_ms: read them as they
         # are (bounded staleness), not once they settle.
         forced = [False]
+        # What the inputs were seen as before (live, or refused): one caught in the
+        # middle of a truncation against these is no input to read (mid_truncation).
+        known = [
+            fp for fp in (m._snap.fingerprint, self.rejected_fingerprint, self.reported_fingerprint)
+            if fp
+        ]  # fmt: skip
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             env = prev.environment
@@ -153,14 +160,22 @@ class ReloadController:
                 if (
                     settled[0] is not None
                     and stamp != settled[0]
-                    and (not is_settled(stamp, settle_ms) or _vanished(settled[0], stamp))
+                    and (
+                        not is_settled(stamp, settle_ms)
+                        or _vanished(settled[0], stamp)
+                        or mid_truncation(stamp, known)
+                    )
                 ):
-                    # Written again since the wait, or a file deleted or renamed away
-                    # since: a writer is still writing one file, or about to write the
-                    # next, and must not be read in between (issue 10). Wait again, but
-                    # not here: this holds the lock.
+                    # Written again since the wait, a file deleted or renamed away
+                    # since, or one being truncated: a writer is still writing one file,
+                    # or about to write the next, and must not be read in between.
+                    # Wait again, but not here: this holds the lock.
                     unsettled[0] = True
                     return prev, None
+                if not settle_ms and attempt < 2 and mid_truncation(stamp, known):
+                    # (an explicit reload waits for no writer, but this is microseconds)
+                    time.sleep(0.002)
+                    continue
                 taken[0] = stamp
                 try:
                     snap, flags = m.builder.build(
@@ -259,6 +274,7 @@ class ReloadController:
                     lambda: self.fingerprint(m._snap.environment),
                     settle_ms,
                     expected=expected,
+                    known=known,
                     stop=stop,
                     deadline=deadline,
                 )

@@ -80,6 +80,7 @@ def wait_until_settled(
     *,
     windows: int = _SETTLE_WINDOWS,
     expected: Iterable[str] = (),
+    known: Iterable[tuple[Any, ...]] = (),
     stop: threading.Event | None = None,
     deadline: float | None = None,
 ) -> tuple[Any, ...] | None:
@@ -95,6 +96,9 @@ def wait_until_settled(
     it writes the new one, or its directory renamed away and back), so the files must
     then stay identical over a whole ``settle_ms``: a file that comes back within it is
     read as it is then, one that stays missing is read (and refused) once it has.
+    ``known`` are fingerprints taken earlier (the last version's): a file caught in the
+    middle of a truncation against them (:func:`mid_truncation`) must stay identical
+    over a whole ``settle_ms`` too, its timestamps being the old ones.
     ``deadline`` (a ``time.monotonic()`` value) ends the wait early, with None.
     Runs on watcher threads only: an explicit reload never waits.
     """
@@ -102,6 +106,7 @@ def wait_until_settled(
     if settle_ms <= 0:
         return current
     wanted = frozenset(expected)
+    earlier = tuple(known)
     settle_ns = settle_ms * 1_000_000
     for _ in range(windows):
         if stop is not None and stop.is_set():
@@ -110,7 +115,7 @@ def wait_until_settled(
         if left is not None and left <= 0:
             return None
         delay = settle_ns
-        if not wanted - {entry[0] for entry in current}:
+        if not wanted - {entry[0] for entry in current} and not mid_truncation(current, earlier):
             newest = max((entry[3] for entry in current), default=0)
             age = time.time_ns() - newest
             if age >= settle_ns:
@@ -128,6 +133,25 @@ def wait_until_settled(
             return current
         current = again
     return None
+
+
+def mid_truncation(fingerprint: tuple[Any, ...], known: Iterable[tuple[Any, ...]]) -> bool:
+    """True if a file in ``fingerprint`` has the inode and change time one of the
+    ``known`` fingerprints gave it, but another size: a change caught half done. Every
+    change of a file's size moves its change time too, but a truncation (``O_TRUNC``,
+    ``truncate``) sets the size first and the times after, and ``stat`` takes no lock:
+    one in between sees the new size with the old times, so an emptied file looks
+    modified long ago (settled), and the fingerprint moves again once the times land."""
+    seen = {(e[0], e[1], e[4]): e[2] for fp in known for e in _entries(fp)}
+    return any(seen.get((e[0], e[1], e[4]), e[2]) != e[2] for e in _entries(fingerprint))
+
+
+def _entries(fingerprint: Any) -> list[tuple[Any, ...]]:
+    """The :func:`file_fingerprint` entries of ``fingerprint`` (a reloader may be given
+    a fingerprint of its own, of another shape: it has none)."""
+    if not isinstance(fingerprint, tuple):
+        return []
+    return [e for e in fingerprint if isinstance(e, tuple) and len(e) == 5]
 
 
 def is_settled(fingerprint: tuple[Any, ...], settle_ms: int) -> bool:
