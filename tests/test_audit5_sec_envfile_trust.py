@@ -56,11 +56,18 @@ def test_a_env_file_another_user_made_in_a_shared_directory_is_ignored(shared, c
     assert _greeting(shared) == "theirs"
 
 
-def test_a_env_file_every_user_may_write_is_ignored_found_and_refused_named(shared, monkeypatch):
+def test_a_env_file_every_user_may_write_is_ignored_found_and_refused_named(
+    shared, monkeypatch, caplog
+):
     env = shared.parent / ".env"
     env.write_text("APP_GREETING=theirs\n")
     env.chmod(0o666)
     assert _greeting(shared) == "plain"
+    # The warning's advice is what makes the file usable (its mode), not naming it in
+    # CFGCORE_ENV_FILE, which refuses it as it is.
+    (warning,) = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
+    assert "make it writable by its owner only" in warning
+    assert "CFGCORE_ENV_FILE refuses it as it is" in warning
     monkeypatch.setenv("CFGCORE_ENV_FILE", str(env))
     with pytest.raises(ConfigError, match=r"\.env file is refused: it is writable by every"):
         _greeting(shared)

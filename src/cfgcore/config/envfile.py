@@ -78,10 +78,13 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
     why = untrusted(beside)
     if why:
         # Found, not named: a configuration directory in /tmp (or another directory
-        # every user may write) took whatever .env file someone put beside it.
+        # every user may write) took whatever .env file someone put beside it. Naming
+        # it in $CFGCORE_ENV_FILE is no way round that: a named file is refused so.
         log.warning(
-            "ignoring %s: %s (name it in %s to use it)", printable_name(beside), why, ENV_FILE_VAR
-        )
+            "ignoring %s: %s (to use it, make it writable by its owner only, owned by this "
+            "user or root, in a directory other users cannot write; %s refuses it as it is)",
+            printable_name(beside), why, ENV_FILE_VAR,
+        )  # fmt: skip
         return None
     return beside
 

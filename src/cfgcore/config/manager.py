@@ -724,11 +724,14 @@ class ConfigurationManager(ConfigView):
             self._apply(source, build, failed=failed, operation="update")
         except ConfigError as exc:
             # The seed's API answers False; a caller that ignores it (the spec's example
-            # does) must still see why in the log, as a rejected reload is seen.
+            # does) must still see why in the log, as a rejected reload is seen. The
+            # version is the live one as it is: when the refusal was the first load's
+            # (the configuration does not load), reading it through _current() loaded
+            # it again and raised that second refusal out of this handler.
             log.warning(
                 "update_config(%r) rejected; keeping version %d: %s",
                 key_path,
-                self._current().version,
+                self._snap.version,
                 exc,
             )
             return False
