@@ -79,6 +79,7 @@ def test_a_refusal_read_while_the_input_moved_is_reported_once(service):
     # Many polls later (and the watcher's event for the touch): still one report.
     seen = m.reloader.confirmed_at
     assert wait_for(lambda: m.reloader.confirmed_at > seen + 0.3)
+    assert m.events.wait_idle(10)
     errors = [e for e in events if e.is_error]
     assert len(errors) == 1, errors
     assert m.get("app.host") == "db.internal"  # the last good version serves on
@@ -86,6 +87,7 @@ def test_a_refusal_read_while_the_input_moved_is_reported_once(service):
 
     env_file.write_text("H=db.internal\n")  # repaired: the refusal ends, unreported again
     assert wait_for(lambda: m.last_error is None)
+    assert m.events.wait_idle(10)
     assert len([e for e in events if e.is_error]) == 1
 
 
@@ -146,5 +148,6 @@ def test_a_file_seen_mid_truncation_is_waited_for_and_reported_once(service):
     for _ in range(5):  # later polls and watcher events: nothing new to read or report
         m.reloader.poll()
         m.reloader.reload("reload", background=True)
+    assert m.events.wait_idle(10)  # (a watcher's reload tells listeners on another thread)
     assert len([e for e in events if e.is_error]) == 1
     assert m.get("app.host") == "db.internal"
