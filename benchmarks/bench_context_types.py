@@ -39,10 +39,17 @@ AGES = {
     "int": 20,
     "numpy.int64": np.int64(20),
     "numpy.float32": np.float32(20.5),
-    "Decimal": Decimal("20"),
+    "Decimal": Decimal("20"),  # integral: the int 20
+    "Decimal 20.5": Decimal("20.5"),  # the nearest double
 }
 USER = uuid.UUID(int=12345)
-USER_IDS = {"str": str(USER), "uuid.UUID": USER}
+# each id and the plain id it is the same user as
+USER_IDS = {
+    "str": (str(USER), str(USER)),
+    "uuid.UUID": (USER, str(USER)),
+    "int": (12345, 12345),
+    "Decimal": (Decimal("12345.00"), 12345),  # a NUMERIC(10, 2) id column
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +79,12 @@ def test_numeric_value_plain_dict(benchmark, engine, kind):
 @pytest.mark.parametrize("bound", [False, True], ids=["dict", "bound"])
 @pytest.mark.parametrize("kind", list(USER_IDS))
 def test_user_id_split(benchmark, engine, kind, bound):
-    attrs = {"user_id": USER_IDS[kind]}
+    value, plain = USER_IDS[kind]
+    attrs = {"user_id": value}
     ctx = engine.context(attrs) if bound else attrs
-    # the UUID is the same user as its text
-    assert engine.variant("split", ctx) == engine.variant("split", {"user_id": str(USER)})
+    # the UUID is the same user as its text, the Decimal as its int
+    assert engine.variant("split", ctx) == engine.variant("split", {"user_id": plain})
+    assert engine.evaluate("split", ctx).reason == "SPLIT"
     benchmark.group = "context-type-id"
     benchmark.extra_info["calls"] = BATCH
     benchmark(_repeat(engine.variant, "split", ctx))

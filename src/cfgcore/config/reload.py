@@ -144,10 +144,11 @@ class ReloadController:
         # Set once the inputs kept changing past max_settle_wait_ms: read them as they
         # are (bounded staleness), not once they settle.
         forced = [False]
-        # What the inputs were seen as before (live, or refused): one caught in the
-        # middle of a truncation against these is no input to read (mid_truncation).
+        # What the inputs were seen as before (refused, or live: last, so it wins where
+        # they disagree): one caught in the middle of a truncation against these is no
+        # input to read (mid_truncation).
         known = [
-            fp for fp in (m._snap.fingerprint, self.rejected_fingerprint, self.reported_fingerprint)
+            fp for fp in (self.rejected_fingerprint, self.reported_fingerprint, m._snap.fingerprint)
             if fp
         ]  # fmt: skip
 
@@ -188,8 +189,7 @@ class ReloadController:
                     # may be a half-written file, and is not what the files hold now.
                     # Read again, as for a build that succeeded, before reporting: a
                     # refusal reported against one fingerprint and read again under
-                    # another was reported twice. (A truncation is one such move: a
-                    # stat that races it sees the new size with the old mtime.)
+                    # another was reported twice.
                     if (forced[0] and attempt == 2) or self.fingerprint(env) == stamp:
                         raise
                     continue

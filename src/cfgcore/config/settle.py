@@ -141,7 +141,8 @@ def mid_truncation(fingerprint: tuple[Any, ...], known: Iterable[tuple[Any, ...]
     change of a file's size moves its change time too, but a truncation (``O_TRUNC``,
     ``truncate``) sets the size first and the times after, and ``stat`` takes no lock:
     one in between sees the new size with the old times, so an emptied file looks
-    modified long ago (settled), and the fingerprint moves again once the times land."""
+    modified long ago (settled), and the fingerprint moves again once the times land.
+    Where two ``known`` fingerprints disagree on a file, the later one counts."""
     seen = {(e[0], e[1], e[4]): e[2] for fp in known for e in _entries(fp)}
     return any(seen.get((e[0], e[1], e[4]), e[2]) != e[2] for e in _entries(fingerprint))
 
