@@ -503,6 +503,7 @@ INLINE: dict[str, Run | str] = {
     ),
     "cfgcore setup": Run(shows=("wrote config/base.yaml", "wrote config/flags.yaml")),
     "cfgcore flags delete": FRAGMENT,
+    "cfgcore eval": FRAGMENT,
     "cfgcore flags stale": Run("project", shows=("stale flags and experiments",)),
     "cfgcore validate": Run(shows=("valid",)),
     "cfgcore fleet keygen": FRAGMENT,

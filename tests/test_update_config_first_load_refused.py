@@ -30,7 +30,11 @@ def test_update_config_answers_false_when_the_first_load_is_refused(tmp_path, ca
         with caplog.at_level(logging.WARNING, logger="cfgcore"):
             assert manager.update_config("svc.b", 1) is False
         assert _rejected_loads() - before == 1  # one load tried, not a second in the log line
-        warnings = [r.getMessage() for r in caplog.records if "update_config" in r.getMessage()]
+        warnings = [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == logging.WARNING and r.getMessage().startswith("update_config(")
+        ]
         assert len(warnings) == 1
         assert "'svc.b'" in warnings[0] and "MISSING_VALUE" in warnings[0]
         assert manager.get("svc.b", "unset") == "unset"
