@@ -1171,9 +1171,29 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
     return _assemble(
         top,
         _convert_flag,
-        lambda raw: msgspec.convert(raw, type=Condition),
+        _convert_condition,
         file,
     )
+
+
+def _convert_condition(raw: Any) -> Condition:
+    return _convert_exact(raw, Condition)  # type: ignore[no-any-return]
+
+
+def _convert_exact(raw: Any, typ: type) -> Any:
+    """``msgspec.convert(raw, type=typ)``, or where that refuses a float subclass
+    (msgspec takes str and int subclasses where those types go, not float's), the same
+    with each one as the float it holds; else the first refusal."""
+    try:
+        return msgspec.convert(raw, type=typ)
+    except msgspec.ValidationError:
+        try:
+            exact = exact_floats(raw)
+        except Exception:  # a key whose own hash raises: the refusal stands
+            exact = raw
+        if exact is raw:
+            raise
+        return msgspec.convert(exact, type=typ)
 
 
 def _convert_flag(raw: Any) -> Flag:
@@ -1185,7 +1205,31 @@ def _convert_flag(raw: Any) -> Flag:
         )
     if isinstance(raw, dict) and raw.get("metadata"):
         raw = {**raw, "metadata": _as_stored_metadata(raw["metadata"])}
-    return msgspec.convert(raw, type=Flag)
+    return _convert_exact(raw, Flag)  # type: ignore[no-any-return]
+
+
+def exact_floats(value: Any) -> Any:
+    """``value`` with each float subclass instance in its dicts, lists and tuples (a
+    ``numpy.float64`` rollout, weight or bound of a document built in Python) replaced
+    by the float it holds (never through its own ``__float__``), or ``value`` itself
+    when it holds none. A subclass of str, int or float is its base type's value
+    (README "Types are strict"); msgspec takes str and int subclasses where those
+    types go, but refuses a float subclass. Only called once a document is refused, on
+    data already checked to nest at most MAX_VALUE_DEPTH levels."""
+    cls = type(value)
+    if cls is not float and issubclass(cls, float):
+        return float.__float__(value)
+    if isinstance(value, dict):
+        pairs = [(k, v, exact_floats(v)) for k, v in value.items()]
+        if all(new is v for _, v, new in pairs):
+            return value
+        return {k: new for k, _, new in pairs}
+    if isinstance(value, (list, tuple)):
+        elements = [exact_floats(v) for v in value]
+        if all(a is b for a, b in zip(elements, value, strict=True)):
+            return value
+        return elements if isinstance(value, list) else tuple(elements)
+    return value
 
 
 def _as_stored_metadata(value: Any) -> Any:
