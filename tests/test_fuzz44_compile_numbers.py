@@ -288,3 +288,45 @@ def test_str_subclass_variant_names_and_split_keys_of_structs(make_py_and_c):
             for ctx in ({"user_id": user}, {"user_id": user, "x": 1}):
                 for key in ("s", "v"):
                     assert got.evaluate(key, ctx) == want.evaluate(key, ctx)
+
+
+@pytest.mark.parametrize(
+    "flag, segment, path",
+    [
+        (Flag(default="off", enabled=np.bool_(False)), None, "flags.f.enabled"),
+        (
+            Flag(default="off", rules=[Rule(when=Condition(attr="a", exists=np.bool_(True)))]),
+            None,
+            "flags.f.rules[0].when.exists",
+        ),
+        (
+            Flag(default="off", rules=[Rule(when=Condition(attr="a", in_=["x", object()]))]),
+            None,
+            "flags.f.rules[0].when.in[1]",
+        ),
+        (
+            Flag(default="off", rules=[Rule(when=Condition(not_=Condition(attr="a", eq=1j)))]),
+            None,
+            "flags.f.rules[0].when.not.eq",
+        ),
+        (
+            Flag(default="off"),
+            Condition(
+                all=[
+                    Condition(attr="a", starts_with=np.str_("x")),
+                    Condition(attr="a", lt=np.int64(3)),
+                ]
+            ),
+            "segments.s.all[1].lt",
+        ),
+    ],
+)
+def test_a_struct_value_no_document_holds_is_named_at_its_field(make_py_and_c, flag, segment, path):
+    """A value of a type no flag document holds, in a Snapshot built from Structs, is
+    refused at its own key path (it was named by its flag or segment only)."""
+    snap = Snapshot(flags={"f": flag}, segments={} if segment is None else {"s": segment})
+    for build in make_py_and_c:
+        with pytest.raises(SnapshotError) as err:
+            build(snap)
+        assert [p.path for p in err.value.problems] == [path]
+        assert "not a flag document's value: Encoding objects of type" in str(err.value)

@@ -44,6 +44,7 @@ import unicodedata
 from array import array
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -640,6 +641,31 @@ def _base_value(value: Any) -> Any:
     raise TypeError(f"Encoding objects of type {name} is unsupported")
 
 
+def _unencodable_at(value: Any) -> str:
+    """The key path, within a Flag or Condition built in Python, of the first value no
+    flag document holds (a ``numpy.bool_`` for ``exists``, a ``numpy.int64`` seed),
+    as a document's refusal names its field; "" when none is found."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        cls = type(item)
+        if item is None or issubclass(cls, (str, int, float, Enum, *_AS_IS)):
+            continue
+        if isinstance(item, msgspec.Struct):
+            fields = msgspec.structs.fields(item)
+            children = [
+                (child_key_path(path, f.encode_name), getattr(item, f.name)) for f in fields
+            ]
+        elif isinstance(item, (list, tuple)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+        elif isinstance(item, dict):
+            children = [(child_key_path(path, k), v) for k, v in item.items()]
+        else:
+            return path
+        stack.extend(reversed(children))
+    return ""
+
+
 def _exact_keys(names: Any, values: Any = None) -> Any:
     """A dict's keys as exact strs (a str subclass key by its value: msgspec would read
     it through its own ``__str__``), with ``values``' values or None; anything else as
@@ -707,7 +733,9 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     except RecursionError:
         return value  # conditions nested too deeply: the lowering refuses them, with paths
     except (TypeError, ValueError, OverflowError) as exc:
-        compiler.problem(path, f"not a flag document's value: {exc}")
+        compiler.problem(
+            join_key_paths(path, _unencodable_at(probe)), f"not a flag document's value: {exc}"
+        )
         return None
     if isinstance(value, Flag):
         typed = msgspec.structs.replace(
