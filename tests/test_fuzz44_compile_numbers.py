@@ -330,3 +330,44 @@ def test_a_struct_value_no_document_holds_is_named_at_its_field(make_py_and_c, f
             build(snap)
         assert [p.path for p in err.value.problems] == [path]
         assert "not a flag document's value: Encoding objects of type" in str(err.value)
+
+
+class Indexed:
+    """An object read by msgspec through its own ``__getitem__`` where a flag, rule or
+    condition goes (as it reads a NumPy scalar or array), which raises."""
+
+    def __getitem__(self, key):
+        raise RuntimeError("read through __getitem__")
+
+
+ODD_OBJECTS = [np.int64(3), np.bool_(True), np.array([1, 2]), np.float32(1), Indexed()]
+PLACES = [
+    (lambda v: {"flags": {"f": v}}, "flags.f"),
+    (lambda v: {"flags": {"f": {"default": "on", "rules": [v]}}}, "flags.f.rules[0]"),
+    (
+        lambda v: {"flags": {"f": {"default": "on", "rules": [{"when": {"not": v}}]}}},
+        "flags.f.rules[0].when.not",
+    ),
+    (lambda v: {"flags": {"f": {"default": "on", "schedule": v}}}, "flags.f.schedule"),
+    (
+        lambda v: {"flags": {}, "segments": {"s": {"all": [{"attr": "a", "exists": True}, v]}}},
+        "segments.s.all[1]",
+    ),
+]
+
+
+@settings(max_examples=25)
+@given(odd=st.integers(0, len(ODD_OBJECTS) - 1), place=st.integers(0, len(PLACES) - 1))
+def test_an_object_where_a_flag_rule_or_condition_goes_is_refused_at_its_path(
+    make_py_and_c, odd, place
+):
+    """A NumPy scalar or array (or any object msgspec indexes) where a flag, rule or
+    condition goes made the compile raise IndexError (or the object's own error)."""
+    shape, path = PLACES[place]
+    for build in make_py_and_c:
+        engine = build({"flags": {"g": {"default": "on"}}})
+        with pytest.raises(SnapshotError) as err:
+            engine.swap(shape(ODD_OBJECTS[odd]))
+        assert [p.path for p in err.value.problems] == [path]
+        assert err.value.problems[0].message.startswith("expected object, got ")
+        assert engine.is_enabled("g") is True

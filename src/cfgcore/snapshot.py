@@ -1185,7 +1185,7 @@ def _convert_exact(raw: Any, typ: type) -> Any:
     (msgspec takes str and int subclasses where those types go, not float's), the same
     with each one as the float it holds; else the first refusal."""
     try:
-        return msgspec.convert(raw, type=typ)
+        return _convert(raw, typ)
     except msgspec.ValidationError:
         try:
             exact = exact_floats(raw)
@@ -1193,7 +1193,54 @@ def _convert_exact(raw: Any, typ: type) -> Any:
             exact = raw
         if exact is raw:
             raise
-        return msgspec.convert(exact, type=typ)
+        return _convert(exact, typ)
+
+
+def _convert(raw: Any, typ: type) -> Any:
+    """``msgspec.convert(raw, type=typ)``, whose reading of an object where a flag, rule
+    or condition goes through the object's own ``__getitem__`` (a NumPy scalar or array:
+    ``IndexError``) is refused as a wrong type at its key path."""
+    try:
+        return msgspec.convert(raw, type=typ)
+    except (msgspec.ValidationError, UnicodeEncodeError, RecursionError):
+        raise  # refusals, and what _assemble names itself
+    except Exception:
+        path, name = _odd_object(raw)
+        at = f" - at `$.{path}`" if path else ""
+        raise msgspec.ValidationError(f"Expected `object`, got `{name}`{at}") from None
+
+
+_FIELD = re.compile(r"[a-z_]+")
+_FREE_FORM = frozenset({"variants", "metadata", "split"})  # their values are not Structs
+
+
+def _odd_object(raw: Any) -> tuple[str, str]:
+    """The key path (msgspec's spelling, ``rules[0].when``) and type name of the first
+    value of a flag or condition in plain data that is none of a document's types, in
+    document order; ("", its type) when none is found (``raw`` itself then)."""
+    plain = (dict, list, tuple, str, int, float, bool, type(None), datetime)
+    stack: list[tuple[str, Any]] = [("", raw)]
+    while stack:
+        path, value = stack.pop()
+        cls = type(value)
+        if not issubclass(cls, plain):
+            name = cls.__qualname__
+            return path, name if cls.__module__ == "builtins" else f"{cls.__module__}.{name}"
+        children: list[tuple[str, Any]] = []
+        if issubclass(cls, dict):
+            for k, v in dict.items(value):
+                if type(k) is str and _FIELD.fullmatch(k) and k not in _FREE_FORM:
+                    children.append((f"{path}.{k}" if path else k, v))
+        elif issubclass(cls, (list, tuple)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        stack.extend(reversed(children))
+    cls = type(raw)
+    return (
+        "",
+        cls.__qualname__
+        if cls.__module__ == "builtins"
+        else f"{cls.__module__}.{cls.__qualname__}",
+    )
 
 
 def _convert_flag(raw: Any) -> Flag:
