@@ -508,7 +508,7 @@ def _frozen(value: Any) -> Any:
 
     if isinstance(value, dict):
         return FrozenDict({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # a tuple (from Python) is an array too
         return FrozenList([_frozen(v) for v in value])
     return value
 
