@@ -371,3 +371,24 @@ def test_an_object_where_a_flag_rule_or_condition_goes_is_refused_at_its_path(
         assert [p.path for p in err.value.problems] == [path]
         assert err.value.problems[0].message.startswith("expected object, got ")
         assert engine.is_enabled("g") is True
+
+
+@pytest.mark.parametrize(
+    "flag, path",
+    [
+        (Flag(default={Name("on"): 100}), "flags.f.default.on"),
+        (
+            Flag(default="on", rules=[Rule(when=Condition(attr="a", in_={Name("x"): 1}))]),
+            "flags.f.rules[0].when.in.x",
+        ),
+    ],
+)
+def test_a_mapping_with_a_str_subclass_key_where_no_mapping_goes(make_py_and_c, flag, path):
+    """A mapping whose str subclass key msgspec reads through the key's own ``__str__``,
+    given where no mapping goes in a Snapshot built from Structs: the compile raised
+    that key's error; it is refused at the key's path."""
+    for build in make_py_and_c:
+        with pytest.raises(SnapshotError) as err:
+            build(Snapshot(flags={"f": flag}))
+        assert [p.path for p in err.value.problems] == [path]
+        assert "reading it raised RuntimeError: read through __str__" in str(err.value)

@@ -651,6 +651,10 @@ def _unencodable_at(value: Any) -> str:
         cls = type(item)
         if item is None or issubclass(cls, (str, int, float, Enum, *_AS_IS)):
             continue
+        if isinstance(item, dict):
+            for k in dict.keys(item):
+                if type(k) is not str and issubclass(type(k), str):  # read by its own str()
+                    return child_key_path(path, str.__str__(k))
         if isinstance(item, msgspec.Struct):
             fields = msgspec.structs.fields(item)
             children = [
@@ -672,7 +676,7 @@ def _exact_keys(names: Any, values: Any = None) -> Any:
     it is."""
     if not isinstance(names, dict):
         return names
-    pairs = [(exact_value(k), None if values is None else v) for k, v in names.items()]
+    pairs = [(exact_value(k), None if values is None else v) for k, v in dict.items(names)]
     return dict(pairs)
 
 
@@ -735,6 +739,12 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     except (TypeError, ValueError, OverflowError) as exc:
         compiler.problem(
             join_key_paths(path, _unencodable_at(probe)), f"not a flag document's value: {exc}"
+        )
+        return None
+    except Exception as exc:  # a str subclass key read through its own __str__, which raised
+        compiler.problem(
+            join_key_paths(path, _unencodable_at(probe)),
+            f"not a flag document's value: reading it raised {type(exc).__name__}: {exc}",
         )
         return None
     if isinstance(value, Flag):
