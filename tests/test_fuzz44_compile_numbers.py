@@ -392,3 +392,33 @@ def test_a_mapping_with_a_str_subclass_key_where_no_mapping_goes(make_py_and_c, 
             build(Snapshot(flags={"f": flag}))
         assert [p.path for p in err.value.problems] == [path]
         assert "reading it raised RuntimeError: read through __str__" in str(err.value)
+
+
+class ArmedKey(str):
+    """A flag or segment key whose own hash raises once armed (after the document is built)."""
+
+    armed = False
+
+    def __hash__(self):
+        if ArmedKey.armed:
+            raise RuntimeError("read through __hash__")
+        return str.__hash__(self)
+
+
+@pytest.mark.parametrize("section", ["flags", "segments"])
+def test_a_document_key_whose_hash_raises_is_refused_at_its_path(make_py_and_c, section):
+    """A flag or segment key of plain data whose own ``__hash__`` raises made the
+    compile raise that error; it is refused, named by the key."""
+    body = {"default": "on"} if section == "flags" else {"attr": "a", "exists": True}
+    doc = {"flags": {}, section: {ArmedKey("k"): body}}
+    for build in make_py_and_c:
+        engine = build({"flags": {"g": {"default": "on"}}})
+        ArmedKey.armed = True
+        try:
+            with pytest.raises(SnapshotError) as err:
+                engine.swap(doc)
+        finally:
+            ArmedKey.armed = False
+        assert [p.path for p in err.value.problems] == [f"{section}.k"]
+        assert "reading it raised RuntimeError: read through __hash__" in str(err.value)
+        assert engine.is_enabled("g") is True

@@ -1168,12 +1168,35 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
         raise SnapshotError([msgspec_problem(exc, file, data=obj, type_=_ObjSnapshot)]) from None
     except UnicodeEncodeError:  # msgspec reads text where another type is due as UTF-8
         raise SnapshotError([_surrogate_problem(obj, "", file)]) from None
+    except RecursionError:
+        raise
+    except Exception as exc:  # a str subclass key whose own __hash__ or __eq__ raises
+        message = f"not a flag document's value: reading it raised {type(exc).__name__}: {exc}"
+        raise SnapshotError([Problem(path=_odd_key(obj), message=message, file=file)]) from None
     return _assemble(
         top,
         _convert_flag,
         _convert_condition,
         file,
     )
+
+
+def _odd_key(obj: Any) -> str:
+    """The key path of the first key of a document's top level, or of its flags,
+    segments, experiments or metadata, that is a str subclass (one whose own methods
+    may raise); "" when there is none."""
+    if not isinstance(obj, dict):
+        return ""
+    for key in dict.keys(obj):
+        if type(key) is not str and isinstance(key, str):
+            return str.__str__(key)
+    for section in ("flags", "segments", "experiments", "metadata"):
+        inner = dict.get(obj, section)
+        if isinstance(inner, dict):
+            for key in dict.keys(inner):
+                if type(key) is not str and isinstance(key, str):
+                    return child_key_path(section, str.__str__(key))
+    return ""
 
 
 def _convert_condition(raw: Any) -> Condition:
