@@ -160,7 +160,11 @@ class Interpreter:
     # -- conditions -------------------------------------------------------------------
     def attr(self, ctx: Mapping[str, Any], name: str) -> Any:
         try:
-            return usable(ctx.get(name))
+            value = ctx.get(name)
+        except Exception:  # a mapping whose get() raises: no attribute read (both evaluators)
+            return MISSING
+        try:
+            return usable(value)
         except Exception:
             return UNUSABLE
 
@@ -489,13 +493,19 @@ def _epoch(dt: datetime | None, default: float) -> float:
 
 
 def _value_kind(value: Any) -> str:
+    """A default's kind (CHANGES: a default is a number by the one rule for numbers, a
+    NumPy scalar, ``Fraction`` or ``Decimal`` included; NumPy's bool is a bool, as a
+    context value is; any mapping asks for an object)."""
     if value is None:
         return "null"
     if value is True or value is False:
         return "bool"
     if isinstance(value, str):
         return "str"
-    if isinstance(value, (int, float)):
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.bool_):
+        return "bool"
+    if isinstance(value, (numbers.Real, Decimal)):
         return "num"
     if isinstance(value, Mapping):
         return "object"
@@ -510,7 +520,7 @@ def _frozen(value: Any) -> Any:
 
     if isinstance(value, dict):
         return FrozenDict({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # a tuple (from Python) is an array too
         return FrozenList([_frozen(v) for v in value])
     return value
 

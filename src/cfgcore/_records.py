@@ -200,11 +200,13 @@ def split_ends(weights: list[float]) -> list[int]:
     consecutive ranges in the order written, each its weight (a percentage) x 1000
     buckets of the cumulative total, rounded; the last ends at BUCKETS, so rounding
     never leaves a bucket unassigned. (The compiled split tables and the A/B tests'
-    check that a split change moves nobody both read it.)"""
+    check that a split change moves nobody both read it.) A cumulative total past 100
+    ends at BUCKETS: a split that sums to 100 gets there anyway, and one of a weight
+    no bucket count can hold (``1e306``, refused for its sum) has ends all the same."""
     ends, total = [], 0.0
     for w in weights:
         total += w
-        ends.append(round(total * (BUCKETS // 100)))
+        ends.append(round(min(total, 100.0) * (BUCKETS // 100)))
     if ends:
         ends[-1] = BUCKETS
     return ends

@@ -44,6 +44,7 @@ import unicodedata
 from array import array
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -193,6 +194,7 @@ from cfgcore._records import (  # noqa: F401
     freeze,
     value_kind,
 )
+from cfgcore.details import exact_value
 from cfgcore.errors import (
     Problem,
     SnapshotError,
@@ -205,6 +207,7 @@ from cfgcore.snapshot import (
     MAX_VALUE_DEPTH,
     Condition,
     Flag,
+    Rule,
     Snapshot,
     _metadata_key_problem,
     _too_deep,
@@ -624,6 +627,59 @@ def _expanded_size(conditions: list[Any], limit: int) -> int:
 _AS_IS = (bytes, bytearray, memoryview, datetime, date, time, timedelta, UUID, Decimal)
 
 
+def _base_value(value: Any) -> Any:
+    """msgspec's ``enc_hook`` for a Flag or Condition built in Python: a str, int or
+    float subclass instance (a ``numpy.float64`` weight, a library's str type) is its
+    base type's value (README "Types are strict"), read without its own methods; any
+    other type is refused as msgspec refuses it."""
+    if issubclass(type(value), (str, int, float)):
+        return exact_value(value)
+    cls = type(value)
+    name = cls.__qualname__
+    if cls.__module__ != "builtins":
+        name = f"{cls.__module__}.{name}"
+    raise TypeError(f"Encoding objects of type {name} is unsupported")
+
+
+def _unencodable_at(value: Any) -> str:
+    """The key path, within a Flag or Condition built in Python, of the first value no
+    flag document holds (a ``numpy.bool_`` for ``exists``, a ``numpy.int64`` seed),
+    as a document's refusal names its field; "" when none is found."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        cls = type(item)
+        if item is None or issubclass(cls, (str, int, float, Enum, *_AS_IS)):
+            continue
+        if isinstance(item, dict):
+            for k in dict.keys(item):
+                if type(k) is not str and issubclass(type(k), str):  # read by its own str()
+                    return child_key_path(path, str.__str__(k))
+        if isinstance(item, msgspec.Struct):
+            fields = msgspec.structs.fields(item)
+            children = [
+                (child_key_path(path, f.encode_name), getattr(item, f.name)) for f in fields
+            ]
+        elif isinstance(item, (list, tuple)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+        elif isinstance(item, dict):
+            children = [(child_key_path(path, k), v) for k, v in item.items()]
+        else:
+            return path
+        stack.extend(reversed(children))
+    return ""
+
+
+def _exact_keys(names: Any, values: Any = None) -> Any:
+    """A dict's keys as exact strs (a str subclass key by its value: msgspec would read
+    it through its own ``__str__``), with ``values``' values or None; anything else as
+    it is."""
+    if not isinstance(names, dict):
+        return names
+    pairs = [(exact_value(k), None if values is None else v) for k, v in dict.items(names)]
+    return dict(pairs)
+
+
 def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     """``value`` (a Flag or Condition from a snapshot built in Python) as the decoders
     would have typed it, or None after reporting why it is not one (with its path, as for
@@ -646,14 +702,22 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
         variants, metadata = value.variants, value.metadata
         probe = msgspec.structs.replace(
             value,
-            variants=dict.fromkeys(variants) if isinstance(variants, dict) else variants,
+            variants=_exact_keys(variants),
+            rules=[
+                msgspec.structs.replace(r, split=_exact_keys(r.split, r.split))
+                if isinstance(r, Rule)
+                else r
+                for r in value.rules
+            ]
+            if isinstance(value.rules, list)
+            else value.rules,
             metadata={},
         )
     else:
         probe = value
     plain: Any = None
     try:
-        plain = msgspec.to_builtins(probe, builtin_types=_AS_IS)
+        plain = msgspec.to_builtins(probe, builtin_types=_AS_IS, enc_hook=_base_value)
         typed: Any = msgspec.convert(plain, type=typ)
     except msgspec.ValidationError as exc:
         problem = msgspec_problem(exc, compiler.file, prefix=path, data=plain, type_=typ)
@@ -673,7 +737,15 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     except RecursionError:
         return value  # conditions nested too deeply: the lowering refuses them, with paths
     except (TypeError, ValueError, OverflowError) as exc:
-        compiler.problem(path, f"not a flag document's value: {exc}")
+        compiler.problem(
+            join_key_paths(path, _unencodable_at(probe)), f"not a flag document's value: {exc}"
+        )
+        return None
+    except Exception as exc:  # a str subclass key read through its own __str__, which raised
+        compiler.problem(
+            join_key_paths(path, _unencodable_at(probe)),
+            f"not a flag document's value: reading it raised {type(exc).__name__}: {exc}",
+        )
         return None
     if isinstance(value, Flag):
         typed = msgspec.structs.replace(
@@ -687,7 +759,8 @@ def _typed(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     encoding as ``typ``: the typed value; or True after reporting why it is not one;
     or None when it decodes to an equal value (its types were right)."""
     try:
-        typed: Any = msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=typ)
+        encoded = msgspec.msgpack.encode(value, enc_hook=_base_value)
+        typed: Any = msgspec.msgpack.decode(encoded, type=typ)
     except msgspec.ValidationError as exc:
         problem = msgspec_problem(exc, compiler.file, prefix=path, data=value, type_=typ)
         compiler.problems.append(problem)

@@ -1168,11 +1168,101 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
         raise SnapshotError([msgspec_problem(exc, file, data=obj, type_=_ObjSnapshot)]) from None
     except UnicodeEncodeError:  # msgspec reads text where another type is due as UTF-8
         raise SnapshotError([_surrogate_problem(obj, "", file)]) from None
+    except RecursionError:
+        raise
+    except Exception as exc:  # a str subclass key whose own __hash__ or __eq__ raises
+        message = f"not a flag document's value: reading it raised {type(exc).__name__}: {exc}"
+        raise SnapshotError([Problem(path=_odd_key(obj), message=message, file=file)]) from None
     return _assemble(
         top,
         _convert_flag,
-        lambda raw: msgspec.convert(raw, type=Condition),
+        _convert_condition,
         file,
+    )
+
+
+def _odd_key(obj: Any) -> str:
+    """The key path of the first key of a document's top level, or of its flags,
+    segments, experiments or metadata, that is a str subclass (one whose own methods
+    may raise); "" when there is none."""
+    if not isinstance(obj, dict):
+        return ""
+    for key in dict.keys(obj):
+        if type(key) is not str and isinstance(key, str):
+            return str.__str__(key)
+    for section in ("flags", "segments", "experiments", "metadata"):
+        inner = dict.get(obj, section)
+        if isinstance(inner, dict):
+            for key in dict.keys(inner):
+                if type(key) is not str and isinstance(key, str):
+                    return child_key_path(section, str.__str__(key))
+    return ""
+
+
+def _convert_condition(raw: Any) -> Condition:
+    return _convert_exact(raw, Condition)  # type: ignore[no-any-return]
+
+
+def _convert_exact(raw: Any, typ: type) -> Any:
+    """``msgspec.convert(raw, type=typ)``, or where that refuses a float subclass
+    (msgspec takes str and int subclasses where those types go, not float's), the same
+    with each one as the float it holds; else the first refusal."""
+    try:
+        return _convert(raw, typ)
+    except msgspec.ValidationError:
+        try:
+            exact = exact_floats(raw)
+        except Exception:  # a key whose own hash raises: the refusal stands
+            exact = raw
+        if exact is raw:
+            raise
+        return _convert(exact, typ)
+
+
+def _convert(raw: Any, typ: type) -> Any:
+    """``msgspec.convert(raw, type=typ)``, whose reading of an object where a flag, rule
+    or condition goes through the object's own ``__getitem__`` (a NumPy scalar or array:
+    ``IndexError``) is refused as a wrong type at its key path."""
+    try:
+        return msgspec.convert(raw, type=typ)
+    except (msgspec.ValidationError, UnicodeEncodeError, RecursionError):
+        raise  # refusals, and what _assemble names itself
+    except Exception:
+        path, name = _odd_object(raw)
+        at = f" - at `$.{path}`" if path else ""
+        raise msgspec.ValidationError(f"Expected `object`, got `{name}`{at}") from None
+
+
+_FIELD = re.compile(r"[a-z_]+")
+_FREE_FORM = frozenset({"variants", "metadata", "split"})  # their values are not Structs
+
+
+def _odd_object(raw: Any) -> tuple[str, str]:
+    """The key path (msgspec's spelling, ``rules[0].when``) and type name of the first
+    value of a flag or condition in plain data that is none of a document's types, in
+    document order; ("", its type) when none is found (``raw`` itself then)."""
+    plain = (dict, list, tuple, str, int, float, bool, type(None), datetime)
+    stack: list[tuple[str, Any]] = [("", raw)]
+    while stack:
+        path, value = stack.pop()
+        cls = type(value)
+        if not issubclass(cls, plain):
+            name = cls.__qualname__
+            return path, name if cls.__module__ == "builtins" else f"{cls.__module__}.{name}"
+        children: list[tuple[str, Any]] = []
+        if issubclass(cls, dict):
+            for k, v in dict.items(value):
+                if type(k) is str and _FIELD.fullmatch(k) and k not in _FREE_FORM:
+                    children.append((f"{path}.{k}" if path else k, v))
+        elif issubclass(cls, (list, tuple)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        stack.extend(reversed(children))
+    cls = type(raw)
+    return (
+        "",
+        cls.__qualname__
+        if cls.__module__ == "builtins"
+        else f"{cls.__module__}.{cls.__qualname__}",
     )
 
 
@@ -1185,7 +1275,31 @@ def _convert_flag(raw: Any) -> Flag:
         )
     if isinstance(raw, dict) and raw.get("metadata"):
         raw = {**raw, "metadata": _as_stored_metadata(raw["metadata"])}
-    return msgspec.convert(raw, type=Flag)
+    return _convert_exact(raw, Flag)  # type: ignore[no-any-return]
+
+
+def exact_floats(value: Any) -> Any:
+    """``value`` with each float subclass instance in its dicts, lists and tuples (a
+    ``numpy.float64`` rollout, weight or bound of a document built in Python) replaced
+    by the float it holds (never through its own ``__float__``), or ``value`` itself
+    when it holds none. A subclass of str, int or float is its base type's value
+    (README "Types are strict"); msgspec takes str and int subclasses where those
+    types go, but refuses a float subclass. Only called once a document is refused, on
+    data already checked to nest at most MAX_VALUE_DEPTH levels."""
+    cls = type(value)
+    if cls is not float and issubclass(cls, float):
+        return float.__float__(value)
+    if isinstance(value, dict):
+        pairs = [(k, v, exact_floats(v)) for k, v in value.items()]
+        if all(new is v for _, v, new in pairs):
+            return value
+        return {k: new for k, _, new in pairs}
+    if isinstance(value, (list, tuple)):
+        elements = [exact_floats(v) for v in value]
+        if all(a is b for a, b in zip(elements, value, strict=True)):
+            return value
+        return elements if isinstance(value, list) else tuple(elements)
+    return value
 
 
 def _as_stored_metadata(value: Any) -> Any:
