@@ -7,9 +7,10 @@ import json
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cfgcore._encoding import wide_encoding
 from tests.conftest import run_cli as run
 from tests.texts import any_text
 
@@ -107,6 +108,7 @@ _bad = st.one_of(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(lines=st.lists(st.one_of(_good, _bad), min_size=1, max_size=8))
+@example(lines=[b"\xfe\xff", json.dumps(EXPOSURE).encode()])  # a UTF-16 mark: refused whole
 def test_any_file_is_ingested_line_by_line_or_reported(lines, tmp_path_factory, capsys):
     import os
 
@@ -128,7 +130,10 @@ def test_any_file_is_ingested_line_by_line_or_reported(lines, tmp_path_factory, 
     assert reported.isdisjoint(good)
     assert code == (1 if reported else 0)
     written = records(state / "flags.exposures.jsonl") + records(state / "flags.metrics.jsonl")
-    assert len(written) == len(lines) - len(reported)
+    if wide_encoding(lines[0]) is not None:  # a UTF-16/32 file is refused whole, by line 1
+        assert reported == {1} and written == []
+    else:
+        assert len(written) == len(lines) - len(reported)
 
 
 _EXPOSURE_LINE = json.dumps(EXPOSURE).encode()
