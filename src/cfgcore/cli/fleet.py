@@ -191,6 +191,7 @@ def _with_references(config: Any, refs: Any) -> Any:
 
 def publish(args: argparse.Namespace) -> int:
     """Build, validate and publish; exit 1 (nothing written) on any problem."""
+    from cfgcore.config.builder import directory_flags_file
     from cfgcore.config.manager import ConfigurationManager
     from cfgcore.engine import Engine
     from cfgcore.errors import ConfigError
@@ -218,6 +219,10 @@ def publish(args: argparse.Namespace) -> int:
     # top of what it follows. (Published as ${CFGCORE__...} references, an override made
     # every follower without that variable refuse the whole update.)
     manager.builder.env_overrides = False
+    # Nor the flag store $CFGCORE_FLAG_STORE names: that is where this publishes to
+    # (often --store itself, which may hold no document yet after a loss), not a
+    # source. The configuration is activated with its directory's flags file, if any.
+    manager.builder.flags.store_env = None
     _note_overrides(manager, args)
     manager.load_environment_config(args.environment)
     snap = manager.snapshot
@@ -225,7 +230,9 @@ def publish(args: argparse.Namespace) -> int:
     if args.flags is not None and args.flags_from_cache is not None:
         raise ConfigError("--flags and --flags-from-cache: give one flag document, not two")
     if args.flags is not None:
-        path = args.flags or manager.flags_path()
+        # (the directory's file, which the fleet's store is published from: not what
+        # this process would serve, which with $CFGCORE_FLAG_STORE is the store itself)
+        path = args.flags or directory_flags_file(manager.config_dir)
         if not path:
             raise ConfigError("--flags: the configuration directory has no flags file")
         data, fmt = read_snapshot_file(path)

@@ -164,7 +164,7 @@ def _load(
     configuration layers, deep-merged in order.
     Directory mode: the layers and the flag store exactly as the manager builds them.
     """
-    from cfgcore.config.builder import FLAG_FILE_NAMES, null_over_section
+    from cfgcore.config.builder import FLAG_FILE_NAMES, directory_flags_file, null_over_section
     from cfgcore.config.files import read_config_file
     from cfgcore.config.tree import deep_merge
 
@@ -221,6 +221,11 @@ def _load(
     layers = list(snap.layers)
     url = manager.flag_store_url()
     problems = _compile_flags(url, bundled_seed(manager._environ)) if url else []
+    # The directory's own flags file while a named store serves instead
+    # ($CFGCORE_FLAG_STORE): what `cfgcore publish --flags` sends that store.
+    own = directory_flags_file(manager.config_dir)
+    if own is not None and url is not None and os.path.abspath(own) != os.path.abspath(url):
+        problems += _compile_flags(own, None)
     try:
         # Loading production from the embedded demo set (no directory chosen) is
         # refused before anything is built: validate said "valid" to it.

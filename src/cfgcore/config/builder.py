@@ -51,13 +51,25 @@ from cfgcore.runtime.secrets import (
     secret_digest,
 )
 
-__all__ = ["ConfigBuilder", "FLAG_FILE_NAMES"]
+__all__ = ["ConfigBuilder", "FLAG_FILE_NAMES", "directory_flags_file"]
 
 log = logging.getLogger("cfgcore.manager")
 
 FLAG_FILE_NAMES = ("flags.yaml", "flags.yml", "flags.json", "flags.msgpack")
 NO_PROFILE = {"", "default", "none", "off"}
+
 _ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no hidden files
+
+
+def directory_flags_file(config_dir: str | os.PathLike[str]) -> str | None:
+    """The flags file of a configuration directory (the first of
+    :data:`FLAG_FILE_NAMES` there), or None. Both managers serve it when no store is
+    named (argument or ``$CFGCORE_FLAG_STORE``); ``cfgcore publish --flags`` publishes it."""
+    for name in FLAG_FILE_NAMES:
+        path = os.path.join(config_dir, name)
+        if os.path.exists(path):
+            return path
+    return None
 
 
 def is_environment_name(name: str) -> bool:

@@ -1,11 +1,14 @@
 """The flags a configuration manager serves: the shared live flag set of its store.
 
 Which store (first that applies): the manager's ``flag_store`` or ``flags_file``
-argument; a ``flags.yaml``/``.yml``/``.json``/``.msgpack`` in the configuration
-directory; for the embedded demo directory, ``$CFGCORE_FLAG_STORE`` or ``flags.json`` in
-the state directory, seeded from the bundled catalog (the dynamic-config manager's
-default, so both serve the same flags). A custom directory without a flags file serves
-no flags: a service's configuration never silently picks up the demo catalog.
+argument; ``$CFGCORE_FLAG_STORE``; a ``flags.yaml``/``.yml``/``.json``/``.msgpack`` in
+the configuration directory; for the embedded demo directory, ``flags.json`` in the
+state directory, seeded from the bundled catalog. That is the dynamic-config manager's
+order, so both serve the same store: a fleet that exports a ``redis://`` URL serves it
+through ``manager.flags`` and ``cfgcore eval`` too, not the directory's file (which
+``cfgcore publish --flags`` sends the store; the choice is logged once at INFO). A
+custom directory without a flags file, and no store named, serves no flags: a
+service's configuration never silently picks up the demo catalog.
 
 The live set is :func:`cfgcore.runtime.flags.shared_flags` of that store, created on
 first use, so a manager that never serves flags never reads a flag file.
@@ -58,7 +61,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from cfgcore.config.builder import FLAG_FILE_NAMES
+from cfgcore.config.builder import directory_flags_file
 from cfgcore.errors import ConfigError, printable_name
 from cfgcore.runtime.flagstore import checksum
 
@@ -103,16 +106,17 @@ class ConfigFlags:
         manager = self._manager()
         if self.store_arg:
             return self.store_arg
+        if self.store_env:
+            return self.store_env
         if manager is None:
             return None
-        for name in FLAG_FILE_NAMES:
-            path = os.path.join(manager.config_dir, name)
-            if os.path.exists(path):
-                return path
+        path = directory_flags_file(manager.config_dir)
+        if path is not None:
+            return path
         if os.path.abspath(manager.config_dir) == os.path.abspath(default_config_dir()):
             from cfgcore.runtime.flagstore import default_state_dir
 
-            return self.store_env or os.path.join(default_state_dir(), "flags.json")
+            return os.path.join(default_state_dir(), "flags.json")
         return None
 
     def live(self) -> LiveFlags | None:
@@ -126,6 +130,16 @@ class ConfigFlags:
 
             manager = self._manager()
             manager_environ = manager._environ if manager is not None else None
+            if manager is not None and not self.store_arg and url == self.store_env:
+                own = directory_flags_file(manager.config_dir)
+                if own is not None:
+                    from cfgcore.runtime.redis_url import redact_url
+
+                    log.info(
+                        "flags from $CFGCORE_FLAG_STORE (%s), not from %s",
+                        printable_name(redact_url(url) if "://" in url else url),
+                        printable_name(own),
+                    )  # fmt: skip
 
             with self._lock:
                 if self._live is None:

@@ -17,8 +17,9 @@ unless asked for: see :func:`discover_config_dir`), environment
 (``CONFIG_ENVIRONMENT``, default ``development``), deployment profile
 (``CONFIG_PROFILE``; ``default``/``none``/empty mean none), geographic profile
 (``CONFIG_GEOGRAPHIC_PROFILE``), audit log file (``CFGCORE_AUDIT_LOG``), flag store
-(``flag_store`` argument, ``flags_file``, the directory's ``flags.*``; for the embedded
-set, ``$CFGCORE_FLAG_STORE`` or the state directory seeded from the bundled catalog).
+(``flag_store`` argument, ``flags_file``, ``$CFGCORE_FLAG_STORE``, the directory's
+``flags.*``; for the embedded set, the state directory seeded from the bundled catalog:
+the dynamic-config manager's order, so both serve one store).
 
 Every activation (load, reload, update, profile switch, set_active_config) takes one
 path, :meth:`ConfigurationManager._apply`: under the lock, build the complete new state

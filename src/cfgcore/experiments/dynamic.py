@@ -1292,15 +1292,14 @@ def _store_url(store: Any, flags_file: Any, state_dir: Any, state: str) -> str |
         named = os.environ.get("CFGCORE_FLAG_STORE")
         if named:
             return named
-        from cfgcore.config.builder import FLAG_FILE_NAMES
+        from cfgcore.config.builder import directory_flags_file
         from cfgcore.config.manager import EMBEDDED, discover_config_dir
 
         directory, how = discover_config_dir()
         if how != EMBEDDED:
-            for name in FLAG_FILE_NAMES:
-                path = os.path.join(directory, name)
-                if os.path.exists(path):
-                    return path
+            path = directory_flags_file(directory)
+            if path is not None:
+                return path
     return os.path.join(state, "flags.json")
 
 
