@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 
 import pytest
 
@@ -150,12 +151,17 @@ def test_a_fleet_over_a_setup_project_serves_redis_everywhere(
         )  # fmt: skip
         assert code == 0, err
         assert json.loads(out)["value"] is True
+        # The command's own manager followed the store in a thread; run in-process, it
+        # leaves none behind (the two managers here follow it: one thread, theirs).
+        followers = [t for t in threading.enumerate() if t.name.startswith("cfgcore-fleet")]
+        assert len(followers) == 1
         # A change through the seed API is what manager.flags serves next.
         dynamic.set_feature_flag(FLAG, False)
         assert config.flags.is_enabled(FLAG, PREMIUM) is False
     finally:
         dynamic.close()
         config.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("cfgcore-fleet")]
 
 
 def test_validate_checks_the_directory_file_beside_the_named_store(

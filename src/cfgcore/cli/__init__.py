@@ -397,11 +397,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     restore = _setup_logging(level)
     unpatch = _printable_streams()
+    before = _open_managers()
     try:
         return _run(func, args, level)
     finally:
+        _close_managers_since(before)
         unpatch()
         restore()
+
+
+# The modules whose managers a command may open (each keeps a registry of its own).
+_MANAGER_MODULES = ("cfgcore.config.manager", "cfgcore.experiments.dynamic")
+
+
+def _open_managers() -> dict[int, Any]:
+    """The configuration and dynamic-config managers alive now, by identity."""
+    found: dict[int, Any] = {}
+    for name in _MANAGER_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            found.update((id(m), m) for m in list(module._MANAGERS))
+    return found
+
+
+def _close_managers_since(before: dict[int, Any]) -> None:
+    """Close the managers the command opened and left open (``cfgcore eval`` on a
+    ``redis://`` store follows it in a thread): run in-process (``main([...])`` from a
+    script or a test), a command leaves no thread behind following a store, watching
+    files or reconnecting. The process-wide managers (``get_config_manager()``,
+    ``get_dynamic_config_manager()``) are the caller's, and stay open."""
+    keep = set(before)
+    for name in _MANAGER_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            shared = module._default if name.endswith(".manager") else module._MANAGER
+            if shared is not None:
+                keep.add(id(shared))
+    for key, manager in _open_managers().items():
+        if key not in keep and not getattr(manager, "closed", False):
+            try:
+                manager.close()
+            except Exception:  # (the command's answer stands; say why in the log)
+                logging.getLogger("cfgcore.cli").warning(
+                    "closing a manager after the command failed", exc_info=True
+                )
 
 
 def _printable_streams() -> Callable[[], None]:

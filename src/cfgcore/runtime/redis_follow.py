@@ -25,6 +25,7 @@ __all__ = [
     "BACKOFF_MAX",
     "BACKOFF_MIN",
     "CACHE_RETRY_SECONDS",
+    "JITTER",
     "MAX_COALESCED",
     "MAX_VERSION",
     "RedisFollower",
@@ -33,6 +34,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.fleet")
+# Backoff jitter (reconnects here, write retries in redis_store) from the system's
+# entropy, not the random module's shared state: a process's own seeded random (a
+# simulation, a test framework checking its generators) must not see its sequence move
+# because Redis reconnected in a background thread.
+JITTER = random.SystemRandom()
 
 BACKOFF_MIN = 0.05  # seconds; doubled per failed reconnect up to backoff_max
 BACKOFF_MAX = 5.0
@@ -355,7 +361,7 @@ class RedisFollower:
                         self.url, lost, exc, self._seen,
                     )  # fmt: skip
                 self.stats["reconnects"] += 1  # (once said: see _raise_problem)
-                self._closed.wait(delay * random.uniform(0.8, 1.2))
+                self._closed.wait(delay * JITTER.uniform(0.8, 1.2))
                 delay = min(delay * 2, self.backoff_max)
             except Exception:  # a bug must not silently end following
                 log.exception("%s: follower error; restarting it", self.url)

@@ -124,7 +124,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import secrets
 import shlex
 import threading
@@ -150,6 +149,7 @@ from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 from cfgcore.runtime.redis_follow import (
     BACKOFF_MAX,
     CACHE_RETRY_SECONDS,
+    JITTER,
     RedisFollower,
     stored_epoch,
     stored_version,
@@ -2371,7 +2371,7 @@ class RedisFlagStore(RedisFollower):
             numbered = None  # (the next attempt's number follows from what it reads)
             # Another writer got in between: back off a little (jittered, so writers
             # that collided do not collide again in lockstep) and redo the change.
-            time.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
+            time.sleep(JITTER.uniform(0, min(0.05, 0.001 * (attempt + 1))))
         raise ConfigError(
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
@@ -3438,7 +3438,7 @@ class RedisConfigStore(RedisFlagStore):
             numbered = None
             # Another publish (or write) replaced the flag document since it was read:
             # judge against that one, after a jittered pause.
-            time.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
+            time.sleep(JITTER.uniform(0, min(0.05, 0.001 * (attempt + 1))))
         raise ConfigError(
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
