@@ -386,3 +386,50 @@ def test_any_subclass_value_is_served_plain_or_refused_at_its_path(make_py_and_c
             assert exact(served)
             assert _same(served, want)
         assert engine.variant("f") == str.__str__(variant) and type(engine.variant("f")) is str
+
+
+@settings(max_examples=200, deadline=None)
+@given(parent=st.sampled_from(["", "flags", "flags.f.variants"]), text=st.text(max_size=6))
+def test_a_key_path_names_a_str_subclass_key_by_its_text(parent, text):
+    # Naming a key in a refusal read a str subclass key with its own methods: a Raising
+    # key's __ne__ made the refusal raise, a Liar's __str__ named another key.
+    from cfgcore.errors import child_key_path, format_key_path, key_segment
+
+    for cls in (Liar, Raising):
+        key = cls(text)
+        assert child_key_path(parent, key) == child_key_path(parent, text)
+        assert format_key_path((parent or "x", key, 0)) == format_key_path((parent or "x", text, 0))
+        assert key_segment(key) == key_segment(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    spec=_specs,
+    user=st.one_of(
+        st.text(max_size=4), st.integers(), st.none(), st.tuples(st.just("liar"), _texts)
+    ),
+)
+def test_serving_hostile_values_never_raises_and_both_evaluators_agree(make_py_and_c, spec, user):
+    value = build(spec)
+    try:
+        _plain(value)
+    except KeyError:
+        return  # refused: the property above
+    variants = {Color.RED: value, Liar("b"): [Count(1)], "c": Ratio(0.5)}
+    rules = [
+        {"when": {"attr": "plan", "eq": Liar("gold")}, "serve": Liar("b")},
+        {"split": {Color.RED: 50, Liar("b"): 25, "c": 25}},
+    ]
+    doc = {"flags": {"f": {"variants": variants, "default": "c", "rules": rules}}}
+    uid = build(user)
+    answers = []
+    for make in make_py_and_c:
+        engine = make(doc)
+        got = []
+        for ctx in ({"user_id": uid}, {"user_id": uid, "plan": "gold"}, {"plan": Liar("x")}):
+            details = engine.evaluate("f", ctx)
+            assert exact(details.value) and type(details.variant) is str
+            got.append((details.variant, details.reason, json.dumps(details.value)))
+            assert exact(engine.value("f", ctx)) and exact(engine.evaluate_all(ctx)["f"])
+        answers.append(got)
+    assert all(a == answers[0] for a in answers)

@@ -75,7 +75,8 @@ def format_key_path(path: Iterable[object]) -> str:
     out: list[str] = []
     for seg in path:
         if plain_segment(seg):
-            text = seg if type(seg) is str else str(seg)
+            # A str subclass by its text: its own __str__ may answer anything, or raise.
+            text = str.__str__(seg) if issubclass(type(seg), str) else str(seg)
             out.append("." + text if out else text)
         else:
             text = str.__str__(seg)  # type: ignore[arg-type]  # a str (plain_segment)
