@@ -223,7 +223,8 @@ def _scalar_metadata(meta: Any) -> dict[str, bool | int | float | str]:
     caller's object, read with its own ``__eq__``, ``__hash__`` and ``__str__``."""
     if not isinstance(meta, Mapping):
         return {}
-    items = dict.items(meta) if issubclass(type(meta), dict) else meta.items()
+    stored: Any = meta  # (type(), not isinstance: a faked __class__ is no dict)
+    items = dict.items(stored) if issubclass(type(meta), dict) else meta.items()
     return {
         (k if type(k) is str else exact_value(k)): (v if type(v) is bool else exact_value(v))
         for k, v in items
