@@ -276,3 +276,125 @@ def test_the_fingerprint_is_of_every_byte_read(pieces, newline_at_end):
     list(bounded_lines(HashingReader(io.BytesIO(data), fingerprint)))
     assert fingerprint.key == f"sha256:{hashlib.sha256(data).hexdigest()}:{len(data)}"
     assert fingerprint.key == Fingerprint.of_file(io.BytesIO(data)).key
+
+
+# -- what the refusal says ingesting the same content again would do --------------------
+
+
+def _with_ids(n: int, tag: str = "u") -> str:
+    lines = []
+    for i in range(n):
+        lines.append({"test": "t", "user": f"{tag}{i}", "variant": "b"})
+        metric = {"test": "t", "user": f"{tag}{i}", "metric": "ctr", "value": i}
+        lines.append({**metric, "event_id": f"{tag}-e{i}"})
+    return "".join(json.dumps(r) + "\n" for r in lines)
+
+
+def _refusal(state, capsys, text: str) -> str:
+    path = state / "batch.jsonl"
+    path.write_text(text)
+    assert run_cli(capsys, "experiment", "ingest", str(path))[0] == 0
+    code, _, err = run_cli(capsys, "experiment", "ingest", str(path))
+    assert code == 3
+    return err
+
+
+def test_a_refused_file_whose_metric_events_all_have_ids_says_nothing_would_double(state, capsys):
+    # Every metric event has an event_id: ingested again, each is left out by it, so
+    # the refusal said something that could not happen ("would count its events
+    # without an event_id twice").
+    err = _refusal(state, capsys, _with_ids(3))
+    assert "all its 3 metric event(s) have an event_id" in err
+    assert "would count nothing twice" in err
+    assert "without an event_id twice" not in err
+    [entry] = _ledger(state).values()
+    assert (entry["metrics_with_event_id"], entry["metrics_without_event_id"]) == (3, 0)
+    # What it says is so: ingested anyway, no metric event is written again (the
+    # exposures are, which a report counts once a user).
+    code, _, err = run_cli(capsys, "experiment", "ingest", "--again", str(state / "batch.jsonl"))
+    assert code == 0 and "0 metric event(s) into" in err
+    assert "3 metric event(s) already ingested" in err
+    assert _counts(state) == (6, 3)
+
+
+def test_a_refused_file_without_ids_says_how_many_would_count_twice(state, capsys):
+    err = _refusal(state, capsys, _events(4))
+    assert "would count its 4 metric event(s) without an event_id twice" in err
+    assert "left out by their id" not in err
+
+
+def test_a_refused_mixed_file_says_which_would_count_twice(state, capsys):
+    err = _refusal(state, capsys, _events(2, "x") + _with_ids(3, "y"))
+    assert (
+        "would count its 2 metric event(s) without an event_id twice "
+        "(its 3 with one would be left out by their id)"
+    ) in err
+    # So it does: ingested anyway, only the two without ids are written again.
+    code, _, err = run_cli(capsys, "experiment", "ingest", "--again", str(state / "batch.jsonl"))
+    assert code == 0 and "2 metric event(s) into" in err
+    assert _counts(state) == (10, 7)
+
+
+def test_a_refused_file_of_exposures_only_says_nothing_would_double(state, capsys):
+    lines = [{"test": "t", "user": f"u{i}", "variant": "b"} for i in range(3)]
+    err = _refusal(state, capsys, "".join(json.dumps(r) + "\n" for r in lines))
+    assert "it holds no metric events, only exposures" in err
+    assert "would count nothing twice" in err
+
+
+def test_an_entry_of_an_earlier_release_is_refused_in_general_words(state, capsys):
+    path = state / "batch.jsonl"
+    path.write_text(_with_ids(2))
+    assert run_cli(capsys, "experiment", "ingest", str(path))[0] == 0
+    ledger = state / "state" / "flags.ingested.json"
+    data = json.loads(ledger.read_text())
+    for entry in data["inputs"].values():  # as an earlier release wrote it
+        del entry["metrics_with_event_id"], entry["metrics_without_event_id"]
+    ledger.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "experiment", "ingest", str(path))
+    assert code == 3
+    assert "would count twice any of its metric events without an event_id" in err
+    assert "those with one are left out by their id" in err
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=4,
+)
+_counts_or_junk = st.integers(0, 10**6) | _json
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "at": _json,
+            "file": _json,
+            "exposures": _counts_or_junk,
+            "metrics": _counts_or_junk,
+            "times": _counts_or_junk,
+            "metrics_with_event_id": _counts_or_junk,
+            "metrics_without_event_id": _counts_or_junk,
+        },
+    )
+)
+def test_the_refusal_of_any_ledger_entry_says_what_it_knows(entry):
+    # A ledger edited by hand (or written by an earlier release) holds anything: the
+    # message never raises, and claims a count only where the entry gives one.
+    from cfgcore.experiments.ingested import already_message
+
+    message = already_message("in.jsonl", entry)
+    assert message.startswith("in.jsonl: already ingested at ") and "--again" in message
+    with_ids = entry.get("metrics_with_event_id")
+    without = entry.get("metrics_without_event_id")
+    exact = all(type(n) is int and n >= 0 for n in (with_ids, without))
+    if not exact:
+        assert "any of its metric events without an event_id" in message
+    elif without:
+        assert f"its {without} metric event(s) without an event_id twice" in message
+        assert (f"its {with_ids} with one" in message) == (with_ids > 0)
+    else:
+        assert "would count nothing twice" in message
+        assert "without an event_id twice" not in message

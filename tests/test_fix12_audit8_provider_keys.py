@@ -91,3 +91,42 @@ def test_a_key_or_failure_without_text_is_an_error_answer(make, method, default)
     r = getattr(CfgcoreProvider(engine, context=_fail), method)("checkout", default, CTX)
     assert (r.value, r.error_code) == (default, ErrorCode.GENERAL)
     assert r.error_message == "checkout: Boom"
+
+
+class Text(str):
+    """A string type whose own equality, hash and text say something else."""
+
+    def __eq__(self, other):
+        return True
+
+    def __hash__(self):
+        return 0
+
+    def __str__(self):
+        return "lie"
+
+
+def test_flag_metadata_of_str_subclasses_is_served_as_plain_values(make):
+    # A document built in Python with an application's string types in its metadata:
+    # the provider served those objects as the flag metadata of every resolution.
+    import enum
+
+    from cfgcore.snapshot import Flag, Snapshot
+
+    class Team(enum.StrEnum):
+        PAYMENTS = "payments"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    metadata = {Text("owner"): Team.PAYMENTS, "note": Text("n"), "level": Level.HIGH, "on": True}
+    for snapshot in (
+        {"flags": {"f": {"variants": {"a": 1}, "default": "a", "metadata": metadata}}},
+        Snapshot(flags={"f": Flag(variants={"a": 1}, default="a", metadata=metadata)}),
+    ):
+        provider = CfgcoreProvider(make(snapshot))
+        details = provider.resolve_integer_details("f", 0, CTX)
+        meta = dict(details.flag_metadata)
+        assert meta == {"owner": "payments", "note": "n", "level": 3, "on": True}
+        assert [type(k) for k in meta] == [str] * 4
+        assert [type(v) for v in meta.values()] == [str, str, int, bool]

@@ -53,6 +53,7 @@ from cfgcore._layout import (
     OP_STARTS_CI,
 )
 from cfgcore._regex import compile_regex
+from cfgcore.details import exact_value
 from cfgcore.errors import Problem, child_key_path
 from cfgcore.snapshot import Condition, Prerequisite, Snapshot
 
@@ -129,17 +130,8 @@ def _exact_constant(value: Any) -> Any:
     not decide, nor its ``casefold`` or ``encode``. Anything else as it is."""
     kind = type(value)
     if kind is str or kind is int or kind is float or kind is bool:
-        return value
-    try:
-        if issubclass(kind, str):
-            return str.__str__(value)
-        if issubclass(kind, int):
-            return int.__int__(value)
-        if issubclass(kind, float):
-            return float.__float__(value)
-    except Exception:  # the compiler reports what the value is
-        return value
-    return value
+        return value  # (exact_value would read a bool as the int it is)
+    return exact_value(value)
 
 
 def semver_key(text: Any) -> tuple | None:

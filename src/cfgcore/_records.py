@@ -61,7 +61,7 @@ from cfgcore._layout import (
 )
 from cfgcore._lower import ConditionLowering
 from cfgcore._numbers import REAL_TYPES
-from cfgcore.details import context_value
+from cfgcore.details import context_value, exact_value
 from cfgcore.errors import child_key_path, key_segment, python_key
 from cfgcore.snapshot import Flag, Hashing, Rule, non_text_key
 
@@ -121,12 +121,25 @@ def freeze(value: Any) -> Any:
     ``list`` subclasses (:data:`~cfgcore.config.tree.FrozenDict`,
     :data:`~cfgcore.config.tree.FrozenList`): a payload reads, compares, pickles and
     encodes (``json.dumps``, msgspec) as the JSON it came from, and every mutating
-    method raises ``TypeError``."""
-    if isinstance(value, dict):
-        return FrozenDict({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return FrozenList([freeze(v) for v in value])
-    return value
+    method raises ``TypeError``.
+
+    Every part is served as its base type's value: a str, int or float subclass
+    instance (an application's ``StrEnum`` or ``IntEnum`` member, a ``numpy.float64``)
+    as the text or number it holds, keys included, and a dict, list or tuple subclass
+    as the items it stores (:func:`cfgcore.details.exact_value`), read without the
+    value's own methods. The subclass itself, served, answered every comparison,
+    ``str()`` and hash its caller made with its own methods, and kept the caller's
+    object alive in every request. For a value :func:`unservable` accepted."""
+    kind = type(value)  # not isinstance: that would consult a faked __class__
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if issubclass(kind, dict):
+        return FrozenDict({exact_value(k): freeze(v) for k, v in dict.items(value)})
+    if issubclass(kind, list):
+        return FrozenList([freeze(v) for v in list.__iter__(value)])
+    if issubclass(kind, tuple):
+        return FrozenList([freeze(v) for v in tuple.__iter__(value)])
+    return exact_value(value)
 
 
 # bool is an int. Not bytes (YAML !!binary, MessagePack bin): a JSON store would write
@@ -155,9 +168,12 @@ def unservable(value: Any) -> tuple[str, str] | None:
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, path = stack.pop()
-        if isinstance(node, dict):
-            for k in node:
-                if not isinstance(k, str):
+        kind = type(node)  # and the base types' own methods: a subclass's may raise
+        if issubclass(kind, dict):
+            seen: set[str] = set()
+            children = []
+            for k, v in dict.items(node):
+                if not issubclass(type(k), str):
                     # JSON objects (and every client of a served object: OpenFeature
                     # structures, `cfgcore export`, a JSON store) have text keys only; a
                     # YAML `1:` or a MessagePack int or bin key would change type with
@@ -168,18 +184,27 @@ def unservable(value: Any) -> tuple[str, str] | None:
                         f"key {python_key(k)} ({type(k).__name__}) is not a string "
                         "(object keys are text: quote it)"
                     )
-            stack += [(v, path + key_segment(k)) for k, v in node.items()]
-        elif isinstance(node, list | tuple):
-            stack += [(v, f"{path}[{i}]") for i, v in enumerate(node)]
-        elif not isinstance(node, _SERVABLE):
+                text = str.__str__(k)  # served so (freeze): two keys may spell one text
+                if text in seen:
+                    return path + key_segment(text), (
+                        "the same key written twice (a key given as a str subclass "
+                        "is the text it holds)"
+                    )
+                seen.add(text)
+                children.append((v, path + key_segment(text)))
+            stack += children
+        elif issubclass(kind, list | tuple):
+            items = list.__iter__(node) if issubclass(kind, list) else tuple.__iter__(node)
+            stack += [(v, f"{path}[{i}]") for i, v in enumerate(items)]
+        elif not issubclass(kind, _SERVABLE):
             return path, (
-                f"a {type(node).__name__} cannot be served (values are strings, numbers, "
+                f"a {kind.__name__} cannot be served (values are strings, numbers, "
                 "booleans, null, lists and objects)"
             )
-        elif isinstance(node, int) and not _INT_MIN <= node <= _INT_MAX:
+        elif issubclass(kind, int) and not _INT_MIN <= int.__int__(node) <= _INT_MAX:
             return path, (
-                f"integer out of range ({node.bit_length()} bits; variant values must fit "
-                "in 64 bits)"
+                f"integer out of range ({int.bit_length(node)} bits; variant values must "
+                "fit in 64 bits)"
             )
     return None
 
@@ -245,17 +270,26 @@ class FlagRecords(ConditionLowering):
         # A variant name given as a str subclass (a StrEnum member) is served as its
         # exact text, as flag keys and attribute names are: callers compare it with
         # plain strings and serialise it.
-        pairs = [(_exact_text(n), v) for n, v in variants.items()]
+        pairs = [(_exact_text(n), v) for n, v in dict.items(variants)]
         names = [n for n, _ in pairs]
         base = len(t.values)
         local = {name: base + i for i, name in enumerate(names)}
+        if len(local) < len(names):  # a str subclass name and the text it holds
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    self.problem(
+                        f"{path}.variants{key_segment(name)}", "the same variant written twice"
+                    )
+                seen.add(name)
         kinds = set()
         for name, value in pairs:
             bad = unservable(value)
             if bad is not None:
                 self.problem(f"{path}.variants{key_segment(name)}{bad[0]}", bad[1])
                 value = None
-            t.values.append(freeze(value))
+            value = freeze(value)  # what is served: base types only
+            t.values.append(value)
             t.variant_names.append(name)
             kinds.add(value_kind(value))
             t.value_kinds.append(value_kind(value))
@@ -265,7 +299,7 @@ class FlagRecords(ConditionLowering):
         if bad is not None:
             self.problem(f"{path}.metadata{bad[0]}", bad[1])
         rec[F_VAR_BASE], rec[F_VAR_COUNT] = base, len(names)
-        rec[F_BOOL] = int(all(v is True or v is False for v in variants.values()))
+        rec[F_BOOL] = int(all(v is True or v is False for v in dict.values(variants)))
         if flag.on_variants is not None:
             # Imported flags name the variants their source calls on (Unleash's
             # isEnabled, GrowthBook's truthy value): is_enabled reads is_true.

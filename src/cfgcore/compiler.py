@@ -396,15 +396,18 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         built in Python (not decoded, so not depth-checked) may hold one, and freezing it
         would raise a bare RecursionError instead of naming the flag."""
         if isinstance(flag, Flag) and isinstance(flag.variants, dict):
+            # Names by their text and the dict's items as it stores them: a str subclass
+            # name, or a dict subclass, built in Python may raise from its own methods.
+            pairs = [(_exact_key(n), v) for n, v in dict.items(flag.variants)]
             deep = {
                 name: path
-                for name, value in flag.variants.items()
+                for name, value in pairs
                 if (path := _too_deep({"flags": {key: {"variants": {name: value}}}}))
             }
             if deep:
                 for path in deep.values():
                     self.problem(path, f"nested deeper than {MAX_VALUE_DEPTH} levels")
-                variants = {n: None if n in deep else v for n, v in flag.variants.items()}
+                variants = {n: None if n in deep else v for n, v in pairs}
                 flag = msgspec.structs.replace(flag, variants=variants)
         if type(key) is not str:
             self.problem("flags", f"a flag key must be a string, got {key!r}")
@@ -796,11 +799,8 @@ def _exact_key(key: Any) -> Any:
     """A str subclass flag key as its exact text; any other key as it is (a key that is
     no string at all is reported by ``_Compiler.flag``)."""
     if type(key) is str or not issubclass(type(key), str):
-        return key
-    try:
-        return str.__str__(key)
-    except Exception:  # pragma: no cover - str.__str__ of a str subclass does not fail
-        return key
+        return key  # (an int or float subclass key is reported as itself)
+    return exact_value(key)
 
 
 def _same_segments(a: Any, b: Any) -> bool:

@@ -58,7 +58,10 @@ REASON_CLASSES = (
 
 def plain_segment(seg: object) -> bool:
     """Whether a key path segment is shown as it is (not quoted: :func:`format_key_path`)."""
-    return not isinstance(seg, str) or (seg != "" and "." not in seg and "[" not in seg)
+    if not issubclass(type(seg), str):
+        return True
+    text = str.__str__(seg)  # a str subclass by its text: its own __ne__ may raise
+    return text != "" and "." not in text and "[" not in text
 
 
 def format_key_path(path: Iterable[object]) -> str:
@@ -72,7 +75,8 @@ def format_key_path(path: Iterable[object]) -> str:
     out: list[str] = []
     for seg in path:
         if plain_segment(seg):
-            text = seg if type(seg) is str else str(seg)
+            # A str subclass by its text: its own __str__ may answer anything, or raise.
+            text = str.__str__(seg) if issubclass(type(seg), str) else str(seg)
             out.append("." + text if out else text)
         else:
             text = str.__str__(seg)  # type: ignore[arg-type]  # a str (plain_segment)

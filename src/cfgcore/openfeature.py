@@ -217,12 +217,18 @@ def _exception_text(exc: Exception) -> str:
 
 
 def _scalar_metadata(meta: Any) -> dict[str, bool | int | float | str]:
+    """The scalar entries of a flag's or the flag set's metadata, each a str, int or
+    float subclass (a ``StrEnum`` member of a document built in Python) by its base
+    type's value, keys too: OpenFeature serves them to every caller, who would get the
+    caller's object, read with its own ``__eq__``, ``__hash__`` and ``__str__``."""
     if not isinstance(meta, Mapping):
         return {}
+    stored: Any = meta  # (type(), not isinstance: a faked __class__ is no dict)
+    items = dict.items(stored) if issubclass(type(meta), dict) else meta.items()
     return {
-        k: v
-        for k, v in meta.items()
-        if isinstance(k, str) and isinstance(v, (bool, int, float, str))
+        (k if type(k) is str else exact_value(k)): (v if type(v) is bool else exact_value(v))
+        for k, v in items
+        if issubclass(type(k), str) and issubclass(type(v), (bool, int, float, str))
     }
 
 

@@ -830,16 +830,21 @@ def _too_deep(obj: Any, limit: int = MAX_VALUE_DEPTH) -> str | None:
     stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
     while stack:
         value, path, depth = stack.pop()
-        if isinstance(value, dict):
-            items: Any = ((child_key_path(path, k), v) for k, v in value.items())
-        elif isinstance(value, (list, tuple)):
-            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        # By the base types' own methods: a dict or list subclass of a document built in
+        # Python may answer items() or iteration with its own (raising) methods.
+        kind = type(value)
+        if issubclass(kind, dict):
+            items: Any = ((child_key_path(path, k), v) for k, v in dict.items(value))
+        elif issubclass(kind, list):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(list.__iter__(value)))
+        elif issubclass(kind, tuple):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(tuple.__iter__(value)))
         else:
             continue
         if depth >= limit:
             return path
         for child_path, child in items:
-            if isinstance(child, (dict, list, tuple)):
+            if issubclass(type(child), (dict, list, tuple)):
                 stack.append((child, child_path, depth + 1))
     return None
 
@@ -1227,10 +1232,43 @@ def _convert(raw: Any, typ: type) -> Any:
         return msgspec.convert(raw, type=typ)
     except (msgspec.ValidationError, UnicodeEncodeError, RecursionError):
         raise  # refusals, and what _assemble names itself
-    except Exception:
+    except Exception as exc:
+        odd = _raising_key(raw)
+        if odd is not None:  # a str subclass key whose own __hash__ raised
+            at = f" - at `$.{odd[0]}`" if odd[0] else ""
+            raise msgspec.ValidationError(
+                f"not a flag document's value: reading key {odd[1]!r} raised "
+                f"{type(exc).__name__}: {exc}{at}"
+            ) from None
         path, name = _odd_object(raw)
         at = f" - at `$.{path}`" if path else ""
         raise msgspec.ValidationError(f"Expected `object`, got `{name}`{at}") from None
+
+
+def _raising_key(raw: Any) -> tuple[str, str] | None:
+    """The key path (msgspec's spelling) of the first object of a flag or condition in
+    plain data that holds a str subclass key whose own ``__hash__`` raises, and that
+    key's text; None when there is none."""
+    stack: list[tuple[str, Any]] = [("", raw)]
+    while stack:
+        path, value = stack.pop()
+        cls = type(value)
+        children: list[tuple[str, Any]] = []
+        if issubclass(cls, dict):
+            for k, v in dict.items(value):
+                if type(k) is not str and issubclass(type(k), str):
+                    try:
+                        hash(k)
+                    except Exception:
+                        return path, str.__str__(k)
+                elif type(k) is str and _FIELD.fullmatch(k):
+                    children.append((f"{path}.{k}" if path else k, v))
+        elif issubclass(cls, list):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(list.__iter__(value))]
+        elif issubclass(cls, tuple):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(tuple.__iter__(value))]
+        stack.extend(reversed(children))
+    return None
 
 
 _FIELD = re.compile(r"[a-z_]+")

@@ -1178,6 +1178,11 @@ def _ingest_input(args: Any, where: str) -> int:
             "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "exposures": counts["exposure"],
             "metrics": counts["metric"],
+            # The input's metric events by whether they have an id: ingested again, those
+            # with one are left out by it and only the others would count twice (an
+            # exposure again changes no count). The refusal says which (already_message).
+            "metrics_with_event_id": len(with_ids),
+            "metrics_without_event_id": len(metrics) - len(with_ids),
         }
         ingested = IngestRecord(paths["ingested"], fingerprint.key, entry, args.again, where)
         refine = None

@@ -107,17 +107,56 @@ class AlreadyIngested(ConfigError):
 
 
 def already_message(where: str, entry: dict[str, Any]) -> str:
+    """The refusal of an input ``entry`` (its ledger entry) says was ingested: when, as
+    what, and what ingesting the same content again would do to the counts, by what the
+    entry knows of its metric events without an ``event_id`` (an entry written by an
+    earlier release, or edited by hand, does not say: then any such event)."""
     from cfgcore.errors import printable_name
 
     times = entry.get("times", 1)
-    more = f", {times} times in all" if isinstance(times, int) and times > 1 else ""
+    more = f", {times} times in all" if _count(times) is not None and times > 1 else ""
     return (
         f"{printable_name(where)}: already ingested at {printable_name(entry.get('at'))} "
         f"(as {printable_name(entry.get('file'))}: {entry.get('exposures')} exposure(s), "
-        f"{entry.get('metrics')} metric event(s){more}); nothing was ingested now: the "
-        "same content ingested again would count its events without an event_id twice. "
-        "Give --again to ingest it anyway (the earlier events were removed from the "
-        "logs, say)"
+        f"{entry.get('metrics')} metric event(s){more}); nothing was ingested now: "
+        f"{_again_would(entry)}. Give --again to ingest it anyway (the earlier events "
+        "were removed from the logs, say)"
+    )
+
+
+def _count(value: Any) -> int | None:
+    """``value`` if it is a count (an int, not a bool, not negative), else None."""
+    return value if type(value) is int and value >= 0 else None
+
+
+def _again_would(entry: dict[str, Any]) -> str:
+    """What the same content ingested again would do: its metric events with an
+    ``event_id`` are left out by it (the metric log holds them), its exposures change no
+    count (a report counts a user's exposures to a variant once), and only its metric
+    events without one would count twice."""
+    with_ids = _count(entry.get("metrics_with_event_id"))
+    without = _count(entry.get("metrics_without_event_id"))
+    if with_ids is None or without is None:  # recorded by an earlier release
+        return (
+            "the same content ingested again would count twice any of its metric events "
+            "without an event_id (those with one are left out by their id, and an "
+            "exposure again changes no count)"
+        )
+    if without:
+        left_out = f" (its {with_ids} with one would be left out by their id)" if with_ids else ""
+        return (
+            f"the same content ingested again would count its {without} metric event(s) "
+            f"without an event_id twice{left_out}"
+        )
+    if with_ids:
+        return (
+            f"all its {with_ids} metric event(s) have an event_id, so the same content "
+            "ingested again would count nothing twice (they are left out by their id, and "
+            "an exposure again changes no count)"
+        )
+    return (
+        "it holds no metric events, only exposures, so the same content ingested again "
+        "would count nothing twice (an exposure again changes no count)"
     )
 
 
