@@ -40,7 +40,9 @@ Check = Eq | Lt | Mode
 def _section_problem(tmp_path: Any, base: str, key: str, typ: Any) -> Any:
     (tmp_path / "base.yaml").write_text(base, encoding="utf-8")
     (tmp_path / "staging.yaml").write_text("x: 1\n")
-    manager = ConfigurationManager(str(tmp_path), environ={}, record_usage=False)
+    # (not validated: a generated key such as "Pwd" reads as a secret stored in clear,
+    # which validation refuses before the section is read; the section is what is judged)
+    manager = ConfigurationManager(str(tmp_path), environ={}, record_usage=False, validate=False)
     try:
         manager.load_environment_config("staging")
         with pytest.raises(ConfigError) as err:
@@ -107,6 +109,13 @@ def test_the_first_key_no_number_is_named(tmp_path_factory, numbers, word, data)
     base = "c:\n" + "".join(f"  {_quoted(k)}: {{kind: lt, value: 1}}\n" for k in keys)
     problem = _section_problem(tmp_path_factory.mktemp("k"), base, "c", dict[int, Check])
     assert (problem.path, problem.line) == (child_key_path("c", word), at + 2), problem
+
+
+def test_a_key_that_reads_as_a_secret_name_is_named_too(tmp_path):
+    """(Found by the property above: "Pwd" among the keys.)"""
+    base = "c:\n  '1': {kind: lt, value: 1}\n  Pwd: {kind: lt, value: 1}\n"
+    problem = _section_problem(tmp_path, base, "c", dict[int, Check])
+    assert (problem.path, problem.line) == (child_key_path("c", "Pwd"), 3), problem
 
 
 def test_a_key_msgspec_reads_as_no_number_is_refused_though_it_looks_like_one(tmp_path):
