@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 from cfgcore._encoding import utf8_encodable
 from cfgcore.errors import ConfigError
@@ -275,6 +275,18 @@ def parse_redis_url(url: str) -> RedisURL:
                 "from an environment variable); percent-encode UTF-8 there",
                 file=shown,
             )
+        try:
+            # (each part is read as text: a percent-escape that is not UTF-8 was read
+            # as U+FFFD, so namespace=a%FF and namespace=a%FE named one namespace, the
+            # other's document, and a password or file name changed silently)
+            unquote_to_bytes(part).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{what} holds percent-encoded bytes that are not UTF-8 (such as %FF): "
+                "read as text, they would name another namespace, password or file than "
+                "the one written; percent-encode UTF-8 there",
+                file=shown,
+            ) from None
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     username = password = None
     if userinfo:
