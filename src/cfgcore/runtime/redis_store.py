@@ -2356,14 +2356,7 @@ class RedisFlagStore(RedisFollower):
                     file=self.url,
                 )
             if status == -4:
-                raise self._refuse(
-                    f"not written: the next version would pass 2**53 - 1, where versions "
-                    f"stop counting: the floor key {self.floor_key} or the stored version is "
-                    f"{version}, further than cfgcore ever numbers (set by hand or by "
-                    f"another program?). Delete the floor key (DEL "
-                    f"{self.floor_key}), restart processes that serve such a version, then "
-                    f"{self._repair_command()}"
-                )
+                raise self._refuse(self._end_of_versions(int(version), old.version))
             if status == -3:
                 kind = version.decode(errors="replace") if isinstance(version, bytes) else version
                 raise self._refuse(self._wrong_type_message(str(kind)))
@@ -2375,6 +2368,45 @@ class RedisFlagStore(RedisFollower):
         raise ConfigError(
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
+        )
+
+    def _end_of_versions(self, highest: int, stored: int, publish: bool = False) -> str:
+        """Why a write was refused at the end of the version space (the script's -4:
+        ``highest``, the version the next one would follow, is 2**53 - 1), naming what
+        holds that version and the way out that works for it. A floor key set that high
+        is deleted. A stored document (or this host's record of one) that high is no
+        version a write can follow, and every process that took it refuses anything
+        older, from memory and from its cache file: the namespace starts over."""
+        with self._lock:
+            seen = self._seen
+        found = []
+        if stored >= highest:
+            found.append(f"the stored document {self.key} is at version {stored}")
+        if self._floor_version() >= highest:
+            found.append(f"the floor key {self.floor_key} holds {highest}")
+        own = max(seen, self._cache_version())
+        if own >= highest:
+            cache = f" (its cache file {self.cache_path})" if self.cache_path else ""
+            found.append(f"this process served or cached version {own}{cache}")
+        if self.min_version >= highest:
+            found.append(f"the store URL pins min_version={self.min_version}")
+        if not found:  # (moved since the script ran)
+            found.append(f"the floor key {self.floor_key} or the stored version is {highest}")
+        again = "publish again" if publish else self._repair_command()
+        head = (
+            f"not written: the next version would pass 2**53 - 1, where versions stop "
+            f"counting: {'; '.join(found)}, further than cfgcore ever numbers (set by hand "
+            f"or by another program?). "
+        )
+        if len(found) == 1 and found[0].startswith("the floor key"):
+            return head + f"Delete the floor key (DEL {self.floor_key}), then {again}"
+        store, note = self._store_arg()
+        return head + (
+            "No version can follow it, and every process that took it refuses any older "
+            "one: stop the processes of this namespace, remove their cache files "
+            f"(STATE_DIR/fleet/{self._parsed.namespace}-{self._document}-*.msgpack), "
+            f"delete the namespace's keys (cfgcore retire --store {store}{note}), then "
+            f"{again} and start them"
         )
 
     def _refuse_unsigned(self) -> None:
@@ -3427,13 +3459,14 @@ class RedisConfigStore(RedisFlagStore):
                 return cnew, fnew
             if status == -4:
                 store = flags if fversion else self
-                raise store._refuse(
-                    f"not written: the next version would pass 2**53 - 1, where versions "
-                    f"stop counting: the floor key {store.floor_key} or the stored version "
-                    f"is {cversion}, further than cfgcore ever numbers (set by hand or by "
-                    f"another program?). Delete the floor key (DEL {store.floor_key}), "
-                    f"restart processes that serve such a version, then publish again"
-                )
+                stored = old.version
+                if not fversion:  # (the configuration's, as its signing reads it)
+                    try:
+                        _, _, (field,) = self._fields("version")
+                        stored = stored_version(field, self.url) if field is not None else 0
+                    except (ConfigError, redis.RedisError):
+                        stored = 0
+                raise store._refuse(store._end_of_versions(int(cversion), stored, publish=True))
             flags.stats["conflicts"] += 1
             numbered = None
             # Another publish (or write) replaced the flag document since it was read:
