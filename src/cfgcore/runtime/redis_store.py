@@ -1044,6 +1044,11 @@ class RedisFlagStore(RedisFollower):
         # The checksum of that version's document: a failover that lost a write lets
         # another writer store another document under the same number (see _catch_up).
         self._served_sum = ""
+        # (version, checksum) of a write of this process that the store took but its
+        # ``wait=N`` replicas did not acknowledge in time: the caller was told it failed,
+        # so no listener of this process serves it, yet every other process takes it.
+        # The follower delivers it here too while the store holds it (see _catch_up).
+        self._unserved: tuple[int, str] | None = None
         # The epoch of that version's document (None: none yet, or a document of a
         # release before epochs): a document of another epoch is taken only when a
         # forced write began it (see _foreign).
@@ -2335,7 +2340,11 @@ class RedisFlagStore(RedisFollower):
                     new_snapshot, data, int(version), checksum, writer, self.url, epoch, forced
                 )
                 if replicate:
-                    self._replicate(new.version)
+                    try:
+                        self._replicate(new.version)
+                    except ConfigError:
+                        self._stored_unserved(new)
+                        raise
                 self.stats["writes"] += 1
                 self._clear_problem("write", "outage")
                 self._own_write(new, writer_blob, signature)
@@ -2423,6 +2432,15 @@ class RedisFlagStore(RedisFollower):
                 f"key (cfgcore publish)",
                 file=self.url,
             )
+
+    def _stored_unserved(self, doc: FlagDocument) -> None:
+        """``doc`` is stored, but its write was reported failed (``wait=N`` replicas did
+        not acknowledge it): the follower delivers it to this process's listeners as
+        another process's write while the store holds it (at its next poll at the
+        latest), as every other process takes it. (Its version stays this process's
+        floor, so the next write is numbered above it either way.)"""
+        with self._lock:
+            self._unserved = (doc.version, doc.checksum)
 
     def _own_write(self, doc: FlagDocument, writer: bytes, signature: bytes) -> None:
         """``doc`` was just written by this process: make it the cache file's now, as
@@ -3446,7 +3464,12 @@ class RedisConfigStore(RedisFlagStore):
                 with flags._lock:
                     flags._saw(fnew)
                 flags._env_stored = flags._env_seen = self.environment  # (recorded)
-                flags._replicate(fversion)  # (one wait covers both: one script)
+                try:
+                    flags._replicate(fversion)  # (one wait covers both: one script)
+                except ConfigError:
+                    self._stored_unserved(cnew)
+                    flags._stored_unserved(fnew)
+                    raise
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
                 self._clear_problem("write", "outage")
