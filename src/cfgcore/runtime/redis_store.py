@@ -2676,7 +2676,8 @@ class RedisFlagStore(RedisFollower):
         """``{test: (time, record or None)}``: the guardrail stops the fleet recorded
         beside the document (``{NS}:flags:guardrail-stops``), a stop in force (its
         record) or its end (None: resumed or deleted at that time). Entries that are not
-        such (written by another program) are logged and passed over. With verification
+        such (written by another program) are passed over and reported as a refused
+        entry is (below). With verification
         keys (:mod:`cfgcore.runtime.signing`), so is an entry without a valid signature
         by a trusted key, reported as a refused document is (once per stored value:
         ``stats["stops_rejected"]``, ``last_error``, an ERROR line, the store's
@@ -2767,10 +2768,22 @@ class RedisFlagStore(RedisFollower):
             if record is not None and not isinstance(record, dict):
                 raise ValueError("record not a mapping")
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
-            log.error(
-                "%s: passing over an unreadable entry %r of the guardrail stop "
-                "register %s: %s", self.url, name, self.stops_key, exc,
-            )  # fmt: skip
+            # Reported as a refused entry is, once while it stays stored (it was logged
+            # at every read: every write and every document judged, and never reached
+            # last_error, health or the audit log).
+            shown = name.decode(errors="backslashreplace")
+            why = f"{type(exc).__name__}: {exc}"
+            self._stop_refused(
+                shown,
+                value,
+                ConfigError(
+                    f"the guardrail stop register {self.stops_key}: the entry of A/B test "
+                    f"{shown[:80]!r} is no entry cfgcore writes ({why[:200]}): passed "
+                    f"over (stored by another program or by hand; a host that holds this "
+                    f"test's stop writes it back over it)",
+                    file=self.url,
+                ),
+            )
             return None
         if self.keys.verifies:
             try:
