@@ -283,6 +283,12 @@ class RedisFollower:
 
         delay = BACKOFF_MIN
         down_since: float | None = None
+        # When the connection last came up (None: it is down). The backoff starts over
+        # only after a connection that stayed up for backoff_max: one dropped at once
+        # again and again (a subscriber whose output buffer a flood of the channel
+        # fills, a proxy that accepts and closes) reconnected every 50 ms, a storm of
+        # reconnects and reads from every process while it lasted, each one logged.
+        up_since: float | None = None
         while not self._closed.is_set():
             try:
                 pubsub = self._follow_client.pubsub()
@@ -301,7 +307,8 @@ class RedisFollower:
                         "%s: reconnected after %.1f s; at version %d",
                         self.url, time.monotonic() - down_since, self._seen,
                     )  # fmt: skip
-                down_since, delay, self.connected = None, BACKOFF_MIN, True
+                down_since, self.connected = None, True
+                up_since = time.monotonic()
                 self.lost_since = None
                 next_poll = time.monotonic() + self.poll
                 while not self._closed.is_set():
@@ -334,6 +341,9 @@ class RedisFollower:
                 if self._closed.is_set():
                     break
                 self.connected = False
+                if up_since is not None and time.monotonic() - up_since >= self.backoff_max:
+                    delay = BACKOFF_MIN  # (it stayed up: a new outage backs off anew)
+                up_since = None
                 # (Credentials refused at a reconnect: a password rotated on the
                 # server; or none to send: a password file missing or unreadable.
                 # Said as such, in health and to a provider, not "lost".)
