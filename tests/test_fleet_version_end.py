@@ -40,7 +40,7 @@ def test_a_stored_version_at_the_end_is_named_with_a_way_out_that_works(
     seen = []
     follower.watch(seen.append)
     r.hset("{end}:flags", "version", MAX_VERSION)  # the same data, under the last version
-    wait_for(lambda: follower.stats["accepted"] >= 1)
+    wait_for(lambda: follower.version == MAX_VERSION)  # (taken, and cached)
     writer = stores(url)
     for force in (False, True):
         with pytest.raises(ConfigError) as err:

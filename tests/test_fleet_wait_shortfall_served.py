@@ -47,6 +47,8 @@ def test_a_write_no_replica_acknowledged_is_served_by_its_writer_as_by_the_fleet
     wait_for(lambda: other.is_feature_enabled("short_flag", USER), timeout=5)
     wait_for(lambda: writer.is_feature_enabled("short_flag", USER), timeout=5)
     assert writer._live.document.version == stored == other._live.document.version
+    # (listeners hear it from the follower's thread, after the swap)
+    wait_for(lambda: [e for e in changes if e.config_path == "flags.short_flag"])
     change = next(e for e in changes if e.config_path == "flags.short_flag")
     assert change.source == "redis" and change.store_version == stored
     # Its version stays the floor: the next write is numbered above it.
