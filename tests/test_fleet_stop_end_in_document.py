@@ -70,7 +70,9 @@ def test_a_lagging_host_reads_the_end_the_document_records(
     _spoil(redis_server, spoil)
     assert _fleet_entry(redis_server) is None
     version = int(redis_server.client().hget("{ab}:flags", "version"))
-    _lagging_host_serves_the_test(url_a, state_a, impl, redis_server, version)
+    _lagging_host_serves_the_test(
+        url_a, state_a, impl, redis_server, version, planted=spoil == "unreadable"
+    )
     assert _fleet_entry(redis_server) == ended  # (sent back by the lagging host)
 
 

@@ -19,6 +19,7 @@ import json
 import msgspec
 import pytest
 
+from cfgcore.errors import StopRegisterError
 from cfgcore.experiments.abtest import GUARDRAIL_ENDS
 from cfgcore.experiments.stops import read_ended, read_stops, stops_path
 from cfgcore.snapshot import Flag
@@ -75,11 +76,17 @@ def _setup(redis_server, tmp_path, impl, spoil):
     return (url_a, state_a), (url_c, state_c), ended
 
 
-def _lagging_host_serves_the_test(url, state, impl, redis_server, version_before):
+def _lagging_host_serves_the_test(url, state, impl, redis_server, version_before, planted=False):
+    """``planted``: the register holds an entry of TEST that is no entry cfgcore writes
+    when the host starts, which it reports (once) and writes its own over."""
     a = _manager(url, state, impl)
     try:
         assert "variant_b" in _served(a), "the lagging host stopped the re-created test"
-        assert a._live.last_error is None
+        if planted:
+            assert isinstance(a._live.last_error, StopRegisterError)
+            assert f"'{TEST}' is no entry cfgcore writes" in str(a._live.last_error)
+        else:
+            assert a._live.last_error is None
         assert TEST not in read_stops(stops_path(a._live.store, a.audit.path))
     finally:
         a.close()

@@ -136,6 +136,7 @@ class RedisFollower:
     _refused: Any
     _failing: Any
     _not_served: tuple[int, str] | None
+    _unserved: tuple[int, str] | None
     _poll_checks: list[Any]
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
@@ -288,6 +289,12 @@ class RedisFollower:
 
         delay = BACKOFF_MIN
         down_since: float | None = None
+        # When the connection last came up (None: it is down). The backoff starts over
+        # only after a connection that stayed up for backoff_max: one dropped at once
+        # again and again (a subscriber whose output buffer a flood of the channel
+        # fills, a proxy that accepts and closes) reconnected every 50 ms, a storm of
+        # reconnects and reads from every process while it lasted, each one logged.
+        up_since: float | None = None
         while not self._closed.is_set():
             try:
                 pubsub = self._follow_client.pubsub()
@@ -306,7 +313,8 @@ class RedisFollower:
                         "%s: reconnected after %.1f s; at version %d",
                         self.url, time.monotonic() - down_since, self._seen,
                     )  # fmt: skip
-                down_since, delay, self.connected = None, BACKOFF_MIN, True
+                down_since, self.connected = None, True
+                up_since = time.monotonic()
                 self.lost_since = None
                 next_poll = time.monotonic() + self.poll
                 while not self._closed.is_set():
@@ -325,7 +333,7 @@ class RedisFollower:
                         # Also for this process's own write (already seen): the cache
                         # file gets it now rather than at the next poll.
                         uncached = self.cache_path is not None and newest > self._cached
-                        if newest > self._seen or newest < 0 or uncached:
+                        if newest > self._seen or newest < 0 or uncached or self._unserved:
                             self._catch_up()
                     # On time whatever arrives: a channel never quiet for a second (a
                     # steady stream of messages) must not put polls off.
@@ -339,6 +347,9 @@ class RedisFollower:
                 if self._closed.is_set():
                     break
                 self.connected = False
+                if up_since is not None and time.monotonic() - up_since >= self.backoff_max:
+                    delay = BACKOFF_MIN  # (it stayed up: a new outage backs off anew)
+                up_since = None
                 # (Credentials refused at a reconnect: a password rotated on the
                 # server; or none to send: a password file missing or unreadable.
                 # Said as such, in health and to a provider, not "lost".)
@@ -406,6 +417,7 @@ class RedisFollower:
         # and the comparison must not look like the store going backwards.
         with self._lock:
             current, known, served = self._seen, self._epoch, self._served_sum
+            unserved = self._unserved
         # The document is not sent again when the store still holds the version served,
         # of the same epoch (unless the cache file still needs it): a poll costs a few
         # bytes. (Nor while a problem is standing: the document back as it was ends it.)
@@ -425,7 +437,7 @@ class RedisFollower:
                 and time.monotonic() - unwritten[1] < CACHE_RETRY_SECONDS
             )
         )
-        quick = current and cache_current and self._reported is None
+        quick = current and cache_current and self._reported is None and unserved is None
         # Nor is a document this process refuses sent again while it stays there: a
         # refusal is decided once per document, not downloaded again at every poll.
         refusal = self._refused
@@ -491,6 +503,14 @@ class RedisFollower:
         # store's: so does this one (delivered below like a newer version), or the fleet
         # stays split until the next write.
         reused = 0 < version == current and bool(served) and checksum not in ("", served)
+        # This process's own write, reported failed (its replicas did not acknowledge
+        # it) yet stored: served here too, as everywhere else (see _stored_unserved).
+        if unserved is not None and (version, checksum) == unserved and version == current:
+            reused = True
+        elif unserved is not None:
+            with self._lock:  # (the store holds another one now: nothing to deliver)
+                if self._unserved == unserved:
+                    self._unserved = None
         if version == current and version > self._cached and self._callbacks and not reused:
             # The document this process started from (read() before watch()) is live:
             # make it the cache file's too, unless the flag set refused it and serves
@@ -558,6 +578,8 @@ class RedisFollower:
         self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
         with self._lock:
             self._saw(doc)
+            if self._unserved is not None and self._unserved[0] <= doc.version:
+                self._unserved = None
         self.stats["accepted"] += 1
         if self._reported is not None:  # a refused document is over: a later one serves
             self._clear_problem("rejection")

@@ -1044,6 +1044,11 @@ class RedisFlagStore(RedisFollower):
         # The checksum of that version's document: a failover that lost a write lets
         # another writer store another document under the same number (see _catch_up).
         self._served_sum = ""
+        # (version, checksum) of a write of this process that the store took but its
+        # ``wait=N`` replicas did not acknowledge in time: the caller was told it failed,
+        # so no listener of this process serves it, yet every other process takes it.
+        # The follower delivers it here too while the store holds it (see _catch_up).
+        self._unserved: tuple[int, str] | None = None
         # The epoch of that version's document (None: none yet, or a document of a
         # release before epochs): a document of another epoch is taken only when a
         # forced write began it (see _foreign).
@@ -2335,7 +2340,11 @@ class RedisFlagStore(RedisFollower):
                     new_snapshot, data, int(version), checksum, writer, self.url, epoch, forced
                 )
                 if replicate:
-                    self._replicate(new.version)
+                    try:
+                        self._replicate(new.version)
+                    except ConfigError:
+                        self._stored_unserved(new)
+                        raise
                 self.stats["writes"] += 1
                 self._clear_problem("write", "outage")
                 self._own_write(new, writer_blob, signature)
@@ -2356,14 +2365,7 @@ class RedisFlagStore(RedisFollower):
                     file=self.url,
                 )
             if status == -4:
-                raise self._refuse(
-                    f"not written: the next version would pass 2**53 - 1, where versions "
-                    f"stop counting: the floor key {self.floor_key} or the stored version is "
-                    f"{version}, further than cfgcore ever numbers (set by hand or by "
-                    f"another program?). Delete the floor key (DEL "
-                    f"{self.floor_key}), restart processes that serve such a version, then "
-                    f"{self._repair_command()}"
-                )
+                raise self._refuse(self._end_of_versions(int(version), old.version))
             if status == -3:
                 kind = version.decode(errors="replace") if isinstance(version, bytes) else version
                 raise self._refuse(self._wrong_type_message(str(kind)))
@@ -2375,6 +2377,45 @@ class RedisFlagStore(RedisFollower):
         raise ConfigError(
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
+        )
+
+    def _end_of_versions(self, highest: int, stored: int, publish: bool = False) -> str:
+        """Why a write was refused at the end of the version space (the script's -4:
+        ``highest``, the version the next one would follow, is 2**53 - 1), naming what
+        holds that version and the way out that works for it. A floor key set that high
+        is deleted. A stored document (or this host's record of one) that high is no
+        version a write can follow, and every process that took it refuses anything
+        older, from memory and from its cache file: the namespace starts over."""
+        with self._lock:
+            seen = self._seen
+        found = []
+        if stored >= highest:
+            found.append(f"the stored document {self.key} is at version {stored}")
+        if self._floor_version() >= highest:
+            found.append(f"the floor key {self.floor_key} holds {highest}")
+        own = max(seen, self._cache_version())
+        if own >= highest:
+            cache = f" (its cache file {self.cache_path})" if self.cache_path else ""
+            found.append(f"this process served or cached version {own}{cache}")
+        if self.min_version >= highest:
+            found.append(f"the store URL pins min_version={self.min_version}")
+        if not found:  # (moved since the script ran)
+            found.append(f"the floor key {self.floor_key} or the stored version is {highest}")
+        again = "publish again" if publish else self._repair_command()
+        head = (
+            f"not written: the next version would pass 2**53 - 1, where versions stop "
+            f"counting: {'; '.join(found)}, further than cfgcore ever numbers (set by hand "
+            f"or by another program?). "
+        )
+        if len(found) == 1 and found[0].startswith("the floor key"):
+            return head + f"Delete the floor key (DEL {self.floor_key}), then {again}"
+        store, note = self._store_arg()
+        return head + (
+            "No version can follow it, and every process that took it refuses any older "
+            "one: stop the processes of this namespace, remove their cache files "
+            f"(STATE_DIR/fleet/{self._parsed.namespace}-{self._document}-*.msgpack), "
+            f"delete the namespace's keys (cfgcore retire --store {store}{note}), then "
+            f"{again} and start them"
         )
 
     def _refuse_unsigned(self) -> None:
@@ -2391,6 +2432,15 @@ class RedisFlagStore(RedisFollower):
                 f"key (cfgcore publish)",
                 file=self.url,
             )
+
+    def _stored_unserved(self, doc: FlagDocument) -> None:
+        """``doc`` is stored, but its write was reported failed (``wait=N`` replicas did
+        not acknowledge it): the follower delivers it to this process's listeners as
+        another process's write while the store holds it (at its next poll at the
+        latest), as every other process takes it. (Its version stays this process's
+        floor, so the next write is numbered above it either way.)"""
+        with self._lock:
+            self._unserved = (doc.version, doc.checksum)
 
     def _own_write(self, doc: FlagDocument, writer: bytes, signature: bytes) -> None:
         """``doc`` was just written by this process: make it the cache file's now, as
@@ -2626,7 +2676,8 @@ class RedisFlagStore(RedisFollower):
         """``{test: (time, record or None)}``: the guardrail stops the fleet recorded
         beside the document (``{NS}:flags:guardrail-stops``), a stop in force (its
         record) or its end (None: resumed or deleted at that time). Entries that are not
-        such (written by another program) are logged and passed over. With verification
+        such (written by another program) are passed over and reported as a refused
+        entry is (below). With verification
         keys (:mod:`cfgcore.runtime.signing`), so is an entry without a valid signature
         by a trusted key, reported as a refused document is (once per stored value:
         ``stats["stops_rejected"]``, ``last_error``, an ERROR line, the store's
@@ -2717,10 +2768,22 @@ class RedisFlagStore(RedisFollower):
             if record is not None and not isinstance(record, dict):
                 raise ValueError("record not a mapping")
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
-            log.error(
-                "%s: passing over an unreadable entry %r of the guardrail stop "
-                "register %s: %s", self.url, name, self.stops_key, exc,
-            )  # fmt: skip
+            # Reported as a refused entry is, once while it stays stored (it was logged
+            # at every read: every write and every document judged, and never reached
+            # last_error, health or the audit log).
+            shown = name.decode(errors="backslashreplace")
+            why = f"{type(exc).__name__}: {exc}"
+            self._stop_refused(
+                shown,
+                value,
+                ConfigError(
+                    f"the guardrail stop register {self.stops_key}: the entry of A/B test "
+                    f"{shown[:80]!r} is no entry cfgcore writes ({why[:200]}): passed "
+                    f"over (stored by another program or by hand; a host that holds this "
+                    f"test's stop writes it back over it)",
+                    file=self.url,
+                ),
+            )
             return None
         if self.keys.verifies:
             try:
@@ -3414,7 +3477,12 @@ class RedisConfigStore(RedisFlagStore):
                 with flags._lock:
                     flags._saw(fnew)
                 flags._env_stored = flags._env_seen = self.environment  # (recorded)
-                flags._replicate(fversion)  # (one wait covers both: one script)
+                try:
+                    flags._replicate(fversion)  # (one wait covers both: one script)
+                except ConfigError:
+                    self._stored_unserved(cnew)
+                    flags._stored_unserved(fnew)
+                    raise
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
                 self._clear_problem("write", "outage")
@@ -3427,13 +3495,14 @@ class RedisConfigStore(RedisFlagStore):
                 return cnew, fnew
             if status == -4:
                 store = flags if fversion else self
-                raise store._refuse(
-                    f"not written: the next version would pass 2**53 - 1, where versions "
-                    f"stop counting: the floor key {store.floor_key} or the stored version "
-                    f"is {cversion}, further than cfgcore ever numbers (set by hand or by "
-                    f"another program?). Delete the floor key (DEL {store.floor_key}), "
-                    f"restart processes that serve such a version, then publish again"
-                )
+                stored = old.version
+                if not fversion:  # (the configuration's, as its signing reads it)
+                    try:
+                        _, _, (field,) = self._fields("version")
+                        stored = stored_version(field, self.url) if field is not None else 0
+                    except (ConfigError, redis.RedisError):
+                        stored = 0
+                raise store._refuse(store._end_of_versions(int(cversion), stored, publish=True))
             flags.stats["conflicts"] += 1
             numbered = None
             # Another publish (or write) replaced the flag document since it was read:

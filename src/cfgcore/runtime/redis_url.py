@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 from cfgcore._encoding import utf8_encodable
 from cfgcore.errors import ConfigError
@@ -90,7 +90,13 @@ class RedisURL:
         """The URL without its password: safe for logs, events and error messages."""
         auth = ""
         if self.username or self.password:
-            auth = quote(self.username or "", safe="") + (":***" if self.password else "") + "@"
+            user = quote(self.username or "", safe="")
+            if user and self.password is None and "password_file" not in self.options:
+                # A user-info part without ':' (redis://SECRET@host) is the password to
+                # redis-cli -u, which reads it so; redis-py sends it as a user name. It
+                # is shown as a password is, whichever it is.
+                user = "***"
+            auth = user + (":***" if self.password else "") + "@"
         query = f"namespace={quote(self.namespace, safe='')}"
         if self.socket_path is not None:
             # (a file name's bytes, those that are not UTF-8 too: read back by the parser)
@@ -180,6 +186,8 @@ def _shown(parts: Any, url: str | None = None) -> str:
     userinfo, at, hostlist = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
         userinfo = userinfo.partition(":")[0] + ":***"
+    elif at and userinfo and not re.search(r"(?:^|&)password_file=", parts.query):
+        userinfo = "***"  # (as RedisURL.redacted: what redis-cli -u reads as the password)
     query = []
     after_secret = False
     for piece in parts.query.split("&") if parts.query else ():
@@ -275,6 +283,18 @@ def parse_redis_url(url: str) -> RedisURL:
                 "from an environment variable); percent-encode UTF-8 there",
                 file=shown,
             )
+        try:
+            # (each part is read as text: a percent-escape that is not UTF-8 was read
+            # as U+FFFD, so namespace=a%FF and namespace=a%FE named one namespace, the
+            # other's document, and a password or file name changed silently)
+            unquote_to_bytes(part).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{what} holds percent-encoded bytes that are not UTF-8 (such as %FF): "
+                "read as text, they would name another namespace, password or file than "
+                "the one written; percent-encode UTF-8 there",
+                file=shown,
+            ) from None
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     username = password = None
     if userinfo:

@@ -73,6 +73,10 @@ ENVIRONMENT = (ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE, ENV_VERIFY_KEYS, ENV_VERIF
 _PREFIX = "v1:ed25519:"
 _KEY_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _MAX_FILE = 1 << 20
+# The signing key files warned about as readable by others, (path, inode, mode): each
+# once per process (every store a process opens reads the keys: `cfgcore publish` said
+# it three times).
+_WARNED_READABLE: set[tuple[str, int, int]] = set()
 # The longest envelope the read script sends (a prefix, an id of 64, 86 characters of
 # base64): anything longer stored there is refused unread.
 MAX_ENVELOPE = 256
@@ -198,7 +202,13 @@ def _read_key_file(path: str, *, private: bool) -> list[tuple[int, str]]:
                     + " (chmod o-w)",
                     file=path,
                 )  # fmt: skip
-            if private and st.st_mode & (stat.S_IRGRP | stat.S_IROTH):
+            seen = (os.path.abspath(path), st.st_ino, st.st_mode)
+            if (
+                private
+                and st.st_mode & (stat.S_IRGRP | stat.S_IROTH)
+                and seen not in _WARNED_READABLE
+            ):
+                _WARNED_READABLE.add(seen)
                 log.warning(
                     "fleet signing key file %s is readable by other users (mode %04o): "
                     "anyone who can read it can sign flags every follower serves "
