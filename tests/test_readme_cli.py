@@ -492,6 +492,7 @@ INLINE: dict[str, Run | str] = {
     "cfgcore --version": Run(shows=("cfgcore ", "(evaluator: ", "Python ")),
     "cfgcore get 'loggers[\"uvicorn.access\"].level'": Run("loggers", shows=("INFO",)),
     "cfgcore publish --flags": FRAGMENT,
+    "cfgcore retire": FRAGMENT,
     "cfgcore experiment start NAME": Run(
         "test", shows=("started A/B test checkout",), as_run="cfgcore experiment start checkout"
     ),
