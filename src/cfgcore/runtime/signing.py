@@ -269,6 +269,17 @@ class FleetKeys:
                 raise ConfigError(f"{signing_origin}: {exc}") from None
             private = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
             public = _public_bytes(private.public_key())
+            if kid and kid != _derived_id(public) and hmac.compare_digest(kid, _derived_id(seed)):
+                # A verification key line (`cfgcore fleet keygen` prints ID:PUBLIC, the
+                # id derived from those bytes as a public key) given as the signing key:
+                # it signs, with a key nobody trusts, and every follower refuses what this
+                # process writes as tampered with. Its id tells it apart.
+                raise ConfigError(
+                    f"{signing_origin}: key {kid!r} is a verification (public) key, not "
+                    "a signing key: give the signing key `cfgcore fleet keygen` wrote to "
+                    f"its file ({ENV_SIGNING_KEY_FILE}), and this one to the followers "
+                    f"({ENV_VERIFY_KEYS})"
+                )
             self._signer = _Signer(kid or _derived_id(public), private, public)
         parsed = []
         for n, text in enumerate(verify, 1):
