@@ -80,8 +80,9 @@ ingested whole again adds only its new lines; one given again with other content
 reported unusable. Each input that wrote events is remembered by its content (SHA-256
 and size, the newest 10,000 in *.ingested.json beside the logs): the same content
 ingested again (a re-run batch job, the same file under another name) is refused,
-naming when it was ingested, as its lines without ids would count twice; --again
-ingests it anyway (never an id the log holds).
+naming when it was ingested and what ingesting it again would count twice (its metric
+events without an event_id; nothing when every one has an id); --again ingests it
+anyway (never an id the log holds).
 Exit status: 0 ingested, 1 an error or unusable lines (the others ingested), 3 nothing
 to do: the input was ingested before (refused by its content, or every event in it is
 in the logs by its id), nothing written."""
