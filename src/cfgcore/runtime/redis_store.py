@@ -184,6 +184,7 @@ __all__ = [
     "RedisConfigStore",
     "RedisFlagStore",
     "RedisURL",
+    "StoreUnreachableError",
     "VersionConflictError",
     "open_redis_store",
     "parse_redis_url",
@@ -850,6 +851,14 @@ class VersionConflictError(ConfigError):
     def __init__(self, message: str, *, current: int, expected: int, file: str) -> None:
         super().__init__(message, file=file)
         self.current, self.expected = current, expected
+
+
+class StoreUnreachableError(ConfigError):
+    """:meth:`RedisFlagStore.read` could not read Redis (unreachable, credentials
+    refused, a TLS problem, a reply that is not Redis's) and no cache file could serve:
+    nothing was read, so nothing was refused. Any other ConfigError of a read is the
+    stored document refused (corrupt, signed by no trusted key, older than what this
+    host served): ``cfgcore watch --store`` keeps watching for the next one then."""
 
 
 class FlagsEnvironmentError(ConfigError):
@@ -2138,7 +2147,7 @@ class RedisFlagStore(RedisFollower):
             try:
                 doc = self.read_cache()
             except ConfigError as cache_exc:
-                raise ConfigError(
+                raise StoreUnreachableError(
                     f"{down} ({exc}) and no usable cache file: {cache_exc}",
                     file=self.url,
                 ) from None
