@@ -416,7 +416,8 @@ def _store_check(name: str, store: Any, bound: float) -> Check:
     stops = getattr(store, "stop_register_problem", None)
     if stops is None:
         return check
-    said = f"guardrail stop register entries passed over: {_first_line(ValueError(stops))}"
+    first = _first_line(ValueError(stops)).removeprefix(f"{store.url}: ")  # (named before)
+    said = f"guardrail stop register entries passed over: {first}"
     return Check(name, "warn" if check.ok else check.status, f"{check.detail}; {said}")
 
 
