@@ -591,6 +591,8 @@ INLINE: dict[str, Run | str] = {
     "cfgcore retire --store URL": REDIS,
     "cfgcore publish --store URL -e ENV --flags-from-cache CACHE_FILE": REDIS,
     "cfgcore watch --store": REDIS,
+    # run against a real Redis by tests/test_fleet_watch_refused_current.py
+    "cfgcore watch --store URL": REDIS,
 }
 
 

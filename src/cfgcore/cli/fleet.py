@@ -458,24 +458,60 @@ def _who(writer: Any) -> str:
     return f"{who} pid {_safe(writer.get('pid', '?'), 20)}"
 
 
+def _current_document(store: Any) -> tuple[Any, Exception | None]:
+    """``(document, None)``: the store's current document; ``(None, why)`` when the
+    store holds one this process refuses (corrupt, signed by no trusted key, a flags
+    file that does not decode). ConfigError when nothing could be read: Redis
+    unreachable without a cache file, a flags file missing or unreadable."""
+    from cfgcore.errors import ConfigError
+
+    kind = getattr(store, "kind", None)
+    if kind == "file":
+        data, origin = store.read_bytes()  # (not there, or unreadable: raised)
+        try:
+            return store.document(data, origin), None
+        except ConfigError as exc:
+            return None, exc
+    if kind != "redis":
+        return store.read(), None
+    from cfgcore.runtime.redis_store import StoreUnreachableError
+
+    try:
+        return store.read(), None
+    except StoreUnreachableError:
+        raise
+    except ConfigError as exc:
+        return None, exc
+
+
 def watch_store(args: argparse.Namespace) -> int:
     """Follow a flag store (Redis, or a flags file, read every half second): print its
     version, then every new version (who wrote it and which flags changed) and every
-    rejected document (corrupt, or not compiling: what every process refuses)."""
-    from cfgcore.engine import Engine
-    from cfgcore.errors import ConfigError
-    from cfgcore.runtime.flags import derive
+    rejected document (corrupt, or not compiling: what every process refuses). A
+    current document this process refuses is said as such on the first line, and the
+    watch goes on."""
     from cfgcore.runtime.flagstore import open_store
 
     store = open_store(args.store)
-    doc = store.read()
-    print(
-        f"{store.url}: version {doc.version} ({len(doc.snapshot.flags)} flags"
-        f"{_epoch_note(doc)}) from {_who(doc.writer)}; Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
-    )
+    try:
+        return _watch(args, store)
+    finally:
+        store.close()
+
+
+def _watch(args: argparse.Namespace, store: Any) -> int:
+    from cfgcore.engine import Engine
+    from cfgcore.errors import ConfigError
+    from cfgcore.runtime.flags import derive
+    from cfgcore.snapshot import Snapshot
+
     events: queue.Queue[Any] = queue.Queue()
+
+    def refusal(version: int, origin: str, exc: ConfigError) -> ValueError:
+        first = next(iter(str(exc).splitlines()), "") or type(exc).__name__
+        detail = first.removeprefix(f"{origin}: ")
+        return ValueError(f"{store.url}: version {version} does not compile, every "
+                          f"process keeps its last good flags: {detail}")  # fmt: skip
 
     def deliver(new_doc: Any) -> None:
         # What every process does with it: a version that does not compile is refused
@@ -484,20 +520,47 @@ def watch_store(args: argparse.Namespace) -> int:
         try:
             Engine().compile(derive(new_doc.snapshot, new_doc.origin), file=new_doc.origin)
         except ConfigError as exc:
-            first = next(iter(str(exc).splitlines()), "") or type(exc).__name__
-            detail = first.removeprefix(f"{new_doc.origin}: ")
-            events.put(
-                ValueError(f"{store.url}: version {new_doc.version} does not compile, every "
-                           f"process keeps its last good flags: {detail}")
-            )  # fmt: skip
+            events.put(refusal(new_doc.version, new_doc.origin, exc))
             raise  # the store counts it and does not deliver it again
         events.put(new_doc)
 
+    # The store's current document, unless this process refuses it (corrupt, a bad
+    # signature, not compiling): then that is said, and watching goes on, for the next
+    # good version is what an operator waits for. Only a store that cannot be read at
+    # all (Redis unreachable without a cache file, a flags file missing) ends it.
+    doc, refused = _current_document(store)
+    if doc is not None and refused is None:
+        try:
+            Engine().compile(derive(doc.snapshot, doc.origin), file=doc.origin)
+        except ConfigError as exc:
+            refused = refusal(doc.version, doc.origin, exc)
+            if hasattr(store, "served_instead"):  # (its follower does not cache it)
+                store.served_instead(doc)
+    if refused is None:
+        assert doc is not None
+        print(
+            f"{store.url}: version {doc.version} ({len(doc.snapshot.flags)} flags"
+            f"{_epoch_note(doc)}) from {_who(doc.writer)}; Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        said = (str(refused).splitlines() or [type(refused).__name__])[0]
+        print(
+            f"{store.url}: the current document is refused: "
+            f"{_safe(said.removeprefix(f'{store.url}: '), 2000)}; watching for the next "
+            "version, Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
     store.watch(deliver, on_error=events.put)  # type: ignore[call-arg]
     # A flags file has no follower thread (a manager's watcher reloads it): read it here
     # at every idle turn, and report what changed or what is refused (once).
     polled = getattr(store, "kind", None) == "file"
-    state: dict[str, Any] = {"checksum": doc.checksum, "error": None}
+    state: dict[str, Any] = {
+        "checksum": doc.checksum if doc is not None else None,
+        "error": str(refused) if refused is not None and doc is None else None,
+    }
 
     def poll_file() -> None:
         try:
@@ -512,43 +575,54 @@ def watch_store(args: argparse.Namespace) -> int:
                 deliver(new_doc)
         state.update(checksum=new_doc.checksum, error=None)
 
-    last, epoch = doc.snapshot, getattr(doc, "epoch", None)
+    # (Nothing served to compare with after a refused document: the next good version
+    # lists its flags, and names its epoch without calling it new.)
+    last = doc.snapshot if refused is None and doc is not None else Snapshot()
+    epoch = getattr(doc, "epoch", None) if refused is None else None
+    epoch_known = refused is None
+    # The follower's own report of the document refused above is not said twice.
+    echo = str(refused).splitlines()[:1] if refused is not None and doc is None else []
     seen = 0
     deadline = time.monotonic() + args.timeout if args.timeout else None
-    try:
-        while not args.count or seen < args.count:
-            wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-            if wait <= 0:
-                break
-            try:
-                item = events.get(timeout=wait)
-            except queue.Empty:
-                if polled:
-                    poll_file()
+    while not args.count or seen < args.count:
+        wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+        if wait <= 0:
+            break
+        try:
+            item = events.get(timeout=wait)
+        except queue.Empty:
+            if polled:
+                poll_file()
+            continue
+        stamp = time.strftime("%H:%M:%S")
+        if isinstance(item, Exception):
+            first = (str(item).splitlines() or [type(item).__name__])[0]
+            if echo and [first] == echo:
+                echo = []
                 continue
+            echo = []
             seen += 1
-            stamp = time.strftime("%H:%M:%S")
-            if isinstance(item, Exception):
-                first = (str(item).splitlines() or [type(item).__name__])[0]
-                # (whole: a refusal's report ends with the command that repairs it)
-                print(f"{stamp} REJECTED {_safe(first, 2000)}", flush=True)
-                continue
-            new = item.snapshot
-            changed = sorted(
-                k for k in {*last.flags, *new.flags} if last.flags.get(k) != new.flags.get(k)
-            )
-            shown = ", ".join(_safe(k, 80) for k in changed[:10]) + (
-                f" (+{len(changed) - 10})" if len(changed) > 10 else ""
-            )
-            # A new epoch: a publish (forced write) replaced the document, or the store
-            # was re-created (then every process that served the old one refuses it).
-            began = ""
-            new_epoch = getattr(item, "epoch", None)
-            if new_epoch != epoch and new_epoch is not None:
-                began = f" [new{_epoch_note(item).removeprefix(',')}]"
-            print(f"{stamp} v{item.version} {_who(item.writer)}{began}: "
-                  f"{shown or 'no flag changed'}", flush=True)  # fmt: skip
-            last, epoch = new, new_epoch
-    finally:
-        store.close()
+            # (whole: a refusal's report ends with the command that repairs it)
+            print(f"{stamp} REJECTED {_safe(first, 2000)}", flush=True)
+            continue
+        seen += 1
+        echo = []
+        new = item.snapshot
+        changed = sorted(
+            k for k in {*last.flags, *new.flags} if last.flags.get(k) != new.flags.get(k)
+        )
+        shown = ", ".join(_safe(k, 80) for k in changed[:10]) + (
+            f" (+{len(changed) - 10})" if len(changed) > 10 else ""
+        )
+        # A new epoch: a publish (forced write) replaced the document, or the store
+        # was re-created (then every process that served the old one refuses it).
+        began = ""
+        new_epoch = getattr(item, "epoch", None)
+        if new_epoch is not None and not epoch_known:
+            began = f" [{_epoch_note(item).removeprefix(', ')}]"
+        elif new_epoch != epoch and new_epoch is not None:
+            began = f" [new{_epoch_note(item).removeprefix(',')}]"
+        print(f"{stamp} v{item.version} {_who(item.writer)}{began}: "
+              f"{shown or 'no flag changed'}", flush=True)  # fmt: skip
+        last, epoch, epoch_known = new, new_epoch, True
     return 0

@@ -14,7 +14,9 @@ answers two questions, each with the checks that decided it:
   ``warn`` check saying why the new input was refused (``last_reload``, standing after
   a runtime update: the files still hold it); so does a published configuration
   refused while the store holds it (``config_source``: the version served, the version
-  refused and why), as a refused flag document does (``flags``). A file watcher that is
+  refused and why), as a refused flag document does (``flags``), and an entry of the
+  fleet's guardrail stop register passed over while it stays stored (``flag_store``). A
+  file watcher that is
   alive but stuck (its loop has not come round for its ``stall_after`` seconds, by default
   ``max(30, 20 x poll_interval)`` or ``CFGCORE_WATCHER_STALL_SECONDS``: a reload blocked
   on a hung read or a lock) is not ready either, naming the watcher and for how long.
@@ -40,6 +42,7 @@ from typing import Any
 
 from cfgcore._numbers import positive_seconds
 from cfgcore.config.tree import get_path
+from cfgcore.errors import StopRegisterError
 from cfgcore.observability.http import asgi_app, paths, wsgi_app
 from cfgcore.runtime.redaction import redact_text
 
@@ -388,8 +391,14 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
         out[0] = Check("flags", "fail", f"flag set of {live.store.url} closed; serving version "
                        f"{doc.version} ({count} flags), following nothing")  # fmt: skip
         return out
-    if live.last_error is not None:
-        first = _first_line(live.last_error)
+    error = live.last_error
+    if isinstance(error, StopRegisterError) and hasattr(live.store, "stop_register_problem"):
+        # An entry of the guardrail stop register passed over: no document was refused.
+        # The store's flag_store check says it while it stands (below), and stops saying
+        # it once the entry is fixed or removed.
+        error = None
+    if error is not None:
+        first = _first_line(error)
         # (Refused bytes, or a file gone or emptied: what the source holds now is not
         # what serves.)
         out[0] = Check("flags", "warn", f"refused what the flag source holds now; "
@@ -400,6 +409,19 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
 
 
 def _store_check(name: str, store: Any, bound: float) -> Check:
+    """A followed store: connected, or confirmed within ``bound`` seconds; and a
+    refusal of the fleet's guardrail stop register standing (an entry passed over: a
+    ``warn``, as a refused flag document is)."""
+    check = _store_state(name, store, bound)
+    stops = getattr(store, "stop_register_problem", None)
+    if stops is None:
+        return check
+    first = _first_line(ValueError(stops)).removeprefix(f"{store.url}: ")  # (named before)
+    said = f"guardrail stop register entries passed over: {first}"
+    return Check(name, "warn" if check.ok else check.status, f"{check.detail}; {said}")
+
+
+def _store_state(name: str, store: Any, bound: float) -> Check:
     """A followed store: connected, or confirmed within ``bound`` seconds."""
     version = store.version
     failing = getattr(store, "failing_version", None)

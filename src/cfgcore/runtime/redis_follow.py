@@ -117,6 +117,8 @@ class RedisFollower:
     lost_since: float | None
     _problems: dict[str, str]
     _problems_lock: Any
+    _stops_judging: Any
+    _stops_found: Any
     _rejection_basis: tuple[Any, Any]
     stats: dict[str, int]
     _seen: int
@@ -708,6 +710,8 @@ class RedisFollower:
         self._thread = None
         self._pubsub = None
         self._problems_lock = threading.Lock()
+        self._stops_judging = threading.Lock()  # (a read of the stop register)
+        self._stops_found = None
         # The parent's follower's lost connection is said until a read from Redis
         # succeeds, as a read's outage is: this process's follower says its own.
         problems: dict[str, str] = {}

@@ -184,6 +184,7 @@ __all__ = [
     "RedisConfigStore",
     "RedisFlagStore",
     "RedisURL",
+    "StoreUnreachableError",
     "VersionConflictError",
     "open_redis_store",
     "parse_redis_url",
@@ -852,6 +853,14 @@ class VersionConflictError(ConfigError):
         self.current, self.expected = current, expected
 
 
+class StoreUnreachableError(ConfigError):
+    """:meth:`RedisFlagStore.read` could not read Redis (unreachable, credentials
+    refused, a TLS problem, a reply that is not Redis's) and no cache file could serve:
+    nothing was read, so nothing was refused. Any other ConfigError of a read is the
+    stored document refused (corrupt, signed by no trusted key, older than what this
+    host served): ``cfgcore watch --store`` keeps watching for the next one then."""
+
+
 class FlagsEnvironmentError(ConfigError):
     """``cfgcore publish --flags`` for another environment than the one the namespace's
     flag document was published for: refused, nothing written (one flag document per
@@ -1086,6 +1095,13 @@ class RedisFlagStore(RedisFollower):
         self._stops_refused: dict[str, bytes] = {}
         self._stops_reported: set[tuple[str, str]] = set()
         self._stops_untold: list[ConfigError] = []
+        # The refusals standing in the register (stop_register_problem): test -> (what
+        # was said, the SHA-1 of the refused value as stored, or None when it was not
+        # read: over a limit, or the register itself not read, under the test "").
+        # Replaced whole by each read of the register; _stops_found collects one read's.
+        self._stops_standing: dict[str, tuple[str, str | None]] = {}
+        self._stops_found: dict[str, tuple[str, str | None]] | None = None
+        self._stops_judging = threading.Lock()
         # The environment a publish recorded on the stored flag document at the last read
         # (None: none recorded, no document, another type) and the last one any read or
         # publish of this store found; with the environments its owners serve
@@ -1111,6 +1127,8 @@ class RedisFlagStore(RedisFollower):
         self._stops_read = self._client.register_script(_STOPS_READ)
         self._stops_check = self._client.register_script(_STOPS_CHECK)
         self._fields_script = self._client.register_script(_FIELDS)
+        if document == "flags":  # (a published configuration has no stop register)
+            self._poll_checks.append(self._recheck_stop_register)
         _STORES.add(self)
         instruments.track_store(self)
 
@@ -2138,7 +2156,7 @@ class RedisFlagStore(RedisFollower):
             try:
                 doc = self.read_cache()
             except ConfigError as cache_exc:
-                raise ConfigError(
+                raise StoreUnreachableError(
                     f"{down} ({exc}) and no usable cache file: {cache_exc}",
                     file=self.url,
                 ) from None
@@ -2729,27 +2747,83 @@ class RedisFlagStore(RedisFollower):
             )
         ):
             raise _unexpected("the stop register's read script", reply)
-        if reply[0] != b"ok":
-            raise self._stops_not_read(reply[0], reply[1])
-        entries: dict[str, tuple[float, Any]] = {}
-        refused: dict[str, bytes] = {}
-        for i in range(1, len(reply), 4):
-            name, value, name_size, size = reply[i : i + 4]
-            if not (
-                isinstance(name, bytes)
-                and (value is None or isinstance(value, bytes))
-                and type(name_size) is int
-                and type(size) is int
-            ):
-                raise _unexpected("the stop register's read script", reply[i : i + 4])
-            if value is None:  # (measured, not read: over a limit)
-                self._stop_oversized(name, name_size, size)
-                continue
-            entry = self._stop_entry(name, value, refused)
-            if entry is not None:
-                entries[name.decode()] = entry
-        self._stops_refused = refused
+        with self._stops_judging:
+            self._stops_found = {}
+            try:
+                if reply[0] != b"ok":
+                    exc = self._stops_not_read(reply[0], reply[1])
+                    self._stops_now(self._stops_found)
+                    raise exc
+                entries: dict[str, tuple[float, Any]] = {}
+                refused: dict[str, bytes] = {}
+                for i in range(1, len(reply), 4):
+                    name, value, name_size, size = reply[i : i + 4]
+                    if not (
+                        isinstance(name, bytes)
+                        and (value is None or isinstance(value, bytes))
+                        and type(name_size) is int
+                        and type(size) is int
+                    ):
+                        raise _unexpected("the stop register's read script", reply[i : i + 4])
+                    if value is None:  # (measured, not read: over a limit)
+                        self._stop_oversized(name, name_size, size)
+                        continue
+                    entry = self._stop_entry(name, value, refused)
+                    if entry is not None:
+                        entries[name.decode()] = entry
+                self._stops_refused = refused
+                # (what this read found refused is what stands: an entry fixed or
+                # removed since the last read no longer does)
+                self._stops_now(self._stops_found)
+            finally:
+                self._stops_found = None
         return entries
+
+    def _stops_now(self, standing: dict[str, tuple[str, str | None]]) -> None:
+        """The refusals of the stop register that stand from now; one that no longer
+        does is no longer what ``last_error`` says either."""
+        gone = {said for said, _ in self._stops_standing.values()}
+        gone -= {said for said, _ in standing.values()}
+        self._stops_standing = standing
+        current = self._problems.get("rejection")
+        if current is not None and current in gone:
+            self._clear_problem("rejection", only=current)
+
+    @property
+    def stop_register_problem(self) -> str | None:
+        """What is wrong with the fleet's guardrail stop register now, or None: the
+        refusal of an entry passed over (not an entry cfgcore writes, over a limit, not
+        signed by a trusted key) or of the register itself (not read), as the last read
+        of the register found it, and how many more stand. Reported once per stored
+        value (:meth:`read_stop_register`); this stands until a read finds the register
+        without it (the follower checks, at each poll while one stands, whether the
+        refused values are still stored): health's ``flag_store`` check warns on it."""
+        standing = self._stops_standing
+        if not standing:
+            return None
+        first = next(iter(standing.values()))[0]
+        more = len(standing) - 1
+        return first if not more else f"{first} (and {more} more refused entries)"
+
+    def _recheck_stop_register(self) -> None:
+        """At each poll while a refusal of the stop register stands: whether the
+        refused values are still stored, in one script that sends none that is (a few
+        bytes); one changed or gone, or a refusal of a value not read (over a limit, the
+        register not read), reads the register again, which says what stands now.
+        Raises redis.RedisError (logged by the poll)."""
+        standing = self._stops_standing
+        if not standing:
+            return
+        if all(sha is not None for sha in standing.values()):
+            args: list[Any] = [MAX_STOP_ENTRY_BYTES]
+            for name, (_said, sha) in standing.items():
+                args += [name, sha]
+            self._to_primary()
+            reply = self._stops_check(keys=[self.stops_key], args=args)
+            if reply == [b"hash"]:
+                return  # every refused value still stored: still standing, still said
+        with contextlib.suppress(ConfigError):  # (not read: said, and standing)
+            self.read_stop_register()
 
     def _stop_entry(
         self, name: bytes, value: bytes, refused: dict[str, bytes]
@@ -2833,6 +2907,24 @@ class RedisFlagStore(RedisFollower):
             return names
         if len(reply) % 3 != 1:
             raise _unexpected("the stop register's check script", reply)
+        with self._stops_judging:
+            self._stops_found = {}
+            try:
+                lost = self._own_entries_judged(reply, own, held)
+                # (the names checked stand refused as this check found them)
+                standing = {k: v for k, v in self._stops_standing.items() if k not in own}
+                self._stops_now({**standing, **self._stops_found})
+            finally:
+                self._stops_found = None
+        return lost
+
+    def _own_entries_judged(
+        self,
+        reply: list[Any],
+        own: Mapping[str, tuple[float, bool]],
+        held: dict[str, tuple[float, bool, str]],
+    ) -> list[str]:
+        """stop_register_lost's reply judged: the tests whose entry the register lost."""
         lost = []
         refused = dict(self._stops_refused)
         for i in range(1, len(reply), 3):
@@ -2878,7 +2970,7 @@ class RedisFlagStore(RedisFollower):
             f"hand; a host that holds this test's stop writes it back over it)",
             file=self.url,
         )
-        self._stop_refused(test, mark, exc)
+        self._stop_refused(test, mark, exc, stored=False)
 
     def _stops_not_read(self, why: bytes, amount: Any) -> ConfigError:
         """The ConfigError for a stop register the read script did not read (``why``:
@@ -2908,7 +3000,7 @@ class RedisFlagStore(RedisFollower):
             f"next start)",
             file=self.url,
         )
-        self._stop_refused("", b"%s %s" % (why, str(amount).encode()), exc)
+        self._stop_refused("", b"%s %s" % (why, str(amount).encode()), exc, stored=False)
         return exc
 
     def _verify_stop(self, test: str, entry: dict[str, Any], value: bytes) -> None:
@@ -2936,15 +3028,21 @@ class RedisFlagStore(RedisFollower):
         if verdict is not True:
             raise verdict
 
-    def _stop_refused(self, test: str, value: bytes, exc: ConfigError) -> None:
+    def _stop_refused(
+        self, test: str, value: bytes, exc: ConfigError, *, stored: bool = True
+    ) -> None:
         """Report a refused entry of the stop register once while it stays stored: as a
         refused document (stats, last_error, log, the on_error listeners after the
         change path that read it; one refused before any listener follows is told to the
-        first that does)."""
+        first that does). ``value``: the stored value, or (``stored`` False) what marks
+        one not read (its size, the register's)."""
         from cfgcore.runtime.events import run_after_delivery
 
         if not isinstance(exc, StopRegisterError):  # what the listeners are told
             exc = StopRegisterError(exc.problems)
+        found = self._stops_found
+        if found is not None:  # (a read of the register: what it found stands)
+            found[test] = (str(exc), hashlib.sha1(value).hexdigest() if stored else None)
         mark = (test, hashlib.sha256(value).hexdigest())
         with self._lock:
             if mark in self._stops_reported:

@@ -1,0 +1,173 @@
+"""``cfgcore watch --store`` started while the store holds a document this process
+refuses (corrupt bytes, a checksum that does not match, a bad signature with
+verification keys set, a document that does not compile) says so on its first line and
+keeps watching: the next good version is printed as any other, and later refusals as
+REJECTED lines. It exited with one error line, or (a document that does not compile)
+showed the refused version as the store's flags. A store that cannot be read at all
+(Redis unreachable, no cache file) still ends it with an error. Real redis-server."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+
+import msgspec
+import pytest
+
+from cfgcore.cli import main
+from cfgcore.runtime.redis_store import RedisFlagStore
+from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
+from cfgcore.snapshot import Flag
+from tests.redis_server import refused_port, wait_for
+
+TRUSTED = generate_signing_pair("k1")
+UNTRUSTED = generate_signing_pair("k9")
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("cfgcore.fleet").setLevel(logging.CRITICAL)
+    yield
+    logging.getLogger("cfgcore.fleet").setLevel(logging.NOTSET)
+
+
+def only(*names: str):
+    return lambda s: msgspec.structs.replace(s, flags={n: Flag(default="on") for n in names})
+
+
+def _plant(
+    redis_server, ns: str, data: bytes, checksum: str | None = None, version: int = 2
+) -> None:
+    """A version of ``ns``'s flag document written behind cfgcore's back, announced."""
+    redis_server.client().hset(
+        f"{{{ns}}}:flags",
+        mapping={"version": version, "data": data,
+                 "checksum": checksum or hashlib.sha256(data).hexdigest()},
+    )  # fmt: skip
+    redis_server.client().publish(f"{{{ns}}}:flags:changes", f"{version} x")
+
+
+def _corrupt(redis_server, ns, monkeypatch):
+    _plant(redis_server, ns, b"junk")
+
+
+def _wrong_checksum(redis_server, ns, monkeypatch):
+    data = msgspec.msgpack.encode({"flags": {"x": {"default": "on"}}})
+    _plant(redis_server, ns, data, checksum="0" * 64)
+
+
+def _not_compiling(redis_server, ns, monkeypatch):
+    _plant(redis_server, ns, msgspec.msgpack.encode({"flags": {"x": {"default": "nope"}}}))
+
+
+def _untrusted_signature(redis_server, ns, monkeypatch):
+    # This process trusts k1 only (the fleet's writer below signs with it).
+    monkeypatch.setenv("CFGCORE_FLEET_VERIFY_KEYS", TRUSTED[1])
+    with RedisFlagStore(
+        redis_server.url + f"?namespace={ns}&cache=off", keys=FleetKeys(UNTRUSTED[0])
+    ) as other:
+        other.update(only("signed_by_k9"), force=True)
+
+
+CASES = {
+    "corrupt": (_corrupt, "expected object, got int"),
+    "checksum": (_wrong_checksum, "checksum mismatch in version 2"),
+    "not compiling": (_not_compiling, "version 2 does not compile"),
+    "signature": (_untrusted_signature, "'k9'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_watch_says_the_current_document_is_refused_and_keeps_watching(
+    redis_server, capsys, monkeypatch, case
+):
+    plant, said = CASES[case]
+    ns = "wr" + str(sorted(CASES).index(case))
+    url = redis_server.url + f"?namespace={ns}&cache=off"
+    keys = FleetKeys(TRUSTED[0], [TRUSTED[1]])
+    with RedisFlagStore(url, keys=keys) as first:
+        first.update(only("a"))
+    plant(redis_server, ns, monkeypatch)
+    done: list[int] = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            main(["watch", "--store", url, "--count", "2", "--timeout", "30"])
+        )
+    )
+    out: list[str] = []
+    err: list[str] = []
+
+    def printed(text: str) -> bool:
+        captured = capsys.readouterr()
+        out.append(captured.out)
+        err.append(captured.err)
+        return text in "".join(out) or text in "".join(err)
+
+    writer = RedisFlagStore(url, keys=keys)
+    t.start()
+    try:
+        assert wait_for(lambda: printed("the current document is refused"), timeout=20)
+        # the repair (cfgcore publish: a forced write), then another bad version
+        writer.update(only("a", "b"), force=True, actor="oncall")
+        assert wait_for(lambda: printed(" oncall@"), timeout=20)
+        _plant(redis_server, ns, b"more junk", version=9)
+        t.join(30)
+    finally:
+        writer.close()
+    printed("")
+    assert done == [0]
+    first_line = "".join(err).splitlines()[0]
+    shown = url.removesuffix("&cache=off")  # (as the store names itself)
+    assert first_line.startswith(f"{shown}: the current document is refused: ")
+    assert said in first_line and first_line.endswith("Ctrl-C to stop")
+    lines = "".join(out).splitlines()
+    # the refusal is said once (first line), not again as the follower's report
+    assert len(lines) == 2, lines
+    assert " v3 oncall@" in lines[0] and "by a forced write]: a, b" in lines[0]
+    assert "[new " not in lines[0]  # (nothing served before it to call it new)
+    assert " REJECTED " in lines[1]  # (the version 9 planted: refused too)
+
+
+def test_a_store_that_cannot_be_read_still_ends_the_watch(capsys):
+    url = f"redis://127.0.0.1:{refused_port()}/0?namespace=gone&cache=off"
+    code = main(["watch", "--store", url, "--count", "1", "--timeout", "10"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Redis unreachable" in err and "refused" not in err.split("Redis unreachable")[0]
+
+
+def test_a_flags_file_refused_at_start_is_watched_until_fixed(tmp_path, capsys):
+    path = tmp_path / "flags.yaml"
+    path.write_text("flags: [not, a, mapping\n")
+    done: list[int] = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            main(["watch", "--store", str(path), "--count", "1", "--timeout", "30"])
+        )
+    )
+    t.start()
+    err: list[str] = []
+    out: list[str] = []
+
+    def printed(text: str) -> bool:
+        captured = capsys.readouterr()
+        out.append(captured.out)
+        err.append(captured.err)
+        return text in "".join(out) or text in "".join(err)
+
+    assert wait_for(lambda: printed("the current document is refused"), timeout=20)
+    path.write_text(
+        "flags:\n  fixed:\n    default: 'on'\n    variants: {'on': true, 'off': false}\n"
+    )
+    t.join(30)
+    printed("")
+    assert done == [0]
+    lines = "".join(out).splitlines()
+    assert len(lines) == 1 and lines[0].endswith(": fixed"), lines
+
+
+def test_a_missing_flags_file_still_ends_the_watch(tmp_path, capsys):
+    code = main(["watch", "--store", str(tmp_path / "none.yaml"), "--timeout", "5"])
+    assert code == 1
+    assert "does not exist" in capsys.readouterr().err
