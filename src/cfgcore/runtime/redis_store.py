@@ -2016,34 +2016,48 @@ class RedisFlagStore(RedisFollower):
         cached, epoch = self._cache_identity()
         if doc.version >= max(cached, self.min_version):
             return doc
-        what = "flag" if self._document == "flags" else "published configuration"
         if doc.version < cached:
             self._mark_lost(self._client, cached, epoch)
+        msg = self._behind_message(doc.version, cached)
+        if cached < self.min_version:
+            self._raise_problem("rejection", msg)
+            raise ConfigError(self._below_pin_message(doc.version, cached), file=self.url)
+        return self._keep_or_cache(msg)
+
+    def _behind_message(self, version: int, cached: int) -> str:
+        """Why stored ``version`` is not served: older than the cache file's ``cached``
+        (the high-water mark this host keeps), or below ``min_version``."""
+        what = "flag" if self._document == "flags" else "published configuration"
+        if version < cached:
             why = (
-                f"the store holds version {doc.version} of the {what} document, older than "
+                f"the store holds version {version} of the {what} document, older than "
                 f"version {cached} this host served (its cache file {self.cache_path})"
             )
         else:
             why = (
-                f"the store holds version {doc.version} of the {what} document, below "
+                f"the store holds version {version} of the {what} document, below "
                 f"min_version={self.min_version} of the store URL (the lowest version this "
                 f"deployment accepts)"
             )
-        msg = (
+        return (
             f"{why}: writes lost in a failover, or an older document put back by someone "
             f"who can write Redis (a signed one too, under its own version); not served. "
             f"If the store's document is the intended one, publish it again (it is then "
             f"numbered above): {self._repair_command()}"
         )
-        if cached < self.min_version:
-            self._raise_problem("rejection", msg)
-            shown = f"version {cached}" if cached else "none"
-            raise ConfigError(
-                f"{msg}; the cache file cannot serve meanwhile ({shown}, below "
-                f"min_version={self.min_version})",
-                file=self.url,
-            )
-        return self._keep_or_cache(msg)
+
+    def _below_pin_message(self, version: int, cached: int | None = None) -> str:
+        """The refusal of stored ``version``, below ``min_version``, by a process that
+        serves nothing: its cache file (version ``cached``; read when None) cannot serve
+        either. :meth:`read` raises it at start; the follower of a store that serves
+        nothing yet (``cfgcore watch --store``) reports it for each such version."""
+        if cached is None:
+            cached = self._cache_identity()[0]
+        shown = f"version {cached}" if cached else "none"
+        return (
+            f"{self._behind_message(version, cached)}; the cache file cannot serve "
+            f"meanwhile ({shown}, below min_version={self.min_version})"
+        )
 
     def _lost_version(self) -> int:
         """For an empty store: the highest version this process, its cache file or the
