@@ -55,6 +55,7 @@ from cfgcore.dynamic_config import (  # noqa: E402
     FeatureFlag,
 )
 from cfgcore.engine import Engine  # noqa: E402
+from cfgcore.snapshot import decode_snapshot  # noqa: E402
 from peers import (  # noqa: E402
     FLAG_ON,
     FLAG_ROLLOUT,
@@ -574,7 +575,10 @@ def _memory_child(what: str, evals: int, gc_mode: str, n_flags: int = 10_000) ->
     gc.collect()
     base = _private_kb()
     if what == "cfgcore":
-        engine = Engine.from_snapshot(cfgcore_snapshot(n_flags))
+        # loaded as a service loads its flags file (bytes decoded), not built from a dict
+        data = json.dumps(cfgcore_snapshot(n_flags)).encode()
+        engine = Engine.from_snapshot(decode_snapshot(data, "json"))
+        del data
         keys = engine.snapshot().keys
         check = engine.is_enabled
     else:
