@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfgcore import snapshot as snapshot_module
+from cfgcore import _frozen, snapshot
 from cfgcore.compiler import _ATOM_LISTS, compile_incremental, compile_snapshot
 from cfgcore.engine import Engine
 from cfgcore.snapshot import decode_snapshot, snapshot_from_dict
@@ -238,8 +238,27 @@ def test_any_decoded_document_untracked_and_served_alike(make_py_and_c, values, 
 
 def test_pure_python_keeps_objects_tracked():
     """Without the extension nothing can be untracked: the fallbacks say so."""
-    assert snapshot_module._keep_tracked([], msgspec.Struct) == 0
-    assert snapshot_module._keep_atoms_tracked([]) is False
+    assert _frozen._keep_tracked([], msgspec.Struct) == 0
+    assert _frozen._keep_atoms_tracked([]) is False
     from cfgcore._env import NO_EXTENSIONS
 
-    assert snapshot_module.untrack is (snapshot_module._keep_tracked if NO_EXTENSIONS else untrack)
+    assert _frozen.untrack is (_frozen._keep_tracked if NO_EXTENSIONS else untrack)
+    assert snapshot.untrack is _frozen.untrack
+
+
+def test_configuration_tree_untracked(tmp_path, config_manager_factory):
+    """A configuration version's tree (read-only FrozenDict/FrozenList, built by the
+    loader) is out of the collector too; the values read are unchanged."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "base.yaml").write_text(
+        "audio:\n  bitrates: [96, 160, 320]\n  codecs: {premium: opus, free: aac}\n"
+        "regions:\n  - {name: EU, shelves: [new, charts]}\n"
+    )
+    (tmp_path / "conf" / "development.yaml").write_text("audio: {default_bitrate: 160}\n")
+    manager = config_manager_factory(tmp_path / "conf", hot=False)
+    tree = manager.config
+    found = _containers(tree)
+    assert len(found) >= 6
+    assert [o for o in found if gc.is_tracked(o)] == []
+    assert manager.get("audio.bitrates") == [96, 160, 320]
+    assert manager["regions"][0]["shelves"][1] == "charts"

@@ -51,7 +51,7 @@ from uuid import UUID
 import msgspec
 
 from cfgcore import _automaton
-from cfgcore._frozen import thaw
+from cfgcore._frozen import thaw, untrack, untrack_atoms
 from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home
     BUCKETS,
     DEDUP_SHARDS,
@@ -214,8 +214,6 @@ from cfgcore.snapshot import (
     gc_paused,
     is_decoded,
     unordered_field,
-    untrack,
-    untrack_atoms,
 )
 
 

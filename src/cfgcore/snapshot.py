@@ -55,12 +55,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
 from cfgcore._encoding import decode_text, utf8_encodable
-from cfgcore._env import NO_EXTENSIONS
+from cfgcore._frozen import untrack
 from cfgcore._json_errors import json_error_path, json_syntax_problem
 from cfgcore._msgspec_errors import NO_DATA, msgspec_problem
 from cfgcore.errors import (
@@ -413,29 +413,6 @@ def _release(parsed: Any) -> None:
     if type(flags) is dict:
         while flags:
             flags.popitem()
-
-
-def _keep_tracked(root: Any, struct_type: type) -> int:
-    """Pure Python cannot take objects out of the collector: they stay tracked."""
-    return 0
-
-
-def _keep_atoms_tracked(container: Any) -> bool:
-    return False
-
-
-# Decoded documents and compiled tables are taken out of the cyclic garbage collector
-# (cfgcore._tree.untrack, untrack_atoms): without the extension they stay in it, which
-# costs only the collector's time.
-if TYPE_CHECKING or NO_EXTENSIONS:
-    untrack = _keep_tracked
-    untrack_atoms = _keep_atoms_tracked
-else:
-    try:
-        from cfgcore._tree import untrack, untrack_atoms
-    except ImportError:  # built without a compiler: cfgcore._compat warns about that
-        untrack = _keep_tracked
-        untrack_atoms = _keep_atoms_tracked
 
 
 @contextmanager
