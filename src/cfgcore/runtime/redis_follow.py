@@ -539,10 +539,11 @@ class RedisFollower:
                 return  # rejected before: reported once, not on every poll
             # (the same version and checksum, but other data, or another record beside
             # the floor: judged again)
-        if version < self.min_version:
+        if 0 < version < self.min_version:
             # Below the URL's pin, newer than what serves: nothing serves yet (``cfgcore
             # watch --store`` started on such a store; a start is refused instead). Not
             # delivered (it took it as the store's flags), reported once while it stays.
+            # (-1, a version unreadable or out of range, is refused below with its reason.)
             self._reject(
                 version, checksum, ConfigError(self._below_pin_message(version), file=self.url)
             )
