@@ -55,6 +55,7 @@ from cfgcore.dynamic_config import (  # noqa: E402
     FeatureFlag,
 )
 from cfgcore.engine import Engine  # noqa: E402
+from cfgcore.snapshot import decode_snapshot  # noqa: E402
 from peers import (  # noqa: E402
     FLAG_ON,
     FLAG_ROLLOUT,
@@ -562,14 +563,22 @@ def _private_kb() -> int:
     return total
 
 
-def _memory_child(what: str, evals: int, freeze_gc: bool, n_flags: int = 10_000) -> dict:
+def _memory_child(what: str, evals: int, gc_mode: str, n_flags: int = 10_000) -> dict:
     """Run in a fresh interpreter: build ``what`` ("cfgcore": a compiled 10,000-flag
     snapshot; "floor": a plain dict of the same 10,000 names), fork a worker that makes
-    ``evals`` lookups, and return the private memory the build and the worker added."""
+    ``evals`` lookups, and return the private memory the build and the worker added.
+
+    ``gc_mode``: "plain"; "gc-freeze" (``gc.freeze()`` before the fork); "collect" (the
+    worker runs a full collection after its lookups, as a serving worker's allocations
+    make it do: each collection writes the header of every object it tracks)."""
+    freeze_gc = gc_mode == "gc-freeze"
     gc.collect()
     base = _private_kb()
     if what == "cfgcore":
-        engine = Engine.from_snapshot(cfgcore_snapshot(n_flags))
+        # loaded as a service loads its flags file (bytes decoded), not built from a dict
+        data = json.dumps(cfgcore_snapshot(n_flags)).encode()
+        engine = Engine.from_snapshot(decode_snapshot(data, "json"))
+        del data
         keys = engine.snapshot().keys
         check = engine.is_enabled
     else:
@@ -600,6 +609,8 @@ def _memory_child(what: str, evals: int, freeze_gc: bool, n_flags: int = 10_000)
                 for i in range(0, len(keys), 97):
                     on += check(keys[i], ctxs[n % 100])
                     n += 1
+            if gc_mode == "collect":
+                gc.collect()
             added = _private_kb() - before
             os.write(w, json.dumps({"added_kb": added, "evals": n, "on": on}).encode())
         finally:
@@ -618,8 +629,8 @@ def _memory_child(what: str, evals: int, freeze_gc: bool, n_flags: int = 10_000)
     reason="needs Linux /proc/self/smaps_rollup and fork()",
 )
 @pytest.mark.parametrize("what", ["floor", "cfgcore"])
-@pytest.mark.parametrize("freeze_gc", [False, True], ids=["plain", "gc-freeze"])
-def test_memory_forked_worker(benchmark, what, freeze_gc):
+@pytest.mark.parametrize("gc_mode", ["plain", "gc-freeze", "collect"])
+def test_memory_forked_worker(benchmark, what, gc_mode):
     """A 10,000-flag snapshot built before fork; a forked worker runs 1M evaluations
     (1,000 flags and 30k evaluations when benchmarks are disabled) and reports the
     private memory it added (/proc/self/smaps_rollup Private_Clean + Private_Dirty,
@@ -630,12 +641,12 @@ def test_memory_forked_worker(benchmark, what, freeze_gc):
     evals, n_flags = (1_000_000, 10_000) if not benchmark.disabled else (30_000, 1_000)
     code = (
         "import json, sys; sys.path.insert(0, sys.argv[1]); import bench_request as b; "
-        "print(json.dumps(b._memory_child(sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1', "
+        "print(json.dumps(b._memory_child(sys.argv[2], int(sys.argv[3]), sys.argv[4], "
         "int(sys.argv[5]))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, os.path.dirname(__file__), what, str(evals),
-         "1" if freeze_gc else "0", str(n_flags)],
+         gc_mode, str(n_flags)],
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     got = json.loads(out.stdout.strip().splitlines()[-1])
@@ -643,7 +654,7 @@ def test_memory_forked_worker(benchmark, what, freeze_gc):
     # (built_kb is a measurement, not a check: with the smoke run's 1,000 flags on a
     # loaded machine, pages the allocator gives back can outweigh the build: -2.5 MB seen)
     benchmark.extra_info.update(
-        who=f"{'floor' if what == 'floor' else 'cfgcore'}-{'gc-freeze' if freeze_gc else 'plain'}",
+        who=f"{'floor' if what == 'floor' else 'cfgcore'}-{gc_mode}",
         built_kb=got["built_kb"],
         worker_added_kb=got["added_kb"],
         evals=got["evals"],

@@ -7,7 +7,6 @@ follower accepts."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 
 import msgspec
@@ -19,19 +18,9 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.redis_url import parse_redis_url
 from cfgcore.snapshot import Flag
+from tests.fleet_helpers import add, quiet_fleet  # noqa: F401  (quiet_fleet: an autouse fixture)
 from tests.fuzz import examples
 from tests.redis_server import wait_for
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    logging.getLogger("cfgcore.fleet").setLevel(logging.CRITICAL)
-    yield
-    logging.getLogger("cfgcore.fleet").setLevel(logging.NOTSET)
-
-
-def add(name: str):
-    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
 
 
 def _follower(stores, url):

@@ -171,3 +171,52 @@ def test_a_missing_flags_file_still_ends_the_watch(tmp_path, capsys):
     code = main(["watch", "--store", str(tmp_path / "none.yaml"), "--timeout", "5"])
     assert code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_store_below_min_version_is_refused_not_shown_and_the_watch_goes_on(redis_server, capsys):
+    """The stored version is below the URL's ``min_version`` and no cache file can serve:
+    the first line says it is refused, and the follower does not then show that version
+    as the store's flags (it did, as ``v2 ...: a, b``). A version still below the pin is
+    a REJECTED line; the first one at the pin is printed as any other."""
+    url = redis_server.url + "?namespace=pinned&cache=off"
+    writer = RedisFlagStore(url)
+    writer.update(only("a"))
+    writer.update(only("a", "b"))  # version 2
+    done: list[int] = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            main(["watch", "--store", url + "&min_version=4", "--count", "2", "--timeout", "30"])
+        )
+    )
+    out: list[str] = []
+    err: list[str] = []
+
+    def printed(text: str) -> bool:
+        captured = capsys.readouterr()
+        out.append(captured.out)
+        err.append(captured.err)
+        return text in "".join(out) or text in "".join(err)
+
+    t.start()
+    try:
+        assert wait_for(lambda: printed("the current document is refused"), timeout=20)
+        writer.update(only("a", "b", "c"))  # version 3: still below the pin
+        assert wait_for(lambda: printed("REJECTED"), timeout=20)
+        writer.update(only("a", "d"), actor="oncall")  # version 4: at the pin
+        t.join(30)
+    finally:
+        writer.close()
+    printed("")
+    assert done == [0]
+    first_line = "".join(err).splitlines()[0]
+    assert "the current document is refused: the store holds version 2 " in first_line
+    assert "below min_version=4" in first_line
+    lines = "".join(out).splitlines()
+    assert len(lines) == 2, lines
+    assert (
+        " REJECTED " in lines[0]
+        and "version 3 of the flag document, below min_version=4" in lines[0]
+    )
+    # nothing served before it: every flag of version 4 listed (against version 2 it
+    # would say "b, d")
+    assert " v4 oncall@" in lines[1] and lines[1].endswith(": a, d"), lines

@@ -9,9 +9,7 @@ next flag document went live, as a refused document on ``flags``, and the store'
 from __future__ import annotations
 
 import json
-import logging
 
-import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,22 +17,11 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.signing import generate_signing_pair
-from cfgcore.snapshot import Flag
+from tests.fleet_helpers import add, quiet_fleet  # noqa: F401  (quiet_fleet: an autouse fixture)
 from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 K1 = generate_signing_pair("k1")
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    logging.getLogger("cfgcore.fleet").setLevel(logging.CRITICAL)
-    yield
-    logging.getLogger("cfgcore.fleet").setLevel(logging.NOTSET)
-
-
-def add(name: str):
-    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
 
 
 def _check(manager, name: str):

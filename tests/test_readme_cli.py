@@ -492,7 +492,6 @@ INLINE: dict[str, Run | str] = {
     "cfgcore --version": Run(shows=("cfgcore ", "(evaluator: ", "Python ")),
     "cfgcore get 'loggers[\"uvicorn.access\"].level'": Run("loggers", shows=("INFO",)),
     "cfgcore publish --flags": FRAGMENT,
-    "cfgcore retire": FRAGMENT,
     "cfgcore experiment start NAME": Run(
         "test", shows=("started A/B test checkout",), as_run="cfgcore experiment start checkout"
     ),
@@ -588,6 +587,7 @@ INLINE: dict[str, Run | str] = {
     "cfgcore experiment report": FRAGMENT,
     "cfgcore publish --store URL -e ENV --flags ...": REDIS,
     "cfgcore publish --expect-version N": REDIS,
+    # run against a real Redis by tests/test_fleet_version_end_processes.py
     "cfgcore retire --store URL": REDIS,
     "cfgcore publish --store URL -e ENV --flags-from-cache CACHE_FILE": REDIS,
     "cfgcore watch --store": REDIS,

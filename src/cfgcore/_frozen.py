@@ -111,6 +111,29 @@ else:
         FrozenList = PyFrozenList
 
 
+def _keep_tracked(root: Any, struct_type: type) -> int:
+    """Pure Python cannot take objects out of the collector: they stay tracked."""
+    return 0
+
+
+def _keep_atoms_tracked(container: Any) -> bool:
+    return False
+
+
+# Decoded flag documents, compiled tables and configuration trees are taken out of the
+# cyclic garbage collector (cfgcore._tree.untrack, untrack_atoms): without the extension
+# they stay in it, which costs only the collector's time.
+if TYPE_CHECKING or NO_EXTENSIONS:
+    untrack = _keep_tracked
+    untrack_atoms = _keep_atoms_tracked
+else:
+    try:
+        from cfgcore._tree import untrack, untrack_atoms
+    except ImportError:  # built without a compiler: cfgcore._compat warns about that
+        untrack = _keep_tracked
+        untrack_atoms = _keep_atoms_tracked
+
+
 def _redacted(tree: Any) -> Any:
     from cfgcore.runtime.redaction import redact
 

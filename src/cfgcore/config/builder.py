@@ -31,6 +31,7 @@ from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from cfgcore._encoding import decode_text
+from cfgcore._frozen import FrozenDict, untrack
 from cfgcore.config import debuglog
 from cfgcore.config.envfile import ENV_FILE_VAR, EnvironWithFile, aliased
 from cfgcore.config.environ import env_layer, env_refs, plain_text, ref_names
@@ -531,6 +532,9 @@ class ConfigBuilder:
         if debug:
             debuglog.layers_merged(env, layers)
         config = freeze(merged)
+        # Read-only, acyclic and this version's own: out of the cyclic collector, as a
+        # decoded flag document is (cfgcore._tree.untrack)
+        untrack(config, FrozenDict)
         live_refs = {
             p: ref for p, (ref, value) in refs.items() if get_path(config, p, _ABSENT) == value
         }

@@ -134,6 +134,7 @@ class RedisFollower:
     _cache_failed: tuple[int, float] | None
     cache_path: str | None
     floor_key: str
+    min_version: int
     _reported: Any
     _refused: Any
     _failing: Any
@@ -243,6 +244,9 @@ class RedisFollower:
         raise NotImplementedError
 
     def _lost_message(self, version: int) -> str:
+        raise NotImplementedError
+
+    def _below_pin_message(self, version: int, cached: int | None = None) -> str:
         raise NotImplementedError
 
     def _wrong_type(self, raw: list[Any]) -> str | None:
@@ -535,6 +539,15 @@ class RedisFollower:
                 return  # rejected before: reported once, not on every poll
             # (the same version and checksum, but other data, or another record beside
             # the floor: judged again)
+        if version < self.min_version:
+            # Below the URL's pin, newer than what serves: nothing serves yet (``cfgcore
+            # watch --store`` started on such a store; a start is refused instead). Not
+            # delivered (it took it as the store's flags), reported once while it stays.
+            self._reject(
+                version, checksum, ConfigError(self._below_pin_message(version), file=self.url)
+            )
+            self._refusing(raw)
+            return
         # (A write failing while the listeners take this document, the retirement of a
         # test it drops, fails after this read: only an earlier failure is over.)
         earlier = self._problems.get("write")

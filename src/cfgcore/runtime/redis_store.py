@@ -625,6 +625,8 @@ MAX_STOP_REGISTER_BYTES = 16 << 20
 # (entries within their limits, allocator rounding) fits, with room for a few oversized
 # values planted beside it (each passed over alone).
 MAX_STOP_REGISTER_MEMORY = 2 * MAX_STOP_REGISTER_BYTES
+# How a poll checks that a refused entry of the register still stands (_STOPS_STANDING).
+_Probe = tuple[str, bytes, bytes]
 
 # The stop register (KEYS[1]) read within those bounds (ARGV[1..5]: MAX_STOP_ENTRIES,
 # MAX_STOP_NAME_BYTES, MAX_STOP_ENTRY_BYTES, MAX_STOP_REGISTER_BYTES,
@@ -751,6 +753,57 @@ for i = 2, #ARGV, 2 do
   end
 end
 return r
+"""
+
+
+# Whether the refused entries of the stop register (KEYS[1]) standing on a process are
+# still stored as that process last read them, at each poll of its follower while one
+# stands (RedisFlagStore._recheck_stop_register): ARGV[1..4] are MAX_STOP_ENTRIES,
+# MAX_STOP_ENTRY_BYTES, MAX_STOP_NAME_BYTES and MAX_STOP_REGISTER_MEMORY, then triples
+# (how, name, mark): 'sha', the entry named so (its exact bytes: a name that is not
+# UTF-8 too) holds a value within MAX_ENTRY whose SHA-1 is mark; 'size', its value is
+# still mark bytes long (over MAX_ENTRY: measured, never read); 'long', the register
+# still has a name of mark bytes (over MAX_NAME) beginning with name (its first 64
+# bytes, as the read script sent them): the names are listed (HKEYS, within the read
+# script's bounds, which are checked first), no value is read. Returns 1 when every one
+# still stands (a few bytes, whatever the register holds), else 0: the caller reads the
+# register again, which says what stands now.
+_STOPS_STANDING = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' then return 0 end
+local max_entry, max_name = tonumber(ARGV[2]), tonumber(ARGV[3])
+local long, left = {}, 0
+for i = 5, #ARGV, 3 do
+  local how, name, mark = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if how == 'sha' then
+    if redis.call('HEXISTS', KEYS[1], name) == 0 then return 0 end
+    if redis.call('HSTRLEN', KEYS[1], name) > max_entry then return 0 end
+    if redis.sha1hex(redis.call('HGET', KEYS[1], name)) ~= mark then return 0 end
+  elseif how == 'size' then
+    if redis.call('HSTRLEN', KEYS[1], name) ~= tonumber(mark) then return 0 end
+  else
+    local key = mark .. ' ' .. name
+    if not long[key] then
+      long[key] = true
+      left = left + 1
+    end
+  end
+end
+if left == 0 then return 1 end
+if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[1]) then return 0 end
+local used = redis.pcall('MEMORY', 'USAGE', KEYS[1], 'SAMPLES', '0')
+if type(used) == 'number' and used > tonumber(ARGV[4]) then return 0 end
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if #name > max_name then
+    local key = string.format('%d', #name) .. ' ' .. string.sub(name, 1, 64)
+    if long[key] then
+      long[key] = nil
+      left = left - 1
+    end
+  end
+end
+if left == 0 then return 1 end
+return 0
 """
 
 
@@ -1096,11 +1149,11 @@ class RedisFlagStore(RedisFollower):
         self._stops_reported: set[tuple[str, str]] = set()
         self._stops_untold: list[ConfigError] = []
         # The refusals standing in the register (stop_register_problem): test -> (what
-        # was said, the SHA-1 of the refused value as stored, or None when it was not
-        # read: over a limit, or the register itself not read, under the test "").
+        # was said, how a poll checks that it still stands: _STOPS_STANDING's triple,
+        # or None for the register itself not read, under the test "").
         # Replaced whole by each read of the register; _stops_found collects one read's.
-        self._stops_standing: dict[str, tuple[str, str | None]] = {}
-        self._stops_found: dict[str, tuple[str, str | None]] | None = None
+        self._stops_standing: dict[str, tuple[str, _Probe | None]] = {}
+        self._stops_found: dict[str, tuple[str, _Probe | None]] | None = None
         self._stops_judging = threading.Lock()
         # The environment a publish recorded on the stored flag document at the last read
         # (None: none recorded, no document, another type) and the last one any read or
@@ -1126,6 +1179,7 @@ class RedisFlagStore(RedisFollower):
         self._stops = self._client.register_script(_STOPS)
         self._stops_read = self._client.register_script(_STOPS_READ)
         self._stops_check = self._client.register_script(_STOPS_CHECK)
+        self._stops_stand = self._client.register_script(_STOPS_STANDING)
         self._fields_script = self._client.register_script(_FIELDS)
         if document == "flags":  # (a published configuration has no stop register)
             self._poll_checks.append(self._recheck_stop_register)
@@ -2016,34 +2070,48 @@ class RedisFlagStore(RedisFollower):
         cached, epoch = self._cache_identity()
         if doc.version >= max(cached, self.min_version):
             return doc
-        what = "flag" if self._document == "flags" else "published configuration"
         if doc.version < cached:
             self._mark_lost(self._client, cached, epoch)
+        msg = self._behind_message(doc.version, cached)
+        if cached < self.min_version:
+            self._raise_problem("rejection", msg)
+            raise ConfigError(self._below_pin_message(doc.version, cached), file=self.url)
+        return self._keep_or_cache(msg)
+
+    def _behind_message(self, version: int, cached: int) -> str:
+        """Why stored ``version`` is not served: older than the cache file's ``cached``
+        (the high-water mark this host keeps), or below ``min_version``."""
+        what = "flag" if self._document == "flags" else "published configuration"
+        if version < cached:
             why = (
-                f"the store holds version {doc.version} of the {what} document, older than "
+                f"the store holds version {version} of the {what} document, older than "
                 f"version {cached} this host served (its cache file {self.cache_path})"
             )
         else:
             why = (
-                f"the store holds version {doc.version} of the {what} document, below "
+                f"the store holds version {version} of the {what} document, below "
                 f"min_version={self.min_version} of the store URL (the lowest version this "
                 f"deployment accepts)"
             )
-        msg = (
+        return (
             f"{why}: writes lost in a failover, or an older document put back by someone "
             f"who can write Redis (a signed one too, under its own version); not served. "
             f"If the store's document is the intended one, publish it again (it is then "
             f"numbered above): {self._repair_command()}"
         )
-        if cached < self.min_version:
-            self._raise_problem("rejection", msg)
-            shown = f"version {cached}" if cached else "none"
-            raise ConfigError(
-                f"{msg}; the cache file cannot serve meanwhile ({shown}, below "
-                f"min_version={self.min_version})",
-                file=self.url,
-            )
-        return self._keep_or_cache(msg)
+
+    def _below_pin_message(self, version: int, cached: int | None = None) -> str:
+        """The refusal of stored ``version``, below ``min_version``, by a process that
+        serves nothing: its cache file (version ``cached``; read when None) cannot serve
+        either. :meth:`read` raises it at start; the follower of a store that serves
+        nothing yet (``cfgcore watch --store``) reports it for each such version."""
+        if cached is None:
+            cached = self._cache_identity()[0]
+        shown = f"version {cached}" if cached else "none"
+        return (
+            f"{self._behind_message(version, cached)}; the cache file cannot serve "
+            f"meanwhile ({shown}, below min_version={self.min_version})"
+        )
 
     def _lost_version(self) -> int:
         """For an empty store: the highest version this process, its cache file or the
@@ -2779,7 +2847,7 @@ class RedisFlagStore(RedisFollower):
                 self._stops_found = None
         return entries
 
-    def _stops_now(self, standing: dict[str, tuple[str, str | None]]) -> None:
+    def _stops_now(self, standing: dict[str, tuple[str, _Probe | None]]) -> None:
         """The refusals of the stop register that stand from now; one that no longer
         does is no longer what ``last_error`` says either."""
         gone = {said for said, _ in self._stops_standing.values()}
@@ -2807,21 +2875,27 @@ class RedisFlagStore(RedisFollower):
 
     def _recheck_stop_register(self) -> None:
         """At each poll while a refusal of the stop register stands: whether the
-        refused values are still stored, in one script that sends none that is (a few
-        bytes); one changed or gone, or a refusal of a value not read (over a limit, the
-        register not read), reads the register again, which says what stands now.
-        Raises redis.RedisError (logged by the poll)."""
+        refused entries are still stored as they were read, in one script that sends
+        none of them (a few bytes; see _STOPS_STANDING): a value read, by its exact name
+        (one that is not UTF-8 too) and SHA-1; a value over its limit, by its size; a
+        name over its limit, by its size and first 64 bytes. One changed or gone, or the
+        register itself not read, reads the register again, which says what stands
+        now. Raises redis.RedisError (logged by the poll)."""
         standing = self._stops_standing
         if not standing:
             return
-        if all(sha is not None for sha in standing.values()):
-            args: list[Any] = [MAX_STOP_ENTRY_BYTES]
-            for name, (_said, sha) in standing.items():
-                args += [name, sha]
+        probes = [probe for _said, probe in standing.values()]
+        if all(probe is not None for probe in probes):
+            args: list[Any] = [
+                MAX_STOP_ENTRIES, MAX_STOP_ENTRY_BYTES, MAX_STOP_NAME_BYTES,
+                MAX_STOP_REGISTER_MEMORY,
+            ]  # fmt: skip
+            for probe in probes:
+                assert probe is not None
+                args += probe
             self._to_primary()
-            reply = self._stops_check(keys=[self.stops_key], args=args)
-            if reply == [b"hash"]:
-                return  # every refused value still stored: still standing, still said
+            if self._stops_stand(keys=[self.stops_key], args=args) == 1:
+                return  # every refusal still stored as read: still standing, still said
         with contextlib.suppress(ConfigError):  # (not read: said, and standing)
             self.read_stop_register()
 
@@ -2850,6 +2924,7 @@ class RedisFlagStore(RedisFollower):
             self._stop_refused(
                 shown,
                 value,
+                name,
                 ConfigError(
                     f"the guardrail stop register {self.stops_key}: the entry of A/B test "
                     f"{shown[:80]!r} is no entry cfgcore writes ({why[:200]}): passed "
@@ -2864,7 +2939,7 @@ class RedisFlagStore(RedisFollower):
                 self._verify_stop(test, entry, value)
             except ConfigError as exc:
                 refused[test] = value
-                self._stop_refused(test, value, exc)
+                self._stop_refused(test, value, name, exc)
                 return None
         return float(at), record
 
@@ -2958,19 +3033,21 @@ class RedisFlagStore(RedisFollower):
                 f"{MAX_STOP_NAME_BYTES:,}-byte limit for a test's name"
             )
             test, mark = shown, b"name %d" % name_size
+            probe: _Probe = ("long", name, b"%d" % name_size)
         else:
             what = (
                 f"the entry of A/B test {shown!r} is {size:,} bytes, over the "
                 f"{MAX_STOP_ENTRY_BYTES:,}-byte limit for an entry"
             )
             test, mark = shown, b"value %d" % size
+            probe = ("size", name, b"%d" % size)
         exc = ConfigError(
             f"the guardrail stop register {self.stops_key}: {what}: not read, and passed "
             f"over (cfgcore never writes one so long: stored by another program or by "
             f"hand; a host that holds this test's stop writes it back over it)",
             file=self.url,
         )
-        self._stop_refused(test, mark, exc, stored=False)
+        self._stop_refused(test, mark, None, exc, probe=probe)
 
     def _stops_not_read(self, why: bytes, amount: Any) -> ConfigError:
         """The ConfigError for a stop register the read script did not read (``why``:
@@ -3000,7 +3077,7 @@ class RedisFlagStore(RedisFollower):
             f"next start)",
             file=self.url,
         )
-        self._stop_refused("", b"%s %s" % (why, str(amount).encode()), exc, stored=False)
+        self._stop_refused("", b"%s %s" % (why, str(amount).encode()), None, exc)
         return exc
 
     def _verify_stop(self, test: str, entry: dict[str, Any], value: bytes) -> None:
@@ -3029,20 +3106,29 @@ class RedisFlagStore(RedisFollower):
             raise verdict
 
     def _stop_refused(
-        self, test: str, value: bytes, exc: ConfigError, *, stored: bool = True
+        self,
+        test: str,
+        value: bytes,
+        name: bytes | None,
+        exc: ConfigError,
+        *,
+        probe: _Probe | None = None,
     ) -> None:
         """Report a refused entry of the stop register once while it stays stored: as a
         refused document (stats, last_error, log, the on_error listeners after the
         change path that read it; one refused before any listener follows is told to the
-        first that does). ``value``: the stored value, or (``stored`` False) what marks
-        one not read (its size, the register's)."""
+        first that does). ``value``: the stored value of the entry ``name`` (its bytes as
+        stored), or (``name`` None) what marks one not read (its size, the register's),
+        which ``probe`` checks at each poll (None: the register itself not read)."""
         from cfgcore.runtime.events import run_after_delivery
 
         if not isinstance(exc, StopRegisterError):  # what the listeners are told
             exc = StopRegisterError(exc.problems)
         found = self._stops_found
         if found is not None:  # (a read of the register: what it found stands)
-            found[test] = (str(exc), hashlib.sha1(value).hexdigest() if stored else None)
+            if name is not None:
+                probe = ("sha", name, hashlib.sha1(value).hexdigest().encode())
+            found[test] = (str(exc), probe)
         mark = (test, hashlib.sha256(value).hexdigest())
         with self._lock:
             if mark in self._stops_reported:

@@ -1,0 +1,134 @@
+"""What a large flag document costs the rest of the process: pauses, not throughput.
+
+Loading a document (decode and compile) runs off the request threads (a watcher's or
+a Redis follower's thread), but holds the GIL in every C call it makes, and the
+objects it leaves behind are walked by the cyclic garbage collector, which also holds
+the GIL. Two figures per document size, each beside its floor:
+
+* ``g-collect``: one full ``gc.collect()`` with the loaded engine alive, against the
+  same collection in the same process with no engine (the floor).
+* ``g-pause``: the longest time a 1 ms ticker thread was kept waiting while the document
+  was decoded from JSON bytes and compiled (``extra_info["longest_pause_ms"]``, the
+  worst of the rounds), and the load's own time; the floor is the ticker's longest wait
+  while the main thread sleeps for as long.
+
+Run::
+
+    python -m pytest benchmarks/bench_gc.py --benchmark-enable -q \\
+        --benchmark-columns=median --benchmark-json=gc.json
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+import time
+
+import pytest
+
+from cfgcore.engine import Engine
+from cfgcore.snapshot import decode_snapshot
+
+SIZES = [10_000, 43_000]
+
+
+def document(n_flags: int) -> bytes:
+    """A flags file of ``n_flags`` rule flags (two conditions, a rollout), as JSON."""
+    flags = {}
+    for i in range(n_flags):
+        flags[f"flag_{i:05d}"] = {
+            "description": "recommendations shelf for premium listeners",
+            "rules": [
+                {
+                    "when": {
+                        "all": [
+                            {"attr": "user_segment", "eq": "premium"},
+                            {"attr": "region", "in": ["EU", "US"]},
+                        ]
+                    },
+                    "rollout": 25,
+                    "serve": "on",
+                }
+            ],
+            "tags": ["recs"],
+            "default": "off",
+        }
+    return json.dumps({"flags": flags}).encode()
+
+
+def _load(data: bytes) -> Engine:
+    return Engine.from_snapshot(decode_snapshot(data, "json"))
+
+
+class _Ticker:
+    """A thread that sleeps 1 ms at a time and records the longest it was kept."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last)
+            last = now
+
+    def __enter__(self) -> _Ticker:
+        self._thread.start()
+        time.sleep(0.02)
+        self.longest = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.mark.parametrize("n_flags", SIZES)
+@pytest.mark.parametrize("who", ["floor", "cfgcore"])
+def test_full_collection(benchmark, who, n_flags):
+    n_flags = n_flags if not benchmark.disabled else 500  # the suite's smoke run
+    engine = _load(document(n_flags)) if who == "cfgcore" else None
+    gc.collect()
+    benchmark.extra_info.update(who=f"{who}-{n_flags}", calls=1, group=f"g-collect-{n_flags}")
+    benchmark.pedantic(gc.collect, rounds=5, iterations=1)
+    if engine is not None:
+        assert engine.snapshot().keys[-1] == f"flag_{n_flags - 1:05d}"
+
+
+@pytest.mark.parametrize("n_flags", SIZES)
+@pytest.mark.parametrize("who", ["floor", "cfgcore"])
+def test_longest_pause(benchmark, who, n_flags):
+    n_flags = n_flags if not benchmark.disabled else 500  # the suite's smoke run
+    data = document(n_flags)
+    load_time = time.perf_counter()
+    _load(data)
+    load_time = time.perf_counter() - load_time
+    worst = 0.0
+    engines: list[Engine] = []
+
+    def run() -> None:
+        nonlocal worst
+        engines.clear()
+        gc.collect()
+        with _Ticker() as ticker:
+            if who == "cfgcore":
+                engines.append(_load(data))
+            else:
+                time.sleep(load_time)
+            gc.collect(1)  # the younger generations, as the next allocations would
+        worst = max(worst, ticker.longest)
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.extra_info.update(
+        who=f"{who}-{n_flags}",
+        calls=1,
+        group=f"g-pause-{n_flags}",
+        longest_pause_ms=round(worst * 1000, 1),
+    )
+    if who == "cfgcore":
+        assert engines[0].snapshot().keys[0] == "flag_00000"
