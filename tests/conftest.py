@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from cfgcore._compat import env_flag, implementations
+from tests.fuzz import examples
 
 IMPLS = implementations()
 IN_CI = env_flag("CI")
@@ -25,8 +26,14 @@ IN_CI = env_flag("CI")
 # No test here judges speed (the machines are shared and noisy): hypothesis's per-example
 # deadline (200 ms by default) and its too-slow health check are timing assertions, so they
 # are off for every property test. A test's own settings (max_examples, ...) still apply
-# on top of this profile.
-settings.register_profile("cfgcore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# on top of this profile. A test that sets no count runs examples(100), hypothesis's
+# default scaled by CFGCORE_FUZZ_SCALE as every explicit count is (tests/fuzz.py).
+settings.register_profile(
+    "cfgcore",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    max_examples=examples(100),
+)
 settings.load_profile("cfgcore")
 
 

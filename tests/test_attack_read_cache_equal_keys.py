@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
 from tests.test_key_paths_dotted_keys import reader
 
 CONFIG = {"l": [10, 20, 30], "m": {"0": "zero", "1": "one", "True": "yes"}}
@@ -62,7 +63,7 @@ def test_an_equal_key_of_another_type_is_not_served_the_cached_answer(impl, firs
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     keys=st.lists(
         st.tuples(st.sampled_from(["l", "m"]), st.sampled_from(SEGMENTS)), min_size=1, max_size=8

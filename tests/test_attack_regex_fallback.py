@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore import _regex
+from tests.fuzz import examples
 from tests.test_fix8_eval_regex import _both
 
 re2 = _regex._re2
@@ -80,7 +81,7 @@ JOINED = st.lists(st.sampled_from(TEXTS), max_size=3).map("".join)
 
 
 @needs_re2
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     parts=st.lists(st.sampled_from(ITEMS), min_size=1, max_size=5),
     ignore_case=st.booleans(),

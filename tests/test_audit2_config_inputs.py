@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cfgcore.config.environ import env_layer, parse_env_value
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 from tests.texts import any_text
 
 BELOW = {"app": {"name": "svc", "n": 1, "tags": ["a"]}}
@@ -82,7 +83,7 @@ def test_variables_for_sibling_keys_still_combine(tmp_path):
     assert (m.get("app.a"), m.get("app.b.c"), m.get("app.b.d")) == (1, 2, "x")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     names=st.lists(
         st.lists(st.sampled_from(["app", "APP", "n", "N", "tags", "x", ""]), min_size=0,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -51,7 +52,9 @@ _segment = st.one_of(st.sampled_from(["app", "name", "tags", "0", "", "k"]), any
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     segments=st.one_of(

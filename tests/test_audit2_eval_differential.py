@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.mappings import DictMapping
 from tests.test_core_differential import NUMS, WORDS, ctx_values, same, snapshots
 
@@ -111,7 +112,7 @@ def _answers(engine, keys, ctx, default) -> list:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     snapshots(),
     st.sampled_from([0, 6, 30, 70]),
@@ -149,7 +150,7 @@ def test_both_evaluators_agree_on_every_path(snapshot, slots, ctxs, default, rnd
     assert (c.evaluations, c.errors, c.versions) == (p.evaluations, p.errors, p.versions)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=list(HealthCheck))
 @given(snapshots(), st.lists(st.dictionaries(st.sampled_from(EXTRA[:40]), odd_values),
                              min_size=1, max_size=4))  # fmt: skip
 def test_evaluate_all_answers_what_each_flag_answers(snapshot, ctxs):

@@ -19,6 +19,7 @@ from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.redis_url import parse_redis_url
 from cfgcore.snapshot import Flag
 from tests.fleet_helpers import add, quiet_fleet  # noqa: F401  (quiet_fleet: an autouse fixture)
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 
@@ -176,7 +177,7 @@ def test_a_document_nested_too_deeply_is_refused_once(redis_server, stores):
 # -- credentials in URLs are never shown ------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     secret=st.text(
         alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="@/?#&=%:"),
@@ -405,7 +406,9 @@ _field = st.one_of(
 
 # The fixture's server is shared by the examples on purpose: each one resets its keys.
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     version=_field,

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cfgcore.runtime.flagstore import FileFlagStore, clean_writer
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag
+from tests.fuzz import examples
 
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=300), st.binary()
@@ -30,7 +31,7 @@ _values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.one_of(
         _values,

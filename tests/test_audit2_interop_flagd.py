@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd
+from tests.fuzz import examples
 from tests.texts import any_text
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
@@ -165,7 +166,7 @@ _CONDS = [
 ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=_HOSTILE, which=st.integers(0, len(_CONDS) - 1), tk=st.sampled_from(["u1", ""]))
 def test_hostile_numbers_agree_with_flagd(make_py_and_c, value, which, tk):
     cond = _CONDS[which]
@@ -176,7 +177,7 @@ def test_hostile_numbers_agree_with_flagd(make_py_and_c, value, which, tk):
         assert _mine(engine, "f", tk, {"a": value}) == want, (_CONDS[which], value)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     value=st.one_of(
         st.integers(-(2**80), 2**80),

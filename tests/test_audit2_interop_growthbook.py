@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +50,7 @@ def _sdk(attrs, condition):
     return evalCondition(attrs, condition, {})
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(op=st.sampled_from(_OPS), constant=_NUMBERS, values=st.lists(_NUMBERS, max_size=6))
 @example(op="$gt", constant=2**53, values=[2**53 + 1])  # one past the last exact double
 @example(op="$gte", constant=2**60 + 1, values=[2**60, 2.0**60, 2**60 + 1, 2**60 + 2])
@@ -169,7 +170,7 @@ def test_other_regexes_search_values_past_the_bound_as_the_sdk(make, pattern, un
     assert _sdk({"x": short}, {"x": {"$regex": pattern}}) is True
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     text=st.text(alphabet="ab\n.", max_size=6),
     anchor=st.sampled_from(["", "^", "$", "^$"]),
@@ -261,7 +262,7 @@ def _rule(rng: Any) -> dict[str, Any]:
     return d
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False))
 def test_bucketing_on_hostile_attributes_agrees_with_the_sdk(make_py_and_c, rng):
     features = {

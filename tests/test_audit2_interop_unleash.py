@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 engine_mod = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -230,7 +231,7 @@ def _constraint(rng: random.Random) -> dict[str, Any]:
     return c
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False))
 def test_random_constraints_over_hostile_values_agree(make_py_and_c, rng):
     payload = _payload(_constraint(rng))

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import ExposureRecord, JsonLinesSink, LogTail
+from tests.fuzz import examples
 from tests.test_experiments import NOW, Clock, seed_test
 
 
@@ -26,7 +27,7 @@ def _record(i: int, writer: str = "w") -> dict:
     return {"test": "t", "variant": writer, "user": f"u{i}", "ts": float(i)}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.one_of(st.integers(1, 6), st.just(0)), max_size=40))
 def test_the_tail_hands_over_every_record_once_in_order_across_rotations(tmp_path_factory, ops):
     # ops: k > 0 writes a batch of k records, 0 reads. The file rotates every few

@@ -25,6 +25,7 @@ from cfgcore.experiments import stats
 from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import MAX_METRIC_VALUE, Exposure
 from cfgcore.experiments.metrics import MetricsStore
+from tests.fuzz import examples
 from tests.test_experiments import NOW, Clock, seed_test
 
 TEST = "t"
@@ -74,7 +75,7 @@ def test_null_false_positive_rate_is_alpha_per_user_not_per_event():
     assert per_event / reps > bound  # the old analysis: far above alpha (about 0.4 here)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 12), st.floats(-1e6, 1e6, allow_nan=False)),

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.test_audit2_eval_differential import F, I, S, _answers, odd_values
 from tests.test_core_differential import ATTRS, NUMS, WORDS, ctx_values, snapshots
 from tests.texts import any_text
@@ -69,7 +70,7 @@ values = st.one_of(ctx_values, odd_values, st.sampled_from(EDGES))
 contexts = st.dictionaries(st.sampled_from(ATTRS), values, max_size=len(ATTRS))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(snapshots(), min_size=2, max_size=3),
     st.lists(st.tuples(st.sampled_from(sorted(MAPPINGS)), contexts), min_size=1, max_size=3),
@@ -236,7 +237,7 @@ def _seed(impl, shard_limit):
     return engine, seed, log
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(
         st.tuples(

@@ -17,6 +17,7 @@ from cfgcore.engine import engine_class
 from cfgcore.experiments import guardrails as guardrails_mod
 from cfgcore.experiments.exposures import ExposureRecord, JsonLinesSink, LogTail
 from cfgcore.experiments.guardrails import SharedLogs
+from tests.fuzz import examples
 from tests.test_experiments import NOW, Clock, seed_test
 from tests.waiting import wait_for
 
@@ -25,7 +26,7 @@ def _exposure(i: int) -> dict:
     return {"test": "t", "variant": "v", "user": f"u{i}", "ts": float(i)}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     ops=st.lists(st.one_of(st.integers(1, 6), st.just(0)), max_size=40),
     chunk=st.integers(1, 200),

@@ -16,13 +16,14 @@ from cfgcore.experiments.exposures import (
     SkippedLines,
     read_log,
 )
+from tests.fuzz import examples
 
 
 def _record(i: int) -> dict:
     return {"test": "t", "variant": "v", "user": f"u{i}", "ts": float(i)}
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     before=st.integers(1, 60),
     pulls=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 12)), max_size=12),

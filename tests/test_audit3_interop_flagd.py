@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfgcore.compiler import compile_snapshot
 from cfgcore.interop import flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -87,7 +88,7 @@ def _long_version_and_constant(draw):
     return version, constant[: flagd.SEMVER_KEEP - 4].rstrip(".-")
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pair=_long_version_and_constant(), op=st.sampled_from(OPS))
 def test_long_versions_compare_as_flagd_compares_them(make_py_and_c, pair, op):
     version, constant = pair
@@ -206,7 +207,7 @@ _TARGETINGS = [
 ]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     which=st.integers(0, len(_TARGETINGS) - 1),
     entry=st.one_of(_ENTRY, st.sampled_from([None, "u9", 7])),

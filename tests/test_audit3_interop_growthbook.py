@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore.interop import growthbook
+from tests.fuzz import examples
 
 gb_mod = pytest.importorskip("growthbook")
 
@@ -108,7 +109,7 @@ def test_short_values_still_give_a_plain_dict():
     assert long.get('#search:["nope", "x", false, false]') is None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pattern=st.sampled_from(PATTERNS),
     op=st.sampled_from(["$regex", "$notRegexi"]),

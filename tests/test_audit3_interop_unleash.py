@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 engine_mod = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -105,7 +106,7 @@ _ALPHABET = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pattern=st.sampled_from(EDGE_PATTERNS),
     value=st.lists(_ALPHABET, max_size=8).map("".join),
@@ -176,7 +177,7 @@ _CHARS = ["a", "b", "é", "e\u0301", "1", "\u0661", " ", "-", "_", "x", "\n", "�
           "\u24b6", "\u200d", ".", "A", "É"]  # fmt: skip
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     parts=st.lists(
         st.tuples(st.sampled_from(_TOKENS), st.sampled_from(_QUANTIFIERS)), min_size=1, max_size=5

@@ -30,6 +30,7 @@ from cfgcore.runtime.secrets import (
     is_bound,
 )
 from cfgcore.setup import main as setup_main
+from tests.fuzz import examples
 
 ADMIN_PW = "admin-Pw-71kq9"
 
@@ -251,7 +252,7 @@ def test_a_bound_value_relabelled_as_unbound_is_refused(ring, scheme):
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     path=st.lists(names, min_size=1, max_size=4),
     other=st.lists(names, min_size=1, max_size=4),

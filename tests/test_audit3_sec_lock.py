@@ -32,6 +32,7 @@ from cfgcore.runtime import audit as audit_mod
 from cfgcore.runtime.atomicio import FileLock, LockTimeout
 from cfgcore.runtime.audit import AuditLog, log_files, open_log_files, verify
 from cfgcore.runtime.events import ConfigChangeEvent
+from tests.fuzz import examples
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
 ENV = {**os.environ, "PYTHONPATH": SRC}
@@ -262,7 +263,9 @@ def test_entries_past_the_cap_are_recorded_as_lost(tmp_path, monkeypatch):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(steps=st.lists(st.tuples(st.booleans(), st.integers(1, 3)), min_size=1, max_size=12))
 def test_entries_are_written_in_order_whenever_the_lock_comes_free(tmp_path_factory, steps):

@@ -23,6 +23,7 @@ from cfgcore.config.envfile import EnvironWithFile
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from tests.conftest import scaffolded_config
+from tests.fuzz import examples
 
 SPEC_ENV = """\
 # .env
@@ -106,7 +107,7 @@ def _resolvable_files(draw):
     return lines
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(_resolvable_files())
 def test_where_every_reference_resolves_it_reads_as_python_dotenv(tmp_path_factory, lines):
     saved = {n: os.environ.get(n) for n in ("CFGCORE_T3_SET", "CFGCORE_T3_UNSET")}

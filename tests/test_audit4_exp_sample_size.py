@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from cfgcore.experiments import stats
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_a_tiny_rate_needs_a_huge_but_finite_sample():
     assert 1e301 < n < 1e302
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     sd=st.floats(1e-3, 1e3),
     mde=st.floats(1e-3, 1e3) | st.floats(-1e3, -1e-3),

@@ -23,6 +23,7 @@ from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from tests.conftest import IN_CI
+from tests.fuzz import examples
 
 scipy_stats = pytest.importorskip("scipy.stats")
 try:
@@ -52,7 +53,7 @@ def _binary_store(counts):
     return store
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     data=st.lists(
         st.integers(1, 300).flatmap(
@@ -110,7 +111,7 @@ def _exact_mean_var(xs):
     return m, sum((x - m) ** 2 for x in fx) / (len(fx) - 1)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     a=st.lists(values, min_size=1, max_size=40),
     b=st.lists(values, min_size=1, max_size=40),
@@ -151,7 +152,7 @@ def test_continuous_reports_match_scipy(a, b, confidence):
     assert close(g.p_value, p, rel=1e-6, abs_=1e-300) or abs(g.p_value - p) < 1e-12
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(z=st.floats(-6, 6), log_x=st.floats(-3, 3))
 def test_the_guardrails_always_valid_p_values_match_the_mixture_integral(z, log_x):
     """The mSPRT p-value is 1 / the likelihood ratio mixed over the effect (normal

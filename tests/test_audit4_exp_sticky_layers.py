@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from tests.fuzz import examples
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 USERS = [f"user-{i}" for i in range(3000)]
@@ -68,7 +69,7 @@ def test_a_test_not_yet_served_may_move(manager):
     assert manager.list_ab_tests()["a"]["layer_offset"] == 50.0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     first=st.integers(5, 60),
     second=st.integers(5, 35),

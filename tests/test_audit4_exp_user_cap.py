@@ -22,6 +22,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
+from tests.fuzz import examples
 
 META = {"traffic_split": {"control": 50, "green": 50}, "control": "control",
         "success_metrics": ["conversion", "revenue"]}  # fmt: skip
@@ -59,7 +60,7 @@ def _fields(results) -> list[tuple]:
     ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     cap=st.integers(1, 30),
     exposures=st.lists(st.tuples(st.sampled_from(["control", "green"]), st.integers(0, 40))),

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -227,7 +228,7 @@ _ARRAYS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     a=_ARRAYS,
     g=_ARRAYS,
@@ -288,7 +289,7 @@ def _long_pair(draw):
     return version, constant
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pair=_long_pair(), op=st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "^", "~"]))
 def test_long_constants_against_long_versions_answer_as_flagd(make_py_and_c, pair, op):
     version, constant = pair

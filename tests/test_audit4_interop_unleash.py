@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
+from tests.fuzz import examples
 
 pytest.importorskip("yggdrasil_engine.engine")
 
@@ -86,7 +87,7 @@ _ALPHABET = st.sampled_from(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pattern=st.sampled_from(MIXED),
     ci=st.booleans(),

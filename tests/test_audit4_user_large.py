@@ -25,6 +25,7 @@ import cfgcore.yamlio
 from cfgcore.config.files import INT_MAX, INT_MIN, MAX_DEPTH, tree_problem
 from cfgcore.errors import format_key_path
 from tests.conftest import run_cli, scaffolded_config
+from tests.fuzz import examples
 
 
 def test_validate_reads_each_file_once_in_directory_mode(tmp_path, monkeypatch, capsys):
@@ -122,7 +123,7 @@ _trees = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(tree=_trees, depth=st.booleans(), prefix=st.lists(st.text("ab", max_size=2), max_size=2))
 def test_the_limits_check_reports_a_real_problem_or_none(tree, depth, prefix):
     expected: set[tuple[str, str]] = set()

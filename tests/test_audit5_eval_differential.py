@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.mappings import DictMapping
 from tests.test_audit2_eval_differential import F, I, S, _answers, odd_values
 from tests.test_core_differential import NUMS, WORDS, gates, hashings
@@ -274,7 +275,7 @@ def _clock(value):
     return lambda: value
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     chained_snapshots(),
     st.lists(st.tuples(st.sampled_from(KINDS), attrs_st), min_size=1, max_size=4),
@@ -293,7 +294,7 @@ def test_mixed_operators_prerequisites_and_odd_contexts_agree(snapshot, ctxs, no
     assert (c.evaluations, c.errors, c.versions) == (p.evaluations, p.errors, p.versions)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 @given(chained_snapshots(), st.lists(attrs_st, min_size=1, max_size=3))
 def test_drifting_mappings_are_read_alike(snapshot, ctxs):
     """A mapping answering differently on every get(): both evaluators read the same
@@ -312,7 +313,7 @@ def test_drifting_mappings_are_read_alike(snapshot, ctxs):
             assert calls[0] == calls[1], (attrs, bound)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 @given(chained_snapshots(), chained_snapshots(), st.lists(attrs_st, min_size=1, max_size=3))
 def test_one_context_across_two_pinned_snapshots(first, second, ctxs):
     """A bound Context checked against two pinned snapshots in turn rebinds each time:

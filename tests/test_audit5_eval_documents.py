@@ -42,6 +42,7 @@ from cfgcore.snapshot import (
     is_decoded,
     snapshot_from_dict,
 )
+from tests.fuzz import examples
 from tests.test_core_differential import snapshots
 
 # -- deep documents -----------------------------------------------------------------------
@@ -115,7 +116,7 @@ json_values = st.recursive(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(json_values, st.integers(0, 2), st.integers(95, 110), st.randoms(use_true_random=False))
 def test_the_scan_finds_what_the_iterative_walk_finds(value, where, depth, rnd):
     """deep_path over JSON text and over MessagePack bytes names the container the
@@ -309,7 +310,7 @@ def _fields(obj) -> list:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(snapshots(), st.randoms(use_true_random=False))
 def test_any_wrongly_typed_field_is_a_snapshot_error_or_compiles_alike(make_py_and_c, doc, rnd):
     """One field anywhere in a Python-built snapshot set to a value of another type: both

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 from tests.texts import any_text
 
 NOW = datetime.now(timezone.utc)
@@ -60,7 +61,7 @@ def manager(request):
     m.close()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(test=st.one_of(st.just("t"), ODD), variant=st.one_of(st.just("b"), ODD))
 def test_get_ab_test_config_never_raises(manager, test, variant):
     got = manager.get_ab_test_config(test, variant)

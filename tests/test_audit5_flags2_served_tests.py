@@ -25,6 +25,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import Rule, Snapshot
+from tests.fuzz import examples
 from tests.waiting import wait_for_async
 
 NOW = datetime.now(timezone.utc)
@@ -289,7 +290,7 @@ def test_a_document_written_to_redis_by_another_tool_is_refused_by_followers(
         m.close()
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     old=st.lists(st.integers(0, 10), min_size=2, max_size=4),
     new=st.lists(st.integers(0, 10), min_size=2, max_size=4),

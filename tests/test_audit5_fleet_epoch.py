@@ -20,6 +20,7 @@ from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.runtime.redis_follow import stored_epoch
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, Snapshot, decode_snapshot, encode_snapshot
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 KEEP = ["keep_a", "keep_b"]
@@ -381,7 +382,7 @@ def test_separate_processes_flushall_reseed_refusal_and_repair(redis_server, tmp
 
 
 @given(raw=st.one_of(st.none(), st.binary(max_size=80), st.text(max_size=80)))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_stored_epoch_takes_only_ids_cfgcore_writes(raw):
     """Whatever the epoch field holds: an id of 16 to 64 lowercase hex digits, None for
     none, or a ConfigError naming the store (refused as corrupt), never anything else."""

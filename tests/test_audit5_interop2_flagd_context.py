@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -138,7 +139,7 @@ def _same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     attrs=st.dictionaries(_KEYS, _VALUES, max_size=5),
     tk=st.one_of(st.none(), any_text()),

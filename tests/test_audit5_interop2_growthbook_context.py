@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
+from tests.fuzz import examples
 from tests.test_audit5_interop2_flagd_context import _same  # NaN equals NaN, types match
 from tests.texts import any_text
 
@@ -106,7 +107,7 @@ _VALUES = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(attrs=st.dictionaries(_KEYS, _VALUES, max_size=5), probes=st.lists(any_text(max_size=12)))
 def test_derived_on_read_equals_flattened(attrs, probes):
     """Every key the flattening derives, the walk derives the same; no other key."""

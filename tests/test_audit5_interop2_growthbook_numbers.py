@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
+from tests.fuzz import examples
 
 gb_mod = pytest.importorskip("growthbook")
 logging.getLogger("growthbook").setLevel(logging.CRITICAL)
@@ -48,7 +49,7 @@ def engines(make_py_and_c):
     return [make(snap) for make in make_py_and_c]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(uid=_NUMBERS)
 @example(uid=5.428897603073169e16)  # String() "54288976030731690", exactly ...688
 @example(uid=2**60)

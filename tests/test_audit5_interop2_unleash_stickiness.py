@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
+from tests.fuzz import examples
 
 ygg = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -57,7 +58,7 @@ def _sdk_answer(engine, ctx: dict) -> tuple[bool, str] | None:
     return seen.pop() if len(seen) == 1 else None
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     vstick=st.one_of(st.none(), st.sampled_from(_STICKY)),
     pstick=st.one_of(st.none(), st.sampled_from(_STICKY)),

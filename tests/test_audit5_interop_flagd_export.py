@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import flagd
 from cfgcore.snapshot import snapshot_from_dict
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -85,7 +86,7 @@ def test_the_cases_that_differed_before(make_py_and_c):
     assert _flagd(doc, {"a": 1.0}) == "Y"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     hay=st.lists(st.sampled_from(LITERALS), min_size=1, max_size=5),
     values=st.lists(st.sampled_from(VALUES), min_size=1, max_size=6),

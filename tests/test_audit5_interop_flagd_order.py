@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -118,7 +119,7 @@ _VALUE = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(op=st.sampled_from(OPS), lit=_TEXT, values=st.lists(_VALUE, min_size=1, max_size=6))
 def test_generated_string_orderings_answer_as_flagd(make_py_and_c, op, lit, values):
     _check(make_py_and_c, {op: [{"var": "a"}, lit]}, values)

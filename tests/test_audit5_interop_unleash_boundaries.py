@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 pytest.importorskip("yggdrasil_engine.engine")
 
@@ -114,7 +115,7 @@ def _pattern():
 _ALPHABET = st.sampled_from(["a", "é", "x", "-", " ", "\u0301", "1", "\u0915", "_", "."])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pattern=_pattern(),
     ci=st.booleans(),

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfgcore.runtime.audit import AuditLog, verify
 from cfgcore.runtime.events import ConfigChangeEvent
+from tests.fuzz import examples
 
 resource = pytest.importorskip("resource", reason="RLIMIT_AS needs a POSIX system")
 
@@ -103,7 +104,7 @@ def _write(tmp, files, lines) -> None:
             fh.write(b"".join(raw for g, raw in lines if g == f))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(n=st.integers(6, 14), data=st.data())
 def test_a_gap_is_told_from_a_reorder_across_files(tmp_path_factory, n, data):
     # The reorder check looks ahead in the rest of the log (verify no longer holds every

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import ConfigError
 from cfgcore.yamlio import load_yaml
+from tests.fuzz import examples
 
 DEEP = 2500
 
@@ -48,7 +49,7 @@ def test_too_deep_names_the_key_path(text, path):
 _KEY = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(keys=st.lists(_KEY, min_size=1, max_size=4, unique=True), before=st.integers(0, 3))
 def test_the_path_is_the_one_leading_to_the_deep_value(keys, before):
     # Block mappings with siblings ahead of the deep one, then a list with `before`

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.runtime.secrets import Keyring, decrypt_value, encrypt_value, generate_key
+from tests.fuzz import examples
 
 KEY = generate_key("k1")
 RING = Keyring([KEY])
@@ -39,7 +40,7 @@ def test_an_envelope_naming_a_pasted_key_as_its_id_does_not_show_it():
         decrypt_value("ENC[aesgcm:prod:AAAA]", RING)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.sampled_from(ENVELOPES),
     st.integers(0, 300),

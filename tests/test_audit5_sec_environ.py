@@ -23,6 +23,7 @@ from cfgcore.config import environ
 from cfgcore.config.environ import env_layer, with_refs
 from cfgcore.config.tree import freeze, thaw
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 CHILD = textwrap.dedent(
     """
@@ -83,7 +84,7 @@ _trees = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.dictionaries(_names, _trees, max_size=3),
     st.lists(st.lists(_names, min_size=1, max_size=3), max_size=5),
@@ -97,7 +98,7 @@ def test_with_refs_answers_as_one_assoc_per_reference(config, paths):
 _paths = st.lists(st.sampled_from("ab"), max_size=3).map(tuple)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(_paths, st.just("${R}")), st.lists(_paths, max_size=4))
 def test_refs_without_drops_what_is_at_or_below_a_change(refs, changed):
     # Each reference is looked up by its prefixes now (every reference was compared

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.runtime import secrets
+from tests.fuzz import examples
 
 
 def test_a_secret_resolved_after_a_flood_is_masked_whatever_the_count():
@@ -63,7 +64,7 @@ def test_past_the_budget_the_least_recent_unpinned_go_and_the_index_follows(monk
 _ALPHABET = "ab'\"\\\n\u00e9x"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.text(_ALPHABET, min_size=1, max_size=7), max_size=12),
     st.text(_ALPHABET + "*", max_size=40),

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import engine_class
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 from tests.test_audit2_eval_differential import F, I, S, _answers
 from tests.test_core_differential import gates
@@ -385,7 +386,7 @@ def deflt():
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(snaps(), st.lists(ctxs, min_size=1, max_size=4), deflt())
 def test_extended_documents_and_contexts_agree_on_every_entry_point(snapshot, cs, default):
     try:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import Engine
 from cfgcore.errors import SnapshotError, child_key_path
 from cfgcore.snapshot import decode_snapshot
+from tests.fuzz import examples
 from tests.texts import any_text
 
 CASES = [
@@ -100,7 +101,7 @@ def _paths(value, path=""):
             yield from _paths(v, f"{path}[{i}]")
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(values, st.data())
 def test_a_duplicate_anywhere_in_a_variant_value_is_named_where_it_is(value, data):
     doc = {"flags": {"f": {"variants": {"v": value}, "default": "v"}}}

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cfgcore.errors import SnapshotError
 from cfgcore.runtime.flagstore import FileFlagStore
 from cfgcore.snapshot import Snapshot, decode_snapshot, encode_snapshot, snapshot_from_dict
+from tests.fuzz import examples
 
 
 def _with_value(value) -> Snapshot:
@@ -60,7 +61,7 @@ values = st.recursive(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(values, st.sampled_from([math.inf, -math.inf, math.nan]), st.data())
 def test_any_non_finite_number_anywhere_is_named_and_finite_ones_round_trip(value, bad, data):
     """Finite documents read back equal; one non-finite number placed anywhere in a

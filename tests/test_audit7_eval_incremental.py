@@ -20,6 +20,7 @@ from cfgcore.compiler import compile_incremental, compile_snapshot
 from cfgcore.engine import engine_class
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 
 # Python calls each pair equal; the evaluators do not (a bool never equals a number).
 TWINS = [(1, True), (True, 1), (0, False), (False, 0), (1.0, True), ([1, 2], [True, 2])]
@@ -85,7 +86,7 @@ def test_a_live_flag_file_edited_from_number_to_boolean_serves_the_edit(tmp_path
 scalars = st.sampled_from([0, 1, -1, 1.0, 0.0, -0.0, True, False, "1", "true"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(scalars, min_size=1, max_size=3),
     st.lists(scalars, min_size=1, max_size=3),

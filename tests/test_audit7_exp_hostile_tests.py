@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -138,7 +139,7 @@ _config = st.recursive(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(config=_config)
 def test_any_configuration_is_refused_or_read_back_the_same_by_another_process(
     tmp_path_factory, config

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 
 NOW = datetime.now()
 YESTERDAY, TOMORROW = NOW - timedelta(days=1), NOW + timedelta(days=1)
@@ -120,7 +121,7 @@ _steps = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=_steps)
 def test_no_sequence_of_changes_moves_an_enrolled_user(tmp_path_factory, steps):
     m = DynamicConfigurationManager(

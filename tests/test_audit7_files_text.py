@@ -22,6 +22,7 @@ from cfgcore.config.files import parse_text, tree_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 
 def _config_dir(tmp_path, base: str, name: str = "base.json"):
@@ -107,7 +108,7 @@ def test_update_config_refuses_a_lone_surrogate_and_keeps_the_value(tmp_path):
     assert m.get("db.name") == "x"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.text(
         st.one_of(st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from cfgcore.yamlio import dump_yaml, load_yaml
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 
 def test_cfgcore_show_prints_a_toml_local_time_as_yaml(tmp_path, capsys):
@@ -41,7 +42,7 @@ def test_cfgcore_show_prints_a_toml_local_time_as_yaml(tmp_path, capsys):
     assert load_yaml(out) == "10:00:00"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.times(timezones=st.none() | st.just(datetime.timezone.utc)))
 def test_a_time_dumps_as_its_iso_text_for_yaml_1_2_and_1_1_readers(t):
     text = dump_yaml({"t": t})

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.files import Layer, _toml_lines, parse_text
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 SPACES = 30_000  # minutes to hours of backtracking for the old patterns
 
@@ -85,7 +86,7 @@ def test_a_toml_error_still_names_file_line_and_key_path():
 _KEY = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.lists(
         st.tuples(_KEY, st.lists(_KEY, min_size=1, max_size=3, unique=True), st.integers(0, 3)),

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.flagstore import open_store
 from cfgcore.runtime.redis_url import parse_redis_url, redact_url
+from tests.fuzz import examples
 
 _PART = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=6, max_size=12)
 
@@ -39,7 +40,7 @@ def _never_shown(url: str, *parts: str) -> str:
     return shown
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     head=_PART,
     tail=_PART,

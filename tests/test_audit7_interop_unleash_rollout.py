@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 engine_mod = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -91,7 +92,7 @@ def test_a_rollout_text_the_sdks_disagree_on_is_refused_naming_it(strategy, text
     assert "not a whole number of percent" in msg
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.text(alphabet=" +-.0123456789eExabInfity\t%\u0665", max_size=6))
 def test_any_rollout_text_is_refused_or_answers_as_yggdrasil(make_py_and_c, text):
     payload = _rollout_payload("flexibleRollout", text, second_default=False)
@@ -304,7 +305,7 @@ def _thaw(v: Any) -> Any:
     return {k: _thaw(x) for k, x in v.items()} if hasattr(v, "items") else v
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False))
 def test_random_features_are_refused_or_agree_with_yggdrasil(make_py_and_c, rng):
     payload = _payload(rng)

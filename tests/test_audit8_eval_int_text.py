@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 from tests.texts import any_text
 
 BIG = 10**400 + 7  # past a double: no number, but an id that buckets as its text
@@ -87,7 +88,7 @@ def test_a_hashed_int_still_buckets_as_its_text(impl, spy):
     assert sorted(set(spy)) == sorted({BIG, -BIG, BIG * 3 + 1})
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(["n", "tags", "user_id"]),

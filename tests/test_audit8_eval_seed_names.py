@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.details import exact_name
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 
 SNAPSHOT = {
     "flags": {
@@ -207,7 +208,7 @@ def _seed_run(impl, calls):
     return out, exposed, logs, metrics, counts.evaluations, counts.errors
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     st.lists(
         st.tuples(

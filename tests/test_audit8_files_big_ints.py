@@ -19,6 +19,7 @@ from cfgcore.errors import SnapshotError
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.snapshot import decode_snapshot, encode_snapshot
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 BIG = 99999999999999999999999  # 77 bits: a double holds it, MessagePack does not
 
@@ -51,7 +52,7 @@ def test_a_change_to_a_document_holding_a_big_constant_goes_live(tmp_path, monke
         m.close()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(constant=st.one_of(st.integers(2**64, 2**106), st.integers(-(2**106), -(2**63) - 1)))
 def test_the_incremental_compile_matches_a_full_one(constant):
     doc = {"flags": {"a": {"default": "off",

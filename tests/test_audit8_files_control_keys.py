@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from cfgcore import ConfigurationManager
 from cfgcore.errors import ConfigError, Problem
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 KEY = "x\nERROR forged line\x1b[31m"
 
@@ -53,7 +54,7 @@ def test_validate_prints_each_finding_on_one_line(tmp_path, capsys, caplog):
         assert "\x1b" not in record.getMessage() and "\nERROR" not in record.getMessage()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     path=st.text(st.characters(codec="utf-8"), max_size=12),
     message=st.text(st.characters(codec="utf-8"), max_size=12),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cfgcore import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 
 def _load(tmp_path, environ):
@@ -59,7 +60,7 @@ def test_text_that_is_not_json_stays_text_for_a_new_key(tmp_path):
     assert _load(tmp_path, {"CFGCORE__APP__NEW": "[INFO] {a: 1"})["app"]["new"] == "[INFO] {a: 1"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.integers(min_value=2**64))
 def test_any_integer_past_64_bits_is_refused_however_written(tmp_path_factory, n):
     tmp = tmp_path_factory.mktemp("env")

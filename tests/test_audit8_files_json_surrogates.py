@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cfgcore import Engine, load_snapshot
 from cfgcore.errors import SnapshotError
+from tests.fuzz import examples
 
 LONE = "\\ud800"
 
@@ -47,7 +48,7 @@ def test_a_surrogate_pair_is_text():
     assert engine.value("f", {}) == "\U0001f600"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     before=st.text(st.characters(codec="utf-8"), max_size=5),
     surrogate=st.integers(0xD800, 0xDFFF),

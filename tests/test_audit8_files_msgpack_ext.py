@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from cfgcore import Engine, load_snapshot
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import decode_snapshot, encode_snapshot
+from tests.fuzz import examples
 
 Ext = msgspec.msgpack.Ext
 FLAGS = {"f": {"default": "on"}}
@@ -50,7 +51,7 @@ def test_timestamps_and_bytes_stay_accepted_and_writable():
         assert encode_snapshot(snapshot, fmt)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     code=st.integers(-128, 127).filter(lambda c: c != -1),
     data=st.binary(max_size=8),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cfgcore import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 
 def _problem(tmp_path, text):
@@ -62,7 +63,7 @@ def test_other_toml_errors_keep_tomllib_s_text(tmp_path):
 _names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     table=st.lists(_names, max_size=2),
     before=st.lists(_names, max_size=3, unique=True),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cfgcore import Engine
 from cfgcore.errors import SnapshotError, python_key
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 
 def _doc(value):
@@ -59,7 +60,7 @@ def test_msgpack_bin_key_is_refused_not_an_internal_error_in_export(tmp_path, ca
     assert "is not a string" in err
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     key=st.one_of(
         st.integers(-(2**63), 2**63), st.floats(allow_nan=False), st.booleans(), st.binary()
@@ -94,7 +95,7 @@ def test_a_none_key_and_the_text_key_none_have_different_paths():
     assert _path(_from_msgpack, {"s": {None: 1}}) == "flags.f.variants.a.s[None]"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     key=st.one_of(
         st.none(),

@@ -49,6 +49,7 @@ from hypothesis import strategies as st
 
 from cfgcore import Engine
 from cfgcore.interop import InteropError, flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -351,7 +352,7 @@ def targeting(draw: Any, depth: int = 0) -> Any:
     return {"if": args}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     t=targeting(),
     default=st.sampled_from(["no", None]),

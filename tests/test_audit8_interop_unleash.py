@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 ygg = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -61,7 +62,7 @@ CONST = {
 OPS = ["IN", "NOT_IN", "STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH", "NUM_EQ", "NUM_GT",
        "NUM_LTE", "DATE_AFTER", "DATE_BEFORE", "SEMVER_EQ", "SEMVER_GT", "SEMVER_LT",
        "IN_CIDR", "REGEX"]  # fmt: skip
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=examples(80), deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(autouse=True)
@@ -189,7 +190,7 @@ def _cfg_answer(engine: Any, name: str, ctx: dict[str, Any]) -> tuple[bool, str]
     return engine.is_enabled(name, c), unleash.get_variant(engine, name, c)["name"]
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(50), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     feats=st.tuples(feature(0), feature(1), feature(2)),
     contexts=st.lists(sparse_context, min_size=1, max_size=8),

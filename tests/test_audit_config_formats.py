@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.yamlio import load_yaml
+from tests.fuzz import examples
 
 BOM = b"\xef\xbb\xbf"
 
@@ -73,13 +74,13 @@ def test_a_time_of_day_loads_as_written(tmp_path):
     assert config["backup"]["at"] == "12:30"  # YAML 1.1: 750
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
 def test_plain_integers_still_load_as_integers(n):
     assert load_yaml(f"v: {n}\n") == {"v": n}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_plain_floats_still_load_as_floats(x):
     text = repr(x)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.transforms import ConfigurationTransformer, parse_duration, parse_size
 from cfgcore.errors import ConfigError, TransformError
+from tests.fuzz import examples
 
 ALL_STEPS = ("env_var_substitution", "type_conversion", "duration_parsing", "size_parsing")
 
@@ -149,7 +150,7 @@ def test_literal_dollar_brace_and_secret_files_still_pass(tmp_path):
 _ALPHABET = st.sampled_from(["$", "{", "}", ":", "-", "?", "A", "B", "_", " ", "1", "x"])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(_ALPHABET, max_size=24).map("".join))
 def test_no_unresolved_reference_is_ever_served(text):
     """Whatever the text, substitution either reports a problem or returns a value in

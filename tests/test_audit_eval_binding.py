@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.mappings import DictMapping
 from tests.test_core_differential import ATTRS, contexts, ctx_values, same, snapshots
 
@@ -67,7 +68,7 @@ steps = st.lists(
 
 
 @pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshots(), contexts, steps, st.sampled_from([types.MappingProxyType, Live]))
 def test_both_evaluators_read_a_changing_mapping_alike(snapshot, start, session, wrap):
     engines = [engine_class(IMPLS[k]).from_snapshot(snapshot) for k in ("c", "py")]

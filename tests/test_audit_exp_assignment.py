@@ -24,6 +24,7 @@ from cfgcore.experiments import stats
 from cfgcore.experiments.abtest import moved_share
 from cfgcore.experiments.exposures import read_exposures
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 from tests.texts import any_text
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -173,7 +174,7 @@ def test_a_test_that_has_served_nobody_may_change_its_split(manager, tmp_path, m
     assert code == 1 and "assignment is sticky" in err
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.integers(0, 100), min_size=2, max_size=6),
     st.lists(st.integers(0, 100), min_size=2, max_size=6),
@@ -301,7 +302,7 @@ hostile = st.one_of(
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -20,6 +20,7 @@ from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from tests.conftest import IN_CI
+from tests.fuzz import examples
 
 close = pytest.approx
 
@@ -39,7 +40,7 @@ def scipy_quietly(fn, *args, **kwargs):
 # ----------------------------------------------------------------- Welch and the moments
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(samples, samples, st.sampled_from(list(ALTERNATIVES)))
 def test_welch_matches_scipy_on_the_raw_data(a, b, alternative):
     assume(np.var(a) > 1e-6 or np.var(b) > 1e-6)  # both constant: see the next test
@@ -90,7 +91,7 @@ def test_welch_reports_tiny_p_values_not_zero():
     assert r.p_value == close(float(ref.pvalue), rel=1e-6)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(finite, min_size=0, max_size=60), st.integers(1, 7))
 def test_running_moments_match_numpy_however_the_batches_fall(values, batch):
     store = MetricsStore(None)
@@ -109,7 +110,7 @@ def test_running_moments_match_numpy_however_the_batches_fall(values, batch):
 # ----------------------------------------------------------------------- intervals
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.integers(1, 10**9), st.floats(0, 1), st.sampled_from([0.8, 0.9, 0.95, 0.99]))
 def test_wilson_interval_matches_its_closed_form(n, frac, conf):
     x = round(frac * n)
@@ -138,7 +139,7 @@ def test_proportion_interval_of_no_users_is_undefined():
     assert math.isnan(r.estimate) and math.isnan(r.low) and math.isnan(r.high)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(samples, st.sampled_from([0.9, 0.95, 0.99]))
 def test_mean_interval_matches_scipy_t_interval(values, conf):
     assume(np.var(values) > 1e-6)
@@ -151,7 +152,7 @@ def test_mean_interval_matches_scipy_t_interval(values, conf):
 # ------------------------------------------------------------------- two proportions
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     st.integers(1, 10**9), st.floats(0, 1), st.integers(1, 10**9), st.floats(0, 1),
     st.sampled_from(list(ALTERNATIVES)),
@@ -223,7 +224,7 @@ def test_statsmodels_agrees_where_installed():
 # -------------------------------------------------------------------- sample ratio
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 10**9), st.floats(0.5, 100)), min_size=2, max_size=60))
 def test_srm_matches_scipy_chisquare(cells):
     observed = {f"v{i}": n for i, (n, _) in enumerate(cells)}

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 from tests.test_interop_growthbook import holds
 
 GROUPS = {"vips": ["u1", 1, True, "US"], "typed": {"type": "list", "values": ["u2", 2]}}
@@ -217,7 +218,7 @@ def _attrs(rng: random.Random) -> dict[str, Any]:
     return {k: rng.choice(_VALUES) for k in keys if rng.random() < 0.6}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32))
 def test_generated_conditions_agree_with_the_sdk(make_py_and_c, seed):
     rng = random.Random(seed)
@@ -238,7 +239,7 @@ def test_generated_conditions_agree_with_the_sdk(make_py_and_c, seed):
 _EDGES = st.sampled_from(["a", "\x00", "\ud7ff", "\ue000", "\uffff", "\U00010000", "\U0010ffff"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(alphabet=_EDGES, max_size=3), st.text(alphabet=_EDGES, max_size=3))
 def test_string_order_is_utf16_order(value, constant):
     # GrowthBook orders strings as JavaScript does, by UTF-16 code unit

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 engine_mod = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -156,7 +157,7 @@ def _thaw(v: Any) -> Any:
     return {k: _thaw(x) for k, x in v.items()} if hasattr(v, "items") else v
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False))
 def test_random_features_agree_with_the_unleash_engine(make_py_and_c, rng):
     payload = _payload(rng)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from cfgcore.runtime import audit as audit_mod
 from cfgcore.runtime.audit import AuditLog, log_files, verify
+from tests.fuzz import examples
 
 CHAIN = ("seq", "prev", "hash", "alg", "kid")
 
@@ -191,7 +192,7 @@ def test_entries_waiting_for_a_held_lock_are_bounded_by_size_too(tmp_path, monke
     assert not verify(path).ok  # the dropped entries are reported, not hidden
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(batches=_BATCHES, count=st.integers(1, 6), budget=st.integers(0, 10_000))
 def test_entries_waiting_for_the_lock_are_the_longest_suffix_within_both_limits(
     batches, count, budget

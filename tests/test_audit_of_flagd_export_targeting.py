@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd
 from cfgcore.snapshot import snapshot_from_dict
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -78,7 +79,7 @@ _contexts = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ctx=_contexts)
 def test_flagd_answers_the_export_as_cfgcores_provider_does(make_py_and_c, exported, ctx):
     want = exported.resolve_string_value("f", "FALLBACK", ctx).value

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cfgcore.config.legacy_formats import _ini_key, _ini_section, read_legacy
 from cfgcore.errors import ConfigError
 from cfgcore.validation.keys import redact_url, url_password
+from tests.fuzz import examples
 
 DEADLINE = 60  # seconds; the fixed code needs well under one
 
@@ -103,7 +104,7 @@ _OLD_SECTION = re.compile(r"^\[\s*([^\]]*?)\s*\]\s*(?:[;#].*)?$")
 _OLD_KEY = re.compile(r"^([^=:\s][^=:]*?)\s*[=:]\s?(.*)$")
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text(alphabet="[] \t=:;#ab\u00a0", max_size=14).map(str.strip))
 def test_ini_lines_split_as_the_old_patterns_did(line):
     # The old regexes are the reference on short lines (where they are fast).

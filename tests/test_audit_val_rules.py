@@ -18,6 +18,7 @@ from cfgcore.validation_engine import (
     ValidationRule,
 )
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 # --- custom rules that misbehave are reported under their id, and block -----------------
 
@@ -114,7 +115,7 @@ _overrides = st.dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(_configs, _overrides, _overrides)
 def test_composed_overrides_do_what_applying_both_in_turn_does(config, first, then):
     def apply(overrides, tree):

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from cfgcore.errors import printable
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.texts import any_text
 
 FORGED = "x\nFORGED"
@@ -63,7 +64,9 @@ def test_an_echoed_argument_cannot_drive_the_terminal(state, capsys, command):
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(name=any_text(min_size=1, max_size=12).filter(lambda s: not s.startswith("-")))
 def test_any_key_is_refused_on_one_line(state, capsys, name):

@@ -28,6 +28,7 @@ from cfgcore.engine import bundled_flags_path
 from cfgcore.interop import flagd
 from cfgcore.snapshot import load_snapshot
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -109,7 +110,7 @@ _TEXT = st.one_of(st.sampled_from(["premium", "family", "student", "free", "EU",
 _VALUE = st.one_of(st.none(), _TEXT, st.integers(-2, 2), st.booleans())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(segment=_VALUE, region=_VALUE, user=any_text(min_size=1, max_size=8))
 def test_the_imported_flags_serve_every_user_as_the_bundled_ones(
     exported, make_py_and_c, segment, region, user

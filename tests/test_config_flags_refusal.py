@@ -34,6 +34,7 @@ from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.atomicio import atomic_write_text
 from cfgcore.runtime.audit import AuditLog
 from tests.conftest import minimal_config_dir
+from tests.fuzz import examples
 from tests.waiting import wait_for, wait_for_async
 
 api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
@@ -501,7 +502,7 @@ _STEPS = st.lists(
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -22,6 +22,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.yamlio import _depth_bound
+from tests.fuzz import examples
 from tests.texts import any_text
 from tests.waiting import wait_for
 
@@ -414,7 +415,7 @@ def _depth(node) -> int:
     return 0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(doc=_nested(), style=st.sampled_from([None, True, False]))
 def test_the_nesting_bound_never_underestimates(doc, style):
     """The cheap pre-check decides whether the event scan runs: it must bound the depth

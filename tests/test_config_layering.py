@@ -26,6 +26,7 @@ from cfgcore.config.tree import (
     thaw,
 )
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 keys = st.sampled_from(["a", "b", "c", "d", "e"])
 scalars = st.one_of(
@@ -53,7 +54,7 @@ def _reference_lookup(base, overlay, path):
     return b if o is KeyError else o
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(maps, maps)
 def test_merge_follows_the_documented_rules_on_every_leaf(base, overlay):
     merged = deep_merge(base, overlay)
@@ -71,7 +72,7 @@ def test_merge_follows_the_documented_rules_on_every_leaf(base, overlay):
             assert get_path(merged, path) == value
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(maps, maps)
 def test_merge_does_not_modify_its_inputs(base, overlay):
     b, o = copy.deepcopy(base), copy.deepcopy(overlay)
@@ -79,7 +80,7 @@ def test_merge_does_not_modify_its_inputs(base, overlay):
     assert base == b and overlay == o
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(maps)
 def test_freeze_thaw_round_trip_and_independence(tree):
     frozen = freeze(tree)

@@ -25,6 +25,7 @@ from cfgcore._layout import NW, OP_CONTAINS_ANY, OP_CONTAINS_ANY_CI
 from cfgcore.compiler import compile_snapshot
 from cfgcore.snapshot import snapshot_from_dict
 from tests import automaton_reference as reference
+from tests.fuzz import examples
 
 
 def _same_cells(consts: list[bytes], before: int = 3) -> list[int]:
@@ -55,13 +56,13 @@ def _over(letters: bytes, max_len: int, min_len: int = 0) -> st.SearchStrategy[b
 small_sets = st.lists(st.one_of(_over(b"ab", 8), _over(b"abc", 6), _over(b"abcd", 5)), max_size=60)
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(small_sets, st.integers(0, 5))
 def test_small_alphabets_give_the_same_cells(consts, before):
     _same_cells(consts, before)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     st.lists(_over(b"ab", 16, min_len=8), min_size=150, max_size=400),
     st.lists(_over(b"abc", 9), max_size=200),
@@ -73,7 +74,7 @@ def test_tries_with_rowed_shallow_states_give_the_same_cells(deep, more):
     _same_cells(deep + more)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(
     st.sampled_from([b"x", b"yx", b"\xffx"]),
     st.sets(st.integers(0, 255), min_size=_automaton.DENSE_EDGES - 2, max_size=40),
@@ -98,7 +99,7 @@ texts = st.lists(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(texts, st.booleans())
 def test_constants_encoded_as_the_compiler_does_give_the_same_cells(values, ci):
     # contains_runs: case-folded for ignore_case, UTF-8 with lone surrogates passed

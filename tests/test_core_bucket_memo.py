@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import engine_class
 from cfgcore.snapshot import Flag, Gate, Hashing, Rule, Snapshot
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 
 ENGINES = [engine_class(module) for module in IMPLS.values()]
 SCHEMES = ["murmur3", "flagd_v2", "growthbook_v1", "growthbook_v2"]
@@ -56,7 +57,7 @@ values = st.one_of(st.none(), st.sampled_from(["u1", "u2", "é", "x" * 300]), st
     st.sampled_from([["a"], ["b"], ["a", "b"]]),
     st.dictionaries(st.sampled_from(["a", "b"]), values, max_size=2),
 )
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_both_evaluators_answer_alike_whatever_the_rules_share(rules, bucket_by, ctx):
     snap = Snapshot(flags={"f": Flag(default="none", bucket_by=bucket_by, rules=rules,
                                      variants={"on": 1, "off": 0, "none": -1})})  # fmt: skip

@@ -27,6 +27,7 @@ from cfgcore.engine import engine_class
 from cfgcore.interop import unleash
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot, mark_decoded, snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter
 from tests.texts import any_text
 
@@ -265,7 +266,7 @@ def test_too_deep_an_any_is_refused_as_before():
 # -- the same answers -------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     needles=st.lists(needle, min_size=K, max_size=3 * K),
     ci=st.booleans(),
@@ -315,7 +316,7 @@ def mixed_anys(draw: st.DrawFn) -> dict[str, Any]:
     return {"any": kids}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     cond=mixed_anys(),
     ctxs=st.lists(st.fixed_dictionaries({}, optional={"ua": texts, "ref": texts}), max_size=6),
@@ -473,7 +474,7 @@ def _abcd(size: int) -> st.SearchStrategy[bytes]:
     return st.binary(max_size=size).map(lambda b: bytes(x % 4 + 97 for x in b))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_abcd(5), min_size=1, max_size=40), _abcd(30))
 def test_the_walk_and_the_constants_read_back_answer_as_the_constants_do(consts, text):
     # Both readings of one automaton: the compiled evaluator's walk (search, its Python

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import engine_class
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 from tests.texts import any_text
 
@@ -230,7 +231,7 @@ def same(a, b):
     return a == b and type(a) is type(b)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshots(), st.lists(contexts, min_size=4, max_size=10), st.one_of(st.none(), scalars))
 def test_compiled_and_reference_agree(snapshot, ctxs, default):
     c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
@@ -269,7 +270,7 @@ def _grid(count: int = 60) -> list[dict]:
 GRID = _grid()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(conditions, st.lists(contexts, max_size=4))
 def test_conditions_agree(cond, drawn):
     """Focused on the operators: one rule, many contexts."""
@@ -372,7 +373,7 @@ def _counts(engine) -> tuple:
     return got.evaluations, got.errors, got.versions
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshots(), snapshots(), st.data())
 def test_both_evaluators_count_what_the_spec_serves(first, second, data):
     """The same calls (unknown flags, type mismatches, values that are not contexts,
@@ -413,7 +414,7 @@ def test_both_evaluators_count_what_the_spec_serves(first, second, data):
     assert [_counts(e) for e in engines] == [want, want]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshots(), st.lists(contexts, min_size=2, max_size=6), st.one_of(st.none(), scalars))
 def test_the_observed_path_agrees_with_the_plain_one_on_both(snapshot, ctxs, default):
     """What hooks, exposures and debug mode see (``_observe``): the same answer, details,

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import MAX_RENDERED_PROBLEMS, ConfigError, Problem, SnapshotError
 from cfgcore.snapshot import decode_snapshot
+from tests.fuzz import examples
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(2, 3 * MAX_RENDERED_PROBLEMS))
 def test_the_message_shows_the_first_problems_and_counts_the_rest(n):
     problems = [Problem(path=f"flags.f{i}.default", message="not a variant") for i in range(n)]

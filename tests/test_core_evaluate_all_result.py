@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cfgcore._compat import implementations
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 from tests.texts import any_text
 
 IMPLS = implementations()
@@ -140,7 +141,7 @@ def test_result_holding_containers_is_tracked(impl_name):
     assert result in gc.get_referrers(result["obj"])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     attrs=st.dictionaries(
         st.sampled_from(["user_id", "seg", "other"]),

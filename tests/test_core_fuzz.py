@@ -25,11 +25,12 @@ from cfgcore.engine import bundled_flags_path, engine_class
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import decode_snapshot, encode_snapshot
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.test_core_hostile import CollidingKey, EvilFloat, EvilInt, EvilStr, FakeClass, NoRepr
 from tests.texts import any_text
 
 settings.register_profile(
-    "fuzz-ci", max_examples=40, deadline=None, suppress_health_check=list(HealthCheck)
+    "fuzz-ci", max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck)
 )
 settings.register_profile(
     "fuzz-soak",

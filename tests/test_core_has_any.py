@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.errors import SnapshotError
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -192,7 +193,7 @@ arrays = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(values=constants, array=arrays)
 def test_has_any_is_in_over_the_elements(make_py_and_c, values, array):
     cond = {"attr": "a", "has_any": values}
@@ -205,7 +206,7 @@ def test_has_any_is_in_over_the_elements(make_py_and_c, values, array):
         assert engine.is_enabled("f", engine.context({"a": array})) is expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     values=st.lists(st.sampled_from(["beta", "Straße", "STAFF", "x", "İ", "ǅ"]), max_size=4),
     array=st.lists(

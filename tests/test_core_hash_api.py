@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore import _eval_py
+from tests.fuzz import examples
 from tests.texts import any_text
 
 _eval = pytest.importorskip("cfgcore._eval", reason="the compiled evaluator is not built")
@@ -31,7 +32,7 @@ def _outcome(fn, *args):
         return type(exc)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=64), st.integers(0, 2**32 - 1))
 def test_both_hash_as_mmh3_for_every_valid_seed(data, seed):
     want = mmh3.hash(data, seed, signed=False)
@@ -44,7 +45,7 @@ def test_both_hash_as_mmh3_for_every_valid_seed(data, seed):
 _SEEDS = st.one_of(st.integers(-(2**70), 2**70), st.floats(), st.none(), any_text(max_size=3))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(_SEEDS)
 def test_seeds_are_refused_alike(seed):
     outcomes = [_outcome(mod.murmur3_32, b"abc", seed) for mod in BOTH]
@@ -96,14 +97,14 @@ def test_bucket_of_takes_only_text_on_both(args):
     assert [_outcome(mod.bucket_of, *args) for mod in BOTH] == [TypeError, TypeError]
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(any_text(max_size=8), any_text(max_size=8), st.sampled_from([_Str, _Lying]), st.booleans())
 def test_bucket_of_refuses_str_subclasses_alike(salt, value, cls, first):
     args = (cls(salt), value) if first else (salt, cls(value))
     assert [_outcome(mod.bucket_of, *args) for mod in BOTH] == [TypeError, TypeError]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(any_text(max_size=20), any_text(max_size=20))
 def test_bucket_of_agrees_on_text(salt, value):
     try:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 
 SNAPSHOT = {
     "flags": {
@@ -246,7 +247,7 @@ values = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(st.sampled_from(["seg", "n", "user_id"]), values), st.integers(0, 1))
 def test_wrapped_values_agree_with_plain_values_on_both_evaluators(ctx, how):
     wrapped = {k: _wrap(v, how) for k, v in ctx.items()}

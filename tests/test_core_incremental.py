@@ -11,6 +11,7 @@ from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.test_core_differential import GRID, snapshots
 
 
@@ -24,7 +25,7 @@ def _evaluations(impl, tables, keys, contexts):
     return out
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshots(), snapshots(), st.data())
 def test_incremental_equals_full_compile(first, donor, data):
     """Replace some flags of `first` by flags drawn for `donor` and add new ones; the

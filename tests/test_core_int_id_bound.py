@@ -32,6 +32,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import exposure_user, read_exposures
 from cfgcore.experiments.metrics import read_metrics
+from tests.fuzz import examples
 
 LONGEST = 10**ID_FORM_CHARS - 1  # 4,300 nines: an id
 TOO_LONG = 10**ID_FORM_CHARS  # 4,301 characters: no id
@@ -121,7 +122,7 @@ def test_the_longest_int_id_buckets_as_its_text(impl, n):
         assert engine.variant(flag, engine.context({"user_id": n})) == by_text.variant
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     digits=st.integers(ID_FORM_CHARS - 3, ID_FORM_CHARS + 2),
     negative=st.booleans(),

@@ -18,6 +18,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 BOOL = {"on": True, "off": False}
 
 # Constants a file can hold: any text without surrogates.
@@ -69,7 +71,7 @@ def _flag(when):
     return {"variants": BOOL, "default": "off", "rules": [{"when": when, "serve": "on"}]}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     op=st.sampled_from(OPERATORS),
     consts=st.lists(valid_text, min_size=1, max_size=3),
@@ -97,7 +99,7 @@ def test_a_lone_surrogate_answers_as_an_unusable_value(
         assert engine.is_enabled("f", engine.context({"a": value})) is on
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(value=lone_surrogate_text(), fallback=valid_text.filter(bool))
 def test_bucketing_skips_a_lone_surrogate_for_the_next_attribute(make_py_and_c, value, fallback):
     flags = {
@@ -119,7 +121,7 @@ def test_bucketing_skips_a_lone_surrogate_for_the_next_attribute(make_py_and_c, 
             assert (alone.variant, alone.reason) == ("a" if key == "split" else "off", "DEFAULT")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(value=lone_surrogate_text(), const=valid_text, others=st.lists(valid_text, max_size=3))
 def test_has_any_skips_an_element_holding_a_lone_surrogate(make_py_and_c, value, const, others):
     for make in make_py_and_c:

@@ -31,6 +31,7 @@ from cfgcore import Engine, load_snapshot
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.snapshot import decode_snapshot, encode_snapshot, snapshot_from_dict
 from tests.conftest import IMPLS, IN_CI
+from tests.fuzz import examples
 from tests.waiting import wait_for
 
 enc = msgspec.msgpack.encode
@@ -377,7 +378,7 @@ VALUES = [ONE, b"\xc0", text("x"), text("x", 4), array([ONE, ONE]), b"\x80", b"\
           mapping([(text("a"), ONE), (text("b"), ONE)]), binary(b"v", 2), real(0.5)]  # fmt: skip
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(
     keys=st.lists(spelled_keys(), max_size=40),
     vals=st.lists(st.sampled_from(VALUES), min_size=40, max_size=40),
@@ -406,7 +407,7 @@ def test_hand_made_maps_repeat_where_msgspec_loses_a_key(keys, vals, width, pref
     assert (len(inner) < len(pairs)) == (expected >= 0)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(doc=values)
 def test_documents_msgspec_writes_repeat_no_key(doc):
     assert _agreed(enc(doc)) == -1
@@ -426,7 +427,7 @@ def test_a_document_nested_past_the_scan_is_not_counted():
     assert _scanned(b"\x91" + deep) == (-1, -1)  # 1,001: it does not
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(doc=values, data=st.data())
 def test_cut_or_damaged_documents_agree_and_never_crash(doc, data):
     raw = enc({"flags": doc, "again": doc})
@@ -438,7 +439,7 @@ def test_cut_or_damaged_documents_agree_and_never_crash(doc, data):
         assert answer == -1 or 0 < answer < len(bytes_)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(raw=st.binary(max_size=64))
 def test_random_bytes_agree_and_never_crash(raw):
     answer = _agreed(raw)

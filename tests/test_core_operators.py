@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 
 def flag_when(cond):
     return {"flags": {"f": {"default": "off", "rules": [{"when": cond, "serve": "on"}]}}}
@@ -168,7 +170,7 @@ def test_int_ids_bucket_like_their_decimal_string(make):
 _texts = st.text(alphabet="ab\u00e9\u4e16", max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(needle=_texts.filter(len), hay=_texts, ignore_case=st.booleans())
 def test_contains_answers_as_python_in(make_py_and_c, needle, hay, ignore_case):
     cond = {"attr": "q", "contains": needle, "ignore_case": ignore_case}

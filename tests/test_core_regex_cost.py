@@ -20,6 +20,7 @@ from cfgcore import _regex
 from cfgcore._regex import MAX_REGEX_COST, MAX_REGEX_LIVE, cost_hazard, utf8_sequences
 from cfgcore.errors import SnapshotError
 from cfgcore.interop import InteropError, growthbook, unleash
+from tests.fuzz import examples
 
 # Each measured at 17-284 ms a search of a 4,096-character text (benchmarks/RESULTS.md,
 # "Regex cost", and the commit that added the bound); every one must be refused.
@@ -131,7 +132,7 @@ def test_case_folded_letters_are_not_live_positions():
 
 
 @given(st.integers(0, 0x10FFFF), st.integers(0, 0x10FFFF))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_utf8_sequences_match_each_encoded_code_point_exactly_once(a, b):
     lo, hi = min(a, b), max(a, b)
     seqs = utf8_sequences(lo, hi)
@@ -151,7 +152,7 @@ def test_utf8_sequences_match_each_encoded_code_point_exactly_once(a, b):
 
 
 @given(st.sampled_from([".", "[^z]", "[ab]", "[α-ω]", "\\d", "[a-z0-9]"]), st.integers(1, 400))
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_more_copies_never_turn_a_refusal_into_acceptance(cls, n):
     if cost_hazard(f"{cls}{{{n}}}z", False) is not None:
         assert cost_hazard(f"{cls}{{{n + 1}}}z", False) is not None

@@ -20,6 +20,7 @@ from cfgcore import _regex
 from cfgcore._regex import MAX_REGEX_NESTING, RegexLimitError, group_depth
 from cfgcore.errors import SnapshotError
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 DEEP = MAX_REGEX_NESTING + 1
 
@@ -105,7 +106,7 @@ def _patterns(draw, depth=0):
     return "".join(parts), deepest
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(_patterns())
 def test_depth_counted_on_the_text_is_the_parsers_depth(case):
     pattern, depth = case

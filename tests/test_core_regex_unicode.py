@@ -31,6 +31,7 @@ from cfgcore._regex import (
 )
 from cfgcore._unicode_tables import UNICODE_VERSION, case_variants, contains, ranges
 from cfgcore.interop import InteropError, growthbook, unleash
+from tests.fuzz import examples
 
 CLASSES = [name for name in _unicode_tables.DEFINITIONS if name != "assigned"]
 
@@ -205,7 +206,7 @@ _PIECES = {name: "[" + ranges_text(ranges(name)) + "]" for name in CLASSES}
     ),
     st.booleans(),
 )
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 def test_accepted_patterns_stay_within_the_bound_measured_from_the_tables(items, anchored):
     # an unanchored sequence of X{n} (a table's class, or the letter q) then z; anchored
     # with ^, positions before the first one whose width varies are not live: none here

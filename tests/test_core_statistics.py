@@ -7,6 +7,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 USERS = [f"user-{i}" for i in range(100_000)]
 
 
@@ -64,7 +66,7 @@ def test_raising_a_rollout_keeps_every_user(make):
     assert len(on_before) == 30_000
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     st.floats(0, 100),
     st.floats(0, 100),

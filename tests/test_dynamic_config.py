@@ -24,6 +24,7 @@ from cfgcore.dynamic_config import (
 from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
 from cfgcore.snapshot import load_snapshot
+from tests.fuzz import examples
 from tests.texts import any_text
 
 PREMIUM_EU = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
@@ -324,7 +325,7 @@ def test_bad_state_file_at_startup_is_a_clear_error(tmp_path):
     assert str(path) in str(err.value) and "flags.a.rules[0]" in str(err.value)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(pct=st.floats(0, 100), user=any_text(min_size=1, max_size=20))
 def test_rollout_zero_and_hundred_are_exact(tmp_path_factory, pct, user):
     empty = tmp_path_factory.getbasetemp() / "no-state"
@@ -397,7 +398,7 @@ PATCH_KEYS = [
 ]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     ops=st.lists(
         st.tuples(

@@ -33,6 +33,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.engine import Engine
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import Rule, Snapshot, encode_snapshot, format_for, load_snapshot
+from tests.fuzz import examples
 
 TEST = "checkout"
 USERS = [{"user_id": f"u{i}"} for i in range(300)]
@@ -161,7 +162,9 @@ def test_a_running_test_made_to_serve_one_variant_by_hand_is_refused(tmp_path):
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(served=st.sampled_from(["control", "green", "blue"]), stopped=st.booleans())
 def test_a_stopped_test_keeps_serving_its_control(tmp_path_factory, served, stopped):

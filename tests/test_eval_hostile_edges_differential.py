@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import engine_class
 from cfgcore.observability import debug
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.texts import any_text
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
@@ -157,7 +158,7 @@ extras = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     ctx=attrs,
     extra=extras,

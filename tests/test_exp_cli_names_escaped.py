@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 
 from cfgcore.errors import printable, printable_name
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.texts import any_text, holds_lone_surrogate
 
 NAME = "t\x1b[2J\nforged  [active]"
@@ -114,7 +115,9 @@ def test_start_of_an_unknown_test_lists_the_known_names_escaped(state, capsys):
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(name=any_text(min_size=1, max_size=20), variant=any_text(min_size=1, max_size=10))
 def test_any_names_list_as_one_printable_line(capsys, monkeypatch, name, variant):

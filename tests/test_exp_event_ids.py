@@ -28,6 +28,7 @@ from cfgcore.experiments.event_ids import IDS, MAX_EVENT_ID, IdWindow, event_key
 from cfgcore.experiments.ingested import read_ledger, trimmed
 from cfgcore.experiments.metrics import MetricsStore, read_metrics
 from tests.conftest import run_cli, started_experiment_state
+from tests.fuzz import examples
 from tests.texts import any_text
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
@@ -162,7 +163,7 @@ def test_a_forked_child_makes_ids_of_its_own():
     assert not set(parent) & {first}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.one_of(any_text(min_size=1, max_size=MAX_EVENT_ID), st.integers(-(10**30), 10**30)))
 def test_any_valid_event_id_is_logged_as_given_and_counts_once(tmp_path_factory, eid):
     path = tmp_path_factory.mktemp("ids") / "m.jsonl"
@@ -212,7 +213,7 @@ def _as_defined(value):
 _ascii = st.text(st.characters(max_codepoint=127), max_size=MAX_EVENT_ID + 2)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.one_of(
         _ascii,
@@ -237,7 +238,7 @@ def test_event_id_text_reads_every_value_as_defined(value):
 # -- the window -----------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(1, 8), st.lists(st.integers(-20, 20).filter(bool), max_size=300))
 def test_the_window_finds_every_copy_within_it_and_stays_bounded(window, keys):
     """A key given again within ``window`` new keys after its last one is a duplicate;
@@ -410,7 +411,7 @@ def test_the_exit_status_of_nothing_to_do_from_a_real_process(state):
     assert "3 nothing to do" in help_text
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=examples(12), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(st.lists(st.lists(st.integers(0, 11), min_size=1, max_size=8), min_size=1, max_size=5))
 def test_batches_that_overlap_write_each_event_once(tmp_path_factory, capsys, batches):
@@ -464,7 +465,7 @@ _AT = st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1)).map(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(st.text(max_size=4), _AT), max_size=30, unique_by=lambda t: t[0]),
        st.integers(0, 12), st.data())  # fmt: skip
 def test_trimming_keeps_the_newest_in_their_order(items, keep, data):

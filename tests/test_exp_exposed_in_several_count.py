@@ -20,6 +20,7 @@ from cfgcore.experiments.metrics import (
     in_several,
     in_several_sets,
 )
+from tests.fuzz import examples
 
 VARIANTS = ["control", "green", "blue", "stray"]
 
@@ -59,7 +60,7 @@ exposures = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(exposures, st.one_of(st.none(), st.integers(1, 40)))
 def test_the_count_is_the_walks(events, cap):
     store = MetricsStore(None, max_users=cap)

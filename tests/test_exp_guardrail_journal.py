@@ -43,6 +43,7 @@ from cfgcore.experiments.exposures import (
 )
 from cfgcore.experiments.guardrails import SharedLogs
 from cfgcore.experiments.metrics import MetricsStore
+from tests.fuzz import examples
 from tests.test_experiments import NOW, Clock, seed_test
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
@@ -187,7 +188,7 @@ def _line(user: str, variant: str = "b") -> bytes:
     return msgspec.json.encode({"test": "t", "variant": variant, "user": user, "ts": 1.0}) + b"\n"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     before=st.integers(0, 12),
     dead=st.integers(1, 6),

@@ -31,6 +31,7 @@ from cfgcore.experiments.exposures import (
 )
 from cfgcore.experiments.ingested import Fingerprint, HashingReader, read_ledger
 from tests.conftest import run_cli, started_experiment_state
+from tests.fuzz import examples
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
 
@@ -268,7 +269,7 @@ def test_a_recovery_waiting_on_a_live_ingest_leaves_its_events(tmp_path, monkeyp
     assert (tmp_path / "x.metrics.jsonl").read_bytes() == b'{"b": 2}\n'
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.binary(max_size=300), max_size=20), st.booleans())
 def test_the_fingerprint_is_of_every_byte_read(pieces, newline_at_end):
     data = b"\n".join(pieces) + (b"\n" if newline_at_end else b"")
@@ -365,7 +366,7 @@ _json = st.recursive(
 _counts_or_junk = st.integers(0, 10**6) | _json
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.fixed_dictionaries(
         {},

@@ -31,6 +31,7 @@ from cfgcore.experiments.abtest import METRIC_KINDS, check_record
 from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
+from tests.fuzz import examples
 from tests.test_experiments import NOW, Clock, seed_test
 from tests.waiting import wait_for
 
@@ -143,7 +144,7 @@ def _same_numbers(a, b) -> None:
                 assert u == pytest.approx(v, rel=1e-9, abs=1e-12, nan_ok=True), key
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(ops=OPS, batch=st.integers(1, 7))
 def test_store_and_logs_give_welch_on_the_exposed_users_totals(tmp_path_factory, ops, batch):
     ops = _norm(ops)
@@ -288,7 +289,9 @@ def _per_user_test(**kw) -> ABTestConfiguration:
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     ops=st.lists(

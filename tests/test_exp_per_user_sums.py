@@ -29,6 +29,7 @@ from cfgcore.experiments import metrics
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stats import Summary, welch_ttest
+from tests.fuzz import examples
 from tests.test_exp_per_user_metric import _reference
 
 TEST = "checkout"
@@ -137,7 +138,7 @@ def _both(store: MetricsStore, v: str) -> tuple[metrics.PerUser, metrics.PerUser
     return fast, slow
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS, max_users=st.one_of(st.none(), st.integers(1, 45)))
 @example(  # a huge first value refunded, then small ones: the rebase recounts the sums
     ops=[("expose", "control", "u0"), ("expose", "control", "u1"),

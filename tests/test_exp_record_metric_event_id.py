@@ -18,6 +18,7 @@ from cfgcore.experiments.dynamic import state_paths
 from cfgcore.experiments.event_ids import MAX_EVENT_ID, event_id_text
 from cfgcore.experiments.exposures import UNTAGGED
 from cfgcore.experiments.metrics import MetricsStore
+from tests.fuzz import examples
 from tests.test_exp_event_ids import _ab
 from tests.texts import any_text
 
@@ -114,7 +115,7 @@ def _seed(impl, queue):
     return seed, records
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.one_of(
         st.none(),

@@ -48,6 +48,7 @@ from cfgcore.experiments.exposures import (
 )
 from cfgcore.experiments.metrics import MetricsStore, read_metrics
 from cfgcore.runtime.atomicio import FileLock
+from tests.fuzz import examples
 
 NOW = datetime.now(timezone.utc)
 VARIANTS = ("control", "b")
@@ -413,7 +414,7 @@ def test_a_report_of_logs_nobody_writes_is_what_it_was(tmp_path, rotating):
     assert store.read_to[str(m_path)] == (str(m_path), os.path.getsize(m_path))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     steps=st.lists(
         st.one_of(

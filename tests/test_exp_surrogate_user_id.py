@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cfgcore.details import metric_user_id
 from cfgcore.experiments.exposures import exposure_user
+from tests.fuzz import examples
 from tests.test_exp_event_ids import _lines, _manager
 
 CTX = {"user_id": "\ud800", "targeting_key": "tk-1"}
@@ -53,7 +54,9 @@ _IDS = st.one_of(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(user_id=_IDS, targeting_key=_IDS)
 def test_exposures_and_metric_events_are_filed_under_the_user_the_engine_buckets(

@@ -43,6 +43,7 @@ from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.runtime.policy import AccessPolicy, set_policy
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.test_experiments import _simulate
 from tests.test_fix10_exp_guardrail_hold import HARMFUL, TEST, _guarded_test
 
@@ -360,7 +361,9 @@ _FULL = dict(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(seed=st.integers(0, 2**32 - 1))
 def test_the_same_test_in_another_key_order_is_a_no_op(tmp_path_factory, seed):
@@ -409,7 +412,7 @@ def _store_with(outlier: float, values: list[float], refunded: bool) -> MetricsS
     return store
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     outlier=st.floats(1e8, 1e99),
     values=st.lists(st.integers(-4000, 4000).map(lambda c: c / 100), min_size=3, max_size=30),

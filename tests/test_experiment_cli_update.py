@@ -24,6 +24,7 @@ from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT, NOT_STARTED
 from cfgcore.runtime.audit import AuditLog, default_actor
 from cfgcore.runtime.policy import AccessPolicy, set_policy
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.test_experiments import _simulate
 from tests.test_fix10_exp_guardrail_hold import HARMFUL, TEST, _guarded_test
 
@@ -403,7 +404,9 @@ CHANGES = {
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     st.dictionaries(

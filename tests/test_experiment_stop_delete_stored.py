@@ -24,6 +24,7 @@ from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import RETIRED
+from tests.fuzz import examples
 from tests.test_audit5_flags2_served_tests import ab, edit, resplit, served
 from tests.test_cli_experiment_stored_test import _refusing_host
 
@@ -134,7 +135,9 @@ JSON = st.recursive(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(entry=JSON.filter(lambda v: not isinstance(v, dict)))
 def test_a_stored_entry_that_is_no_record_is_no_test(pair, entry):

@@ -23,6 +23,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT
 from cfgcore.runtime.audit import AuditLog, default_actor
 from cfgcore.runtime.policy import AccessPolicy, set_policy
+from tests.fuzz import examples
 from tests.test_experiment_cli_update import (
     _cli,
     _error_line,
@@ -64,7 +65,9 @@ def _updates(audit):
 
 
 @settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     clears=st.sets(st.sampled_from(sorted(CLEARS)), min_size=1),

@@ -27,6 +27,7 @@ from cfgcore.experiments.exposures import (
     MemorySink,
     read_exposures,
 )
+from tests.fuzz import examples
 from tests.waiting import wait_for
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -513,7 +514,7 @@ def test_cli_report_and_plot(manager, capsys, tmp_path):
     assert test in capsys.readouterr().out
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     weights=st.lists(st.integers(1, 97), min_size=2, max_size=4),
     user=st.text(min_size=1, max_size=12),

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from tests.fuzz import examples
 
 NOW = datetime.now(timezone.utc)
 USERS = [f"user-{i}" for i in range(1500)]
@@ -31,7 +32,7 @@ def served(m):
     return {u: m.get_ab_test_variant("t", {"user_id": u}) for u in USERS}
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(first=st.floats(1, 60), second=st.floats(0, 60))
 def test_the_holdout_takes_users_out_of_a_running_test_and_gives_them_back(first, second):
     m = DynamicConfigurationManager(persist=False)

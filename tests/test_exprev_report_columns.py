@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from tests.fuzz import examples
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?(?:e[-+]\d+)?|inf)"
@@ -44,7 +45,7 @@ def _report(values_control, values_b):
         m.close()
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     scale=st.integers(min_value=-8, max_value=98),
     sign=st.sampled_from([-1.0, 1.0]),

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from tests.fuzz import examples
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 USERS = [f"user-{i}" for i in range(2000)]
@@ -34,7 +35,7 @@ def manager():
     m.close()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(pct=st.floats(min_value=0.001, max_value=99.999) | st.sampled_from([0, -5, 150]))
 def test_a_share_of_traffic_without_a_layer_is_refused_not_dropped(pct):
     problems = ab(pct).validate()

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cfgcore import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 # What cfgcore reads TOML with: the standard library's tomllib (3.11+), else tomli (a
 # dependency on 3.10).
@@ -100,7 +101,7 @@ def _full_key(lines: list[str], n: int) -> list[str]:
     return [*table, *here.split(" = ")[0].split(".")]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_LINE, min_size=2, max_size=6))
 def test_every_redefinition_names_a_key_the_lines_above_define(tmp_path_factory, lines):
     text = "\n".join(lines) + "\n"

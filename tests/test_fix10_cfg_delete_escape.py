@@ -23,6 +23,7 @@ from cfgcore.config.files import parse_text, typed_json
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.tree import freeze
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 from tests.texts import any_text, holds_lone_surrogate
 
 B = "\\"
@@ -130,7 +131,7 @@ _MARKERISH = st.builds(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(value=st.one_of(_MARKERISH, any_text(max_size=12)))
 def test_any_text_written_escaped_is_served_as_it_was(value):
     from cfgcore.config.tree import escape_markers, unescape_marker

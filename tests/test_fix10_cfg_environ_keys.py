@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from cfgcore.config.environ import env_layer
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 
 class Ascii(str):
@@ -156,7 +157,7 @@ def test_an_update_key_path_is_split_as_its_text(directory):
     assert type(seen[0].config_path) is str
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     names=st.lists(
         st.text(st.sampled_from("AB_\udcffé"), min_size=1, max_size=6), min_size=1, max_size=4

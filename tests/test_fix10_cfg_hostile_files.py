@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def _reload_refused(directory, name, data):
     return problem
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     char=st.sampled_from(["\x00", "\x01", "\x07", "\x1b", "\x7f", "\ufffe", "\uffff"]),
     before=st.integers(0, 5),

@@ -23,6 +23,7 @@ from cfgcore import yamlio
 from cfgcore.config.files import _line_index, read_config_file
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 
 @pytest.fixture
@@ -161,7 +162,7 @@ _TREES = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     tree=st.dictionaries(_KEYS, _TREES, min_size=1, max_size=5),
     flow=st.sampled_from([False, None, True]),

@@ -26,6 +26,7 @@ from cfgcore.experiments.served import what_it_serves
 from cfgcore.interop import growthbook
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot, snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 from tests.test_core_differential import GRID, conditions, contexts, leaf
 
@@ -139,7 +140,7 @@ def shared_documents(draw):
     return snapshot_from_dict({"segments": segments, "flags": flags})
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shared_documents(), st.lists(contexts, min_size=3, max_size=8))
 def test_shared_subtrees_answer_as_the_spec_on_both_evaluators(snap, drawn):
     tables = compile_snapshot(snap)

@@ -27,6 +27,7 @@ from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.mappings import DictMapping
 from tests.test_core_differential import gates, hashings
 from tests.texts import any_text
@@ -35,13 +36,13 @@ pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension
 
 EXAMPLES = int(os.environ.get("CFGCORE_FIX10_FUZZ", "0") or 0)
 PROFILE = settings(
-    max_examples=EXAMPLES or 30,
+    max_examples=EXAMPLES or examples(30),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=not EXAMPLES,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
 )
-SWAPS = settings(PROFILE, max_examples=EXAMPLES or 12)
+SWAPS = settings(PROFILE, max_examples=EXAMPLES or examples(12))
 
 ATTRS = ["seg", "n", "v", "user_id", "targeting_key"]
 WORDS = ["premium", "free", "PREMIUM", "ß", "SS", "ss", "İ", "ı", "K", "k", "", "1.2.3",

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.config.tree import FrozenDict, FrozenList
 from cfgcore.details import ID_FORM_CHARS, int_text
+from tests.fuzz import examples
 
 OBJECTS = {
     "flags": {
@@ -249,7 +250,7 @@ def test_an_int_id_buckets_as_its_text_up_to_the_id_bound(make, int_digits_limit
     assert compared.is_enabled("big", {"user_id": 10**400}) is False
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(min_value=-(10**1200), max_value=10**1200))
 def test_int_text_is_the_decimal_text(n):
     limit = sys.get_int_max_str_digits()

@@ -25,6 +25,7 @@ from cfgcore.experiments.exposures import ExposureLogger, MemorySink, read_expos
 from cfgcore.experiments.metrics import MetricsStore, read_metrics
 from cfgcore.experiments.writer import MAX_PENDING_BYTES, RECORD_BYTES, BackgroundWriter
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.test_experiments import seed_test
 
 TEST = "recommendation_algorithm_v2"
@@ -191,7 +192,7 @@ def test_the_defaults(name):
         store.close()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sizes=st.lists(st.sampled_from([0, 10, 500, 700, 5_000, 300_000, 2_000_000]), max_size=60),
     max_bytes=st.integers(100_000, 4_000_000),

@@ -25,6 +25,7 @@ from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT, RESUMED_AT, guardrail_reactivations
 from cfgcore.snapshot import snapshot_from_dict
+from tests.fuzz import examples
 from tests.test_experiments import USERS, _simulate, seed_test, variants_of
 
 TEST = "recommendation_algorithm_v2"
@@ -174,7 +175,7 @@ def test_a_stop_by_hand_after_a_guardrail_stop_keeps_it_in_force(tmp_path, impl)
         m.close()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     status=st.sampled_from(["active", "stopped", None]),
     splits=st.booleans(),

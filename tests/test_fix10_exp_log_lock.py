@@ -25,6 +25,7 @@ from cfgcore.experiments.exposures import (
     read_exposures,
 )
 from cfgcore.runtime.atomicio import LockTimeout
+from tests.fuzz import examples
 
 
 def _records(start: int, n: int, who: str = "u") -> list[dict]:
@@ -111,7 +112,7 @@ def test_two_services_rotating_one_shared_log_lose_no_record(tmp_path):
         assert mine == [f"{who}{i}-{k}" for i in range(batches) for k in range(3)]
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     batches=st.lists(st.tuples(st.booleans(), st.integers(1, 6)), min_size=1, max_size=20),
     backups=st.integers(1, 4),

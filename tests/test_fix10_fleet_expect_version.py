@@ -25,6 +25,7 @@ from cfgcore.runtime.redis_store import (
     VersionConflictError,
 )
 from cfgcore.snapshot import Flag, Snapshot
+from tests.fuzz import examples
 
 ENV = "development"
 JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
@@ -128,7 +129,9 @@ _NAMESPACES = itertools.count()
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     publishes=st.integers(0, 3),

@@ -22,6 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
 
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -145,7 +147,7 @@ _ids = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     first=st.integers(-(10**6), 10**6),
     calls=st.lists(st.tuples(st.sampled_from(["seed", "of", "of_tk"]), _ids), max_size=30),

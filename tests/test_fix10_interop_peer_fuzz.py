@@ -50,6 +50,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd, growthbook, unleash
+from tests.fuzz import examples
 
 gb_sdk = pytest.importorskip("growthbook")
 from growthbook.core import evalCondition  # noqa: E402
@@ -62,7 +63,7 @@ from openfeature.exception import OpenFeatureError  # noqa: E402
 from tests.texts import any_text, holds_lone_surrogate  # noqa: E402
 
 SOAK = os.environ.get("CFGCORE_FUZZ") == "soak"
-EXAMPLES = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "20000")) if SOAK else 30
+EXAMPLES = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "20000")) if SOAK else examples(30)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

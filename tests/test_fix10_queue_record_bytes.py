@@ -25,6 +25,7 @@ from cfgcore.experiments import writer as writer_module
 from cfgcore.experiments.exposures import MemorySink
 from cfgcore.experiments.writer import RECORD_BYTES, BackgroundWriter
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 
 NAMES = sorted(IMPLS)
 
@@ -279,7 +280,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     steps=ops,
     max_pending=st.integers(1, 12),

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.experiments import writer as writer_module
 from cfgcore.experiments.writer import RECORD_BYTES, BackgroundWriter
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 
 KB = 1024
 
@@ -38,7 +39,7 @@ def _fits(q, text: str, tries: int) -> int:
 
 
 @pytest.mark.parametrize("impl_name", sorted(IMPLS))
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     max_bytes=st.integers(1 * KB, 4 * KB * KB),
     max_pending=st.integers(1, 100_000),
@@ -60,7 +61,7 @@ def test_exactly_the_documented_number_of_long_records_fits(
 
 
 @pytest.mark.parametrize("impl_name", sorted(IMPLS))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     max_bytes=st.integers(16 * KB, 1 << 20),
     shorts=st.integers(0, 40),

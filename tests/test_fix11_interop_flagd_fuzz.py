@@ -30,13 +30,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
 from openfeature.exception import OpenFeatureError  # noqa: E402
 
 SOAK = os.environ.get("CFGCORE_FUZZ") == "soak"
-EXAMPLES = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "20000")) if SOAK else 40
+EXAMPLES = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "20000")) if SOAK else examples(40)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

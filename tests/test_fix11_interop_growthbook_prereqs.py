@@ -26,12 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 gb_sdk = pytest.importorskip("growthbook")
 from growthbook.core import evalCondition  # noqa: E402
 
 SOAK = os.environ.get("CFGCORE_FUZZ") == "soak"
-EXAMPLES = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "20000")) if SOAK else 40
+EXAMPLES = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "20000")) if SOAK else examples(40)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import engine_class
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 from tests.texts import any_text
 
@@ -41,7 +42,7 @@ BIG = st.one_of(
 )
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(BIG, st.one_of(st.none(), BIG, any_text(max_size=5)))
 def test_the_interpreter_and_both_evaluators_bucket_big_int_ids_alike(user_id, account):
     spec = Interpreter(snapshot_from_dict(SNAPSHOT))

@@ -27,6 +27,7 @@ from cfgcore.engine import engine_class
 from cfgcore.experiments.dynamic import state_paths
 from cfgcore.experiments.exposures import ExposureRecord, MetricRecord, read_log
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 NOW = datetime.now(timezone.utc)
 
@@ -75,7 +76,7 @@ def _recreated_then_stepped_back(m, back, guard=None):
         assert m.record_metric("t", "buy", 1.0, user_id=u)
 
 
-@settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(6), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(back=st.floats(min_value=1.0, max_value=7 * 86_400.0))
 def test_a_new_runs_records_count_whatever_the_clock_did(impl, back):
     directory = tempfile.mkdtemp()

@@ -23,6 +23,7 @@ from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.test_experiments import USERS, _simulate
 from tests.test_fix10_exp_guardrail_hold import EDITS, HARMFUL, TEST, _guarded_test
 from tests.texts import any_text
@@ -200,7 +201,7 @@ _JUNK = st.one_of(
 )
 
 
-@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(15), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(junk=_JUNK)
 def test_a_damaged_register_is_repaired_by_the_next_start(tmp_path_factory, impl, junk):
     """Whatever the register holds (bytes, JSON of any shape, a record that is no stop),

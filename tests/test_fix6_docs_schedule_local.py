@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import ABTestConfiguration
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import Flag, Schedule, Snapshot, decode_snapshot
+from tests.fuzz import examples
 from tests.zones import local_zone
 
 UTC = timezone.utc
@@ -103,7 +104,7 @@ NAIVE = st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2100, 12
 
 @pytest.mark.parametrize("zone", ZONES)
 def test_a_python_schedule_and_the_ab_test_api_read_a_naive_value_alike(zone):
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=examples(60), deadline=None)
     @given(NAIVE)
     def check(naive):
         end = naive + timedelta(days=1)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import ExposureLogger, MemorySink, read_exposures
+from tests.fuzz import examples
 
 NOW = datetime.now(timezone.utc)
 
@@ -102,7 +103,7 @@ FORMS = [
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

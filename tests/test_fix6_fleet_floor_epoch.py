@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, Snapshot
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 NS = "fe"
@@ -175,7 +176,9 @@ def test_a_floor_raised_without_a_record_voids_it(redis_server, open_store):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     record=st.one_of(st.binary(max_size=80), st.from_regex(r"\A2 [0-9a-f]{0,70}\Z").map(str.encode))

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.redaction import REDACTED, redact, redact_text
+from tests.fuzz import examples
 
 SLACK_TOKEN = "xq8ZfK2mVt7LpR4nWc9bYd1e"
 DISCORD_TOKEN = "Qm3vT9xKp2LrW8nZc5bYd1eFgH7jAs0u"
@@ -130,7 +131,7 @@ def webhook_urls(draw):
 SEPARATORS = st.sampled_from([" ", "\n", "\t", "'", '"', "<", ">", " (", ") ", ": ", ", ", "`"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(webhook_urls(), st.text(max_size=60), st.text(max_size=60), SEPARATORS, SEPARATORS,
        st.sampled_from(["", ".", ",", ")", ":", "!", "?", "]"]))  # fmt: skip
 def test_a_redacted_text_never_holds_a_webhook_token(hook, before, after, sep1, sep2, stop):
@@ -144,7 +145,7 @@ def test_a_redacted_text_never_holds_a_webhook_token(hook, before, after, sep1, 
     assert out.endswith(after) or "://" in after
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_characters=":"), max_size=200))
 def test_text_without_a_url_is_unchanged(text):
     assert redact_text(text) == text

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from cfgcore.cli import main
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.experiments.history import FlagHistory
+from tests.fuzz import examples
 from tests.zones import local_zone
 
 UTC = timezone.utc
@@ -117,7 +118,7 @@ NAIVE = st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2100, 12
 def test_the_same_naive_value_is_the_same_instant_on_every_surface(zone):
     from cfgcore.cli.experiment import parse_time
 
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=examples(100), deadline=None)
     @given(NAIVE)
     def check(naive):
         # ISO text has no fold: the naive value it names is the fold=0 one (a value with

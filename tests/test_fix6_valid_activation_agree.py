@@ -22,6 +22,7 @@ from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.validation_engine import validate_configuration
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -138,7 +139,7 @@ _trees = st.dictionaries(_section, _values, min_size=1, max_size=2)
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -230,7 +231,7 @@ _file_trees = st.dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=_file_trees)
 def test_cli_validate_and_load_agree_on_hostile_files(tree):
     import tempfile

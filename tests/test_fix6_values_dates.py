@@ -26,6 +26,7 @@ from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.tree import diff_trees, thaw, value_problem
 from cfgcore.errors import ConfigError
 from cfgcore.validation_engine import validate_configuration
+from tests.fuzz import examples
 
 UTC = dt.timezone.utc
 DAY = dt.date(2024, 5, 1)
@@ -196,7 +197,7 @@ def _has_other(value):
 
 
 @settings(
-    max_examples=80,
+    max_examples=examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -22,6 +22,7 @@ from cfgcore.cli.scaffold import check_ready
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.secrets import is_secret_variable
 from cfgcore.validation.security import empty_secrets
+from tests.fuzz import examples
 
 
 def _secret_ref(ref: str) -> bool:
@@ -87,7 +88,7 @@ _names = st.sampled_from(["DB_PASSWORD", "API_TOKEN", "DB_HOST", "DB_USER", "RED
 _values = st.sampled_from(["", " ", "x", "xy z", "  q"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     head=st.text(":/@ab", max_size=3),
     parts=st.lists(st.tuples(_names, _values, _literal), min_size=1, max_size=4),

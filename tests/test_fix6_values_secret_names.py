@@ -26,6 +26,7 @@ from cfgcore.runtime.redaction import REDACTED, names_secret, redact
 from cfgcore.validation import keys, security
 from cfgcore.validation.security import PlaintextSecretRule, empty_secrets
 from cfgcore.validation_engine import validate_configuration
+from tests.fuzz import examples
 
 # Names both old definitions called secrets: still secrets.
 OLD_BOTH = [
@@ -130,7 +131,7 @@ def _names(draw):
     return words[0] + "".join(w.capitalize() for w in words[1:])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(name=_names(), parent=st.sampled_from(["jwt", "tls", "db", "app", "cache"]))
 def test_validation_setup_and_redaction_agree_on_any_name(name, parent):
     secret = names_secret(name, parent)
@@ -170,7 +171,7 @@ def _old_validation(name: str) -> bool:
     return low in _OLD_EXACT or low.endswith(_OLD_SUFFIXES)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(name=_names())
 def test_no_secret_the_old_validation_knew_is_lost(name):
     switches = {"max", "allow", "enabled"} & set(redaction.key_words(name))

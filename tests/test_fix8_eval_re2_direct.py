@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore import _regex
+from tests.fuzz import examples
 
 re2 = pytest.importorskip("re2", reason="google-re2 ships no wheel for this platform")
 
@@ -38,7 +39,7 @@ _PIECES = [
 _TEXT = st.text(alphabet="aAé É٣1 _\n-x", max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5), _TEXT, st.booleans())
 def test_the_direct_search_answers_as_re2s_own(pieces, text, ignore_case):
     source = "".join(pieces)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from cfgcore import _regex
 from cfgcore.errors import SnapshotError
+from tests.fuzz import examples
 
 re2 = _regex._re2
 needs_re2 = pytest.mark.skipif(re2 is None, reason="google-re2 is not installed")
@@ -63,7 +64,7 @@ def _both(pattern: str, ignore_case: bool, texts: list[str]):
 
 
 @needs_re2
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pattern=_pattern_parts(),
     ignore_case=st.booleans(),
@@ -80,7 +81,7 @@ SYNTAX = ["(", ")", "|", "(?i)", "(?:", "(?m)", "[", "]", "\\", "{", "}", "{2}",
 
 
 @needs_re2
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     parts=st.lists(st.sampled_from(ATOMS + REFUSED + SYNTAX), min_size=1, max_size=5),
     ignore_case=st.booleans(),

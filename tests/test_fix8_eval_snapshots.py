@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 from tests.texts import any_text
 
 DOC = {
@@ -79,7 +80,7 @@ def test_a_snapshot_pickles_and_answers_as_the_original(make, how):
         assert _answers(loaded, ctx) == _answers(snap, ctx)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(user=any_text(max_size=12), plan=st.sampled_from(["pro", "team", "free", None]))
 def test_a_pickled_snapshot_buckets_every_user_alike(make_py_and_c, user, plan):
     for build in make_py_and_c:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cfgcore.compiler import BUCKETS, compile_incremental, compile_snapshot
 from cfgcore.snapshot import snapshot_from_dict
+from tests.fuzz import examples
 from tests.log_records import records
 from tests.texts import any_text
 
@@ -109,7 +110,7 @@ weights = st.lists(
 ).map(lambda ws: [w * 100.0 / sum(ws) for w in ws] if sum(ws) > 0 else [100.0] + ws[1:])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(ws=weights, users=st.lists(any_text(max_size=8), min_size=1, max_size=20))
 def test_rounded_splits_serve_alike_on_both_evaluators(make_py_and_c, ws, users):
     names = ["a", "b", "c", "d", "e"][: len(ws)]

@@ -18,6 +18,7 @@ from cfgcore.experiments.exposures import (
     LogTail,
     read_exposures,
 )
+from tests.fuzz import examples
 
 
 def _records(start: int, n: int) -> list[dict]:
@@ -59,7 +60,7 @@ def test_a_symlinked_log_rotates_on_its_volume_and_keeps_the_link(tmp_path):
         tail.close()
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(batches=st.lists(st.integers(1, 8), min_size=1, max_size=25), backups=st.integers(1, 4))
 def test_every_record_the_kept_files_hold_reads_back_in_order(tmp_path_factory, batches, backups):
     """Whatever the batches and the number of backups: the link stays, and what is

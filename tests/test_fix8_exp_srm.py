@@ -12,6 +12,7 @@ from cfgcore._layout import BUCKETS
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments import stats
+from tests.fuzz import examples
 from tests.test_experiments import NOW, Clock, seed_test
 
 TEST = "recommendation_algorithm_v2"
@@ -40,7 +41,7 @@ def test_the_report_expects_the_shares_the_split_serves(tmp_path, impl):
 weights = st.lists(st.integers(0, 10_000), min_size=2, max_size=6).filter(lambda w: sum(w) > 0)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(weights=weights, scale=st.integers(1, 5000))
 def test_counts_in_exact_proportion_to_the_served_ranges_are_no_mismatch(weights, scale):
     """Weights with 4 decimals (summing to 100): ``scale`` users per bucket the split

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.config import schema
 from cfgcore.config.migration import LegacyConfigMigrator
 from cfgcore.config.transforms import ConfigurationTransformer, parse_duration, parse_size
+from tests.fuzz import examples
 
 STEPS = ["type_conversion", "duration_parsing", "size_parsing"]
 # Decimal digits of other scripts: fullwidth, Arabic-Indic, Devanagari, Bengali.
@@ -68,7 +69,7 @@ def test_the_legacy_migrator_keeps_other_digits_as_text(tmp_path):
     assert LegacyConfigMigrator().migrate(path).config == {"server": {"port": 8080}}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.text(st.sampled_from("0123456789.-+eE kKMGiBsmhdw"), min_size=1, max_size=8),
     st.data(),

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from cfgcore.config.files import Layer
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.tree import get_path, list_index
+from tests.fuzz import examples
 from tests.texts import any_text
 
 NOT_INDICES = ["-1", "-3", "+1", " 1", "1 ", "1_0", "１", "٣", "01", "00", "", "0x1", "1.0", "²"]
@@ -59,7 +60,7 @@ def test_get_path_and_a_layer_lookup_agree():
     assert layer.lookup(("l", "1")) == ("set", "b", ("l", "1"))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(any_text(max_size=6))
 def test_an_index_is_exactly_the_spelling_of_a_position(seg):
     positions = {str(i): i for i in range(12)}

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.config.files import tree_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 
 class Text(str):
@@ -89,7 +90,7 @@ def test_update_config_and_set_active_config_refuse_it_and_keep_the_configuratio
     assert manager.get("svc.name") == "db"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(st.characters() | st.integers(0xD800, 0xDFFF).map(chr), max_size=8))
 def test_a_subclass_gets_the_answer_its_text_gets(text):
     assert tree_problem({"a": Text(text)}) == tree_problem({"a": text})

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.transforms import ConfigurationTransformer
 from cfgcore.errors import TransformError
+from tests.fuzz import examples
 
 STEPS = ["env_var_substitution", "type_conversion", "duration_parsing", "size_parsing"]
 
@@ -110,7 +111,7 @@ def test_a_missing_variable_in_a_shared_dict_is_reported_at_each_place():
 _leaf = st.sampled_from(["1s", "2KiB", "8080", "true", "${V:-x}", "text", 3, None])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.data())
 def test_shared_and_unshared_copies_give_the_same_answer(data):
     pool: list[Any] = [data.draw(_leaf)]

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cfgcore import yamlio
 from cfgcore.config.files import read_config_file
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 LIMIT = yamlio.MAX_PARSE_DEPTH
 
@@ -97,7 +98,7 @@ _OPENS = ["[", "{k: ", "[x, ", "{a: 1, b: ", "{? [", "!!seq ["]
 _CLOSES = {"[": "]", "{k: ": "}", "[x, ": "]", "{a: 1, b: ": "}", "{? [": "]: v}", "!!seq [": "]"}
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     keys=st.lists(st.sampled_from(["a", "b", "svc", "list"]), max_size=3),
     pattern=st.lists(st.sampled_from(_OPENS), min_size=1, max_size=4),

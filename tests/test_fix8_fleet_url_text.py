@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_url import parse_redis_url
+from tests.fuzz import examples
 
 SECRET = "hunter2secret"
 
@@ -56,7 +57,7 @@ _TEXT = st.text(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     scheme=st.sampled_from(["redis://h/0", "unix:///tmp/r.sock", "redis+sentinel://h:1/s"]),
     key=st.sampled_from(["namespace", "cache", "db", "poll", "client_name", "nope"]),

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cfgcore._lower import MAX_CONDITION_DEPTH
 from cfgcore.interop import InteropError, flagd, growthbook
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -83,7 +84,7 @@ def test_growthbook_and_or_30_deep_is_imported_and_answers_as_the_sdk(make, dept
         _gb_agree(make, _gb_features(_gb_chain(ops, leaves)), _USERS)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     st.lists(st.sampled_from(["$and", "$or", "$nor", "$not"]), min_size=20, max_size=31),
     st.lists(st.integers(0, 3), min_size=1, max_size=4),
@@ -162,7 +163,7 @@ def test_flagd_and_or_30_deep_is_imported_and_answers_as_flagd(make, depth):
         _fd_agree(make, _fd_doc(_fd_chain(ops, leaves)), _USERS)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     st.lists(st.sampled_from(["and", "or", "!"]), min_size=20, max_size=31),
     st.lists(st.integers(0, 4), min_size=1, max_size=4),

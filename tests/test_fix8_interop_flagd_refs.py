@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -105,7 +106,7 @@ def _plain(rng: random.Random) -> Any:  # an evaluator holds no $ref (refused)
     return c if "$ref" not in repr(c) else copy.deepcopy(_LEAVES[0])
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.integers(0, 2**32))
 def test_shared_evaluators_answer_as_flagd(make_py_and_c, seed):
     rng = random.Random(seed)

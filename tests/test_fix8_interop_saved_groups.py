@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
+from tests.fuzz import examples
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +89,9 @@ _values = st.one_of(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.dictionaries(st.sampled_from(["id", "dev"]), _values, max_size=2))
 def test_shared_groups_answer_as_the_sdk(make, attrs):

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
+from tests.fuzz import examples
 
 UnleashClient = pytest.importorskip("UnleashClient").UnleashClient
 FileCache = pytest.importorskip("UnleashClient.cache").FileCache
@@ -133,7 +134,7 @@ _values = st.one_of(
 _FIXTURE = [HealthCheck.function_scoped_fixture]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=_FIXTURE)
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=_FIXTURE)
 @given(st.dictionaries(st.sampled_from(["x", "environment", "remoteAddress"]), _values,
                        max_size=3))  # fmt: skip
 def test_values_answer_as_the_python_sdk(engine, client, values):

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from cfgcore.runtime import secrets
 from cfgcore.runtime.redaction import REDACTED, is_secret_key, redact, redact_text
 from cfgcore.validation_engine import validate_configuration
+from tests.fuzz import examples
 
 NEW_NAMES = ["basic_auth", "auth_header", "creds", "session_cookie", "connection_string",
              "access_jwt", "proxy_auth", "db_creds", "authorization_header"]  # fmt: skip
@@ -124,7 +125,7 @@ def test_a_cfgcore_log_line_masks_a_bearer_token(caplog):
     assert f"Bearer {REDACTED}" in caplog.text
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(token=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~+/", min_size=8,
                      max_size=60).filter(lambda t: any(c.isdigit() for c in t)))  # fmt: skip
 def test_any_bearer_token_with_a_digit_is_masked(token):

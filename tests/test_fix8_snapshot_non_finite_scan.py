@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.snapshot import _may_hold_non_finite, _non_finite
+from tests.fuzz import examples
 
 _leaf = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -32,7 +33,7 @@ _data = st.recursive(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(_data)
 def test_the_scan_never_misses_a_nan_or_infinity(data):
     if _non_finite(data) is not None:

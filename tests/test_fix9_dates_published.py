@@ -25,6 +25,7 @@ from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.published import decode_temporal, encode_temporal
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import PublishedConfig, RedisConfigStore
+from tests.fuzz import examples
 from tests.waiting import wait_for
 
 BASE_TOML = """\
@@ -256,7 +257,7 @@ def test_a_tree_that_looks_like_the_encoding_is_kept_as_it_is(tree):
     _deep_same(tree, back)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(_trees)
 def test_any_tree_survives_the_wire_and_the_copy(tree):
     # publisher -> Redis document -> follower -> its copy on disk -> the build
@@ -269,7 +270,7 @@ def test_any_tree_survives_the_wire_and_the_copy(tree):
     _deep_same(tree, parse_text(typed_json(back).decode(), "json", "development.json"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(-128, 127), st.binary(max_size=40) | st.sampled_from([b"2024-05-01", b"09:00"]))
 def test_any_extension_value_is_a_date_or_time_or_refused_naming_its_key(code, payload):
     tree = {"a": [{"b": msgspec.msgpack.Ext(code, payload)}]}

@@ -27,6 +27,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import ExposureLogger, read_exposures
 from tests.conftest import IMPLS, IN_CI
+from tests.fuzz import examples
 
 
 def _ab_test() -> ABTestConfiguration:
@@ -171,7 +172,9 @@ def both():
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(ids=st.lists(st.one_of(_ids, st.integers(min_value=-30, max_value=30)), max_size=40))
 def test_both_evaluators_log_the_same_users_and_keep_the_same_entries(both, tmp_path_factory, ids):

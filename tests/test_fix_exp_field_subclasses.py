@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 
 
 class Text(str):
@@ -159,7 +160,9 @@ trees = st.recursive(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(control=st.dictionaries(st.text(max_size=4).map(Text), trees, max_size=3))
 def test_any_subclass_configuration_is_stored_as_its_plain_value(manager, control):

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 from tests.texts import any_text
 
 NOW = datetime.now(timezone.utc)
@@ -87,7 +88,9 @@ def test_a_reason_that_is_no_text_is_refused_naming_the_key(manager, reason):
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(text=any_text(max_size=20))
 def test_any_text_reason_is_stored_or_refused_with_a_config_error(manager, text):

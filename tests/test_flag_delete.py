@@ -25,6 +25,7 @@ from cfgcore.runtime.flagstore import FileFlagStore
 from cfgcore.runtime.policy import AccessPolicy, set_policy
 from cfgcore.snapshot import Flag, Prerequisite, Snapshot
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 USER = {"user_id": "u1"}
@@ -343,7 +344,7 @@ def graphs(draw):
     return Snapshot(flags=flags, experiments={t: {"status": "active"} for t in tests})
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(snap=graphs(), victim=st.sampled_from(NAMES))
 def test_delete_is_refused_exactly_when_something_depends_on_the_flag(snap, victim):
     users = {

@@ -21,6 +21,7 @@ from cfgcore.engine import Engine
 from cfgcore.errors import SnapshotError, format_key_path
 from cfgcore.snapshot import decode_snapshot, encode_snapshot, load_snapshot
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 UNKNOWN_VARIANT = """\
 flags:
@@ -314,7 +315,9 @@ def _documents(draw):
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(case=_documents())
 def test_the_line_is_where_the_key_is_written(tmp_path, case):

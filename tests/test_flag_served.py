@@ -25,6 +25,7 @@ from cfgcore.snapshot import (
     Snapshot,
     snapshot_from_dict,
 )
+from tests.fuzz import examples
 
 NOW = 1_800_000_000.0  # 2027-01-15
 PAST, FUTURE = "2026-06-01T00:00:00Z", "2027-06-01T00:00:00Z"
@@ -200,7 +201,7 @@ def _identified(ctx: dict) -> bool:
     return "user_id" in ctx and "team" in ctx
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snap=snapshots())
 def test_no_context_gets_a_variant_the_analysis_ruled_out(snap, make_py_and_c):
     result = what_it_serves(compile_snapshot(snap), NOW)

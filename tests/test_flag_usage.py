@@ -26,6 +26,7 @@ from cfgcore.runtime.usage import (
     start_usage_recording,
     usage_path,
 )
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
@@ -53,7 +54,7 @@ def test_many_processes_merge_the_latest_time_per_flag(tmp_path):
     assert leftovers == []
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     batches=st.lists(
         st.dictionaries(

@@ -24,6 +24,7 @@ from cfgcore.runtime.usage import (
     start_usage_recording,
 )
 from cfgcore.snapshot import Flag, Snapshot
+from tests.fuzz import examples
 
 T0 = float(int(time.time()))
 YEAR = 365 * DAY
@@ -84,7 +85,7 @@ def test_a_bad_pruned_before_is_reported_with_its_key(tmp_path):
     assert "pruned_before" in str(exc.value) and str(path) in str(exc.value)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     flags=st.dictionaries(st.text(max_size=3), st.floats(0, 1000), max_size=30),
     earlier=st.one_of(st.none(), st.floats(0, 1000)),

@@ -40,6 +40,7 @@ from cfgcore.runtime.redis_store import (
 )
 from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
 from cfgcore.snapshot import Flag
+from tests.fuzz import examples
 from tests.redis_server import monitored, reads_of, wait_for
 
 BIG = b"x" * 3_000_000  # what a hostile writer stores
@@ -129,7 +130,7 @@ def test_a_lost_reply_on_a_document_another_writer_replaced_is_not_ours(redis_se
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -346,7 +347,7 @@ def test_cfgcore_never_writes_an_entry_its_readers_refuse(redis_server, register
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -25,6 +25,7 @@ from cfgcore.cli import main
 from cfgcore.config.builder import is_environment_name
 from cfgcore.runtime.redis_store import RedisFlagStore
 from tests.fleet_repair import add, printed_command
+from tests.fuzz import examples
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +151,7 @@ HOSTILE = st.one_of(
 
 
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

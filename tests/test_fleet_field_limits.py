@@ -26,6 +26,7 @@ from cfgcore.cli import main
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import FIELD_LIMITS, RedisFlagStore
 from cfgcore.snapshot import Flag
+from tests.fuzz import examples
 from tests.redis_server import monitored, reads_of, wait_for
 
 JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
@@ -174,7 +175,7 @@ def test_a_field_at_its_limit_is_read(redis_server, stores, field):
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -33,6 +33,7 @@ from cfgcore.experiments.abtest import (
 from cfgcore.experiments.stops import _stopped_write
 from cfgcore.runtime.flags import derive
 from cfgcore.snapshot import Flag, Rule, Snapshot
+from tests.fuzz import examples
 from tests.test_fix10_exp_guardrail_hold import TEST, _guarded_test
 from tests.test_fix12_experiments_fleet_hold import _manager, _served
 from tests.test_fix13_fleet_stop_register import _host
@@ -175,7 +176,7 @@ def _document(record):
     return derive(Snapshot(flags={TEST: flag}, experiments={TEST: record}), "t.json")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     written=_EXTRA,
     registered=_EXTRA,

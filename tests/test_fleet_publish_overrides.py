@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.redis_store import RedisConfigStore
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 ENV = "production"
@@ -194,7 +195,7 @@ def _note(err):
 
 
 @settings(
-    max_examples=10,
+    max_examples=examples(10),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -25,6 +25,7 @@ from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT
 from cfgcore.runtime.redis_store import RedisFlagStore, _canonical, _stop_signed
 from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
 from cfgcore.snapshot import Flag
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 from tests.test_fix10_exp_guardrail_hold import TEST, _guarded_test
 from tests.test_fix12_experiments_fleet_hold import _manager, _served
@@ -216,7 +217,7 @@ json_values = st.recursive(
     test=any_text(min_size=1, max_size=30),
     other=json_values,
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_what_is_signed_is_what_every_reader_reconstructs(at, record, test, other):
     """Whatever the record holds: the entry as stored (JSON text) verifies, and any
     change to its record, its time or its test's name does not."""

@@ -23,6 +23,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisConfigStore, RedisFlagStore
 from cfgcore.runtime.signing import FleetKeys, generate_signing_pair, public_key_line
 from cfgcore.snapshot import Flag
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 KEY = "{t}:flags"
@@ -491,7 +492,7 @@ _SIGNED: dict[str, tuple[RedisFlagStore, dict[bytes, bytes]]] = {}
 
 
 @settings(
-    max_examples=80,
+    max_examples=examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -36,6 +36,7 @@ from cfgcore.experiments.abtest import (
     recorded_end,
 )
 from cfgcore.snapshot import Flag, Rule, Snapshot
+from tests.fuzz import examples
 from tests.test_fix10_exp_guardrail_hold import TEST
 from tests.test_fix12_experiments_fleet_hold import _manager, _served, _stopped_then_down
 from tests.test_fix13_fleet_stop_register import _host
@@ -150,7 +151,7 @@ def _doc(active: bool, end: float | None) -> Snapshot:
     return Snapshot(flags={TEST: flag}, experiments={TEST: record}, metadata=metadata)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(stop=_T, end=st.one_of(st.none(), _T), now=_T, resumed=st.one_of(st.none(), _T))
 def test_an_end_in_the_document_ends_exactly_the_stops_not_after_it(stop, end, now, resumed):
     held = Snapshot(experiments={TEST: {"status": "stopped", GUARDRAIL_STOPPED_AT: stop}})

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.errors import StopRegisterError
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 RECORD = {"status": "stopped", "guardrail_stopped_at": 100.0, "control": "control"}
@@ -77,7 +78,7 @@ def test_a_manager_reports_such_an_entry_once_across_its_writes(redis_server, tm
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

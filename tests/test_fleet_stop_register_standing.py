@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.runtime.redis_store import MAX_STOP_ENTRY_BYTES, MAX_STOP_NAME_BYTES, RedisFlagStore
 from tests.fleet_helpers import add, quiet_fleet  # noqa: F401  (quiet_fleet: an autouse fixture)
+from tests.fuzz import examples
 from tests.redis_server import monitored, reads_of, wait_for
 
 GOOD = {f"test{i}": (1.0 + i, None) for i in range(20)}  # ends of stops, as hosts write them
@@ -114,7 +115,7 @@ _values = st.one_of(
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -18,6 +18,7 @@ from cfgcore.engine import Engine
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.runtime.redis_store import RedisFlagStore, parse_redis_url
 from cfgcore.snapshot import Flag, Snapshot
+from tests.fuzz import examples
 from tests.redis_server import RedisServer, free_port, wait_for
 
 
@@ -79,7 +80,7 @@ def test_bad_urls_name_the_url_and_the_problem(url, message):
     assert "hunter2" not in str(err.value)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     host=st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),
     port=st.integers(1, 65535),

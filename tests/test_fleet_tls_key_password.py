@@ -28,6 +28,7 @@ from cfgcore.runtime.atomicio import atomic_write_text
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.redis_url import parse_redis_url
 from cfgcore.snapshot import Flag
+from tests.fuzz import examples
 from tests.redis_server import RedisServer, Sentinel, free_port
 from tests.waiting import wait_for
 
@@ -304,7 +305,7 @@ def test_a_key_password_longer_than_openssl_takes_is_named(tmp_path):
     min_size=1, max_size=200, alphabet=st.characters(exclude_characters="\0\r\n\ufeff",
                                                      exclude_categories=("Cs",)),
 ))  # fmt: skip
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 def test_the_file_unlocks_a_key_encrypted_with_any_text(tmp_path_factory, password):
     """Whatever the password's text (spaces, ':', '@', '%', other scripts), the key
     encrypted with its UTF-8 bytes is loaded with it, as the TLS layer loads it."""

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_url import parse_redis_url
 from cfgcore.snapshot import Flag, Snapshot
+from tests.fuzz import examples
 
 SECRET = "hunter2secret"
 
@@ -59,7 +60,7 @@ def test_a_socket_path_keeps_bytes_that_are_not_utf8():
     assert parse_redis_url("unix:///tmp/r%FF.sock?db=1").socket_path == "/tmp/r\udcff.sock"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(raw=st.binary(min_size=1, max_size=12))
 def test_a_namespace_or_password_is_the_bytes_written_or_refused(raw):
     escaped = quote_from_bytes(raw, safe="")

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot, snapshot_from_dict
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 
 
@@ -62,7 +63,7 @@ def _flag(rule: dict) -> dict:
     return {"flags": {"f": {"rules": [rule], "default": "off"}}}
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(
     big=st.floats(min_value=1e303, max_value=1.7976931348623157e308),
     other=st.sampled_from([None, 0, 50, 1e306]),
@@ -106,7 +107,7 @@ def _weights(first: float) -> tuple[float, float]:
     return first, 100.0 - first
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(
     rollout=numbers,
     first=numbers,
@@ -157,7 +158,7 @@ def test_float_subclass_constants_are_their_float_values(
                     assert comparable(got.evaluate(key, ctx)) == comparable(spec.evaluate(key, ctx))
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(
     rollout=numbers,
     first=numbers,
@@ -356,7 +357,7 @@ PLACES = [
 ]
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(odd=st.integers(0, len(ODD_OBJECTS) - 1), place=st.integers(0, len(PLACES) - 1))
 def test_an_object_where_a_flag_rule_or_condition_goes_is_refused_at_its_path(
     make_py_and_c, odd, place

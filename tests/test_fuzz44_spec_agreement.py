@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.snapshot import snapshot_from_dict
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 
 DEFAULTS = [
@@ -36,7 +37,7 @@ class RaisingGet(dict):
         raise RuntimeError("read through get")
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     value=st.integers(0, len(VALUES) - 1),
     default=st.integers(0, len(DEFAULTS) - 1),

@@ -34,6 +34,7 @@ from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 from tests.test_core_differential import hashings
 from tests.test_fix10_eval_fuzz import HOSTILE, _details, _norm
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension
 
 EXAMPLES = int(os.environ.get("CFGCORE_FUZZ9", "0") or 0)
 FUZZ = settings(
-    max_examples=EXAMPLES or 8,
+    max_examples=EXAMPLES or examples(8),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=not EXAMPLES,

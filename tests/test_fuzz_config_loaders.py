@@ -23,6 +23,7 @@ from cfgcore.config.files import INT_MAX, INT_MIN, MAX_DEPTH, parse_text, tree_p
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.tree import thaw
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 _N = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "0"))
 _DEADLINE = os.environ.get("CFGCORE_FUZZ_DEADLINE_MS")
@@ -31,7 +32,7 @@ FORMATS = ("yaml", "json", "toml")
 
 def fuzz(ci_examples: int):
     return settings(
-        max_examples=_N or ci_examples,
+        max_examples=_N or examples(ci_examples),
         deadline=timedelta(milliseconds=int(_DEADLINE)) if _DEADLINE else None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         database=None,

@@ -24,6 +24,7 @@ from cfgcore import _frozen, snapshot
 from cfgcore.compiler import _ATOM_LISTS, compile_incremental, compile_snapshot
 from cfgcore.engine import Engine
 from cfgcore.snapshot import decode_snapshot, snapshot_from_dict
+from tests.fuzz import examples
 
 _tree = pytest.importorskip("cfgcore._tree", reason="the compiled extension is not built")
 untrack, untrack_atoms = _tree.untrack, _tree.untrack_atoms
@@ -207,7 +208,7 @@ _json_values = st.recursive(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     values=st.lists(_json_values, min_size=2, max_size=2),
     meta=st.dictionaries(_text, _json_values, max_size=3),

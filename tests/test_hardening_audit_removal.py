@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from cfgcore.cli import main
 from cfgcore.runtime import audit
 from cfgcore.runtime.audit import GENESIS, AuditLog, entry_hash, log_files, verify
+from tests.fuzz import examples
 
 
 def _fill(path, n: int, *, max_bytes: int = 600, backups: int = 5) -> AuditLog:
@@ -88,7 +89,7 @@ def test_old_files_left_by_a_larger_retention_are_not_part_of_the_chain(tmp_path
     assert not verify(path).ok
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(total=st.integers(2, 12), data=st.data())
 def test_entries_removed_from_the_start_of_a_log_are_reported(total, data):
     cut = data.draw(st.integers(1, total - 1))
@@ -167,7 +168,7 @@ def no_settling():
         yield
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.data())
 def test_any_run_of_removed_lines_anywhere_in_a_rotated_log_is_reported(no_settling, data):
     with tempfile.TemporaryDirectory() as d:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cfgcore.runtime.audit import AuditLog, verify
 from cfgcore.runtime.events import ConfigChangeEvent
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -90,7 +91,9 @@ _json = st.recursive(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     replacement=st.one_of(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cfgcore._encoding import wide_encoding
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 from tests.texts import any_text
 
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -105,7 +106,9 @@ _bad = st.one_of(
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(lines=st.lists(st.one_of(_good, _bad), min_size=1, max_size=8))
 @example(lines=[b"\xfe\xff", json.dumps(EXPOSURE).encode()])  # a UTF-16 mark: refused whole

@@ -14,6 +14,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.interop import flagd, growthbook, unleash
 from cfgcore.snapshot import load_snapshot
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -189,7 +190,7 @@ def _lower(system: str, doc: object) -> None:
         growthbook.to_snapshot(doc, source="src.json")  # type: ignore[arg-type]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     case=st.one_of(
         st.tuples(st.just("unleash"), _json | _shaped(_UNLEASH)),

@@ -16,6 +16,7 @@ from cfgcore.config.envfile import EnvironWithFile
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.setup import main as setup_main
+from tests.fuzz import examples
 
 
 @pytest.fixture
@@ -100,7 +101,9 @@ values = st.one_of(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(lines=st.lists(st.tuples(st.booleans(), names, values), min_size=1, max_size=6))
 def test_valid_files_read_as_python_dotenv_reads_them(tmp_path, lines):

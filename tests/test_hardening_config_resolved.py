@@ -14,6 +14,7 @@ from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.setup import main as setup_main
+from tests.fuzz import examples
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def _file_verdict(cfg, port):
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

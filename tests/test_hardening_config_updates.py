@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError, ConfigKeyError
 from tests.conftest import copy_bundled_config
+from tests.fuzz import examples
 from tests.texts import any_text, holds_lone_surrogate
 
 
@@ -83,7 +84,9 @@ json_like = st.recursive(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(value=json_like)
 def test_json_like_values_are_taken_and_read_back_as_json(manager, value):

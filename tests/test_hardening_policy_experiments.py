@@ -17,6 +17,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.engine import engine_class
 from cfgcore.runtime import policy
 from cfgcore.runtime.audit import AuditLog
+from tests.fuzz import examples
 
 POLICY = """\
 roles:
@@ -76,7 +77,9 @@ def _multivariate(variants: list) -> str:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(variants=st.lists(_json, min_size=1, max_size=3).filter(
     lambda vs: not all(v is True or v is False for v in vs)))  # fmt: skip
@@ -143,7 +146,9 @@ def _insert(tree, path: list, secret: str):
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     base=st.dictionaries(st.sampled_from("abc"), _json, max_size=3),

@@ -19,6 +19,7 @@ from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.observability.health import wsgi_app
 from cfgcore.runtime.secrets import Keyring, SecretKey, encrypt_value, generate_key
+from tests.fuzz import examples
 
 
 def _material(key: str) -> str:
@@ -66,7 +67,7 @@ def test_wrong_separator_names_the_position_not_the_keys(tmp_path, monkeypatch):
 _SEPARATORS = [";", "|", ":", "/", "+", " # old: ", "=", "\\", "!", "&&"]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     ids=st.lists(
         st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_.\-]{1,30}", fullmatch=True)),

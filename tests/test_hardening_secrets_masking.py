@@ -22,6 +22,7 @@ from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.observability.health import wsgi_app
 from cfgcore.runtime import secrets
+from tests.fuzz import examples
 
 TOKEN = "hq7Zk2PqL9mW4xVb8RtY3nCs6JdF1gHe5KuQ0oIaXzEwLpMvNbTy"
 PEM = (
@@ -162,7 +163,7 @@ _ALPHABET = st.sampled_from(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     secret=st.text(_ALPHABET, min_size=8, max_size=60).filter(lambda s: s.strip() == s),
     head=st.text("abcxyz", max_size=40),

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.experiments import stats
 from cfgcore.experiments.analysis import guardrail_violations
 from cfgcore.experiments.stats import Summary
+from tests.fuzz import examples
 
 TEST = "t"
 
@@ -190,7 +191,7 @@ def test_error_rate_two_to_six_percent_is_rolled_back():
     assert caught / reps >= 0.9
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     n1=st.integers(1, 5000),
     n2=st.integers(1, 5000),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cfgcore.experiments import stats
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 
 
 def _strict(text: str):
@@ -40,7 +41,7 @@ def test_welch_of_constant_groups_is_undefined(summaries, treatment):
         assert all(math.isnan(x) for x in (r.statistic, r.p_value, r.df, *r.ci))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     a=st.lists(st.sampled_from([0.0, 1.0, 2.5, 5.0]), min_size=2, max_size=6),
     b=st.lists(st.sampled_from([0.0, 1.0, 2.5, 5.0]), min_size=2, max_size=6),
@@ -134,7 +135,7 @@ _event = st.one_of(
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -18,6 +18,7 @@ from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.signing import generate_signing_pair
 from tests.fleet_helpers import add, quiet_fleet  # noqa: F401  (quiet_fleet: an autouse fixture)
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 
 K1 = generate_signing_pair("k1")
@@ -71,7 +72,7 @@ def test_a_refused_entry_stands_in_health_until_it_is_removed(
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -31,6 +31,7 @@ from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
 from cfgcore.interop import InteropError, flagd
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot, load_snapshot, snapshot_from_dict
+from tests.fuzz import examples
 from tests.texts import any_text
 
 
@@ -242,7 +243,7 @@ def _docs(draw: st.DrawFn) -> dict[str, Any]:
     return {"segments": segments, "flags": flags}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(doc=_docs(), limit=st.integers(1, 120), total=st.integers(1, 400))
 def test_the_compiler_counts_what_a_check_may_walk(make_py_and_c, doc, limit, total):
     expected = _expected_walks(doc)
@@ -351,7 +352,7 @@ def test_the_shared_count_is_exact_at_the_bound(monkeypatch, make, limit, refuse
     assert "conditions expand to more than 105 nodes" in str(err.value)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(levels=st.integers(0, 3), fan=st.integers(1, 6), hit=st.integers(0, 3))
 def test_a_shared_condition_within_the_bound_answers_as_its_copies(make_py_and_c, levels, fan, hit):
     shared = Snapshot(
@@ -421,7 +422,7 @@ def test_hashed_rules_hash_each_distinct_scheme_once(monkeypatch, distinct, hash
     assert calls[0] == hashes
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     user=st.one_of(any_text(max_size=40), st.integers(-(2**63), 2**63)),
     rollouts=st.lists(st.integers(0, 100), min_size=1, max_size=8),
@@ -446,7 +447,7 @@ def test_remembered_buckets_serve_as_before(make_py_and_c, user, rollouts, salts
 # -- the flagd importer counts as the compiler does ------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(branches=st.integers(1, 30), limit=st.integers(2, 300))
 def test_what_flagd_imports_within_its_bound_compiles(branches, limit):
     args: list[Any] = []

@@ -34,6 +34,7 @@ from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import atomic_write
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.test_hostile_exp_review import MALFORMED
 from tests.waiting import wait_for, wait_for_async
 
@@ -196,7 +197,9 @@ OPTIONAL = ["control", "success_metrics", "guardrail_metrics", "metric_types", "
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     dropped=st.sets(st.sampled_from(OPTIONAL)),
@@ -255,7 +258,9 @@ _names = st.text("abcdefgh", min_size=1, max_size=6)
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     variants=st.lists(_names, min_size=2, max_size=4, unique=True),

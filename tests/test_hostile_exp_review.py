@@ -33,6 +33,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.texts import any_text
 
 NOW = datetime.now(timezone.utc)
@@ -112,7 +113,7 @@ def test_no_request_call_raises_on_a_context_whose_keys_raise(tmp_path, impl):
                                                                   user_context=ctx),
         ]  # fmt: skip
 
-        @settings(max_examples=300)
+        @settings(max_examples=examples(300))
         @given(_keys, _values)
         def check(keys, values):
             ctx = _hostile_context(keys, values)
@@ -262,7 +263,7 @@ def test_a_record_without_the_optional_fields_is_still_analysed(tmp_path, impl, 
     assert code == 0 and "ctr" in out, err
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(
     st.dictionaries(st.sampled_from("abcd"), st.integers(0, 10**15)),
     st.dictionaries(st.sampled_from("abcd"), st.floats(0, 100)),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cfgcore.cli import main as cli_main
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 
 _ON = {"on": True, "off": False}
 _HOSTILE = ["a\nb", "c\x1b[2J", "d\u202ee", "f\rg", "h\u2028i"]
@@ -52,7 +53,7 @@ def test_imported_and_refused_names_are_escaped(tmp_path, capsys):
     assert any(line.startswith("  - c\\x1b[2J!: refused: ") for line in err.splitlines())
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(st.text(min_size=1, max_size=8).filter(lambda s: not s.isprintable()))
 def test_any_unprintable_flag_key_stays_on_its_line(tmp_path_factory, name):
     tmp = tmp_path_factory.mktemp("i")

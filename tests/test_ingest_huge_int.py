@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cfgcore.cli import IntegerTooLong, load_json, main
 from cfgcore.cli.experiment import _huge_int_field
 from cfgcore.experiments.exposures import read_exposures
+from tests.fuzz import examples
 
 LIMIT = sys.get_int_max_str_digits()
 
@@ -56,7 +57,7 @@ def test_load_json_refuses_it_in_its_own_words():
         load_json("[" + "1" * (LIMIT + 1) + "]")
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(
     path=st.lists(st.one_of(st.text(min_size=1, max_size=8), st.integers(0, 3)), max_size=4),
     digits=st.integers(LIMIT + 1, LIMIT + 50),

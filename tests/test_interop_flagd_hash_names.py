@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from cfgcore.compiler import compile_snapshot
 from cfgcore.interop import flagd
 from cfgcore.interop.flagd import from_snapshot as to_flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -146,7 +147,7 @@ def test_an_imported_var_naming_hash_exports_as_itself(name):
 _SEG = st.text(alphabet="ab#!", min_size=1, max_size=4)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     var=st.lists(_SEG, min_size=1, max_size=2).map(".".join),
     attrs=st.dictionaries(_SEG, st.one_of(st.sampled_from(VALUES[:8]),

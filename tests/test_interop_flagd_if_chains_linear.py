@@ -28,6 +28,7 @@ from cfgcore._layout import NW
 from cfgcore.compiler import compile_snapshot
 from cfgcore.interop import InteropError, flagd
 from cfgcore.snapshot import Condition
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -143,7 +144,7 @@ def _peer(core: Any, tk: str | None, attrs: dict[str, Any]) -> tuple:
     return (p.value, p.variant, str(p.reason).split(".")[-1], code)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(targeting=_chains(), default=st.sampled_from(["blue", None]))
 def test_chains_answer_as_flagd_and_as_the_exclusive_lowering(make_py_and_c, targeting, default):
     doc = _doc(targeting, default)

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import flagd
+from tests.fuzz import examples
 from tests.mappings import DictMapping
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
@@ -203,7 +204,7 @@ _TESTS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(_VALUES, min_size=1, max_size=4), targeting=_TESTS)
 def test_nested_python_values_answer_as_flagd(make_py_and_c, values, targeting):
     _agree(make_py_and_c, targeting, [{"k": v} for v in values])

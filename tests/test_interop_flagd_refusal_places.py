@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import parse_key_path
 from cfgcore.interop import InteropError, flagd
+from tests.fuzz import examples
 from tests.key_paths import resolves
 
 _FLAG = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
@@ -202,7 +203,7 @@ def _wrap(kind: str, inner: Any, at: int) -> tuple[Any, str, bool]:
 _KINDS = ["and", "not", "cond", "then", "else", "variant", "weight"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     leaf=st.sampled_from(_LEAVES),
     kinds=st.lists(st.sampled_from(_KINDS), min_size=1, max_size=5),

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd
+from tests.fuzz import examples
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -130,7 +131,7 @@ _JSON = st.recursive(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(default=_JSON, targeted=st.booleans())
 def test_any_default_variant_answers_as_flagd_or_is_refused(make_py_and_c, default, targeted):
     doc = _doc(defaultVariant=default, **({"targeting": TARGETING} if targeted else {}))

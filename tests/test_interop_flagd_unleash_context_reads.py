@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd, unleash
 from cfgcore.interop._derived import DerivedAttributes, read_names
+from tests.fuzz import examples
 
 pytest.importorskip("yggdrasil_engine.engine")
 pytest.importorskip("openfeature.contrib.tools.flagd.core")
@@ -48,7 +49,7 @@ from tests.test_fix10_interop_peer_fuzz import (  # noqa: E402
 
 # the focused tests below: more examples than the peer fuzz's short profile, so that
 # a derived key left out where it is read is found (each example is cheap)
-FOCUSED = settings(FUZZ, max_examples=max(EXAMPLES, 200))
+FOCUSED = settings(FUZZ, max_examples=max(EXAMPLES, examples(200)))
 
 
 def _same(a: Any, b: Any, seen: set[tuple[int, int]] | None = None) -> bool:

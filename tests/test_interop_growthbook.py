@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
 from cfgcore.interop._hashing import fnv1a32, growthbook_hash
+from tests.fuzz import examples
 
 SAVED_GROUPS = {"vips": ["u1", "u7", "u42", 13], "testers": ["u3", "u9"]}
 COUNTRIES = ["US", "NL", "DE", "FR", "JP"]
@@ -189,7 +190,7 @@ def test_differential_against_the_growthbook_sdk(impl, make):
     assert _check([make], features, users=users, seed=5) == users * len(features)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(8), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32))
 def test_generated_feature_sets_agree(make_py_and_c, seed):
     features = _features(random.Random(seed))
@@ -228,7 +229,7 @@ def holds(cond: Any, s: str) -> bool:
     return bool(s == cond["eq"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(alphabet="0123.-v~ab", max_size=6), st.text(alphabet="0123.-v~ab", max_size=6))
 def test_string_order_is_exact(attr_value, constant):
     for op, want in (

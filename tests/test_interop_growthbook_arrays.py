@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +65,7 @@ def conditions(draw):
     return {"a": {op: vals}}, vals
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(case=conditions(), attrs=st.lists(attribute, min_size=1, max_size=4))
 def test_membership_on_arrays_agrees_with_the_sdk(make_py_and_c, case, attrs):
     condition, group = case

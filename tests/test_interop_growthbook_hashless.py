@@ -28,6 +28,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 pytest.importorskip("growthbook")
 
@@ -215,7 +216,7 @@ def test_the_forced_variations_of_an_experiment_after_a_full_rollout_still_serve
     assert engine.evaluate("f", growthbook.context({"id": "u"})).value == "full"
 
 
-@settings(max_examples=120)
+@settings(max_examples=examples(120))
 @given(
     drawn=st.lists(
         st.one_of(

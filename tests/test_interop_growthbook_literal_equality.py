@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 pytest.importorskip("growthbook")
 
@@ -182,7 +183,7 @@ def _reordered(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expected=_EXPECTED, values=st.lists(_ATTRIBUTES, min_size=1, max_size=4), data=st.data())
 def test_arrays_and_objects_answer_as_the_sdk(make_py_and_c, expected, values, data):
     # also the expected value itself, with its keys reordered, and with one item changed

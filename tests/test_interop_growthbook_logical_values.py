@@ -26,6 +26,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 gb_sdk = pytest.importorskip("growthbook")
 from growthbook.core import evalCondition  # noqa: E402
@@ -240,7 +241,7 @@ def _conditions() -> Any:
     return st.recursive(leaves, extend, max_leaves=10)
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(cond=_conditions())
 def test_generated_conditions_answer_as_the_sdk(make_py_and_c, cond):
     try:

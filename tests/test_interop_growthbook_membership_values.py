@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
+from tests.fuzz import examples
 
 pytest.importorskip("growthbook")
 
@@ -126,7 +127,7 @@ _ITEMS = st.one_of(
 _ATTRIBUTES = st.one_of(_ITEMS, st.lists(_ITEMS, max_size=3))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     op=st.sampled_from(["$in", "$nin", "$ini", "$nini"]),
     items=st.lists(_ITEMS, max_size=4),

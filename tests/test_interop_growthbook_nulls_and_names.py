@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 gb_sdk = pytest.importorskip("growthbook")
 
@@ -266,7 +267,7 @@ def _nulled(value: Any, draw: Any) -> Any:
     return value
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     expected=st.one_of(
         st.lists(_nested(_SCALARS), max_size=3),
@@ -436,7 +437,7 @@ def test_a_path_into_an_object_key_holding_a_dot_stays_refused():
 _NAME = st.text(alphabet="a#!$forced:=.", max_size=9)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(a=_NAME, b=_NAME)
 def test_escaped_names_are_one_to_one_and_split_back(a, b):
     from cfgcore.interop.growthbook import (
@@ -502,7 +503,7 @@ _PATHS = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     condition=st.dictionaries(_PATHS, _LEAF_CONDITIONS, min_size=1, max_size=2),
     users=st.lists(st.dictionaries(_HOSTILE_KEYS, _HOSTILE_VALUES, max_size=4), max_size=3),
@@ -515,7 +516,7 @@ def test_generated_hostile_names_answer_as_the_sdk(make_py_and_c, condition, use
     _agree(make_py_and_c, features, users, [forced])
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     attrs=st.dictionaries(_HOSTILE_KEYS, _HOSTILE_VALUES, max_size=5),
     probes=st.lists(

@@ -26,6 +26,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 gb_sdk = pytest.importorskip("growthbook")
 from growthbook.core import evalCondition  # noqa: E402
@@ -220,7 +221,7 @@ def _conditions() -> Any:
     return st.recursive(st.lists(leaf, max_size=2).map(dict), extend, max_leaves=8)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(cond=_conditions())
 def test_generated_conditions_answer_as_the_sdk(make_py_and_c, cond):
     want = [evalCondition(copy.deepcopy(a), copy.deepcopy(cond), SAVED) for a in CONTEXTS]

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
+from tests.fuzz import examples
 from tests.mappings import DictMapping
 
 pytest.importorskip("growthbook")
@@ -175,7 +176,7 @@ _OPERATORS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     values=st.lists(_VALUES, min_size=1, max_size=4),
     condition=st.dictionaries(_PATHS, _OPERATORS, min_size=1, max_size=2),

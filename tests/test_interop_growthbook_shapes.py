@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
 from cfgcore.interop._hashing import growthbook_hash
+from tests.fuzz import examples
 
 gb_sdk = pytest.importorskip("growthbook")
 
@@ -254,7 +255,7 @@ def _rules(draw: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return {**base, "filters": filters}, USERS
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_rules())
 def test_generated_shapes_answer_as_the_sdk_or_are_refused(make_py_and_c, case):
     rule, users = case

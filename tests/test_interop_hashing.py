@@ -19,6 +19,7 @@ from cfgcore.interop._hashing import (
     murmur3_32,
 )
 from tests.conftest import IMPLS, IN_CI
+from tests.fuzz import examples
 from tests.texts import any_text, holds_lone_surrogate
 
 
@@ -31,7 +32,7 @@ def _impls():
 spaces = st.sampled_from([1, 2, 7, 100, 1000, 10000, 2**31 - 1])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     any_text(max_size=30),
     any_text(max_size=10),
@@ -61,7 +62,7 @@ def _check_strings(sb, value, salt, suffix, space, seed, v, s, x):
     assert sb(L.SCHEME_GROWTHBOOK_V2, 0, s, x, space, True, v) == v2
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(-(2**64) + 1, 2**64 - 1), spaces)
 def test_ints_hash_as_cbor_integers(n, space):
     # an int binds as its decimal text; v3 hashes its CBOR integer
@@ -76,7 +77,7 @@ def test_ints_past_64_bits_have_no_bucket(impl):
         assert impl.scheme_bucket(L.SCHEME_FLAGD_V3, 0, b"", b"", 100, False, str(n).encode()) == -1
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.recursive(
         st.one_of(
@@ -113,7 +114,7 @@ def test_cbor_hex_scheme(value, space):
         assert sb(L.SCHEME_FLAGD_V3_CBOR, 0, b"", b"", space, True, b"xyz") == -1
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(any_text(max_size=20), any_text(max_size=8), st.sampled_from([1, 2]))
 def test_growthbook_hash_matches_the_sdk(value, seed, version):
     space = 10000 if version == 2 else 1000
@@ -163,7 +164,7 @@ _SCHEMES = [L.SCHEME_MURMUR3, L.SCHEME_FLAGD_V2, L.SCHEME_FLAGD_V3, L.SCHEME_FLA
             L.SCHEME_GROWTHBOOK_V1, L.SCHEME_GROWTHBOOK_V2]  # fmt: skip
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.sampled_from(_SCHEMES), st.integers(-(2**31), 0), st.binary(max_size=8))
 def test_a_space_below_one_is_refused_by_the_reference(scheme, space, text):
     """The compiler writes spaces of 1..2**31-1 (snapshot.Hashing); the reference refuses

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from cfgcore.details import exact_value
 from cfgcore.interop import flagd, growthbook, unleash
+from tests.fuzz import examples
 
 
 class Refused(Exception):
@@ -143,7 +144,7 @@ def _same(got: Any, want: Any) -> None:
     assert _exact(dict(got)) == dict(want)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(plain=ATTRIBUTES, tk=_TEXT, seed=SEEDS)
 def test_growthbook_and_flagd_read_subclasses_as_their_plain_values(plain, tk, seed):
     hostile = hostile_of(plain, random.Random(seed))
@@ -163,7 +164,7 @@ def _has_text(v: Any) -> bool:
     return True
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(plain_props=ATTRIBUTES, plain_user=_SCALARS, seed=SEEDS)
 def test_unleash_reads_a_value_as_its_text_and_leaves_out_one_without(
     plain_props, plain_user, seed
@@ -261,7 +262,7 @@ def engines(make_py_and_c):
     return {name: [make(snap) for make in make_py_and_c] for name, snap in snaps.items()}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(plain=_A, seed=SEEDS)
 def test_every_check_answers_as_on_the_plain_value_on_both_evaluators(engines, plain, seed):
     hostile = hostile_of(plain, random.Random(seed))

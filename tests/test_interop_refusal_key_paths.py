@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cfgcore.errors import child_key_path, parse_key_path
 from cfgcore.interop import InteropError, flagd, growthbook
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 from tests.key_paths import resolves
 
 _FLAG = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
@@ -118,7 +119,7 @@ def test_a_refusal_inside_an_evaluator_names_the_ref_that_reached_it():
 _KEYS = st.text(st.sampled_from('ab.[]" :é'), min_size=1, max_size=8)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=_KEYS, depth=st.integers(1, 4), width=st.integers(1, 4), data=st.data())
 def test_flagd_names_the_refused_operand_wherever_it_is_nested(key, depth, width, data):
     at = data.draw(st.integers(0, width - 1))
@@ -139,7 +140,7 @@ def test_flagd_names_the_refused_operand_wherever_it_is_nested(key, depth, width
     assert [p.path for p in info.value.problems] == [where]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     key=_KEYS,
     attr=st.text(st.sampled_from("ab: é"), min_size=1, max_size=6),

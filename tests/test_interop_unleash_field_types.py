@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, unleash
+from tests.fuzz import examples
 
 ygg = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -364,7 +365,7 @@ _PLACES.update({
 })  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(place=st.sampled_from(sorted(_PLACES)), value=_JSON)
 def test_any_json_value_is_refused_exactly_where_the_engine_rejects_it(place, value):
     payload = {"version": 2, **_PLACES[place](value)}
@@ -399,7 +400,7 @@ _TIMESTAMPS = st.tuples(
 ).map("".join)  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(field=st.sampled_from(["createdAt", "lastSeenAt"]), text=_TIMESTAMPS)
 def test_a_timestamp_is_refused_exactly_where_the_engine_rejects_it(field, text):
     payload = {"version": 2, **_top(**{field: text})}

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
 from cfgcore.interop._escaped_names import escape_name, split_derived, unescape_name
+from tests.fuzz import examples
 from tests.texts import any_text
 
 ygg = pytest.importorskip("yggdrasil_engine.engine")
@@ -148,7 +149,7 @@ def test_stickiness_and_overrides_naming_hash_answer_as_yggdrasil(name, where, m
 _NAME = st.text(alphabet="a#!:", max_size=6)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=_NAME, props=st.dictionaries(_NAME, st.sampled_from(VALUES), max_size=5),
        op=st.sampled_from(CONSTRAINTS))  # fmt: skip
 def test_any_names_answer_as_yggdrasil(name, props, op, make_py_and_c):

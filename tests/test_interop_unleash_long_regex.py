@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore.interop import unleash
+from tests.fuzz import examples
 
 ygg = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -103,7 +104,7 @@ def test_a_long_value_beside_other_constraints(make):
     assert _check(make, _payload(constraints), contexts) == [True, False, False, True]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     pattern=st.sampled_from(PATTERNS),
     inverted=st.booleans(),

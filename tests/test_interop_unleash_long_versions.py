@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
+from tests.fuzz import examples
 
 ygg = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -88,7 +89,7 @@ _IDENT = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     op=st.sampled_from(OPS),
     constant=st.sampled_from(CONSTANTS),

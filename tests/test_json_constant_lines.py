@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager, default_config_dir
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 CONSTANTS = ["NaN", "Infinity", "-Infinity"]
 
@@ -42,7 +43,7 @@ def test_the_constant_is_named_with_its_line_and_key_path(tmp_path, name):
     assert f"{path}:4: server.limits.1: invalid JSON" in str(ConfigError([problem]))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     before=st.integers(0, 5),
     key=st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=6),

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cfgcore import ConfigurationManager
 from cfgcore.errors import ConfigError
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 BASE = "database:\n  replicas: [1]\n  opts: {a: 1}\n  port: 5432\n  name: main\n"
 
@@ -93,7 +94,7 @@ _json = st.recursive(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(doc=_json, cut=st.integers(0, 10**6), junk=st.sampled_from(["", "@", "}", ",", "]"]))
 def test_any_broken_json_over_a_collection_is_a_config_error_naming_the_variable(
     tmp_path_factory, doc, cut, junk

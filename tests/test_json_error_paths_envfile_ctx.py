@@ -21,6 +21,7 @@ from cfgcore.cli import build_parser
 from cfgcore.cli.config import _ctx_item
 from cfgcore.config.envfile import EnvironWithFile
 from cfgcore.errors import ConfigError, parse_key_path
+from tests.fuzz import examples
 from tests.key_paths import resolves
 
 BASE = "database:\n  replicas: [1]\n  opts: {a: 1}\n  port: 5432\n  name: main\n"
@@ -109,7 +110,7 @@ def _inner(path: str, prefix: int) -> list[str]:
     return list(parse_key_path(path.removesuffix(".…").removesuffix("…")))[prefix:]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     doc=st.dictionaries(_TEXT, _JSON, min_size=1, max_size=4),
     at=st.integers(0, 10**6),
@@ -132,7 +133,7 @@ def test_any_broken_json_in_a_dotenv_file_names_its_line_and_a_path_of_the_value
     assert resolves(doc, _inner(problem.path, 2)), (problem.path, raw)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(doc=_JSON.filter(lambda d: isinstance(d, (dict, list))), at=st.integers(0, 10**6),
        junk=_BREAKERS)  # fmt: skip
 def test_any_broken_ctx_json_is_refused_naming_a_path_of_the_value(doc, at, junk):

@@ -29,6 +29,7 @@ from cfgcore.config.state import ConfigSnapshot
 from cfgcore.errors import ConfigError, ConfigKeyError
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.validation.core import ValidationRule, join_path
+from tests.fuzz import examples
 
 _tree = pytest.importorskip("cfgcore._tree", reason="the compiled extension is not built")
 
@@ -83,7 +84,7 @@ TREES = st.recursive(
 
 
 @given(TREES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_every_leaf_is_reachable_by_its_segments_on_both_implementations(config: Any) -> None:
     readers = {impl: reader(impl, config) for impl in READS}
     served = readers["c"]._snap.config
@@ -102,7 +103,7 @@ def test_every_leaf_is_reachable_by_its_segments_on_both_implementations(config:
 
 
 @given(st.lists(st.one_of(KEYS, st.integers(0, 20)), max_size=6))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_a_rendered_key_path_reads_back_as_its_segments(path: list[Any]) -> None:
     shown = tree_mod.format_path(path)
     assert tree_mod.parse_path(shown) == tuple(str(seg) for seg in path)

@@ -34,6 +34,7 @@ from cfgcore.experiments.features import change_events
 from cfgcore.experiments.history import FlagHistory
 from cfgcore.interop import flagd, growthbook, unleash
 from cfgcore.snapshot import Flag, Snapshot, decode_snapshot, snapshot_from_dict
+from tests.fuzz import examples
 from tests.texts import any_text, holds_lone_surrogate
 
 # Any text, and the characters a key path gives a meaning to, more often than any
@@ -98,7 +99,7 @@ LOADERS = {"yaml": from_yaml, "json": from_json, "msgpack": from_msgpack, "dict"
 
 
 @pytest.mark.parametrize("loader", LOADERS)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=NAMES, variant=NAMES, which=st.integers(0, len(MISTAKES)))
 def test_an_error_in_a_flag_names_that_flag(loader, name, variant, which):
     if loader in ("json", "yaml"):
@@ -132,7 +133,7 @@ def test_a_flag_named_by_a_lone_surrogate_in_yaml_names_no_other_flag():
     assert "invalid Unicode character escape" in problem.message
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(name=NAMES)
 def test_both_evaluators_refuse_a_python_built_flag_by_its_name(make_py_and_c, name):
     """A Snapshot built in Python is typed by the compiler, each evaluator's engine
@@ -161,7 +162,7 @@ def test_the_path_a_user_reads(name, shown):
     assert str(caught.value) == f"flags.yaml:4: {shown}: expected bool, got str"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(name=NAMES)
 def test_importers_name_a_refused_flag_by_its_name(name):
     refusals = [
@@ -192,7 +193,7 @@ def test_importers_name_a_refused_flag_by_its_name(name):
             assert caught.value.problems[0].message.endswith(f"(feature {name!r:.60})")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(name=NAMES.filter(lambda n: n not in ("good", "good.x")))
 def test_cfgcore_import_leaves_out_the_flag_the_compiler_refuses(name):
     """``cfgcore import`` leaves out a flag the importer lowered and the compiler
@@ -230,7 +231,7 @@ def test_flag_of_reads_the_rendered_path():
 SEGMENTS = st.lists(st.one_of(NAMES, st.integers(0, 30)), min_size=1, max_size=6)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(segs=SEGMENTS)
 def test_paths_built_a_segment_at_a_time_read_back(segs):
     """child_key_path for keys, ``[i]`` for a list item (as flag documents show them),
@@ -258,7 +259,7 @@ def test_history_reads_quoted_and_earlier_unquoted_entries(tmp_path):
     assert set(history.changes) == {"a.b", "c.d", ""}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(name=NAMES)
 def test_a_change_event_names_its_flag_by_a_path_that_reads_back(name):
     old = snapshot_from_dict({"flags": {}})

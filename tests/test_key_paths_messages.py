@@ -35,6 +35,7 @@ from cfgcore.config.state import ConfigSnapshot
 from cfgcore.errors import ConfigError, format_key_path
 from cfgcore.runtime import policy
 from cfgcore.runtime.secrets import Keyring, decrypt_value, encrypt_value, generate_key
+from tests.fuzz import examples
 
 _tree = pytest.importorskip("cfgcore._tree", reason="the compiled extension is not built")
 
@@ -141,7 +142,7 @@ KEYS = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(path=st.lists(KEYS, min_size=1, max_size=4))
 def test_every_path_reads_back_by_its_rendering_on_both_implementations(path):
     tree: Any = "leaf"
@@ -153,7 +154,7 @@ def test_every_path_reads_back_by_its_rendering_on_both_implementations(path):
         assert r.get(format_key_path(path)) == "leaf"  # from the read cache too
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(text=st.text(alphabet='ab.[]"\\', max_size=12))
 def test_a_text_is_read_one_way_only(text):
     got = tree_mod.split_path(text)

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.experiments.abtest import record_problems
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.test_hardening_stats_report import _create  # a test t, control/b 50/50, started
 from tests.texts import any_text
 
@@ -239,7 +240,7 @@ def _plain(name="t", split=None, **kw):
     )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(odd=ODD, other=st.sampled_from(["control", "green"]))
 def test_a_weight_that_is_no_number_is_refused_with_its_key_path(odd, other):
     # The other weight makes the sum 100 where the odd value reads as a number
@@ -252,20 +253,20 @@ def test_a_weight_that_is_no_number_is_refused_with_its_key_path(odd, other):
     assert f"t: traffic_split.{variant}: weight must be a number, got {odd!r:.60}" in problems
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(a=FIFTY, b=FIFTY)
 def test_a_weight_of_any_real_number_type_is_accepted(a, b):
     assert _plain(split={"control": a, "green": b}).validate() == []
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(odd=ODD, layer=st.sampled_from([None, "home"]))
 def test_a_layer_percentage_that_is_no_number_is_refused(odd, layer):
     problems = _plain(layer=layer, layer_percentage=odd).validate()
     assert any(p.startswith("t: layer_percentage: ") for p in problems), problems
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(pct=st.one_of(FIFTY, st.just(100)))
 def test_a_layer_percentage_of_any_real_number_type_is_accepted(pct):
     assert _plain(layer="home", layer_percentage=pct).validate() == []
@@ -278,7 +279,7 @@ def memory_manager():
     m.close()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(weight=st.sampled_from([True, False, np.bool_(True)]))
 def test_create_and_update_refuse_a_boolean_weight_and_store_nothing(memory_manager, weight):
     m = memory_manager
@@ -328,7 +329,7 @@ def started_state(tmp_path_factory):
 
 
 @settings(
-    max_examples=25, deadline=None,
+    max_examples=examples(25), deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )  # fmt: skip
 @given(
@@ -408,7 +409,7 @@ def test_a_large_test_counts_every_user_in_both_arms_from_the_store():
     assert report.to_dict()["exposed_in_several_variants_share"] == pytest.approx(several / users)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     logged=st.lists(
         st.tuples(st.integers(0, 25), st.sampled_from(["control", "b", "stray"])), max_size=60

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.tree import thaw
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 DELETE = "__delete__"
 REPLACE = "__replace__"
@@ -289,7 +290,7 @@ def check_explain(m: ConfigurationManager, model: Model, wheres: list[Any], file
 RUNTIME = 99
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layers=st.lists(layer_trees, min_size=4, max_size=4))
 def test_files_and_profiles_merge_as_documented(tmp_path_factory, layers):
     tmp = str(tmp_path_factory.mktemp("layers"))
@@ -326,7 +327,7 @@ def _paths(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layers=st.lists(layer_trees, min_size=4, max_size=4), data=st.data())
 def test_runtime_updates_sit_on_top_and_survive_a_reload(tmp_path_factory, layers, data):
     model = Model()
@@ -472,7 +473,7 @@ def _recase(seg: str, how: int) -> str:
     return (seg, seg.upper(), seg.lower())[how % 3]
 
 
-@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(80), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tree=env_trees, data=st.data())
 def test_cfgcore_variables_follow_the_documented_coercion(tmp_path_factory, tree, data):
     model = Model()
@@ -614,7 +615,7 @@ def render(template: list[tuple[Any, ...]], env: dict[str, str]) -> tuple[str, A
     return text, out
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     template=st.lists(pieces, min_size=1, max_size=4),
     env=st.dictionaries(ref_names_, ref_values).map(

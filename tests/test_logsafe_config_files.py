@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.watcher import DirectoryWatcher
+from tests.fuzz import examples
 from tests.log_records import records
 from tests.waiting import wait_for
 
@@ -152,7 +153,7 @@ _NAME = st.text(
 ).filter(lambda s: s not in (".", "..") and len(s.encode()) < 200)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(name=_NAME)
 def test_any_directory_name_logs_printable_lines(tmp_path_factory, name):
     """Every line the manager logs at INFO and above while starting in a directory

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from tests.fuzz import examples
 from tests.log_records import records
 from tests.texts import any_text, holds_lone_surrogate
 from tests.waiting import wait_for
@@ -75,7 +76,7 @@ def test_a_guardrail_rollback_warning_is_one_printable_line(tmp_path, impl):
     assert rolled and "\\n2026-03-01 WARNING forged" in rolled[0]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(name=any_text(min_size=1, max_size=30))
 def test_a_rejected_change_warning_is_one_printable_line(tmp_path_factory, name):
     """experiments/abtest.py: a change to a test that does not exist names it."""
@@ -165,7 +166,7 @@ def test_a_restart_holding_a_guardrail_stop_logs_one_printable_line(tmp_path, im
     assert held and "\\n2026-03-01 WARNING forged" in held[0]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(key=any_text(min_size=1, max_size=20))
 def test_a_refused_flag_document_is_one_printable_line_whatever_its_keys(tmp_path_factory, key):
     """runtime/flags.py: the refusal names the flag key; a bidirectional override, which
@@ -201,7 +202,7 @@ def test_a_refused_flag_document_of_several_problems_keeps_one_line_per_problem(
     assert "k\\u202e1" in lines[1] and "k\\u202e2" in lines[2]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(test=any_text(min_size=1, max_size=20))
 def test_a_user_cap_warning_is_one_printable_line_whatever_the_test_name(test):
     """experiments/metrics.py: the user cap names the test (a name from the document,

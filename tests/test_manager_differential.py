@@ -30,10 +30,11 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager, FeatureFlag
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
-EXAMPLES = int(os.environ.get("CFGCORE_MANAGER_DIFF_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("CFGCORE_MANAGER_DIFF_EXAMPLES") or examples(25))
 NOW = 1767225600.0  # 2026-01-01T00:00:00Z
 FLAGS = list(FeatureFlag)
 WEIGHTS = [0, 1, 12.5, 33.333, 33.3333, 50, 66.667, 99.999, 0.001, 0.0005, 1e-9, 100]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.tree import get_path, iter_leaves, split_path, thaw
+from tests.fuzz import examples
 
 _BASE = ConfigurationManager(environ={}, validate=False)
 _BASE.load_environment_config("staging")
@@ -39,7 +40,7 @@ updates = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(updates)
 def test_updates_match_a_plain_dict_model_with_one_event_per_changed_leaf(seq):
     m = ConfigurationManager(environ={}, validate=False)

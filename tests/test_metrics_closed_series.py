@@ -28,6 +28,7 @@ from cfgcore.runtime.flagstore import FileFlagStore, MemoryFlagStore
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, Snapshot
 from tests.conftest import copy_bundled_config
+from tests.fuzz import examples
 
 pytest.importorskip("prometheus_client")
 
@@ -222,7 +223,7 @@ def test_a_closed_flag_set_still_held_gives_up_its_flags_evaluation_series(retai
 # -- experiments -----------------------------------------------------------------------
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=5, unique=True))
 def test_experiment_names_no_engine_serves_leave_the_scrape_once_idle(names):
     totals = evaluation_totals()

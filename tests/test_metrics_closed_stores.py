@@ -20,6 +20,7 @@ from cfgcore.runtime.flags import LiveFlags
 from cfgcore.runtime.flagstore import FileFlagStore, MemoryFlagStore
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, Snapshot
+from tests.fuzz import examples
 from tests.waiting import wait_for
 
 
@@ -101,7 +102,7 @@ def test_a_store_still_open_under_the_same_labels_keeps_its_series(redis_server,
     assert _series_of(url) == {}
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["open", "close", "good", "bad"]), st.integers(0, 2)),

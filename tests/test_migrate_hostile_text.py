@@ -15,6 +15,7 @@ from cfgcore import ConfigurationManager
 from cfgcore.cli import main as cli_main
 from cfgcore.config.tree import thaw
 from cfgcore.migration import LegacyConfigMigrator
+from tests.fuzz import examples
 
 
 def _load(directory) -> dict:
@@ -91,7 +92,7 @@ _texts = st.text(
 ).filter(lambda text: "${" not in text)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     value=st.one_of(
         _texts,

@@ -17,6 +17,7 @@ from cfgcore.config.manager import ConfigurationManager, default_config_dir
 from cfgcore.errors import ConfigError
 from cfgcore.migration import LegacyConfigMigrator, read_legacy
 from cfgcore.validation_engine import validate_configuration
+from tests.fuzz import examples
 
 SEED = os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "spec", "seed-enterprise-configuration.md"
@@ -397,7 +398,7 @@ def test_unknown_extension_and_missing_file(tmp_path):
         LegacyConfigMigrator().migrate_from_legacy(tmp_path / "missing.ini")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     data=st.binary(max_size=300), fmt=st.sampled_from(["ini", "properties", "env", "json", "yaml"])
 )
@@ -438,7 +439,7 @@ def _utf16(c: str) -> list[int]:
     return [int.from_bytes(b[i : i + 2], "big") for i in range(0, len(b), 2)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(pairs=st.dictionaries(_prop_text.filter(bool), _prop_text, min_size=1, max_size=5))
 def test_properties_round_trip(tmp_path_factory, pairs):
     """Escaped the way java.util.Properties.store writes them, keys and values come back."""

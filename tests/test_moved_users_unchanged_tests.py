@@ -23,6 +23,7 @@ from cfgcore.engine import Engine
 from cfgcore.experiments import abtest
 from cfgcore.runtime.flags import derive
 from cfgcore.snapshot import Rule, Snapshot, load_snapshot
+from tests.fuzz import examples
 
 NAMES = ["t0", "t1", "t2", "t3", "t4"]
 
@@ -124,7 +125,9 @@ def _judged(old: Snapshot, new: Snapshot, now: float) -> list[str]:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     edits=st.lists(st.sampled_from(EDITS), min_size=len(NAMES), max_size=len(NAMES)),

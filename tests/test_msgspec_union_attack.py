@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError, child_key_path
+from tests.fuzz import examples
 
 
 class Eq(msgspec.Struct, tag="eq", tag_field="kind", forbid_unknown_fields=True):
@@ -95,7 +96,7 @@ def test_a_key_the_view_reads_as_a_number_is_not_the_key_refused(tmp_path, typ, 
     assert problem.message == "expected int, got str (a key)"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     st.lists(st.integers(-(10**9), 10**9).map(str), max_size=6, unique=True),
     st.text(string.ascii_letters + ".[]", min_size=1, max_size=6),
@@ -174,7 +175,7 @@ _FINE = ["{kind: eq, value: x}", "{kind: lt, value: 1}", "{kind: mode, mode: 'on
 _BAD = ["{kind: lt, value: x}", "{kind: eq, value: [1]}", "{kind: mode, mode: 'x` - at `$'}"]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(_KEY_TEXT, min_size=1, max_size=6, unique=True), st.data())
 def test_keys_of_any_text_name_the_entry_refused_and_its_line(tmp_path_factory, keys, data):
     """Keys holding dots, brackets, quotes, backticks and msgspec's path words, valid

@@ -31,6 +31,7 @@ from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError, child_key_path
 from cfgcore.runtime.policy import AccessPolicy
 from cfgcore.snapshot import SnapshotError
+from tests.fuzz import examples
 
 
 class Eq(msgspec.Struct, tag="eq", tag_field="kind", forbid_unknown_fields=True):
@@ -197,7 +198,7 @@ INVALID = [
 ]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.lists(st.sampled_from(VALID), min_size=0, max_size=8),
     st.sampled_from(INVALID),

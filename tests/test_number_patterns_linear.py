@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
 from cfgcore.observability import alerts
+from tests.fuzz import examples
 
 # The patterns as they were (the languages to keep).
 OLD = {
@@ -37,7 +38,7 @@ NEW = {"context": unleash._CTX_NUMBER, "import": unleash._JS_DECIMAL, "alert": a
 texts = st.text(alphabet="0123456789..eE+-infINFtyY x\t٣", max_size=12)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(text=texts)
 def test_each_pattern_reads_the_texts_it_read_before(text):
     for name in ("context", "import"):

@@ -39,6 +39,7 @@ from cfgcore.observability.evaluations import EvaluationTotals
 from cfgcore.observability.instruments import EvaluationSeries
 from cfgcore.observability.registry import Registry
 from tests.conftest import copy_bundled_config
+from tests.fuzz import examples
 
 NOW = datetime.now()
 
@@ -494,7 +495,7 @@ def _refused(entry: Entry, manager: DynamicConfigurationManager, value: Any) -> 
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=repr)
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(30), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_numeric_argument_follows_one_rule(manager, entry, data, request):
     if entry.needs:

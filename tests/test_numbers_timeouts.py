@@ -38,6 +38,7 @@ from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus
 from cfgcore.runtime.flags import LiveFlags
 from cfgcore.runtime.flagstore import FileFlagStore
+from tests.fuzz import examples
 from tests.test_numbers_rule import NOT_NUMBERS, values
 
 NEGATIVE = st.one_of(values(-(10**4), -1, 100), st.floats(max_value=-1e-9, allow_infinity=False))
@@ -123,7 +124,9 @@ TIMEOUTS = [
 
 @pytest.mark.parametrize("entry", TIMEOUTS, ids=repr)
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_a_timeout_is_a_finite_number_of_seconds_at_least_zero(objects, entry, data):
@@ -142,7 +145,9 @@ def test_a_timeout_is_a_finite_number_of_seconds_at_least_zero(objects, entry, d
 @pytest.mark.parametrize("entry", [t for t in TIMEOUTS if t.inf_ok], ids=repr)
 @given(forever=st.one_of(st.none(), INFINITY))
 @settings(
-    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(5),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_none_or_infinity_waits_without_limit_where_none_always_did(objects, entry, forever):
     assert entry.took(objects, entry.call(objects, forever))
@@ -199,7 +204,9 @@ def _write_new(live: LiveFlags) -> None:
 
 @pytest.mark.parametrize("arg", ["settle_ms", "max_wait_ms"])
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_refresh_takes_whole_milliseconds_at_least_zero(live, arg, data):
@@ -229,7 +236,9 @@ def manager(tmp_path):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(bad=st.one_of(
     NOT_NUMBERS,
@@ -281,7 +290,9 @@ def test_the_async_watcher_refuses_a_bad_wait_before_starting(tmp_path, bad):
 
 @pytest.mark.parametrize("attr", ["settle_ms", "max_settle_wait_ms"])
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_the_settle_attributes_take_whole_milliseconds_when_set(manager, tmp_path, attr, data):

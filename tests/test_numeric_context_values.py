@@ -34,6 +34,7 @@ from cfgcore.details import (
 )
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import exposure_user
+from tests.fuzz import examples
 from tests.test_request_path import _ab
 
 CONSTANTS = [-3, 0, 1, 18, 20, 2**40, 0.5, 2.5, 1e300, -0.0]
@@ -121,7 +122,7 @@ WRAPPED = st.one_of(
 )
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(pair=WRAPPED)
 def test_a_numeric_value_of_another_type_answers_as_the_python_value_it_holds(engines, pair):
     value, plain = pair

@@ -25,6 +25,7 @@ from cfgcore.observability.instruments import (
     OVERFLOW,
     EvaluationSeries,
 )
+from tests.fuzz import examples
 from tests.test_alerts import promtool  # noqa: F401 - the fixture
 
 prometheus_client = pytest.importorskip("prometheus_client")
@@ -112,7 +113,7 @@ def test_no_limit_with_zero():
 _KEYS = st.tuples(st.sampled_from("abcdef"), st.sampled_from("xy"), st.just("STATIC"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     limit=st.integers(1, 6),
     rounds=st.lists(st.dictionaries(_KEYS, st.integers(0, 50), max_size=8), max_size=12),

@@ -22,6 +22,7 @@ from cfgcore.config.manager import ConfigurationManager
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.observability.instruments import CONFIG_LOADS
 from cfgcore.observability.repeats import BURST, WINDOW, RepeatedRefusals
+from tests.fuzz import examples
 
 
 class _Clock:
@@ -117,7 +118,7 @@ def test_a_flags_file_flapping_between_refusals_is_logged_a_few_times_per_window
         m.close()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     events=st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 40)), max_size=80),
     burst=st.integers(1, 4),

@@ -35,6 +35,7 @@ from cfgcore.observability.registry import (
 )
 from cfgcore.snapshot import SnapshotError
 from tests.conftest import copy_bundled_config
+from tests.fuzz import examples
 from tests.test_alerts import promtool  # noqa: F401 - the fixture
 from tests.texts import any_character, text_of
 
@@ -111,7 +112,7 @@ def _engine(make, keys):
     return engine
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(keys=st.lists(_keys(_CHARS), min_size=1, max_size=4, unique=True))
 def test_every_exported_label_value_is_within_the_bound_and_parses(make_py_and_c, keys):
     engines = [_engine(make, keys) for make in make_py_and_c]
@@ -123,7 +124,7 @@ def test_every_exported_label_value_is_within_the_bound_and_parses(make_py_and_c
             assert label_value(key, BOUND)[0] in flags
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     keys=st.lists(_keys(_FILE_CHARS), min_size=2, max_size=5, unique=True),
     prefix=st.text(_FILE_CHARS, min_size=0, max_size=2).map(lambda s: s * 600),

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.snapshot import SnapshotError
 from tests.conftest import copy_bundled_config
+from tests.fuzz import examples
 from tests.test_alerts import promtool  # noqa: F401 - the fixture
 
 prometheus_client = pytest.importorskip("prometheus_client")
@@ -65,7 +66,7 @@ def test_hostile_flag_keys_and_variants_parse_and_pass_promtool(make, promtool, 
 _TEXT = any_text(min_size=1, max_size=30)
 
 
-@settings(max_examples=80)
+@settings(max_examples=examples(80))
 @given(key=_TEXT, variant=_TEXT)
 def test_any_flag_key_or_variant_round_trips_through_the_parser(make_py_and_c, key, variant):
     from cfgcore.observability.prometheus import _utf8

@@ -22,6 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
 
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -111,7 +113,7 @@ def test_the_flagd_recipe_answers_an_int_default_as_flagd_does(make, key, reason
         provider.shutdown()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     key=st.sampled_from(["no-default", "off"]),
     default=st.one_of(

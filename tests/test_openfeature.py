@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.errors import SnapshotError
+from tests.fuzz import examples
 
 api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
 
@@ -382,7 +383,7 @@ _values = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     tk=st.one_of(st.none(), any_text(max_size=12)),
     attrs=st.dictionaries(st.sampled_from(["user_segment", "region", "x"]), _values),

@@ -20,6 +20,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
 
 from openfeature.event import ProviderEvent  # noqa: E402
@@ -292,7 +294,7 @@ _OPS = st.lists(
 
 
 @settings(
-    max_examples=20,
+    max_examples=examples(20),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -24,6 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
 
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -283,7 +285,7 @@ def test_track_takes_exactly_the_event_ids_record_metric_takes(tmp_path, impl):
     users = itertools.count()
     with serving(tmp_path, impl, "checkout") as (manager, client):
 
-        @settings(max_examples=60, deadline=None)
+        @settings(max_examples=examples(60), deadline=None)
         @given(_ids)
         def check(eid):
             user = f"user-{next(users)}"

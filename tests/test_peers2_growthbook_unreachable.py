@@ -24,6 +24,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 gb_sdk = pytest.importorskip("growthbook")
 
@@ -123,7 +124,7 @@ def rules(draw: Any) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(drawn=rules(), default=VALUES)
 def test_rules_after_one_serving_everyone_are_unread(make_py_and_c, drawn, default):
     rule_list = [rule for _, rule in drawn]

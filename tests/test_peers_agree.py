@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore._compat import env_flag
+from tests.fuzz import examples
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 import peers  # noqa: E402
@@ -78,7 +79,7 @@ _REGIONS = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     uid=st.text(alphabet="0123456789abcdef-", min_size=1, max_size=12),
     segment=_SEGMENTS,

@@ -18,6 +18,7 @@ from cfgcore.config.files import tree_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import ABTestConfiguration
+from tests.fuzz import examples
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,7 @@ _python_keys = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(key=_python_keys, depth=st.integers(0, 3))
 def test_any_python_key_is_named_apart_from_its_text(key, depth):
     parents = tuple(f"s{i}" for i in range(depth))

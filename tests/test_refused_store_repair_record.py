@@ -26,6 +26,7 @@ from cfgcore.engine import engine_class
 from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT, RESUMED_AT, guardrail_stop
 from cfgcore.experiments.stops import read_stops, stops_path
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.redis_server import wait_for
 from tests.test_audit5_flags2_served_tests import ab, edit
 from tests.test_experiments import _simulate
@@ -199,7 +200,7 @@ def test_the_command_line_reports_what_the_update_changed_in_the_store(
         b.close()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     status=st.sampled_from(["active", "stopped", None]),
     own=st.one_of(st.none(), st.floats(1, 2e9)),

@@ -26,6 +26,7 @@ from cfgcore.experiments.exposures import ExposureLogger, MemorySink
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.writer import BackgroundWriter
 from tests.conftest import IMPLS, IN_CI
+from tests.fuzz import examples
 from tests.texts import any_text
 
 RULE = {"all": [{"attr": "seg", "eq": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]}
@@ -73,7 +74,7 @@ def _answers(engine, ctx, order):
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(ctx=contexts, order=st.permutations(sorted(SNAPSHOT["flags"])))
 def test_lazily_bound_context_answers_as_the_dict_in_any_check_order(ctx, order):
     """Each slot binds on the first check that reads it, whatever the order of checks:
@@ -114,7 +115,7 @@ def _wide(n):
 WIDE = {n: _wide(n) for n in (61, 62, 63, 70)}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(n=st.sampled_from(sorted(WIDE)), data=st.data())
 def test_bound_context_tracks_bound_slots_on_both_sides_of_64(n, data):
     """A bound context remembers which of its slots are bound as bits for the first 64
@@ -215,7 +216,7 @@ lookup_keys = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(keys=st.lists(lookup_keys, min_size=1, max_size=300))
 def test_flag_keys_answer_the_same_through_the_key_cache(keys):
     """The compiled snapshot remembers recent keys by identity; whatever the sequence
@@ -464,7 +465,7 @@ def test_seed_exposure_failures_never_reach_the_request(seed):
                           st.none(), st.floats(0, 1), st.builds(StrKey, st.sampled_from("ab"))),
                 max_size=30),
        st.integers(1, 4))  # fmt: skip
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 def test_both_seed_apis_record_the_same_exposures(ids, limit):
     from cfgcore.engine import engine_class
 
@@ -969,7 +970,7 @@ def test_metrics_store_writes_off_thread_and_loses_nothing_on_close(tmp_path):
     assert loaded.summary("t", "a", "revenue").n == 1 and not loaded.is_binary("t", "revenue")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60),
     cut=st.integers(0, 60),

@@ -32,6 +32,7 @@ from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Snapshot, encode_snapshot, load_snapshot
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.waiting import wait_for
 
 NOW = datetime.now(timezone.utc)
@@ -267,7 +268,7 @@ def _doc(tests, retired):
     old_retired=st.dictionaries(_names, st.floats(1.0, 100.0)),
     new_retired=st.dictionaries(_names, st.floats(1.0, 100.0)),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_retire_dropped_records_each_drop_once_and_nothing_else(old, new, old_retired, new_retired):
     before, after = _doc(old, old_retired), _doc(new, new_retired)
     result = retire_dropped(before, after)

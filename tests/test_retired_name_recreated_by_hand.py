@@ -35,6 +35,7 @@ from cfgcore.runtime.flags import derive
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, SnapshotError, load_snapshot
 from tests.conftest import run_cli
+from tests.fuzz import examples
 from tests.texts import any_text
 from tests.waiting import wait_for
 
@@ -312,7 +313,7 @@ def served_document(tmp_path_factory):
     return load_snapshot(directory / "flags.json")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     retired=st.one_of(_JUNK, st.dictionaries(st.sampled_from(["t", "u"]), _WHEN, max_size=2)),
     since=st.one_of(st.just(_MISSING), st.floats(min_value=1e9, max_value=2e9), _JUNK),

@@ -19,6 +19,7 @@ from cfgcore.cli.fleet import _environment_hint
 from cfgcore.config.builder import MIGRATION_REPORT_STEM, ConfigBuilder, is_environment_name
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import FlagsEnvironmentError
+from tests.fuzz import examples
 from tests.texts import any_text
 
 HINT = "run it again with "
@@ -50,7 +51,7 @@ def test_a_hostile_recorded_environment_is_one_shell_word_in_the_hint(
     assert r.hget(f"{{{ns}}}:flags", "environment") == hostile.encode()  # nothing written
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=200)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=examples(200))
 @given(recorded=any_text(max_size=220))
 def test_the_hint_names_the_recorded_environment_as_one_word_or_not_at_all(monkeypatch, recorded):
     monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
@@ -66,7 +67,7 @@ def test_the_hint_names_the_recorded_environment_as_one_word_or_not_at_all(monke
     assert (words is not None) == named, str(out)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     name=any_text(max_size=30) | st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,20}", fullmatch=True)
 )

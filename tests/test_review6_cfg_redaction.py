@@ -37,6 +37,7 @@ from cfgcore.observability.health import Check
 from cfgcore.runtime import redaction
 from cfgcore.runtime import secrets as _secrets
 from cfgcore.runtime.redaction import REDACTED, names_secret, redact, redact_text
+from tests.fuzz import examples
 
 SECRET = "Zq8-vT2mKp-9LrW4nXc"
 
@@ -180,7 +181,7 @@ def test_mixed_run_after_hooks_is_still_masked() -> None:
     assert REDACTED in redact_text(line) and token not in redact_text(line)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(alphabet="aZ09_-x", max_size=40))
 def test_random_piece_agrees_with_the_previous_regex(segment: str) -> None:
     assert redaction._random_piece(segment) == bool(_OLD_RANDOM_PIECE.search(segment))

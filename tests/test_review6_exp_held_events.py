@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
+from tests.fuzz import examples
 
 
 def _slots(store, test="t"):
@@ -74,7 +75,7 @@ def test_the_report_names_tracked_events_left_out_apart_from_the_user_cap():
     assert "6 tracked event(s) of users not exposed yet were left out" in report.to_text()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     cap=st.integers(1, 6),
     ops=st.lists(

@@ -20,6 +20,7 @@ from cfgcore.details import metric_user_id
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import exposure_user
+from tests.fuzz import examples
 from tests.texts import any_text
 
 NOW = datetime.now(timezone.utc)
@@ -59,7 +60,7 @@ ids = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(user_id=ids, key=ids, with_key=st.booleans())
 def test_the_metric_user_is_the_exposure_user(user_id, key, with_key):
     ctx = {"user_id": user_id, **({"targeting_key": key} if with_key else {})}

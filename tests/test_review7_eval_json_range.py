@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import decode_snapshot
+from tests.fuzz import examples
 
 CASES = {
     b'{"flags": {"f": {"default": "a",\n "variants": {"a": {"x": [1, 1e400]}}}}}': (
@@ -49,7 +50,7 @@ def test_other_problems_are_kept_beside_it():
     assert "flags.g.variants.a: number out of range (1e400)" in text
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_finite_numbers_still_read_as_written(x):
     data = f'{{"flags": {{"f": {{"default": "a", "variants": {{"a": {x!r}}}}}}}}}'.encode()

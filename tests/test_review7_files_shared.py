@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from cfgcore.config.files import tree_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.policy import config_change
+from tests.fuzz import examples
 
 
 def _run_bounded(body: str) -> list[str]:
@@ -167,7 +168,7 @@ def _shared_trees(draw: Any) -> Any:
     return root
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(_shared_trees(), st.sampled_from([(), ("svc",)]))
 def test_a_shared_value_is_judged_as_its_unshared_copy(tree, prefix):
     copy = _unshare(tree)

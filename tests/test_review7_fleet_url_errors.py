@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_url import parse_redis_url, redact_url
+from tests.fuzz import examples
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ _PIECE = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_PIECE, max_size=14).map("".join))
 def test_parse_redis_url_raises_only_config_errors(url):
     try:

@@ -33,6 +33,7 @@ from cfgcore.runtime.secrets import (
     encrypt_value,
     generate_key,
 )
+from tests.fuzz import examples
 
 KEY = generate_key("k1")
 RING = Keyring([KEY])
@@ -88,7 +89,7 @@ def _data_span(envelope: str) -> tuple[int, int]:
     return envelope.rindex(":") + 1, len(envelope) - 1
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.sampled_from(ENVELOPES),
     st.integers(0, 10_000),

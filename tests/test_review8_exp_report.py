@@ -14,6 +14,7 @@ from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from tests.conftest import run_cli as run
+from tests.fuzz import examples
 from tests.test_hardening_stats_report import _create  # the same test, created and started
 
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -42,7 +43,7 @@ def test_report_of_metrics_without_exposures_says_the_ratio_check_was_not_made(t
     assert json.loads(out)["srm"]["checked"] is False
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     exposed=st.dictionaries(st.sampled_from(["control", "b", "c"]), st.integers(0, 30)),
     split=st.sampled_from([{"control": 50.0, "b": 50.0}, {"control": 100.0, "b": 0.0},
@@ -65,7 +66,7 @@ def test_the_ratio_check_is_called_ok_only_when_it_compared_counts(exposed, spli
         assert data["mismatch"] and "MISMATCH" in text
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     exposures=st.lists(
         st.tuples(st.sampled_from(["control", "b", "stray"]), st.integers(0, 12)), max_size=40
@@ -137,7 +138,7 @@ def test_a_log_named_on_the_command_line_must_exist(tmp_path, capsys):
 names = st.text(min_size=1, max_size=12)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(metrics=st.lists(names, min_size=1, max_size=3, unique=True), variant=names,
        test=names)  # fmt: skip
 def test_names_from_the_logs_cannot_drive_the_terminal_or_forge_lines(metrics, variant, test):
@@ -187,7 +188,7 @@ def _binary_store(counts):
     return store
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     st.integers(1, 40).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
     st.integers(1, 40).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
@@ -217,7 +218,7 @@ def test_the_rough_mark_is_where_the_exact_test_disagrees():
     assert f"{row.p_value:.3g}*" in report.to_text()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(metric="rev $\\frac{$ x", variant="b")
 @example(metric="$$", variant="b")
 @example(metric="plays", variant="$^$")

@@ -18,6 +18,7 @@ from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from tests.conftest import IN_CI
+from tests.fuzz import examples
 
 scipy_stats = pytest.importorskip("scipy.stats")
 try:
@@ -31,7 +32,7 @@ except ImportError:  # the dev extra installs it; CI must not skip the compariso
 # ------------------------------------------------------------------ sample-ratio check
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     counts=st.lists(st.integers(0, 10**6), min_size=2, max_size=6),
     weights=st.lists(st.integers(1, 100), min_size=6, max_size=6),
@@ -73,7 +74,7 @@ def test_srm_refuses_counts_that_are_no_number_of_users(count):
         S.sample_ratio_mismatch({"a": count, "b": 10}, {"a": 50, "b": 50})
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.integers(63, 400), st.integers(0, 10**6))
 def test_srm_takes_counts_past_int64(bits, extra):
     """Counts past 2**63 (a NumPy object array) raised TypeError from SciPy."""
@@ -93,7 +94,7 @@ values = st.lists(st.floats(-1e3, 1e3, allow_nan=False).filter(lambda x: abs(x) 
                   min_size=2, max_size=20)  # fmt: skip
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(a=values, b=values, exponent=st.integers(0, 308),
        alternative=st.sampled_from(["two-sided", "larger", "smaller"]))  # fmt: skip
 def test_welch_is_scale_free_or_refuses(a, b, exponent, alternative):
@@ -114,7 +115,7 @@ def test_welch_is_scale_free_or_refuses(a, b, exponent, alternative):
     assert all(math.isfinite(x) for x in got.ci)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(a=values, b=values, exponent=st.integers(0, 308),
        alternative=st.sampled_from(["two-sided", "larger", "smaller"]))  # fmt: skip
 def test_msprt_means_is_scale_free_or_refuses(a, b, exponent, alternative):
@@ -172,7 +173,7 @@ counts = st.integers(1, 400).flatmap(
 
 
 @pytest.mark.skipif(proportion is None, reason="statsmodels is not installed")
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(control=counts, treatment=counts, confidence=st.sampled_from([0.8, 0.9, 0.95, 0.99]))
 def test_difference_interval_is_newcombes_as_statsmodels_computes_it(
     control, treatment, confidence
@@ -214,7 +215,7 @@ def test_the_report_shows_the_newcombe_interval():
 # ------------------------------------------------------------------ confidence levels
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.one_of(
         st.floats().filter(lambda c: not 0 < c < 1),

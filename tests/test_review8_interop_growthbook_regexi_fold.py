@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.fuzz import examples
 
 pytest.importorskip("growthbook")
 from growthbook.core import evalCondition  # noqa: E402
@@ -69,7 +70,7 @@ _PIECES = st.sampled_from(
 _TEXTS = st.text(alphabet="iI\u0130\u0131xXkK\u212asS\u017f", max_size=3)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     pieces=st.lists(_PIECES, min_size=1, max_size=3),
     anchored=st.booleans(),

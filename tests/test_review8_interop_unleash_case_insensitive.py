@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
+from tests.fuzz import examples
 
 engine_mod = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -87,7 +88,7 @@ def test_case_insensitive_string_operators_answer_as_yggdrasil(ygg, engines, val
     _check(ygg, engines, value)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(value=st.text(alphabet=st.sampled_from("".join(TEXTS) + "aA "), max_size=5))
 def test_generated_texts_answer_as_yggdrasil(ygg, engines, value):
     _check(ygg, engines, value)

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import unleash
+from tests.fuzz import examples
 
 engine_mod = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -121,7 +122,7 @@ _PIECE = {
 }  # fmt: skip
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(parts=st.fixed_dictionaries(_PIECE), spaces=st.lists(_WS, min_size=6, max_size=6))
 def test_generated_dates_answer_as_yggdrasil(ygg, engines, parts, spaces):
     text = (

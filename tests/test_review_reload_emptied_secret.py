@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.atomicio import atomic_write_text
+from tests.fuzz import examples
 from tests.waiting import wait_for
 
 WATCHER_ONLY = 3600.0  # poll_interval: the periodic poll never runs during a test
@@ -125,7 +126,7 @@ def test_load_environment_config_accepts_a_secret_emptied_on_purpose(tmp_path):
 _TEXT_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     first=st.text(_TEXT_CHARS, min_size=1).filter(lambda t: t != "\n"),
     second=st.text(_TEXT_CHARS, min_size=1).filter(lambda t: t != "\n"),

@@ -35,6 +35,7 @@ from cfgcore.runtime.secrets import (
     read_secret_file,
 )
 from cfgcore.setup import main as setup_main
+from tests.fuzz import examples
 from tests.texts import any_text, holds_lone_surrogate
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
@@ -223,7 +224,9 @@ def test_bare_fernet_envelope_is_fernet(ring):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(text=any_text(max_size=200), scheme=st.sampled_from(["fernet", "aesgcm"]))
 def test_round_trip_any_text(text, scheme):
@@ -376,7 +379,7 @@ def test_flag_variant_payloads_are_decrypted_on_both_evaluators(tmp_path, ring, 
         LiveFlags(FileFlagStore(str(bad)), engine=make({"version": 1, "flags": {}}))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     found=st.lists(any_text(min_size=4, max_size=12), min_size=1, max_size=4),
     filler=st.lists(any_text(max_size=6), min_size=1, max_size=5),

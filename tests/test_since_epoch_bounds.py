@@ -28,6 +28,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import RETIRED, retire_dropped
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import decode_snapshot
+from tests.fuzz import examples
 
 NOW = datetime.now(timezone.utc)
 #: The start of the year 10000 in epoch seconds (the end of 9999, as a float).
@@ -77,7 +78,7 @@ def _names_since(err: ConfigError, path: Path) -> bool:
     return any(p.path == "experiments.exp.since" and p.file == str(path) for p in err.problems)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(since=HOSTILE)
 def test_a_since_that_is_no_time_is_refused_naming_file_and_key_path(since):
     with tempfile.TemporaryDirectory() as home:
@@ -89,7 +90,7 @@ def test_a_since_that_is_no_time_is_refused_naming_file_and_key_path(since):
         assert "since" in str(err.value) and str(path) in str(err.value)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     since=st.one_of(
         st.floats(0, LATEST, exclude_max=True), st.integers(0, int(LATEST) - 1), st.none()
@@ -145,7 +146,7 @@ def test_a_retirement_is_always_a_finite_time(since):
     assert isinstance(when, float) and math.isfinite(when) and 0 <= when <= LATEST
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(hostile=HOSTILE)
 def test_a_retirement_that_is_no_time_is_replaced_by_the_next_one(hostile):
     """A ``retired_ab_tests`` entry that is no time (hand-edited metadata) counts as no

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import Engine, bundled_flags_path
 from cfgcore.snapshot import Flag, Snapshot, decode_snapshot, encode_snapshot, load_snapshot
 from cfgcore.yamlio import load_yaml
+from tests.fuzz import examples
 
 
 def test_bundled_flags_roundtrip_through_every_format(tmp_path):
@@ -51,7 +52,7 @@ def test_seed_flags_behave_as_the_spec_examples():
 names = st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, max_size=8)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     st.dictionaries(
         names,
@@ -116,7 +117,7 @@ def test_numberish_names_and_texts_round_trip_through_yaml():
     assert decode_snapshot(encode_snapshot(snap, "yaml"), "yaml") == snap
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(alphabet="0123456789eE+-._:oxXabcfnoty", max_size=8))
 def test_any_string_dumped_reads_back_as_that_string(text):
     import yaml

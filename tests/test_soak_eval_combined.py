@@ -38,6 +38,7 @@ from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import decode_snapshot, encode_snapshot, snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.spec_interpreter import Interpreter, comparable
 from tests.test_core_differential import SCHEMES
 
@@ -47,9 +48,9 @@ SOAK = os.environ.get("CFGCORE_FUZZ") == "soak"
 SOAK_EXAMPLES = int(os.environ.get("CFGCORE_FUZZ_EXAMPLES", "20000"))
 
 
-def profile(examples: int) -> settings:
+def profile(count: int) -> settings:
     return settings(
-        max_examples=SOAK_EXAMPLES if SOAK else examples,
+        max_examples=SOAK_EXAMPLES if SOAK else examples(count),
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )

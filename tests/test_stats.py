@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.experiments import stats
+from tests.fuzz import examples
 
 # Welch's t-test, Wikipedia "Welch's t-test", section Examples (the data sets are the
 # ones reproduced by the Rosetta Code task and by Kusto's welch_test() documentation,
@@ -135,7 +136,7 @@ def test_bad_inputs_raise_clear_errors():
         stats.sample_size_proportions(0.5, 0.6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     n=st.integers(1, 5000),
     frac=st.floats(0, 1),
@@ -149,7 +150,7 @@ def test_proportion_ci_contains_estimate(n, frac, conf):
     assert wider.low <= ci.low + 1e-12 and wider.high >= ci.high - 1e-12
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     x1=st.integers(0, 500), n1=st.integers(1, 500), x2=st.integers(0, 500), n2=st.integers(1, 500)
 )
@@ -164,7 +165,7 @@ def test_ztest_antisymmetric(x1, n1, x2, n2):
     assert 0.0 <= a.p_value <= 1.0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     base=st.floats(0.01, 0.5),
     mde=st.floats(0.005, 0.2),

@@ -27,6 +27,7 @@ from cfgcore.experiments.analysis import analyze, guardrail_violations
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MAX_METRIC_VALUE, MetricsStore
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 ALTERNATIVES = {"two-sided": "two-sided", "larger": "greater", "smaller": "less"}
 alternatives = st.sampled_from(list(ALTERNATIVES))
@@ -101,7 +102,7 @@ def _p_of(t, df, alternative):
     return min(1.0, float(2 * dist.sf(abs(t))))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(data=st.data(), alternative=alternatives)
 def test_welch_agrees_with_scipy_or_says_it_is_undefined(data, alternative):
     a = data.draw(group())
@@ -208,7 +209,7 @@ def test_welch_of_two_constant_groups_of_a_billion_users_each():
         assert math.isnan(float(ref.pvalue)) or math.isinf(float(ref.statistic))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     n=st.sampled_from([2, 3, 10, 10**6, 10**9]),
     m=st.sampled_from([2, 5, 10**9]),
@@ -279,7 +280,7 @@ def test_guardrail_does_not_roll_back_on_an_undefined_test():
 counts = st.sampled_from([1, 2, 3, 10, 10**9])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.data(), alternative=alternatives)
 def test_proportions_agree_with_statsmodels_or_fisher_at_all_or_none(data, alternative):
     from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
@@ -309,7 +310,7 @@ def test_proportions_agree_with_statsmodels_or_fisher_at_all_or_none(data, alter
     assert r.p_value == pytest.approx(p, rel=1e-6, abs=1e-300)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     n=counts,
     data=st.data(),
@@ -331,7 +332,7 @@ def test_proportion_interval_agrees_with_statsmodels_at_the_edges(n, data, metho
 # -------------------------------------------------------- SRM and the mean interval
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     a=st.sampled_from([0, 1, 2, 10**9]),
     b=st.sampled_from([0, 1, 2, 10**9, 10**9 + 10**5]),
@@ -348,7 +349,7 @@ def test_srm_agrees_with_scipy_chisquare(a, b, wa):
     assert r.p_value == pytest.approx(float(ref.pvalue), rel=1e-6, abs=1e-300)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(data=st.data(), confidence=st.sampled_from([0.9, 0.95, 0.99]))
 def test_mean_interval_agrees_with_scipy_or_is_a_point_for_a_constant_group(data, confidence):
     xs = data.draw(group())

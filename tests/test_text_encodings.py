@@ -38,6 +38,7 @@ from cfgcore.runtime.secrets import (
 from cfgcore.runtime.signing import _read_key_file
 from cfgcore.snapshot import load_snapshot
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 KEY = generate_key("k1")
 
@@ -233,7 +234,7 @@ ASCII = st.characters(min_codepoint=1, max_codepoint=0x7F)
 WIDE = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(text=TEXT, mark=st.booleans())
 def test_utf8_text_without_a_nul_reads_back_as_itself(text, mark):
     assume(not text.startswith("\ufeff"))
@@ -241,7 +242,7 @@ def test_utf8_text_without_a_nul_reads_back_as_itself(text, mark):
     assert decode_text(data, "f.yaml") == text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(first=st.text(ASCII, min_size=2, max_size=2), rest=TEXT, encoding=st.sampled_from(WIDE))
 def test_wide_text_is_always_refused_as_such(first, rest, encoding):
     """Two ASCII characters first (as a configuration starts, with a key): named by its

@@ -21,6 +21,7 @@ from cfgcore.errors import ConfigError, SnapshotError, python_key_segment
 from cfgcore.experiments.abtest import ABTestConfiguration
 from cfgcore.yamlio import load_yaml
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 # ------------------------------------------------------------------ migrate: legacy YAML
 
@@ -59,7 +60,7 @@ _NOT_DECIMAL = st.sampled_from(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(key=_NOT_DECIMAL, depth=st.integers(0, 3))
 def test_any_other_non_text_key_is_refused_on_its_line(tmp_path_factory, key, depth):
     path = tmp_path_factory.mktemp("legacy") / "old.yaml"
@@ -73,7 +74,7 @@ def test_any_other_non_text_key_is_refused_on_its_line(tmp_path_factory, key, de
     assert problem.message.startswith(f"key {key} is ")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(key=st.integers(-(10**12), 10**12))
 def test_a_decimal_integer_key_is_migrated_as_its_digits(tmp_path_factory, key):
     path = tmp_path_factory.mktemp("legacy") / "old.yaml"
@@ -100,7 +101,7 @@ _END = datetime(2026, 2, 1, tzinfo=timezone.utc)
 _KEYS = st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.booleans())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(variant=_KEYS, in_split=st.booleans())
 def test_a_refused_variant_is_one_problem_at_a_real_path(variant, in_split):
     split = {"a": 50, "b": 50}
@@ -133,7 +134,7 @@ def _doc(metadata):
                             "metadata": metadata}}}  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     key=st.one_of(
         st.integers(-(2**63), 2**63 - 1),

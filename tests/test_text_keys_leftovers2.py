@@ -19,6 +19,7 @@ from cfgcore.runtime.flags import LiveFlags
 from cfgcore.runtime.flagstore import FileFlagStore
 from cfgcore.snapshot import encode_snapshot, snapshot_from_dict
 from tests.conftest import run_cli
+from tests.fuzz import examples
 
 _FLAGS = {"f": {"variants": {"on": True, "off": False}, "default": "off"}}
 _NOT_TEXT = st.one_of(
@@ -41,7 +42,7 @@ def _nested(key, depth):
 # ------------------------------------------------------------------ document metadata
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(key=_NOT_TEXT, depth=st.integers(0, 3))
 def test_a_document_metadata_key_that_is_not_text_is_refused_by_key_path(key, depth):
     value = _nested(key, depth)
@@ -57,7 +58,7 @@ def test_a_document_metadata_key_that_is_not_text_is_refused_by_key_path(key, de
         assert "is not a string" in problem.message
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(key=_NOT_TEXT)
 def test_json_and_yaml_writes_refuse_it_naming_the_path(key):
     snapshot = snapshot_from_dict(_doc({"x": {key: "v", "y": 1}}))  # not compiled
@@ -184,7 +185,7 @@ _BAD = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(names=_NAMES, at=st.integers(0, 4), bad=_BAD, delta=st.booleans())
 def test_unleash_problems_name_the_payload_s_key_path_and_the_feature(names, at, bad, delta):
     at %= len(names)
@@ -255,7 +256,9 @@ def test_import_lists_each_refused_unleash_feature_with_its_yaml_line(tmp_path, 
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(count=st.integers(1, 6), at=st.integers(0, 5), bad=_BAD)
 def test_import_names_the_line_of_each_refused_feature_in_a_json_source(

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cfgcore.config.files import _toml_header
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.fuzz import examples
 
 PATTERN = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
 
@@ -29,7 +30,7 @@ def _pattern(line):
     return None if m is None else m.group(1)
 
 
-@settings(max_examples=4000)
+@settings(max_examples=examples(4000))
 @given(st.text(alphabet="[]# \ta.\"'\u3000\x0b", max_size=12))
 def test_the_name_is_the_patterns(line):
     assert _toml_header(line) == _pattern(line)

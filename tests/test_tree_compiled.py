@@ -20,6 +20,7 @@ from cfgcore._compat import env_flag
 from cfgcore.config import tree as tree_mod
 from cfgcore.config import view as view_mod
 from cfgcore.config.state import ConfigSnapshot
+from tests.fuzz import examples
 from tests.texts import any_text
 
 _tree = pytest.importorskip("cfgcore._tree", reason="the compiled extension is not built")
@@ -152,7 +153,7 @@ def test_reads_copies_and_serialisation_behave_like_plain_containers(impl: str) 
         max_leaves=12,
     )
 )
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_both_implementations_freeze_to_equal_trees(value: Any) -> None:
     c, py = frozen("c", value), frozen("py", value)
     assert c == py == value
@@ -214,7 +215,7 @@ def outcome(fn: Any, *args: Any) -> Any:
 
 
 @given(st.lists(KEYS, max_size=8))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_get_and_getitem_agree_between_implementations(keys: list[Any]) -> None:
     readers = {impl: reader(impl, TREE) for impl in READS}
     for key in keys + keys:  # the second pass reads the cache the first pass filled

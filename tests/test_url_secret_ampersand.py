@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.flagstore import open_store
 from cfgcore.runtime.redis_url import parse_redis_url, redact_url
+from tests.fuzz import examples
 
 _PART = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=6, max_size=12)
 
@@ -40,7 +41,7 @@ def _shown(url: str) -> str:
     return f"{shown} {redact_url(url)}"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     head=_PART,
     tail=_PART,

@@ -30,6 +30,7 @@ from cfgcore.validation_engine import (
     get_config_validator,
     validate_configuration,
 )
+from tests.fuzz import examples
 from tests.texts import any_text
 
 ENVIRONMENTS = ("development", "staging", "production", "test")
@@ -369,7 +370,7 @@ trees = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=st.dictionaries(keys, trees, max_size=6), env=st.sampled_from([None, *ENVIRONMENTS]))
 def test_arbitrary_data_never_raises(config, env):
     report = validate_configuration(config, env)
@@ -380,7 +381,7 @@ def test_arbitrary_data_never_raises(config, env):
     json.dumps(report.to_dict())
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     secret=st.from_regex(r"[A-Za-z0-9]{12,24}", fullmatch=True),
     key=st.sampled_from(["password", "db_password", "api_key", "client_secret", "auth_token"]),

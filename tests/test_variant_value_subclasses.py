@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.errors import SnapshotError
+from tests.fuzz import examples
 
 
 class Liar(str):
@@ -364,7 +365,7 @@ def _same(a, b):
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(spec=_specs, name=st.sampled_from(["plain", "enum", "liar"]))
 def test_any_subclass_value_is_served_plain_or_refused_at_its_path(make_py_and_c, spec, name):
     variant = {"plain": "a", "enum": Color.RED, "liar": Liar("a")}[name]
@@ -388,7 +389,7 @@ def test_any_subclass_value_is_served_plain_or_refused_at_its_path(make_py_and_c
         assert engine.variant("f") == str.__str__(variant) and type(engine.variant("f")) is str
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(parent=st.sampled_from(["", "flags", "flags.f.variants"]), text=st.text(max_size=6))
 def test_a_key_path_names_a_str_subclass_key_by_its_text(parent, text):
     # Naming a key in a refusal read a str subclass key with its own methods: a Raising
@@ -402,7 +403,7 @@ def test_a_key_path_names_a_str_subclass_key_by_its_text(parent, text):
         assert key_segment(key) == key_segment(text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     spec=_specs,
     user=st.one_of(

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cfgcore.cli import main as cli_main
 from cfgcore.yamlio import dump_yaml, load_yaml
+from tests.fuzz import examples
 
 _text = st.text(
     st.one_of(
@@ -20,7 +21,7 @@ _text = st.text(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(_text, st.one_of(_text, st.lists(_text, max_size=3)), max_size=4))
 def test_any_text_reads_back_as_dumped(tree):
     assert load_yaml(dump_yaml(tree, allow_unicode=True, sort_keys=False)) == tree

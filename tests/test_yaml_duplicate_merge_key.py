@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cfgcore.config.manager import ConfigurationManager, default_config_dir
 from cfgcore.errors import ConfigError
 from cfgcore.yamlio import load_yaml
+from tests.fuzz import examples
 
 TWO = "a: &a {x: 1, y: 1}\nb: &b {x: 2}\nsvc:\n  inner:\n    <<: *a\n    z: 0\n    <<: *b\n"
 
@@ -40,7 +41,7 @@ def test_one_merge_key_of_a_list_still_reads():
 MAPS = st.dictionaries(st.sampled_from(["p", "q", "alpha"]), st.integers(0, 9), max_size=3)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(first=MAPS, second=MAPS, between=MAPS)
 def test_any_mapping_with_two_merge_keys_is_refused(first, second, between):
     own = "".join(f"  k{k}: {v}\n" for k, v in between.items())

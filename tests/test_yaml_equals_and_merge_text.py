@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import Engine
 from cfgcore.yamlio import StrictDumper, load_yaml
+from tests.fuzz import examples
 
 
 def test_equals_and_merge_signs_as_values_are_text():
@@ -34,7 +35,7 @@ def test_a_flag_variant_written_as_a_plain_equals_sign():
     assert engine.value("op") == "="
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.sampled_from(["=", "<<", "==", "=<<", "a=b", "<", "<<<"]), max_size=4))
 def test_what_the_dumper_writes_reads_back(values):
     """The module's dumper quotes these for YAML 1.1 readers; both forms read back."""

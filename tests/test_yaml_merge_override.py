@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import ConfigError
 from cfgcore.yamlio import load_yaml
+from tests.fuzz import examples
 
 
 def test_an_own_key_overrides_the_merged_one():
@@ -58,7 +59,7 @@ def _merge_type(sources: list[dict], own: dict) -> dict:
     return out
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(sources=st.lists(MAPS, min_size=1, max_size=3), own=MAPS, as_list=st.booleans())
 def test_merges_read_as_the_merge_type_says(sources, own, as_list):
     """Documents without duplicate own keys read as the merge type says (values, and

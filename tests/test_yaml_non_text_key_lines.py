@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cfgcore.config.files import parse_text, read_config_file
 from cfgcore.errors import ConfigError, format_key_path
 from cfgcore.snapshot import SnapshotError, load_snapshot
+from tests.fuzz import examples
 
 LEADING = "app:\n  name: x\n  other: y\n"
 
@@ -116,7 +117,7 @@ def test_a_key_that_is_a_list_is_refused_where_other_keys_are_read(tmp_path):
     assert problem.message == "key [1] is a list, not a string (quote it)"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     key=st.floats(allow_nan=False, allow_infinity=False, width=64),
     depth=st.integers(0, 3),

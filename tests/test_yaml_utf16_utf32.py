@@ -15,6 +15,7 @@ from cfgcore.config.files import read_config_file
 from cfgcore.errors import ConfigError
 from cfgcore.snapshot import load_snapshot
 from cfgcore.yamlio import load_yaml
+from tests.fuzz import examples
 
 FLAGS = 'flags:\n  checkout:\n    default: "off"\n'
 
@@ -48,7 +49,7 @@ def test_utf16_with_its_mark_is_refused_as_a_flags_file_too(tmp_path):
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=0x7F), min_size=2))
 def test_nul_free_utf8_is_never_taken_for_a_wide_encoding(text):
     """Only text holding a NUL near its start (which YAML refuses anyway) is judged."""
