@@ -98,19 +98,6 @@ class PyFrozenList(list):  # type: ignore[type-arg]
         return list.__repr__(_redacted(self))
 
 
-# The live containers: the compiled ones (cfgcore._tree) read at plain dict/list speed,
-# the Python subclasses above pay a Python-level __getitem__ lookup on every read.
-if TYPE_CHECKING or NO_EXTENSIONS:
-    FrozenDict = PyFrozenDict
-    FrozenList = PyFrozenList
-else:
-    try:
-        from cfgcore._tree import FrozenDict, FrozenList
-    except ImportError:  # built without a compiler: cfgcore._compat warns about that
-        FrozenDict = PyFrozenDict
-        FrozenList = PyFrozenList
-
-
 def _keep_tracked(root: Any, struct_type: type) -> int:
     """Pure Python cannot take objects out of the collector: they stay tracked."""
     return 0
@@ -120,18 +107,22 @@ def _keep_atoms_tracked(container: Any) -> bool:
     return False
 
 
+# The live containers: the compiled ones (cfgcore._tree) read at plain dict/list speed,
+# the Python subclasses above pay a Python-level __getitem__ lookup on every read.
 # Decoded flag documents, compiled tables and configuration trees are taken out of the
 # cyclic garbage collector (cfgcore._tree.untrack, untrack_atoms): without the extension
 # they stay in it, which costs only the collector's time.
 if TYPE_CHECKING or NO_EXTENSIONS:
-    untrack = _keep_tracked
-    untrack_atoms = _keep_atoms_tracked
+    FrozenDict = PyFrozenDict
+    FrozenList = PyFrozenList
+    untrack, untrack_atoms = _keep_tracked, _keep_atoms_tracked
 else:
     try:
-        from cfgcore._tree import untrack, untrack_atoms
+        from cfgcore._tree import FrozenDict, FrozenList, untrack, untrack_atoms
     except ImportError:  # built without a compiler: cfgcore._compat warns about that
-        untrack = _keep_tracked
-        untrack_atoms = _keep_atoms_tracked
+        FrozenDict = PyFrozenDict
+        FrozenList = PyFrozenList
+        untrack, untrack_atoms = _keep_tracked, _keep_atoms_tracked
 
 
 def _redacted(tree: Any) -> Any:
