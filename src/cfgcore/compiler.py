@@ -287,10 +287,10 @@ class Tables:
     def settle(self) -> Tables:
         """Take the tables' lists of numbers, bools and text, and the frozen variant
         values, out of the cyclic garbage collector (they can hold no cycle), and return
-        ``self``. Millions of items long
-        for a large document, they were walked item by item at every collection of the
-        older generations while the snapshot lived (90 ms for 43,000 flags), and once
-        more just after each compile. Called when a compile has filled them."""
+        ``self``. Millions of items long for a large document, they were walked item by
+        item at every collection of the older generations while the snapshot lived (90
+        ms for 43,000 flags), and once more just after each compile. Called when a
+        compile has filled them."""
         for name in _ATOM_LISTS:
             untrack_atoms(getattr(self, name))
         untrack(self.own_slots, tuple)  # tuples of slot numbers
