@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 import time
 import types
 
@@ -199,17 +200,49 @@ def _failed_handshakes(logs: list[str]) -> list[str]:
     """The lines of the log files ``logs`` saying a TLS handshake on the server's port
     failed in TLS itself (logged at ``loglevel verbose``): a client speaking clear text
     to it leaves "SSL routines::wrong version number", one refusing its certificate an
-    alert. (A peer gone during a handshake, "Connection reset by peer", is not one:
-    Sentinels drop their links to a server as they re-point it.)"""
+    alert. A peer gone during a handshake is not one: Sentinels drop their links to a
+    server as they re-point it, and a client whose connect timed out on a loaded machine
+    closes its socket; OpenSSL 3 logs that as "Connection reset by peer" or as "SSL
+    routines::unexpected eof while reading" (no bytes came at all: a clear-text client
+    sends its command first, and that is "wrong version number")."""
     found = []
     for path in logs:
         with open(path, errors="replace") as fh:
             found += [
                 line.strip()
                 for line in fh
-                if "Error accepting a client connection" in line and "SSL routines" in line
+                if "Error accepting a client connection" in line
+                and "SSL routines" in line
+                and "unexpected eof while reading" not in line
             ]
     return found
+
+
+def test_the_handshake_check_counts_clear_text_and_not_a_peer_gone(redis_binary, tmp_path):
+    """The failover test's log check can fail: against a server taking TLS only, a
+    client speaking clear text is counted (named by the server as a wrong version
+    number), while a peer that connects and goes without sending anything is not."""
+    pki = PKI(tmp_path / "pki")
+    server = RedisServer(str(tmp_path / "a"), args=(*pki.tls_args(), "--loglevel", "verbose"),
+                         tls=pki.admin()).start()  # fmt: skip
+    log = os.path.join(server.dir, "redis.log")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)):
+            pass  # gone without a byte
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")  # what a clear-text client sends first
+            sock.settimeout(10)
+            with contextlib.suppress(OSError):
+                sock.recv(64)  # (the server closes it)
+        wait_until(lambda: _failed_handshakes([log]), timeout=10)
+        assert server.client().ping()  # (a TLS client is served)
+    finally:
+        server.stop()
+    found = _failed_handshakes([log])
+    assert len(found) == 1 and "wrong version number" in found[0], found
+    with open(log, errors="replace") as fh:  # (the peer gone was logged, and passed over)
+        refused = [line for line in fh if "Error accepting a client connection" in line]
+    assert any("unexpected eof while reading" in line for line in refused), refused
 
 
 def test_a_failover_where_servers_and_sentinels_take_tls_only(redis_binary, tmp_path):
