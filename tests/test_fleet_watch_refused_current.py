@@ -36,6 +36,36 @@ def only(*names: str):
     return lambda s: msgspec.structs.replace(s, flags={n: Flag(default="on") for n in names})
 
 
+class _Watch:
+    """``cfgcore watch ARGS`` run on a thread of this process, and what it printed so
+    far (read from pytest's capsys)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+        self.capsys = capsys
+        self.done: list[int] = []
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.thread = threading.Thread(target=lambda: self.done.append(main(args)))
+
+    def start(self) -> _Watch:
+        self.thread.start()
+        return self
+
+    def printed(self, text: str) -> bool:
+        """Whether ``text`` was printed on stdout or stderr yet."""
+        captured = self.capsys.readouterr()
+        self.out.append(captured.out)
+        self.err.append(captured.err)
+        return text in "".join(self.out) or text in "".join(self.err)
+
+    def finish(self) -> tuple[list[str], list[str]]:
+        """(stdout lines, stderr lines) once the watch ended (asserted: exit code 0)."""
+        self.thread.join(30)
+        self.printed("")
+        assert self.done == [0]
+        return "".join(self.out).splitlines(), "".join(self.err).splitlines()
+
+
 def _plant(
     redis_server, ns: str, data: bytes, checksum: str | None = None, version: int = 2
 ) -> None:
@@ -89,39 +119,21 @@ def test_watch_says_the_current_document_is_refused_and_keeps_watching(
     with RedisFlagStore(url, keys=keys) as first:
         first.update(only("a"))
     plant(redis_server, ns, monkeypatch)
-    done: list[int] = []
-    t = threading.Thread(
-        target=lambda: done.append(
-            main(["watch", "--store", url, "--count", "2", "--timeout", "30"])
-        )
-    )
-    out: list[str] = []
-    err: list[str] = []
-
-    def printed(text: str) -> bool:
-        captured = capsys.readouterr()
-        out.append(captured.out)
-        err.append(captured.err)
-        return text in "".join(out) or text in "".join(err)
-
     writer = RedisFlagStore(url, keys=keys)
-    t.start()
+    watch = _Watch(capsys, ["watch", "--store", url, "--count", "2", "--timeout", "30"]).start()
     try:
-        assert wait_for(lambda: printed("the current document is refused"), timeout=20)
+        assert wait_for(lambda: watch.printed("the current document is refused"), timeout=20)
         # the repair (cfgcore publish: a forced write), then another bad version
         writer.update(only("a", "b"), force=True, actor="oncall")
-        assert wait_for(lambda: printed(" oncall@"), timeout=20)
+        assert wait_for(lambda: watch.printed(" oncall@"), timeout=20)
         _plant(redis_server, ns, b"more junk", version=9)
-        t.join(30)
+        lines, err = watch.finish()
     finally:
         writer.close()
-    printed("")
-    assert done == [0]
-    first_line = "".join(err).splitlines()[0]
+    first_line = err[0]
     shown = url.removesuffix("&cache=off")  # (as the store names itself)
     assert first_line.startswith(f"{shown}: the current document is refused: ")
     assert said in first_line and first_line.endswith("Ctrl-C to stop")
-    lines = "".join(out).splitlines()
     # the refusal is said once (first line), not again as the follower's report
     assert len(lines) == 2, lines
     assert " v3 oncall@" in lines[0] and "by a forced write]: a, b" in lines[0]
@@ -140,30 +152,13 @@ def test_a_store_that_cannot_be_read_still_ends_the_watch(capsys):
 def test_a_flags_file_refused_at_start_is_watched_until_fixed(tmp_path, capsys):
     path = tmp_path / "flags.yaml"
     path.write_text("flags: [not, a, mapping\n")
-    done: list[int] = []
-    t = threading.Thread(
-        target=lambda: done.append(
-            main(["watch", "--store", str(path), "--count", "1", "--timeout", "30"])
-        )
-    )
-    t.start()
-    err: list[str] = []
-    out: list[str] = []
-
-    def printed(text: str) -> bool:
-        captured = capsys.readouterr()
-        out.append(captured.out)
-        err.append(captured.err)
-        return text in "".join(out) or text in "".join(err)
-
-    assert wait_for(lambda: printed("the current document is refused"), timeout=20)
+    args = ["watch", "--store", str(path), "--count", "1", "--timeout", "30"]
+    watch = _Watch(capsys, args).start()
+    assert wait_for(lambda: watch.printed("the current document is refused"), timeout=20)
     path.write_text(
         "flags:\n  fixed:\n    default: 'on'\n    variants: {'on': true, 'off': false}\n"
     )
-    t.join(30)
-    printed("")
-    assert done == [0]
-    lines = "".join(out).splitlines()
+    lines, _ = watch.finish()
     assert len(lines) == 1 and lines[0].endswith(": fixed"), lines
 
 
@@ -182,36 +177,19 @@ def test_a_store_below_min_version_is_refused_not_shown_and_the_watch_goes_on(re
     writer = RedisFlagStore(url)
     writer.update(only("a"))
     writer.update(only("a", "b"))  # version 2
-    done: list[int] = []
-    t = threading.Thread(
-        target=lambda: done.append(
-            main(["watch", "--store", url + "&min_version=4", "--count", "2", "--timeout", "30"])
-        )
-    )
-    out: list[str] = []
-    err: list[str] = []
-
-    def printed(text: str) -> bool:
-        captured = capsys.readouterr()
-        out.append(captured.out)
-        err.append(captured.err)
-        return text in "".join(out) or text in "".join(err)
-
-    t.start()
+    args = ["watch", "--store", url + "&min_version=4", "--count", "2", "--timeout", "30"]
+    watch = _Watch(capsys, args).start()
     try:
-        assert wait_for(lambda: printed("the current document is refused"), timeout=20)
+        assert wait_for(lambda: watch.printed("the current document is refused"), timeout=20)
         writer.update(only("a", "b", "c"))  # version 3: still below the pin
-        assert wait_for(lambda: printed("REJECTED"), timeout=20)
+        assert wait_for(lambda: watch.printed("REJECTED"), timeout=20)
         writer.update(only("a", "d"), actor="oncall")  # version 4: at the pin
-        t.join(30)
+        lines, err = watch.finish()
     finally:
         writer.close()
-    printed("")
-    assert done == [0]
-    first_line = "".join(err).splitlines()[0]
+    first_line = err[0]
     assert "the current document is refused: the store holds version 2 " in first_line
     assert "below min_version=4" in first_line
-    lines = "".join(out).splitlines()
     assert len(lines) == 2, lines
     assert (
         " REJECTED " in lines[0]
