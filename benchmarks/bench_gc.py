@@ -10,7 +10,9 @@ the GIL. Two figures per document size, each beside its floor:
 * ``g-pause``: the longest time a 1 ms ticker thread was kept waiting while the document
   was decoded from JSON bytes and compiled (``extra_info["longest_pause_ms"]``, the
   worst of the rounds), and the load's own time; the floor is the ticker's longest wait
-  while the main thread sleeps for as long.
+  while the main thread sleeps for as long. ``reload`` is the same document loaded
+  into an engine serving an older one and swapped in, the older one freed as a hot
+  reload frees it (the pause a request thread sees at each reload).
 
 Run::
 
@@ -101,10 +103,11 @@ def test_full_collection(benchmark, who, n_flags):
 
 
 @pytest.mark.parametrize("n_flags", SIZES)
-@pytest.mark.parametrize("who", ["floor", "cfgcore"])
+@pytest.mark.parametrize("who", ["floor", "cfgcore", "reload"])
 def test_longest_pause(benchmark, who, n_flags):
     n_flags = n_flags if not benchmark.disabled else 500  # the suite's smoke run
     data = document(n_flags)
+    older = data.replace(b'"rollout": 25', b'"rollout": 30')
     load_time = time.perf_counter()
     _load(data)
     load_time = time.perf_counter() - load_time
@@ -114,10 +117,14 @@ def test_longest_pause(benchmark, who, n_flags):
     def run() -> None:
         nonlocal worst
         engines.clear()
+        if who == "reload":
+            engines.append(_load(older))
         gc.collect()
         with _Ticker() as ticker:
             if who == "cfgcore":
                 engines.append(_load(data))
+            elif who == "reload":
+                engines[0].swap(decode_snapshot(data, "json"))  # (the older one freed here)
             else:
                 time.sleep(load_time)
             gc.collect(1)  # the younger generations, as the next allocations would
@@ -130,5 +137,7 @@ def test_longest_pause(benchmark, who, n_flags):
         group=f"g-pause-{n_flags}",
         longest_pause_ms=round(worst * 1000, 1),
     )
-    if who == "cfgcore":
+    if who != "floor":
         assert engines[0].snapshot().keys[0] == "flag_00000"
+        # (the reload served the new document: rollout 25, not the older one's 30)
+        assert engines[0].snapshot().tables.source.flags["flag_00000"].rules[0].rollout == 25
