@@ -11,6 +11,10 @@ elements runs the elements' own code:
   (the hash raised while it looked the class up among NumPy's scalar types) and read
   by its stored elements by the reference one. It is read by its elements on both,
   and the metaclass's ``__hash__`` is not called.
+
+And the seed API's ``record_metric`` refuses (False, nothing recorded) a metric value
+whose type check raises (a faked ``__class__``, a metaclass's ``__hash__``) instead of
+raising it, on both evaluators.
 """
 
 from __future__ import annotations
@@ -168,3 +172,92 @@ def test_an_array_whose_class_has_a_hashing_metaclass_is_read_by_its_elements(
         for got in _answers(impl, lambda: cls(items)):
             assert got == want, (impl, kind, words)
     assert _Meta.calls == before  # never hashed as a class
+
+
+# -- a metric value whose type check raises ---------------------------------------------
+# record_metric (and the manager's track_metric, through details.metric_event_parts) reads
+# a value as a number by isinstance() against numbers.Real, which reads a __class__ the
+# value may fake and hashes the value's class (a metaclass's own __hash__): either raised
+# out of the call on both evaluators, where the request path refuses the value.
+
+
+class _FakedClass:
+    @property
+    def __class__(self):  # type: ignore[override]
+        raise RuntimeError("no class to tell")
+
+
+class _RaisingMeta(type):
+    def __hash__(cls) -> int:
+        raise RuntimeError("this class is not hashable")
+
+
+class _MetaObject(metaclass=_RaisingMeta):
+    pass
+
+
+class _MetaFloat(float, metaclass=_RaisingMeta):
+    pass
+
+
+class _MetaInt(int, metaclass=_RaisingMeta):
+    pass
+
+
+_ODD_VALUES = {
+    "faked class": _FakedClass,
+    "metaclass object": _MetaObject,
+    "metaclass float": lambda: _MetaFloat(1.5),
+    "metaclass int": lambda: _MetaInt(3),
+}
+SEED_SNAPSHOT = {
+    "flags": {
+        "t": {"variants": {"a": "a", "b": "b"}, "default": "a",
+              "rules": [{"split": {"a": 50, "b": 50}}]},
+    }
+}  # fmt: skip
+
+
+def _seed_api(impl_name: str):
+    from cfgcore._layout import DEDUP_SHARDS
+
+    impl = IMPLS[impl_name]
+    engine = engine_class(impl).from_snapshot(SEED_SNAPSHOT)
+    log: list = []
+    tests = {"t": tuple(set() for _ in range(DEDUP_SHARDS))}
+    seed = impl.SeedAPI(engine, tests, lambda test, v, ctx: log.append(("expose", test, v)))
+    seed.log_to(lambda record: log.append(("append", *record[:3])), lambda: 7.0, 10)
+    seed.metrics_to(None, lambda *event: log.append(("record", *event)))
+    seed.metas = {"t": {}}
+    return seed, log
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    st.sampled_from(sorted(_ODD_VALUES)),
+    st.sampled_from(["u1", "u2", 7]),
+    st.sampled_from(["user_id", "user_context", "variant"]),
+)
+@example("faked class", "u1", "user_id")
+@example("metaclass float", "u1", "user_context")
+def test_record_metric_refuses_a_value_whose_type_check_raises(kind, user, how):
+    from cfgcore._numbers import real_number, whole_number
+    from cfgcore.details import metric_event_parts, metric_value
+
+    make = _ODD_VALUES[kind]
+    assert real_number(make()) is None
+    assert whole_number(make()) is None
+    assert metric_value(make()) is None
+    assert metric_event_parts("t", "m", make(), None, user) is None  # track_metric's reading
+    for impl in ("c", "py"):
+        seed, log = _seed_api(impl)
+        if how == "user_id":
+            got = seed.record_metric("t", "m", make(), user_id=user)
+        elif how == "user_context":
+            got = seed.record_metric("t", "m", make(), user_context={"user_id": user})
+        else:
+            got = seed.record_metric("t", "m", make(), user_id=user, variant="a")
+        assert got is False, impl
+        assert log == [], impl  # refused before the lookup: no exposure, no event
+        # the same call with a plain number is recorded: only the value was refused
+        assert seed.record_metric("t", "m", 1.5, user_id=user) is True, impl
