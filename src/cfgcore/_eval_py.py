@@ -455,9 +455,10 @@ def _bind_array(t: C.Tables, slot: int, items: Any) -> tuple:
     matches nothing), kept as (ids, case-folded ids).
 
     The elements are read from a copy taken first, as the compiled evaluator reads them:
-    binding an element may run its type's code (a metaclass's ``__hash__``), which may
-    change the list or set itself; read live, a list grew an element the compiled one
-    never saw, and a set that changed size made the whole value unusable."""
+    binding an element may run code of the caller's (a ``Fraction`` whose denominator
+    compares by its own ``__eq__``), which may change the list or set itself; read
+    live, a list grew an element the compiled one never saw, and a set that changed
+    size made the whole value unusable."""
     ids: set[int] = set()
     ci_ids: set[int] = set()
     for e in tuple(items):

@@ -151,8 +151,9 @@ def _numpy_convert(cls: type) -> Any:
     only for a class whose metaclass is ``type`` (NumPy's scalar types' is): looking a
     class up hashes it, and a metaclass's own ``__hash__`` (which may raise, or change
     the list the value sits in) ran for every value of that class. A list subclass with
-    such a metaclass was unusable to the compiled evaluator, which reads a value through
-    :func:`context_value` before it looks for an array, and an array to the reference."""
+    such a metaclass was unusable to the compiled evaluator (which reads a value through
+    :func:`context_value` before it looks for an array) and read by its elements by the
+    reference one."""
     return _NUMPY_SCALARS.get(cls) if type(cls) is type else None
 
 
