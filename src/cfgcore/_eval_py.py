@@ -452,10 +452,16 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
 def _bind_array(t: C.Tables, slot: int, items: Any) -> tuple:
     """An array: unusable to every operator but ``has_any`` and ``exists``; its elements
     bound one by one as scalars (an element that fails to bind, or is itself an array,
-    matches nothing), kept as (ids, case-folded ids)."""
+    matches nothing), kept as (ids, case-folded ids).
+
+    The elements are read from a copy taken first, as the compiled evaluator reads them:
+    binding an element may run code of the caller's (a ``Fraction`` whose denominator
+    compares by its own ``__eq__``), which may change the list or set itself; read
+    live, a list grew an element the compiled one never saw, and a set that changed
+    size made the whole value unusable."""
     ids: set[int] = set()
     ci_ids: set[int] = set()
-    for e in items:
+    for e in tuple(items):
         if e is None:
             continue
         try:

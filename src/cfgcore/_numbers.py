@@ -52,6 +52,18 @@ __all__ = [
 REAL_TYPES = (numbers.Real, Decimal)
 
 
+def _real(value: Any) -> bool:
+    """Whether ``value`` is a real number that is not a bool (:data:`REAL_TYPES`); False
+    when asking raises. isinstance() reads a ``__class__`` the value may fake, and the
+    ABCs' check hashes its class, running a metaclass's own ``__hash__``: either may
+    raise, and ``record_metric(..., value)`` with such a value raised it on both
+    evaluators, where it refuses the value and returns False."""
+    try:
+        return not isinstance(value, bool) and isinstance(value, REAL_TYPES)
+    except Exception:
+        return False
+
+
 def real_number(value: Any) -> float | None:
     """``value`` as a float when it is a real number (not a bool, nor text) that a
     float holds, else None. NaN and the infinities are returned as they are.
@@ -62,7 +74,7 @@ def real_number(value: Any) -> float | None:
     kind = type(value)
     if kind is float:
         return value  # type: ignore[no-any-return]
-    if kind is not int and (isinstance(value, bool) or not isinstance(value, REAL_TYPES)):
+    if kind is not int and not _real(value):
         return None
     try:
         return float(value)
@@ -80,7 +92,7 @@ def whole_number(value: Any) -> int | None:
     """``value`` as an int when it is a whole real number that a float holds (``3``,
     ``numpy.int64(3)``, ``3.0``, ``Fraction(6, 2)``, ``Decimal(3)``), else None (a bool,
     text, 2.5, NaN, ``10**400``: no setting or count that large is meant)."""
-    if isinstance(value, bool) or not isinstance(value, REAL_TYPES):
+    if not _real(value):
         return None
     try:
         number = float(value)

@@ -99,7 +99,7 @@ def context_value(value: Any) -> Any:
     cls = type(value)
     if issubclass(cls, (str, int, float)):
         return exact_value(value)
-    convert = _NUMPY_SCALARS.get(cls)  # NumPy's own scalar types: their C conversions
+    convert = _numpy_convert(cls)  # NumPy's own scalar types: their C conversions
     if convert is not None:
         return convert(value)
     if issubclass(cls, Decimal):
@@ -114,7 +114,7 @@ def context_value(value: Any) -> Any:
         return str(value)  # its canonical text: "12345678-1234-5678-1234-567812345678"
     np = sys.modules.get("numpy")
     if np is not None and issubclass(cls, np.generic) and _numpy_scalar(np, cls):
-        convert = _NUMPY_SCALARS.get(cls)  # (filled now)
+        convert = _numpy_convert(cls)  # (filled now)
         if convert is not None:
             return convert(value)
         # A subclass of a NumPy scalar type: its stored value, not its own methods.
@@ -146,6 +146,17 @@ _NUMPY_SCALARS: dict[type, Any] = {}
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
 
 
+def _numpy_convert(cls: type) -> Any:
+    """The conversion :data:`_NUMPY_SCALARS` holds for ``cls``, None for none. Looked up
+    only for a class whose metaclass is ``type`` (NumPy's scalar types' is): looking a
+    class up hashes it, and a metaclass's own ``__hash__`` (which may raise, or change
+    the list the value sits in) ran for every value of that class. A list subclass with
+    such a metaclass was unusable to the compiled evaluator (which reads a value through
+    :func:`context_value` before it looks for an array) and read by its elements by the
+    reference one."""
+    return _NUMPY_SCALARS.get(cls) if type(cls) is type else None
+
+
 def _numpy_scalar(np: Any, cls: type) -> bool:
     """Whether ``cls`` is a NumPy bool, integer or floating type (a subclass included);
     fills :data:`_NUMPY_SCALARS` the first time."""
@@ -172,7 +183,7 @@ def _is_uuid(cls: type) -> bool:
 
 def _numpy_integer(cls: type) -> bool:
     """Whether ``cls`` is a NumPy integer scalar type (an id as a pandas column holds it)."""
-    if _NUMPY_SCALARS.get(cls) is int:
+    if _numpy_convert(cls) is int:
         return True
     np = sys.modules.get("numpy")
     return (
