@@ -187,20 +187,15 @@ class _FakedClass:
         raise RuntimeError("no class to tell")
 
 
-class _RaisingMeta(type):
-    def __hash__(cls) -> int:
-        raise RuntimeError("this class is not hashable")
-
-
-class _MetaObject(metaclass=_RaisingMeta):
+class _MetaObject(metaclass=_Meta):
     pass
 
 
-class _MetaFloat(float, metaclass=_RaisingMeta):
+class _MetaFloat(float, metaclass=_Meta):
     pass
 
 
-class _MetaInt(int, metaclass=_RaisingMeta):
+class _MetaInt(int, metaclass=_Meta):
     pass
 
 
