@@ -69,15 +69,24 @@ def follow(store: RedisFlagStore) -> RedisFlagStore:
 def recreate(redis_server, open_store) -> tuple[RedisFlagStore, RedisFlagStore]:
     """A fleet process ``a`` serves epoch A at version 2; Redis loses everything; a new
     process ``b`` (no cache file) writes versions 1 to 3 of epoch B before anyone looked;
-    ``a`` hears of version 3 and refuses it. Returns (a, b)."""
-    a = follow(open_store("a"))
+    ``a`` hears of version 3 and refuses it. Returns (a, b).
+
+    Epoch A is written by another process, before ``a`` follows: ``a``'s follower is idle
+    (nothing of its own announced, its first read done) when Redis loses the data. Had it
+    still been taking its own writes' announcements, it could read the store emptied and
+    raise the floor before ``b`` wrote anything (``b`` then refused to write over a lost
+    document). Its lock, which it takes before each read, is held while ``b`` writes: it
+    hears of ``b``'s first version at once, and would otherwise look before the third."""
+    writer = open_store(None)
     for name in KEEP:
-        a.update(add(name))
-    wait_for(lambda: a._cached == 2)
-    redis_server.client().flushall()  # (poll=30: nobody looks in this window)
-    b = open_store(None)
-    for n in ("b_1", "b_2", "b_3"):
-        b.update(add(n))
+        writer.update(add(name))
+    a = follow(open_store("a"))
+    wait_for(lambda: a._cached == 2 and a.connected)
+    with a._lock:
+        redis_server.client().flushall()
+        b = open_store(None)
+        for n in ("b_1", "b_2", "b_3"):
+            b.update(add(n))
     wait_for(lambda: a.errors)
     return a, b
 
