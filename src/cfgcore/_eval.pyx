@@ -107,6 +107,12 @@ cdef enum:
     ENUM_CACHE = 64  # Enum members remembered by SeedAPI (a power of two)
     KEY_CACHE = 64  # flag keys a snapshot remembers by identity (a power of two)
     ALL_BATCH = 32  # evaluate_all: counter cells gathered before they are added
+    # CompiledSnapshot's table copies: items copied between two points where the GIL is
+    # let go (_let_others_run), about 0.2 ms of copying (see _eval_snapshot.pxi).
+    COPY_CHUNK = 65536
+    # ... and flag keys interned into its index between two such points (each new key
+    # can grow the index, whose fresh pages cost more than the copy).
+    KEY_CHUNK = 4096
 
 # Every layout constant as the extension was compiled with it: tests/test_core_layout.py
 # checks it against _layout.pxd and cfgcore._layout, both ways.

@@ -38,6 +38,7 @@ import msgspec
 
 from cfgcore._clock import read_clock
 from cfgcore._numbers import whole_at_least
+from cfgcore._reclaim import retire
 from cfgcore.errors import (
     ConfigError,
     Problem,
@@ -532,7 +533,9 @@ class LiveFlags:
                                     doc.version, old_doc.version)  # fmt: skip
                     return False
             old = self.source
-            self.engine._swap(compiled)
+            # The older compiled snapshot (millions of table items for a large document)
+            # is freed off this thread, a piece at a time, once nothing holds it.
+            retire(self.engine._swap(compiled))
             if with_swap is not None:
                 with_swap()
             self.source = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
