@@ -258,3 +258,20 @@ def test_the_reclaimer_is_not_used_where_counts_are_not_exact(monkeypatch):
     box = [_Holder()]
     _reclaim.dismantle(box)
     assert box == []
+
+
+def test_without_a_thread_to_free_on_the_caller_drops_it_as_before(monkeypatch):
+    # At interpreter shutdown (or out of threads) no thread starts: nothing is queued,
+    # and the object goes with the caller's reference.
+    def refuse(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    assert _reclaim.drain()
+    monkeypatch.setattr(_reclaim.threading.Thread, "start", refuse)
+    obj = _Holder()
+    obj.items = list(range(100))
+    gone = weakref.ref(obj)
+    _reclaim.retire(obj)
+    del obj
+    assert gone() is None
+    assert not _reclaim._jobs

@@ -59,11 +59,16 @@ def retire(obj: Any) -> None:
     if not _EXACT_COUNTS:
         return  # the caller's reference goes, and the object with it, as before
     with _lock:
-        _jobs.append((time.monotonic() + PATIENCE, obj))
-        del obj
         if _worker is None or not _worker.is_alive():
-            _worker = threading.Thread(target=_run, name="cfgcore-reclaim", daemon=True)
-            _worker.start()
+            worker = threading.Thread(target=_run, name="cfgcore-reclaim", daemon=True)
+            try:
+                worker.start()
+            except RuntimeError:
+                # At interpreter shutdown, or out of threads: freed as before, whole,
+                # as the caller drops it.
+                return
+            _worker = worker
+        _jobs.append((time.monotonic() + PATIENCE, obj))
 
 
 def dismantle(box: list[Any]) -> None:

@@ -533,9 +533,7 @@ class LiveFlags:
                                     doc.version, old_doc.version)  # fmt: skip
                     return False
             old = self.source
-            # The older compiled snapshot (millions of table items for a large document)
-            # is freed off this thread, a piece at a time, once nothing holds it.
-            retire(self.engine._swap(compiled))
+            retired = self.engine._swap(compiled)
             if with_swap is not None:
                 with_swap()
             self.source = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
@@ -551,6 +549,12 @@ class LiveFlags:
                     log.exception("flag subscriber %r failed", sub)
             if old_doc is not None:
                 self._record_drops(old)
+            # The older compiled snapshot (millions of table items for a large document)
+            # is freed off this thread, a piece at a time, once nothing holds it. Handed
+            # over once the subscribers have been told: starting the reclaimer's thread
+            # lets other threads run, and the managers' views (the dynamic-config
+            # manager's flag status) are up to date by then.
+            retire(retired)
         return True
 
     def _record_drops(self, old: Snapshot) -> None:
