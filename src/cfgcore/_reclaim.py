@@ -101,6 +101,7 @@ def drain(timeout: float = PATIENCE + 1.0) -> bool:
 
 def _run() -> None:
     global _worker
+    waits = 0  # looks in a row at something still held: the sleep between them doubles
     while True:
         with _lock:
             if not _jobs:
@@ -113,10 +114,12 @@ def _run() -> None:
                 with _lock:
                     _jobs.append((deadline, obj))
                 del obj
-                time.sleep(0.001)  # (without the GIL) before looking again
+                time.sleep(min(0.001 * 2**waits, 0.05))  # (without the GIL)
+                waits = min(waits + 1, 6)
                 continue
             stats["dropped_shared"] += 1
         else:
+            waits = 0
             stats["taken_apart"] += 1
             for part in _take_apart(obj):
                 with _lock:
