@@ -5,6 +5,7 @@ Type checkers read :mod:`cfgcore.engine`'s names from the reference module
 direct users of ``cfgcore._eval`` typed the same way.
 """
 
+from array import array
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, final
 
@@ -33,6 +34,13 @@ def msgpack_duplicate_at(data: bytes | bytearray | memoryview) -> int:
 def msgpack_scan(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     """(``msgpack_duplicate_at(data)``, the items of ``data``: containers, keys, values
     and elements; -1 where it is not one whole value)."""
+
+def json_sections(
+    data: bytes | bytearray | memoryview,
+) -> tuple[array[int], array[int] | None, array[int] | None] | None:
+    """The byte spans (key start, key end, value start, value end) of a JSON flag
+    document's members, and of its "flags" and "segments" objects' members; None where
+    ``data`` is not one JSON object or names either of those twice."""
 
 @final
 class Context:

@@ -342,3 +342,5 @@ include "_eval_engine.pxi"
 include "_eval_seed.pxi"
 # The MessagePack duplicate-key scan that flag documents pass before msgspec decodes them
 include "_eval_scan.pxi"
+# The JSON section split: where a JSON flag document's flags and segments are, without the GIL
+include "_eval_split.pxi"

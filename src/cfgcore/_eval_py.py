@@ -34,6 +34,7 @@ import re
 import struct
 import threading
 import time
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar, final
@@ -435,6 +436,174 @@ def _mp_key_text(token: Any) -> str:
         except (msgspec.DecodeError, TypeError, ValueError, RecursionError):
             return value.hex()
     return repr(value) if kind == "b" else str(value)
+
+
+# The JSON section split (compiled: _eval_split.pxi). A JSON flag document's flags and
+# segments are decoded one at a time (cfgcore.snapshot); json_sections finds where each
+# one's bytes are. It checks the JSON syntax as msgspec does (string escapes, UTF-16
+# surrogate pairs, numbers, literals) and answers None for anything else, leaving the
+# document to msgspec, whose errors are the ones reported.
+_JS_WS = re.compile(rb"[ \t\n\r]*")
+# A string: no control character unescaped; bytes from 0x80 up taken as they are.
+_JS_STRING = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+_JS_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_JS_SCALAR = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
+_JS_SECTIONS = (b"flags", b"segments")
+
+
+class _JsMalformed(Exception):
+    """Not a document json_sections answers for."""
+
+
+def json_sections(data: Any) -> tuple[array[int], array[int] | None, array[int] | None] | None:
+    """The byte spans of a JSON flag document's members: ``(top, flags, segments)``, each
+    an ``array('q')`` of (key start, key end, value start, value end) per member in
+    document order, or None where ``data`` (bytes-like: UTF-8 JSON) is not one JSON
+    object with whitespace around it, or names "flags" or "segments" twice. (The bytes
+    of its strings are not checked to be UTF-8: a flag document is decoded first.)
+
+    ``top`` holds the document's own members; ``flags`` and ``segments`` those of its
+    "flags" and "segments" members where they are objects (None where the member is
+    absent or another value; a name written with an escape is not recognised). A key span
+    is the text between its quotes; a value span the bytes a ``msgspec.Raw`` of the value
+    holds, first to last, without the whitespace around. The scan holds no GIL.
+
+    >>> json_sections(b'{"flags": {"a": [1]}}')
+    (array('q', [2, 7, 10, 20]), array('q', [12, 13, 16, 19]), None)
+    """
+    if data is None or isinstance(data, str):  # as the compiled one's typed buffer
+        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
+    buf = _byte_buffer(data)
+    top: array[int] = array("q")
+    sections: dict[bytes, array[int] | None] = {}
+    try:
+        start = _js_ws(buf, 0)
+        if buf[start : start + 1] != b"{":
+            raise _JsMalformed
+        if _js_ws(buf, _js_members(buf, start, top, sections)) != len(buf):
+            raise _JsMalformed  # bytes after the object
+    except _JsMalformed:
+        return None
+    return top, sections.get(b"flags"), sections.get(b"segments")
+
+
+def _js_ws(buf: bytes, i: int) -> int:
+    """The offset of the first byte at or after ``i`` that is no JSON whitespace."""
+    return _JS_WS.match(buf, i).end()  # type: ignore[union-attr]  # (matches nothing)
+
+
+def _js_string(buf: bytes, i: int) -> int:
+    """``i`` at a string's opening quote: the offset just past its closing one."""
+    m = _JS_STRING.match(buf, i)
+    if m is None:
+        raise _JsMalformed
+    # A \u escape of a UTF-16 surrogate is half of a pair: the high half, then at once
+    # the low one (msgspec refuses anything else; Python's json takes it).
+    high_end = -1  # where the escape of a high half ends, until its low half is read
+    for e in _JS_ESCAPE.finditer(buf, i + 1, m.end() - 1):
+        code = int(e.group(1), 16) if e.group(1) else -1
+        low = 0xDC00 <= code <= 0xDFFF
+        if high_end >= 0:
+            if e.start() != high_end or not low:
+                raise _JsMalformed
+            high_end = -1
+        elif low:
+            raise _JsMalformed
+        elif 0xD800 <= code <= 0xDBFF:
+            high_end = e.end()
+    if high_end >= 0:
+        raise _JsMalformed
+    return m.end()
+
+
+def _js_key(buf: bytes, i: int) -> int:
+    """``i`` at a member's key: the offset of its value's first byte."""
+    if buf[i : i + 1] != b'"':
+        raise _JsMalformed
+    i = _js_ws(buf, _js_string(buf, i))
+    if buf[i : i + 1] != b":":
+        raise _JsMalformed
+    return _js_ws(buf, i + 1)
+
+
+def _js_value(buf: bytes, i: int) -> int:
+    """``i`` at a value's first byte: the offset just past its last byte."""
+    closing: list[bytes] = []  # the closing bytes of the open containers, innermost last
+    while True:
+        # a value starts at i
+        c = buf[i : i + 1]
+        if c in (b"{", b"["):
+            close = b"}" if c == b"{" else b"]"
+            i = _js_ws(buf, i + 1)
+            if buf[i : i + 1] == close:
+                i += 1  # empty: a whole value
+            else:
+                closing.append(close)
+                if c == b"{":
+                    i = _js_key(buf, i)
+                continue
+        elif c == b'"':
+            i = _js_string(buf, i)
+        else:
+            m = _JS_SCALAR.match(buf, i)
+            if m is None:
+                raise _JsMalformed
+            i = m.end()
+        # a value ended at i: close the containers it ends
+        while closing:
+            i = _js_ws(buf, i)
+            c = buf[i : i + 1]
+            if c == b",":
+                i = _js_ws(buf, i + 1)
+                if closing[-1] == b"}":
+                    i = _js_key(buf, i)
+                break
+            if c != closing.pop():
+                raise _JsMalformed
+            i += 1
+        else:
+            return i
+
+
+def _js_members(
+    buf: bytes, i: int, out: array[int], sections: dict[bytes, array[int] | None] | None
+) -> int:
+    """``i`` at an object's ``{``: each member's spans appended to ``out`` (with
+    ``sections``, the document's own: those of its "flags" and "segments" objects'
+    members go there); the offset just past its ``}``."""
+    i = _js_ws(buf, i + 1)
+    if buf[i : i + 1] == b"}":
+        return i + 1
+    while True:
+        if buf[i : i + 1] != b'"':
+            raise _JsMalformed
+        key_start = i + 1
+        key_end = _js_string(buf, i) - 1
+        i = _js_ws(buf, key_end + 1)
+        if buf[i : i + 1] != b":":
+            raise _JsMalformed
+        value_start = _js_ws(buf, i + 1)
+        name = buf[key_start:key_end]
+        if sections is not None and name in _JS_SECTIONS:
+            if name in sections:
+                raise _JsMalformed  # written twice: not a document this split answers for
+            if buf[value_start : value_start + 1] == b"{":
+                members = sections[name] = array("q")
+                value_end = _js_members(buf, value_start, members, None)
+            else:
+                sections[name] = None
+                value_end = _js_value(buf, value_start)
+        else:
+            value_end = _js_value(buf, value_start)
+        out.extend((key_start, key_end, value_start, value_end))
+        i = _js_ws(buf, value_end)
+        c = buf[i : i + 1]
+        if c == b",":
+            i = _js_ws(buf, i + 1)
+        elif c == b"}":
+            return i + 1
+        else:
+            raise _JsMalformed
 
 
 def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:

@@ -495,6 +495,102 @@ _MP_FLAG = msgspec.msgpack.Decoder(Flag)
 _MP_COND = msgspec.msgpack.Decoder(Condition)
 
 
+#: What splits a JSON document into its flags and segments for _decode: "auto", the
+#: compiled ``cfgcore._eval.json_sections`` where it is built (the reference's walk in
+#: Python takes seconds for a large document); None, one msgspec call over the whole
+#: document; or a ``json_sections`` function (the tests compare them).
+_JSON_SPLITTER: Any = "auto"
+_JSON_KEY = msgspec.json.Decoder(str)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _json_sections(original: Any, text: str) -> _RawSnapshot:
+    """The first decoding stage of a JSON document (``text``, decoded from ``original``).
+
+    msgspec splitting a whole document held the GIL for 37 ms at 43,000 flags, stopping
+    every other thread while a reload ran on the watcher's. The compiled
+    ``json_sections`` finds each member's bytes without the GIL, and the sections are
+    built from them here, a flag at a time. Anything it does not answer for, and any
+    error on the way, leaves the document to msgspec: its errors are the ones reported."""
+    split = _JSON_SPLITTER
+    if split == "auto":
+        from cfgcore._compat import IMPLEMENTATION, impl  # here: cfgcore._eval imports this
+
+        split = impl.json_sections if IMPLEMENTATION == "c" else None
+    if split is not None:
+        try:
+            top = _split_sections(split, original, text)
+        except Exception:  # noqa: BLE001 - msgspec reads the document and names the error
+            top = None
+        if top is not None:
+            return top
+    return msgspec.json.decode(text, type=_RawSnapshot)  # type: ignore[no-any-return]
+
+
+def _split_sections(split: Any, original: Any, text: str) -> _RawSnapshot | None:
+    """:func:`_json_sections` by ``split`` (a ``json_sections``), or None where it does
+    not answer for the document."""
+    if isinstance(original, str):
+        buf = text.encode("utf-8")  # (a lone surrogate raises: msgspec names it)
+    else:
+        buf = bytes(original)  # the bytes decode_text read: UTF-8
+        if buf.startswith(_UTF8_BOM):
+            buf = buf[len(_UTF8_BOM) :]
+    found = split(buf)
+    if found is None:
+        return None
+    members, flag_spans, segment_spans = found
+    sections: dict[str, Any] = {"flags": flag_spans, "segments": segment_spans}
+    rest = []  # the other members, as written
+    for ks, ke, _vs, ve in _quads(members):
+        key = _json_key(buf, ks, ke)
+        if key in sections:
+            # Split where written as "flags" or "segments", once, holding an object.
+            if sections[key] is None or buf[ks:ke] != key.encode():
+                return None
+        else:
+            rest.append(buf[ks - 1 : ve])
+    top = msgspec.json.decode(b"{" + b",".join(rest) + b"}", type=_RawSnapshot)
+    for name, spans in sections.items():
+        if spans is not None:
+            setattr(top, name, _raw_members(buf, spans))
+    return top
+
+
+def _raw_members(buf: bytes, spans: Any) -> dict[str, msgspec.Raw]:
+    """The members at ``spans`` (``json_sections``') of ``buf``, each value undecoded
+    (a view of its bytes in ``buf``)."""
+    view = memoryview(buf)
+    raws = {buf[ks:ke].decode(): msgspec.Raw(view[vs:ve]) for ks, ke, vs, ve in _quads(spans)}
+    if any("\\" in key for key in raws):  # a key written with an escape: read as JSON
+        raws = {
+            _json_key(buf, ks, ke): msgspec.Raw(view[vs:ve]) for ks, ke, vs, ve in _quads(spans)
+        }
+    return raws
+
+
+def _quads(spans: Any) -> Iterator[tuple[int, int, int, int]]:
+    """``json_sections``' spans, a member's four at a time."""
+    it = iter(spans)
+    return zip(it, it, it, it, strict=True)
+
+
+def _json_key(buf: bytes, start: int, end: int) -> str:
+    """The key whose text (between its quotes) is ``buf[start:end]``."""
+    key = buf[start:end]
+    if b"\\" in key:
+        return _JSON_KEY.decode(buf[start - 1 : end + 1])  # type: ignore[no-any-return]
+    return key.decode()
+
+
+def _release_sections(top: _RawSnapshot) -> None:
+    """Free a decoded document's split sections one flag at a time (as :func:`_release`:
+    freed in one piece, 43,000 flags' would hold the GIL for milliseconds)."""
+    flags = top.flags
+    while flags:
+        flags.popitem()
+
+
 def _plain(raw: Any) -> Any:
     """A flag or segment as plain data, for naming a problem's keys: Python data as it
     is; a JSON or MessagePack ``msgspec.Raw`` decoded (NO_DATA where it does not)."""
@@ -662,6 +758,7 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
                 _assemble(top, _MP_FLAG.decode, _MP_COND.decode, file, owned=True), file
             )
         if format == "json":
+            original = data
             data = decode_text(data, file)  # UTF-8, as every text file cfgcore reads
             try:
                 parsed = json.loads(
@@ -688,9 +785,10 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             if _deeper_than(parsed, MAX_VALUE_DEPTH):  # as snapshot_from_dict refuses it
                 raise _deep_error(_too_deep(parsed), file)
             try:
-                top = msgspec.json.decode(data, type=_RawSnapshot)
+                top = _json_sections(original, data)
                 snapshot = _assemble(top, _JSON_FLAG.decode, _JSON_COND.decode, file, owned=True)
                 _release(parsed)
+                _release_sections(top)
                 return snapshot
             except (msgspec.ValidationError, SnapshotError) as exc:
                 named = _json_out_of_range(exc, data, file)
