@@ -1,9 +1,10 @@
 """Hostile-input soak of the compiled core, run by hand (pytest does not collect it):
-the MessagePack duplicate-key scan against the reference, then the evaluator with
-hostile contexts against the reference. Meant for an AddressSanitizer build (see
-"Data, tests, benchmarks" in docs/architecture.md); it runs on a normal build too.
+the MessagePack duplicate-key scan against the reference, the JSON section scan
+against the reference, then the evaluator with hostile contexts against the reference.
+Meant for an AddressSanitizer build (see "Data, tests, benchmarks" in
+docs/architecture.md); it runs on a normal build too.
 
-    python tests/asan_fuzz.py [--examples N] [--only scan|context]
+    python tests/asan_fuzz.py [--examples N] [--only scan|split|context]
 
 Exit status 0: both evaluators agreed on every input and nothing crashed or hung.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import json
 import math
 import random
 import struct
@@ -250,6 +252,64 @@ def scan_fuzz(examples: int) -> None:
     faulthandler.cancel_dump_traceback_later()
 
 
+# -- the JSON section scan ---------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+def _sections(impl, data: bytes):
+    found = impl.json_sections(data)
+    return None if found is None else [None if part is None else list(part) for part in found]
+
+
+def _agree_json(data: bytes) -> None:
+    c, p = _sections(c_eval, data), _sections(py_eval, data)
+    assert c == p, (c, p, data[:200])
+    _count("split inputs")
+    if c is not None:
+        _count("split inputs answered")
+
+
+def split_fuzz(examples: int) -> None:
+    rng = random.Random(20261207)
+    specials = [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b" ", b"\\u", b"\\ud800", b"\x00"]
+
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(
+        flags=st.dictionaries(st.text(max_size=6), _json_values, max_size=6),
+        extra=st.dictionaries(st.text(max_size=6), _json_values, max_size=3),
+        indent=st.sampled_from([None, 0, 1, "\t", " \r\n"]),
+    )
+    def one(flags, extra, indent):
+        _watchdog()
+        doc = json.dumps({**extra, "flags": flags, "segments": {}}, indent=indent).encode()
+        _agree_json(doc)
+        for cut in range(len(doc)):
+            _agree_json(doc[:cut])
+        for _ in range(32):
+            b = bytearray(doc)
+            at = rng.randrange(len(b))
+            if rng.random() < 0.5:
+                b[at] ^= 1 << rng.randrange(8)
+            else:
+                b[at:at] = rng.choice(specials)
+            _agree_json(bytes(b))
+
+    one()
+    _watchdog()
+    for data in (b"{" * 100_000, b"[" * 100_000 + b"]" * 100_000, b'{"flags": ' + b"[" * 50_000):
+        _agree_json(data)
+    faulthandler.cancel_dump_traceback_later()
+
+
 # -- the evaluator with hostile contexts -------------------------------------------------
 
 
@@ -442,10 +502,12 @@ def context_fuzz(examples: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=2000)
-    parser.add_argument("--only", choices=["scan", "context"])
+    parser.add_argument("--only", choices=["scan", "split", "context"])
     args = parser.parse_args()
     if args.only in (None, "scan"):
         scan_fuzz(args.examples)
+    if args.only in (None, "split"):
+        split_fuzz(args.examples)
     if args.only in (None, "context"):
         context_fuzz(args.examples)
     for name, n in COUNTS.items():
