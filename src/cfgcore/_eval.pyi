@@ -35,6 +35,13 @@ def msgpack_scan(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     """(``msgpack_duplicate_at(data)``, the items of ``data``: containers, keys, values
     and elements; -1 where it is not one whole value)."""
 
+def msgpack_spans(
+    data: bytes | bytearray | memoryview,
+) -> tuple[int, int, tuple[array[int], array[int] | None, array[int] | None] | None]:
+    """(``msgpack_scan(data)``'s two answers, where a flag document's members are: four
+    offsets a member, of the top-level members but "flags" and "segments", and of the
+    members of those two maps; None where anything is unexpected)."""
+
 def json_sections(
     data: bytes | bytearray | memoryview,
 ) -> tuple[array[int], array[int] | None, array[int] | None] | None:

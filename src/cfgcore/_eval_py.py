@@ -298,6 +298,120 @@ def msgpack_scan(data: Any) -> tuple[int, int]:
     return (-1 if found is None else found[0]), walked
 
 
+MP_SPAN_DEPTH = 256  # spans are given for documents nested at most this deep
+
+
+def msgpack_spans(data: Any) -> tuple[int, int, Spans | None]:
+    """:func:`msgpack_scan`'s two answers and the spans of a flag document's members,
+    found in the same pass: ``(duplicate, items, spans)``.
+
+    The spans are given where ``data`` is one map, with no repeated key, that the scan
+    follows to its end and that nests at most 256 containers deep, and whose "flags"
+    and "segments" members (where it has them) are maps; else None. They are
+    ``(others, flags, segments)``: for each member, in document order, four byte
+    offsets in an ``array('q')`` (key start, key end, value start, value end), of the
+    top-level map's members but "flags" and "segments" (keys of any type), and of the
+    members of its "flags" and "segments" maps (None where it has no such member; the
+    two are str keys, of any header width).
+
+    >>> msgpack_spans(bytes.fromhex("82a5666c616773 81a161 c0 a161 01"))
+    (-1, 7, (array('q', [11, 13, 13, 14]), array('q', [8, 10, 10, 11]), None))
+    """
+    duplicate, walked = msgpack_scan(data)
+    buf = _byte_buffer(data)
+    if duplicate >= 0 or walked < 0 or _mp_head(buf, 0)[2] != "map":
+        return duplicate, walked, None
+    if _mp_depth(buf) > MP_SPAN_DEPTH:
+        return duplicate, walked, None
+    others: array[int] = array("q")
+    sections: dict[bytes, array[int]] = {}  # "flags" and "segments" by their text
+    for key_start, value_start, end in _mp_members(buf, 0):
+        payload, _, kind, _ = _mp_head(buf, key_start)
+        name = bytes(buf[payload:value_start]) if kind == "str" else b""
+        if name not in (b"flags", b"segments"):
+            others.extend((key_start, value_start, value_start, end))
+            continue
+        if _mp_head(buf, value_start)[2] != "map":
+            return duplicate, walked, None  # (the decoder names what is wrong)
+        members = sections[name] = array("q")
+        for inner in _mp_members(buf, value_start):
+            members.extend((inner[0], inner[1], inner[1], inner[2]))
+    return duplicate, walked, (others, sections.get(b"flags"), sections.get(b"segments"))
+
+
+#: msgpack_spans' spans: others, flags, segments.
+Spans = tuple["array[int]", "array[int] | None", "array[int] | None"]
+
+
+def _mp_head(buf: Any, pos: int) -> tuple[int, int, str, int]:
+    """The head of the item at ``pos`` of a whole value: (where its payload starts, how
+    many bytes the payload takes, its kind: "str", "map", "array" or "other", the
+    items a container holds: a map's keys and values both count)."""
+    b = buf[pos]
+    if b <= 0x7F or b >= 0xE0 or 0xC0 <= b <= 0xC3:
+        return pos + 1, 0, "other", 0
+    if b <= 0x8F:
+        return pos + 1, 0, "map", 2 * (b & 0x0F)
+    if b <= 0x9F:
+        return pos + 1, 0, "array", b & 0x0F
+    if b <= 0xBF:
+        return pos + 1, b & 0x1F, "str", 0
+    if b in _MP_LENGTH:
+        width, kind = _MP_LENGTH[b]
+        size = int.from_bytes(buf[pos + 1 : pos + 1 + width], "big")
+        at = pos + 1 + width + (kind == "x")
+        return at, size, "str" if kind == "s" else "other", 0
+    if b in _MP_NUMBER:
+        return pos + 1, struct.calcsize(_MP_NUMBER[b]), "other", 0
+    if b <= 0xD8:  # fixext: a type byte, then the data
+        return pos + 1, 1 + (1 << (b - 0xD4)), "other", 0
+    width = 2 if b in (0xDC, 0xDE) else 4
+    count = int.from_bytes(buf[pos + 1 : pos + 1 + width], "big")
+    if b >= 0xDE:
+        return pos + 1 + width, 0, "map", 2 * count
+    return pos + 1 + width, 0, "array", count
+
+
+def _mp_end(buf: Any, pos: int) -> int:
+    """Where the whole value at ``pos`` ends."""
+    left = 1  # items still to skip
+    while left:
+        at, size, _, items = _mp_head(buf, pos)
+        pos = at + size
+        left += items - 1
+    return pos
+
+
+def _mp_members(buf: Any, pos: int) -> list[tuple[int, int, int]]:
+    """(key start, value start, value end) of each member of the map at ``pos``."""
+    at, _, _, items = _mp_head(buf, pos)
+    members = []
+    for _ in range(items // 2):
+        value = _mp_end(buf, at)
+        end = _mp_end(buf, value)
+        members.append((at, value, end))
+        at = end
+    return members
+
+
+def _mp_depth(buf: Any) -> int:
+    """How many containers holding an item the whole value in ``buf`` nests, at most."""
+    open_: list[int] = []  # items left in each open container
+    pos = deepest = 0
+    while True:
+        pos, size, _, items = _mp_head(buf, pos)
+        pos += size
+        if open_:
+            open_[-1] -= 1
+        if items:
+            open_.append(items)
+            deepest = max(deepest, len(open_))
+        while open_ and open_[-1] == 0:
+            open_.pop()
+        if not open_:
+            return deepest
+
+
 def msgpack_duplicate(data: Any) -> tuple[int, int, str] | None:
     """:func:`msgpack_duplicate_at`'s key, with the offset of the key it repeats and its
     key path (``flags.f.variants.on``), for the error that names it; None where that

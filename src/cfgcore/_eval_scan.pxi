@@ -6,11 +6,18 @@
 # open containers), and compares each map's keys as they decode: see
 # msgpack_duplicate_at. The reference is cfgcore._eval_py.msgpack_duplicate_at; both
 # must answer the same for any bytes (tests/test_core_msgpack_duplicates.py).
+#
+# The same walk finds where a flag document's members are (msgpack_spans): each member
+# of its top-level map, and of that map's "flags" and "segments" maps, as byte offsets,
+# so a reader splits the document into flags without one long call holding the GIL. The
+# walk of a bytes object (immutable) runs with the GIL released.
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.math cimport floor, isinf
 from libc.stdint cimport int8_t, int16_t, int64_t
 from libc.stdlib cimport realloc
 
+import array as _mp_array  # (not _array: the JSON split's part names its array type so)
 import os as _os
 
 cdef enum:
@@ -37,6 +44,11 @@ cdef enum:
     MK_NIL = 6
     MK_RAW = 7  # an array or extension value (a tuple, a timestamp): its encoded bytes
     MK_NAN = 8  # equal to no key, itself included (as float('nan') in a dict)
+    # Spans are given for a document whose containers nest at most this deep: a valid
+    # flag document stays far below (free-form values stop at 100 levels), and decoding
+    # the whole document at once may stop deeper (Python's recursion limit), which a
+    # reader splitting it by the spans would not see.
+    MP_SPAN_DEPTH = 256
 
 
 cdef struct MpKey:  # a key as the scan reads it
@@ -68,6 +80,18 @@ cdef struct MpFrame:
     int size_class  # log2 of the table's size
 
 
+cdef struct MpSpans:  # where a document's members are (msgpack_spans)
+    int64_t* at[3]  # per section (0: top-level members but these two, 1: flags,
+    # 2: segments) four offsets a member: key start, key end, value start, value end
+    Py_ssize_t n[3]  # offsets used
+    Py_ssize_t cap[3]
+    bint present[3]  # the document has a "flags" ("segments") member
+    bint ok  # nothing unexpected so far
+    int section  # the section of the top-level member being read
+    int open  # the section of the map open at depth 2 (0: none followed)
+    Py_ssize_t key_start  # the member being read: its key's offset
+
+
 cdef struct MpScan:
     const unsigned char* p
     MpKept* keys  # the keys of every open map, the innermost last
@@ -77,8 +101,10 @@ cdef struct MpScan:
     MpSlot* spare[MP_KEEP_CLASS + 1]  # a free table of each size, for the next map
 
 
-# The buffers kept between scans (GIL builds: the GIL is held through a scan, so one
-# scan at a time uses them; a free-threaded build allocates and frees its own).
+# The buffers kept between scans (GIL builds: one scan at a time uses them, which
+# _mp_kept_busy marks, set and cleared with the GIL held; a scan that starts while
+# another has them, the GIL released, allocates and frees its own, as every scan on a
+# free-threaded build does).
 cdef extern from *:
     """
     #ifdef Py_GIL_DISABLED
@@ -331,14 +357,73 @@ cdef inline void _mp_signed(MpKey* k, int64_t v) noexcept nogil:
         k.num = <uint64_t>0 - <uint64_t>v  # INT64_MIN's magnitude too
 
 
+cdef inline bint _mp_is_map(unsigned char b) noexcept nogil:
+    return (b & 0xF0) == 0x80 or b == 0xDE or b == 0xDF
+
+
+cdef void _mp_span_add(MpSpans* sp, int section, Py_ssize_t value_start, Py_ssize_t end) noexcept nogil:
+    cdef int64_t* grown
+    cdef Py_ssize_t cap = sp.cap[section]
+    if sp.n[section] + 4 > cap:
+        cap = 256 if cap == 0 else 2 * cap
+        grown = <int64_t*>realloc(sp.at[section], cap * sizeof(int64_t))
+        if grown == NULL:
+            sp.ok = False  # no spans: the reader decodes the document whole
+            return
+        sp.at[section] = grown
+        sp.cap[section] = cap
+    grown = sp.at[section] + sp.n[section]
+    grown[0] = sp.key_start
+    grown[1] = value_start  # (the key ends where its value starts)
+    grown[2] = value_start
+    grown[3] = end
+    sp.n[section] += 4
+
+
+cdef void _mp_span_item(
+    MpSpans* sp, MpFrame* top, Py_ssize_t depth, MpKey* k, const unsigned char* p,
+    Py_ssize_t start, Py_ssize_t end
+) noexcept nogil:
+    """Item [start, end) (key ``k``, if it is one) completed in map ``top``, open at
+    ``depth`` (1: the top-level map, 2: a member's value): recorded where it is a member
+    of the top-level map or of its "flags" or "segments" map."""
+    cdef int section
+    if not top.is_map or (depth == 2 and sp.open == 0):
+        return
+    if top.left % 2 == 0:  # a key
+        sp.key_start = start
+        if depth == 1:
+            sp.section = 0
+            if k.kind == MK_STR and k.n == 5 and memcmp(p + k.off, b"flags", 5) == 0:
+                sp.section = 1
+            elif k.kind == MK_STR and k.n == 8 and memcmp(p + k.off, b"segments", 8) == 0:
+                sp.section = 2
+        return
+    section = sp.section if depth == 1 else sp.open
+    if depth == 1 and section != 0:
+        if not _mp_is_map(p[start]):
+            sp.ok = False  # (the decoder names what is wrong)
+        sp.present[section] = True
+        return
+    _mp_span_add(sp, section, start, end)
+
+
+cdef void _mp_spans_free(MpSpans* sp) noexcept nogil:
+    cdef int c
+    for c in range(3):
+        free(sp.at[c])
+        sp.at[c] = NULL
+
+
 cdef Py_ssize_t _mp_duplicate_at(
-    MpScan* s, const unsigned char* p, Py_ssize_t n, Py_ssize_t* walked
+    MpScan* s, const unsigned char* p, Py_ssize_t n, Py_ssize_t* walked, MpSpans* sp
 ) noexcept nogil:
     """The offset of the first key (in document order) that repeats one before it in its
     map; -1 when none does or the bytes are not one whole MessagePack value (that
     MP_SCAN_DEPTH bounds); -2 when out of memory. ``walked``: the items (containers,
     keys, values) of a whole value, else -1. ``s``: the buffers to use (kept ones, or
-    all NULL), left for the caller to release."""
+    all NULL), left for the caller to release. ``sp``: where to record the members'
+    spans (zeroed but for ``ok``, True), or NULL; its buffers are the caller's to free."""
     cdef MpFrame* frames
     cdef MpFrame* top
     cdef MpKey k
@@ -471,6 +556,11 @@ cdef Py_ssize_t _mp_duplicate_at(
             if items > 0:
                 if depth >= max_depth:
                     break  # deeper than the scan follows
+                if sp != NULL:
+                    if depth >= MP_SPAN_DEPTH:
+                        sp.ok = False
+                    elif depth == 1:  # a top-level member's value: followed if a section's
+                        sp.open = sp.section if frames[0].is_map and frames[0].left % 2 == 1 else 0
                 top = &frames[depth]
                 top.start = start
                 top.left = <uint64_t>items
@@ -486,6 +576,8 @@ cdef Py_ssize_t _mp_duplicate_at(
         added = 0
         while depth > 0:
             top = &frames[depth - 1]
+            if sp != NULL and depth <= 2 and sp.ok:
+                _mp_span_item(sp, top, depth, &k, p, start, pos)
             if top.is_map and top.left % 2 == 0:  # the item was a key
                 if k.kind == MK_RAW:
                     k.off = start
@@ -536,6 +628,61 @@ def msgpack_duplicate_at(data):
     return msgpack_scan(data)[0]
 
 
+cdef bint _mp_kept_busy = False  # a scan uses _mp_kept (set and read with the GIL held)
+
+
+cdef tuple _mp_run(object data, MpSpans* sp):
+    """(:func:`msgpack_scan`'s answer) for any bytes-like ``data``, recording spans in
+    ``sp`` (or NULL)."""
+    cdef const unsigned char[::1] view
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, at, walked = -1
+    cdef MpScan own
+    cdef MpScan* s = &own
+    cdef bint kept = False
+    cdef unsigned char first
+    global _mp_kept_busy
+    if data is None or isinstance(data, str):  # a typed memoryview would take None
+        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
+    memset(&own, 0, sizeof(MpScan))
+    if CFGCORE_SCAN_KEEP and not _mp_kept_busy:
+        # the kept buffers, unless another thread's scan (the GIL released) has them
+        kept = True
+        _mp_kept_busy = True
+        s = &_mp_kept
+    try:
+        if type(data) is bytes:
+            # A bytes object's contents never change and it lives as long as ``data``
+            # holds it: walked with the GIL released (6 to 12 ms for a 25,000-flag
+            # document, while other threads serve requests).
+            p = <const unsigned char*>PyBytes_AS_STRING(data)
+            n = PyBytes_GET_SIZE(data)
+            if n == 0:
+                return -1, -1
+            first = p[0]
+            with nogil:
+                at = _mp_duplicate_at(s, p, n, &walked, sp)
+                _mp_release(s, kept)
+        else:
+            # Any other buffer (a bytearray, a memoryview) may change while it is read:
+            # the GIL stays held, as no Python code runs meanwhile.
+            view = data
+            n = view.shape[0]
+            if n == 0:
+                return -1, -1
+            first = view[0]
+            at = _mp_duplicate_at(s, &view[0], n, &walked, sp)
+            _mp_release(s, kept)
+    finally:
+        if kept:
+            _mp_kept_busy = False
+    if at == -2:
+        raise MemoryError("msgpack_duplicate_at: out of memory")
+    if sp != NULL and (at != -1 or walked < 0 or not _mp_is_map(first)):
+        sp.ok = False
+    return at, walked
+
+
 def msgpack_scan(data):
     """(:func:`msgpack_duplicate_at`'s answer, the number of items in ``data``): every
     container, map key, value and array element counts one (what decoding it makes
@@ -546,25 +693,44 @@ def msgpack_scan(data):
     >>> msgpack_scan(bytes.fromhex("82a161 01 d90161 02"))
     (4, 5)
     """
-    cdef const unsigned char[::1] view
-    cdef Py_ssize_t n, at, walked = -1
-    cdef MpScan own
-    if data is None or isinstance(data, str):  # a typed memoryview would take None
-        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
-    view = data
-    n = view.shape[0]
-    if n == 0:
-        return -1, -1
-    if CFGCORE_SCAN_KEEP:
-        # The GIL stays held: the kept buffers serve one scan at a time. (A 10,000-flag
-        # document takes about a millisecond, as msgspec's decode holds it longer.)
-        at = _mp_duplicate_at(&_mp_kept, &view[0], n, &walked)
-        _mp_release(&_mp_kept, True)
-    else:
-        memset(&own, 0, sizeof(MpScan))
-        with nogil:
-            at = _mp_duplicate_at(&own, &view[0], n, &walked)
-            _mp_release(&own, False)
-    if at == -2:
-        raise MemoryError("msgpack_duplicate_at: out of memory")
-    return at, walked
+    return _mp_run(data, NULL)
+
+
+cdef object _mp_span_array(MpSpans* sp, int section):
+    cdef object out = _mp_array.array("q")
+    if sp.n[section]:
+        out.frombytes((<char*>sp.at[section])[:sp.n[section] * sizeof(int64_t)])
+    return out
+
+
+def msgpack_spans(data):
+    """:func:`msgpack_scan`'s two answers and the spans of a flag document's members,
+    found in the same pass: ``(duplicate, items, spans)``.
+
+    The spans are given where ``data`` is one map, with no repeated key, that the scan
+    follows to its end and that nests at most 256 containers deep, and whose "flags"
+    and "segments" members (where it has them) are maps; else None. They are
+    ``(others, flags, segments)``: for each member, in document order, four byte
+    offsets in an ``array('q')`` (key start, key end, value start, value end), of the
+    top-level map's members but "flags" and "segments" (keys of any type), and of the
+    members of its "flags" and "segments" maps (None where it has no such member; the
+    two are str keys, of any header width).
+
+    >>> msgpack_spans(bytes.fromhex("82a5666c616773 81a161 c0 a161 01"))
+    (-1, 7, (array('q', [11, 13, 13, 14]), array('q', [8, 10, 10, 11]), None))
+    """
+    cdef MpSpans sp
+    cdef tuple answer
+    memset(&sp, 0, sizeof(MpSpans))
+    sp.ok = True
+    try:
+        answer = _mp_run(data, &sp)
+        if not sp.ok or answer[1] < 0:  # (no bytes at all: not walked)
+            return answer[0], answer[1], None
+        return answer[0], answer[1], (
+            _mp_span_array(&sp, 0),
+            _mp_span_array(&sp, 1) if sp.present[1] else None,
+            _mp_span_array(&sp, 2) if sp.present[2] else None,
+        )
+    finally:
+        _mp_spans_free(&sp)

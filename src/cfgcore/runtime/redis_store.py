@@ -162,8 +162,9 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     MAX_VALUE_DEPTH,
     Snapshot,
     _deeper_than,
-    _RawSnapshot,
     _refuse_deep_values,
+    _scan_msgpack,
+    _split_msgpack,
     _too_deep,
     decode_snapshot,
     encode_msgpack,
@@ -1342,9 +1343,10 @@ class RedisFlagStore(RedisFollower):
         """
         # A key repeated in a map (msgspec keeps the last one) is refused as a flag file's
         # is: a writer could otherwise make two readers serve different flags.
-        refuse_msgpack_duplicates(data, origin)
+        spans = _scan_msgpack(data, origin)
         try:
-            top = msgspec.msgpack.decode(data, type=_RawSnapshot)
+            # (split a run of flags at a time: see _split_msgpack)
+            top = _split_msgpack(data, spans)
             prev_flags, prev_segments = self._decoded
             flags: dict[str, Any] = {}
             raw_flags: dict[str, tuple[bytes, Any]] = {}
