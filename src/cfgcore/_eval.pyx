@@ -50,6 +50,7 @@ from enum import Enum
 from cfgcore import compiler as _C
 from cfgcore._clock import epoch_seconds as _epoch_seconds  # a clock's answer
 from cfgcore._names import intern as _intern  # bounded where interned strings are immortal
+from cfgcore._reclaim import let_others_run as _py_let_others_run
 from cfgcore.details import (
     ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, bucketable_id, context_value,
     exact_array, exact_name, int_id_sized, int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,

@@ -71,6 +71,12 @@ def retire(obj: Any) -> None:
         _jobs.append((time.monotonic() + PATIENCE, obj))
 
 
+def let_others_run() -> None:
+    """Nothing, as a Python function: the interpreter hands the GIL to a thread that
+    asked for it where a Python function starts, so C code with a long loop (the
+    compiled evaluator building a snapshot) calls this between chunks of its work."""
+
+
 def dismantle(box: list[Any]) -> None:
     """Free the one object in ``box`` here and now, a piece at a time, when ``box``
     held its last reference (else just drop it). For state built while the collector
