@@ -116,6 +116,30 @@ def _busy(seconds: float) -> None:
         sum(range(200))
 
 
+def _longest_pause(benchmark, step, *, setup=None, who: str, group: str) -> None:
+    """Time ``step`` (3 rounds; ``setup()`` before each, untimed) with a 1 ms ticker
+    thread running, and record the longest the ticker was kept waiting in any round."""
+    worst = 0.0
+
+    def prepare():
+        if setup is not None:
+            setup()
+        gc.collect()
+        return (), {}
+
+    def run() -> None:
+        nonlocal worst
+        with _Ticker() as ticker:
+            step()
+            gc.collect(1)  # the younger generations, as the next allocations would
+        worst = max(worst, ticker.longest)
+
+    benchmark.pedantic(run, setup=prepare, rounds=3, iterations=1)
+    benchmark.extra_info.update(
+        who=who, calls=1, group=group, longest_pause_ms=round(worst * 1000, 1)
+    )
+
+
 @pytest.mark.parametrize("n_flags", SIZES)
 @pytest.mark.parametrize("who", ["floor", "floor-busy", "cfgcore", "reload"])
 def test_longest_pause(benchmark, who, n_flags, tmp_path):
@@ -125,13 +149,11 @@ def test_longest_pause(benchmark, who, n_flags, tmp_path):
     load_time = time.perf_counter()
     _load(data)
     load_time = time.perf_counter() - load_time
-    worst = 0.0
     engines: list[Engine] = []
     path = tmp_path / "flags.json"
     live: list[LiveFlags] = []
 
-    def run() -> None:
-        nonlocal worst
+    def setup() -> None:
         engines.clear()
         if who == "reload":
             # A flags file served (as a manager serves it) and then changed: the same
@@ -143,27 +165,19 @@ def test_longest_pause(benchmark, who, n_flags, tmp_path):
             engines.append(live[0].engine)
             path.write_bytes(data)
             reclaim.drain()
-        gc.collect()
-        with _Ticker() as ticker:
-            if who == "cfgcore":
-                engines.append(_load(data))
-            elif who == "reload":
-                assert live[0].refresh()
-                reclaim.drain()  # the older snapshot, freed on the reclaimer's thread
-            elif who == "floor-busy":
-                _busy(load_time)
-            else:
-                time.sleep(load_time)
-            gc.collect(1)  # the younger generations, as the next allocations would
-        worst = max(worst, ticker.longest)
 
-    benchmark.pedantic(run, rounds=3, iterations=1)
-    benchmark.extra_info.update(
-        who=f"{who}-{n_flags}",
-        calls=1,
-        group=f"g-pause-{n_flags}",
-        longest_pause_ms=round(worst * 1000, 1),
-    )
+    def step() -> None:
+        if who == "cfgcore":
+            engines.append(_load(data))
+        elif who == "reload":
+            assert live[0].refresh()
+            reclaim.drain()  # the older snapshot, freed on the reclaimer's thread
+        elif who == "floor-busy":
+            _busy(load_time)
+        else:
+            time.sleep(load_time)
+
+    _longest_pause(benchmark, step, setup=setup, who=f"{who}-{n_flags}", group=f"g-pause-{n_flags}")
     if not who.startswith("floor"):
         assert engines[0].snapshot().keys[0] == "flag_00000"
         # (the reload served the new document: rollout 25, not the older one's 30)
@@ -178,23 +192,10 @@ def test_longest_pause_msgpack(benchmark, n_flags):
     is refused for its size."""
     n_flags = n_flags if not benchmark.disabled else 500  # the suite's smoke run
     data = encode_snapshot(decode_snapshot(document(n_flags), "json"), "msgpack")
-    worst = 0.0
     engines: list[Engine] = []
 
-    def run() -> None:
-        nonlocal worst
-        engines.clear()
-        gc.collect()
-        with _Ticker() as ticker:
-            engines.append(Engine.from_snapshot(decode_snapshot(data, "msgpack")))
-            gc.collect(1)
-        worst = max(worst, ticker.longest)
+    def step() -> None:
+        engines[:] = [Engine.from_snapshot(decode_snapshot(data, "msgpack"))]
 
-    benchmark.pedantic(run, rounds=3, iterations=1)
-    benchmark.extra_info.update(
-        who=f"msgpack-{n_flags}",
-        calls=1,
-        group=f"g-pause-msgpack-{n_flags}",
-        longest_pause_ms=round(worst * 1000, 1),
-    )
+    _longest_pause(benchmark, step, who=f"msgpack-{n_flags}", group=f"g-pause-msgpack-{n_flags}")
     assert engines[0].snapshot().keys[-1] == f"flag_{n_flags - 1:05d}"
