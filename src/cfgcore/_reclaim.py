@@ -1,13 +1,16 @@
-"""Free what a reload leaves behind a piece at a time, on a thread of its own.
+"""Free what a reload leaves behind a piece at a time, so no C call holds the GIL long.
 
 Freeing a large container is one C call that holds the GIL until every item is gone.
 A hot reload of a 43,000-flag document dropped two such structures on the watcher's
 (or fleet follower's) thread: the compiler's working state (27-35 ms) and the older
 snapshot's tables, millions of numbers in lists (57 ms). Request threads could not run
-meanwhile. :func:`retire` hands such an object to the ``cfgcore-reclaim`` thread,
-which takes it apart in steps of :data:`CHUNK` items (well under a millisecond each)
-with Python code between them, so a waiting thread gets the GIL within its switch
-interval, as it does from any Python loop.
+meanwhile. :func:`retire` hands such an object to the ``cfgcore-reclaim`` thread, and
+:func:`dismantle` frees one on the calling thread (the compiler's state, which must be
+gone before the collector is switched back on); both take it apart in steps of
+:data:`CHUNK` items (well under a millisecond each) with Python code between them, so
+a waiting thread gets the GIL within its switch interval, as from any Python loop.
+:func:`let_others_run` is that hand-over point for C loops (the compiled snapshot's
+table copies).
 
 Only what nobody else holds is taken apart: a container is emptied only when the
 reclaimer's reference is its last one (``sys.getrefcount``), so no other thread can
