@@ -32,6 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NoReturn, Protocol
 
 import msgspec
@@ -49,7 +50,7 @@ from cfgcore.errors import (
 )
 from cfgcore.observability import instruments
 from cfgcore.observability.repeats import RepeatedRefusals
-from cfgcore.runtime.events import deferred_delivery
+from cfgcore.runtime.events import deferred_delivery, run_after_delivery
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum, document_lines
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.secrets import decrypt_snapshot
@@ -551,10 +552,10 @@ class LiveFlags:
                 self._record_drops(old)
             # The older compiled snapshot (millions of table items for a large document)
             # is freed off this thread, a piece at a time, once nothing holds it. Handed
-            # over once the subscribers have been told: starting the reclaimer's thread
-            # lets other threads run, and the managers' views (the dynamic-config
-            # manager's flag status) are up to date by then.
-            retire(retired)
+            # over once the listeners have run (the outermost change section's end):
+            # starting the reclaimer's thread lets other threads run, and a reader must
+            # not see the new flags before the managers' views and listeners do.
+            run_after_delivery(partial(retire, retired))
         return True
 
     def _record_drops(self, old: Snapshot) -> None:
