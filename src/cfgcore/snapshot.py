@@ -416,11 +416,10 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _release(parsed: Any) -> None:
-    """Free the checking pass's copy of a JSON document one flag at a time: freed in
-    one piece when the decoder returned, a 43,000-flag document's took 40 ms in one C
-    call, during which no other thread ran."""
-    flags = parsed.get("flags") if type(parsed) is dict else None
+def _release_flags(flags: Any) -> None:
+    """Empty a decoding stage's dict of a document's flags one flag at a time (the
+    checking pass's parsed copy, the split's slices): freed in one piece, a 43,000-flag
+    document's took 40 ms in one C call, during which no other thread ran."""
     if type(flags) is dict:
         while flags:
             flags.popitem()
@@ -582,14 +581,6 @@ def _json_key(buf: bytes, start: int, end: int) -> str:
     if b"\\" in key:
         return _JSON_KEY.decode(buf[start - 1 : end + 1])  # type: ignore[no-any-return]
     return key.decode()
-
-
-def _release_sections(top: _RawSnapshot) -> None:
-    """Free a decoded document's split sections one flag at a time (as :func:`_release`:
-    freed in one piece, 43,000 flags' would hold the GIL for milliseconds)."""
-    flags = top.flags
-    while flags:
-        flags.popitem()
 
 
 def _plain(raw: Any) -> Any:
@@ -787,8 +778,8 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             try:
                 top = _json_sections(original, data)
                 snapshot = _assemble(top, _JSON_FLAG.decode, _JSON_COND.decode, file, owned=True)
-                _release(parsed)
-                _release_sections(top)
+                _release_flags(parsed.get("flags") if type(parsed) is dict else None)
+                _release_flags(top.flags)
                 return snapshot
             except (msgspec.ValidationError, SnapshotError) as exc:
                 named = _json_out_of_range(exc, data, file)
