@@ -951,8 +951,17 @@ def test_exposure_dedup_is_sharded_and_bounded():
             for user in s:
                 assert shards[hash(user) & (DEDUP_SHARDS - 1)] is s
         assert logger.flush(10) and len(sink.exposures) == 5000
+        held = [set(s) for s in shards]
         logger.forget("t")
-        assert not any(shards)  # the same set objects, emptied
+        # A test forgotten (deleted, or created again) starts afresh in new shards; the
+        # old ones, still held by a request served from the earlier document, keep
+        # their users, so that request's user never lands in the new run's dedup.
+        fresh = logger.seen_shards("t")
+        assert fresh is not shards and not any(fresh) and len(fresh) == DEDUP_SHARDS
+        assert [set(s) for s in shards] == held
+        logger.log("t", "a", "u4999")  # logged again: the new run's first exposure
+        assert logger.flush(10) and len(sink.exposures) == 5001
+        assert "u4999" in fresh[hash("u4999") & (DEDUP_SHARDS - 1)]
     finally:
         logger.close()
 

@@ -191,6 +191,9 @@ class SeedAPI:
     """The seed API's per-request calls, for one engine, without a Python frame."""
 
     tests: dict[str, Any]
+    metas: dict[str, Any]
+    runs: dict[str, Any]
+    views: tuple[Any, ...]
     expose: Callable[[str, str, Any], Any]
     def __init__(
         self, engine: EngineCore, tests: dict[str, Any], expose: Callable[[str, str, Any], Any]
@@ -202,8 +205,6 @@ class SeedAPI:
         shard_limit: int = 15_625,
     ) -> None:
         """Record first exposures here (``append``), ``shard_limit`` users per dedup shard."""
-    metas: dict[str, Any]
-    runs: dict[str, Any]
     def metrics_to(
         self,
         queue: Callable[[Any], Any] | None,

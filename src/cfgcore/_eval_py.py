@@ -1783,6 +1783,15 @@ class SeedAPI:
     first exposure whose id is logged in its other form is not logged again, and each
     user takes one entry in the shards (``joins_id_forms``, read by the exposure
     logger: its writer files the int's record as its text without adding the text).
+
+    ``views`` holds what a call reads, as one tuple set in one assignment: ``(snapshot,
+    tests, metas, runs, ...)``. ``snapshot`` is the compiled snapshot the three maps were
+    made from, which every call evaluates on (None: the engine's live one), so a
+    manager that swaps its views after the engine's swap serves one document's flags
+    with that document's tests, never the new flags with the old tests; items past the
+    fourth are the owner's (a manager keeps its other views of the document there).
+    ``tests``, ``metas`` and ``runs`` read and set one item of it (a dict each).
+
     A copy (``copy.copy``) is another SeedAPI for the same engine that shares all this
     one serves with: ``tests`` and their dedup shards, ``expose``, the exposure writer
     and id forms (``log_to``), the metric writer (``metrics_to``), ``metas`` and
@@ -1794,22 +1803,23 @@ class SeedAPI:
     joins_id_forms = True
 
     __slots__ = (
-        "engine", "tests", "expose", "_append", "_clock", "_shard_limit", "_forms",
-        "metas", "runs", "_queue", "_record", "_counted", "_event_id_text", "_untagged",
+        "engine", "_views", "expose", "_append", "_clock", "_shard_limit", "_forms",
+        "_queue", "_record", "_counted", "_event_id_text", "_untagged",
     )  # fmt: skip
 
     def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
         self.engine = engine
-        self.tests = tests
+        if not isinstance(tests, dict):  # as the compiled one's typed argument
+            raise TypeError(f"tests must be a dict, not {type(tests).__name__}")
+        # (snapshot or None, tests, metas, runs, the owner's items...): see the
+        # docstring. runs is {test: run tag} (a float, or None for a test never created
+        # again), one dict per flag document: each record queued carries its test's.
+        self._views: tuple[Any, ...] = (None, tests, {}, {})
         self.expose = expose
         self._append: Callable[[Any], Any] | None = None
         self._clock: Callable[[], float] | None = None
         self._shard_limit = 1
         self._forms = bytearray(2)  # the id forms the shards ever held
-        self.metas: dict[str, Any] = {}
-        # {test: run tag} (a float, or None for a test never created again), one dict
-        # per flag document: each record queued here carries its test's (none if absent)
-        self.runs: dict[str, Any] = {}
         self._queue: Callable[[Any], Any] | None = None
         self._record: Callable[..., Any] | None = None
         self._counted: Callable[[], Any] | None = None
@@ -1817,10 +1827,10 @@ class SeedAPI:
         self._untagged: Any = None
 
     def __copy__(self) -> SeedAPI:
-        out = SeedAPI(self.engine, self.tests, self.expose)
+        out = SeedAPI(self.engine, {}, self.expose)
+        out._views = self._views
         out._append, out._clock = self._append, self._clock
         out._shard_limit, out._forms = self._shard_limit, self._forms
-        out.metas, out.runs = self.metas, self.runs
         out._queue, out._record, out._counted = self._queue, self._record, self._counted
         out._event_id_text, out._untagged = self._event_id_text, self._untagged
         return out
@@ -1830,6 +1840,43 @@ class SeedAPI:
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError(SEED_API_COPY)
+
+    @property
+    def views(self) -> tuple[Any, ...]:
+        """``(snapshot, tests, metas, runs, ...)``: what every call reads (see the class
+        docstring)."""
+        return self._views
+
+    @views.setter
+    def views(self, value: tuple[Any, ...]) -> None:
+        self._views = _checked_views(value)
+
+    @property
+    def tests(self) -> dict[str, Any]:
+        """``views[1]``: each A/B test's exposure dedup shards (False: not logged)."""
+        return self._views[1]  # type: ignore[no-any-return]
+
+    @tests.setter
+    def tests(self, value: dict[str, Any]) -> None:
+        self._views = _checked_views(_views_with(self._views, 1, value))
+
+    @property
+    def metas(self) -> dict[str, Any]:
+        """``views[2]``: the metadata of each test that records metric events."""
+        return self._views[2]  # type: ignore[no-any-return]
+
+    @metas.setter
+    def metas(self, value: dict[str, Any]) -> None:
+        self._views = _checked_views(_views_with(self._views, 2, value))
+
+    @property
+    def runs(self) -> dict[str, Any]:
+        """``views[3]``: each test's run tag."""
+        return self._views[3]  # type: ignore[no-any-return]
+
+    @runs.setter
+    def runs(self, value: dict[str, Any]) -> None:
+        self._views = _checked_views(_views_with(self._views, 3, value))
 
     def log_to(
         self,
@@ -1900,16 +1947,19 @@ class SeedAPI:
             if event_id is None:
                 return False  # no id: refused before the lookup, as a bad value is
         ctx, user_id, name, metric_name, number = parts
+        # One read of the views: the variant, the test's metadata and its run all come
+        # from the one document they were made from.
+        views = self._views
         given = variant is not None
         if variant is None:
-            variant = self.get_ab_test_variant(name, ctx)
+            variant = self._variant(views, name, ctx)
             if variant is None:
                 return False
         else:
             variant = exact_name(variant)
             if variant is None:
                 return False
-        meta = self.metas.get(name)
+        meta = views[2].get(name)
         if meta is None or self._record is None:
             return False
         if given and not serves_variant(meta, variant):
@@ -1917,7 +1967,7 @@ class SeedAPI:
         # Not recorded (the writer's backlog full, closed, or the value refused): False,
         # and not counted toward the next guardrail check.
         if self._queue is not None:
-            run = _runs_get(self.runs, name)
+            run = _runs_get(views[3], name)
             event: tuple[Any, ...]
             if event_id is not None:  # nine items: the run slot, then the id
                 tag = self._untagged if run is _NO_RUN else run
@@ -1950,9 +2000,10 @@ class SeedAPI:
                 flag = getattr(flag, "_value_", flag)
             except Exception:
                 return False
+        snap = _served_snapshot(self._views, self.engine)
         if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
-            return self.engine.is_enabled(flag, user_context)
-        return self.engine._snap.is_enabled(flag, user_context)
+            return self.engine._observer.evaluate(snap, 0, flag, user_context, None)  # type: ignore[no-any-return]
+        return snap.is_enabled(flag, user_context)
 
     def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
         """The variant of A/B test ``test_name`` for this user, or None; the first one
@@ -1961,13 +2012,19 @@ class SeedAPI:
             test_name = exact_name(test_name)  # a str subclass by its exact value
             if test_name is None:
                 return None
-        seen = self.tests.get(test_name)
+        return self._variant(self._views, test_name, user_context)
+
+    def _variant(
+        self, views: tuple[Any, ...], test_name: str, user_context: ContextArg
+    ) -> str | None:
+        seen = views[1].get(test_name)
         if seen is None:
             return None
+        snap = _served_snapshot(views, self.engine)
         if self.engine._observer is None:
-            v = self.engine._snap.variant(test_name, user_context)
+            v = snap.variant(test_name, user_context)
         else:  # hooks, exposure callbacks, debug mode
-            v = self.engine.variant(test_name, user_context)
+            v = self.engine._observer.evaluate(snap, 1, test_name, user_context, None)
         if v is None or v == "__none__":
             return None
         if seen is False:
@@ -2004,7 +2061,7 @@ class SeedAPI:
                     if known is not None and self._append is not None:
                         if _seen_as_other(seen, uid, self._forms):
                             return v  # logged as its other form (42 / "42"): one user
-                        self._log(test_name, v, uid, shard)
+                        self._log(views[3], test_name, v, uid, shard)
                         return v
         try:
             self.expose(test_name, v, user_context)
@@ -2012,7 +2069,7 @@ class SeedAPI:
             pass
         return v
 
-    def _log(self, test: str, v: str, uid: Any, seen: set[Any]) -> None:
+    def _log(self, runs: dict[str, Any], test: str, v: str, uid: Any, seen: set[Any]) -> None:
         try:
             if len(seen) >= self._shard_limit:
                 seen.clear()  # the logger's own shard: its holders stay in sync
@@ -2020,7 +2077,7 @@ class SeedAPI:
             ts = time.time() if self._clock is None else self._clock()
             # The run of the document this request was served from, resolved once per
             # document (runs): the record keeps it however late it is written.
-            run = _runs_get(self.runs, test)
+            run = _runs_get(runs, test)
             record = (test, v, uid, ts) if run is _NO_RUN else (test, v, uid, ts, run)
             if self._append(record) is False:  # type: ignore[misc]
                 # Dropped (the writer's backlog full, or closed): not logged, so not
@@ -2031,6 +2088,34 @@ class SeedAPI:
 
 
 _NO_RUN: Any = object()  # a test ``SeedAPI.runs`` does not name: its records carry no run
+
+
+def _checked_views(value: Any) -> tuple[Any, ...]:
+    """``value`` as a SeedAPI's views: a tuple of at least four items, a compiled
+    snapshot (or None) then three dicts; TypeError otherwise (as the compiled one)."""
+    if type(value) is not tuple or len(value) < 4:
+        raise TypeError("views must be a tuple (snapshot, tests, metas, runs, ...)")
+    if value[0] is not None and not isinstance(value[0], CompiledSnapshot):
+        raise TypeError(
+            f"views[0] must be a CompiledSnapshot or None, not {type(value[0]).__name__}"
+        )
+    for i in range(1, 4):
+        if not isinstance(value[i], dict):
+            raise TypeError(f"views[{i}] must be a dict, not {type(value[i]).__name__}")
+    return value  # type: ignore[no-any-return]
+
+
+def _views_with(views: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
+    """``views`` with item ``i`` replaced: one new tuple, set in one assignment."""
+    items = list(views)
+    items[i] = value
+    return tuple(items)
+
+
+def _served_snapshot(views: tuple[Any, ...], engine: EngineCore) -> CompiledSnapshot:
+    """The snapshot ``views`` were made from, else the engine's live one."""
+    snap = views[0]
+    return engine._snap if snap is None else snap  # type: ignore[no-any-return]
 
 
 def _runs_get(runs: Any, test: str) -> Any:

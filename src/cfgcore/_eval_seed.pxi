@@ -191,6 +191,36 @@ SEED_API_COPY = (
 )
 
 
+cdef tuple _checked_views(object value):
+    """``value`` as a SeedAPI's views: a tuple of at least four items, a compiled
+    snapshot (or None) then three dicts; TypeError otherwise."""
+    if type(value) is not tuple or len(<tuple>value) < 4:
+        raise TypeError("views must be a tuple (snapshot, tests, metas, runs, ...)")
+    if (<tuple>value)[0] is not None and not isinstance((<tuple>value)[0], CompiledSnapshot):
+        raise TypeError(f"views[0] must be a CompiledSnapshot or None, not "
+                        f"{type((<tuple>value)[0]).__name__}")
+    for i in range(1, 4):
+        if not isinstance((<tuple>value)[i], dict):
+            raise TypeError(f"views[{i}] must be a dict, not {type((<tuple>value)[i]).__name__}")
+    return <tuple>value
+
+
+cdef tuple _views_with(tuple views, Py_ssize_t i, object value):
+    """``views`` with item ``i`` replaced (one new tuple: set in one assignment)."""
+    cdef list items = list(views)
+    items[i] = value
+    return tuple(items)
+
+
+cdef inline CompiledSnapshot _served_snapshot(tuple views, EngineCore engine):
+    """The snapshot ``views`` were made from, else the engine's live one. A strong
+    reference: see EngineCore.is_enabled."""
+    cdef object snap = views[0]
+    if snap is None:
+        return engine._snap
+    return <CompiledSnapshot>snap
+
+
 @cython.final
 @cython.binding(False)
 cdef class SeedAPI:
@@ -214,6 +244,14 @@ cdef class SeedAPI:
     logged in its other form is not logged again, and each user takes one entry in the
     shards (``joins_id_forms``, read by the exposure logger: its writer files the int's
     record as its text without adding the text).
+    ``views`` holds what a call reads, as one tuple set in one assignment: ``(snapshot,
+    tests, metas, runs, ...)``. ``snapshot`` is the compiled snapshot the three maps were
+    made from, which every call evaluates on (None: the engine's live one), so a
+    manager that swaps its views after the engine's swap serves one document's flags
+    with that document's tests, never the new flags with the old tests; items past the
+    fourth are the owner's (a manager keeps its other views of the document there).
+    ``tests``, ``metas`` and ``runs`` read and set one item of it (a dict each).
+
     A copy (``copy.copy``) is another SeedAPI for the same engine that shares all this
     one serves with: ``tests`` and their dedup shards, ``expose``, the exposure writer
     and id forms (``log_to``), the metric writer (``metrics_to``), ``metas`` and
@@ -225,18 +263,17 @@ cdef class SeedAPI:
     joins_id_forms = True
 
     cdef EngineCore engine
-    cdef public dict tests
-    # {test: run tag} (a float, or None for a test never created again), one dict per
-    # flag document: each record queued here carries its test's (a test not in it: none)
-    cdef public dict runs
+    # (snapshot or None, tests, metas, runs, the owner's items...): see the docstring.
+    # runs is {test: run tag} (a float, or None for a test never created again), one
+    # dict per flag document: each record queued carries its test's (not in it: none).
+    cdef tuple _views
     cdef public object expose
     cdef object _append  # the exposure writer's append, or None: everything goes to expose
     cdef object _clock  # None: the wall clock read in C (what time.time() reads)
     cdef Py_ssize_t _shard_limit  # users per dedup shard before it is cleared
     cdef bytearray _forms  # the id forms the shards ever held (FORM_TEXT, FORM_INT)
-    # record_metric (see metrics_to): test metadata, the metric writer's queue, the
-    # store's record(), and a weak reference to the guardrails' counter
-    cdef public dict metas
+    # record_metric (see metrics_to): the metric writer's queue, the store's record(),
+    # and a weak reference to the guardrails' counter
     cdef object _queue
     cdef object _record
     cdef object _counted
@@ -247,16 +284,14 @@ cdef class SeedAPI:
     cdef PyObject* _enum_member[ENUM_CACHE]
     cdef PyObject* _enum_name[ENUM_CACHE]
 
-    def __init__(self, EngineCore engine, dict tests, expose):
+    def __init__(self, EngineCore engine, dict tests not None, expose):
         self.engine = engine
-        self.tests = tests
+        self._views = (None, tests, {}, {})
         self.expose = expose
         self._append = None
         self._clock = None
         self._shard_limit = 1
         self._forms = bytearray(2)
-        self.metas = {}
-        self.runs = {}
         self._queue = self._record = self._counted = None
         self._event_id_text = self._untagged = None
 
@@ -269,13 +304,12 @@ cdef class SeedAPI:
             self._enum_name[i] = NULL
 
     def __copy__(self):
-        cdef SeedAPI out = SeedAPI(self.engine, self.tests, self.expose)
+        cdef SeedAPI out = SeedAPI(self.engine, {}, self.expose)
+        out._views = self._views
         out._append = self._append
         out._clock = self._clock
         out._shard_limit = self._shard_limit
         out._forms = self._forms
-        out.metas = self.metas
-        out.runs = self.runs
         out._queue = self._queue
         out._record = self._record
         out._counted = self._counted
@@ -291,6 +325,43 @@ cdef class SeedAPI:
 
     def __reduce__(self):
         raise TypeError(SEED_API_COPY)
+
+    @property
+    def views(self):
+        """``(snapshot, tests, metas, runs, ...)``: what every call reads (see the class
+        docstring)."""
+        return self._views
+
+    @views.setter
+    def views(self, value):
+        self._views = _checked_views(value)
+
+    @property
+    def tests(self):
+        """``views[1]``: each A/B test's exposure dedup shards (False: not logged)."""
+        return self._views[1]
+
+    @tests.setter
+    def tests(self, value):
+        self._views = _checked_views(_views_with(self._views, 1, value))
+
+    @property
+    def metas(self):
+        """``views[2]``: the metadata of each test that records metric events."""
+        return self._views[2]
+
+    @metas.setter
+    def metas(self, value):
+        self._views = _checked_views(_views_with(self._views, 2, value))
+
+    @property
+    def runs(self):
+        """``views[3]``: each test's run tag."""
+        return self._views[3]
+
+    @runs.setter
+    def runs(self, value):
+        self._views = _checked_views(_views_with(self._views, 3, value))
 
     def log_to(self, append, clock=None, Py_ssize_t shard_limit=15_625, bytearray forms=None):
         """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:
@@ -347,9 +418,9 @@ cdef class SeedAPI:
             flag = self._flag_name(flag)
             if flag is _NO_NAME:
                 return False  # a _value_ that raises: no such flag, and nothing evaluated
-        cdef CompiledSnapshot snap = self.engine._snap  # strong: see EngineCore.is_enabled
+        cdef CompiledSnapshot snap = _served_snapshot(self._views, self.engine)
         if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
-            return self.engine.is_enabled(flag, user_context)
+            return self.engine._observer.evaluate(snap, 0, flag, user_context, None)
         return snap.is_enabled(flag, user_context)
 
     def metrics_to(self, queue, record, counted=None, event_id_text=None, untagged=None):
@@ -376,6 +447,9 @@ cdef class SeedAPI:
         for this user's variant of ``test_name``; False when the user is not in it."""
         cdef PyObject* found
         cdef PyObject* run
+        # One read of the views: the variant, the test's metadata and its run all come
+        # from the one document they were made from.
+        cdef tuple views = self._views
         ctx = user_context if user_context is not None else {"user_id": user_id}
         user_id = _metric_user_id(ctx) if user_id is None else user_id_text(user_id)
         test_name = _exact_name(test_name)
@@ -395,14 +469,14 @@ cdef class SeedAPI:
                 return False  # no id: refused before the lookup, as a bad value is
         given = variant is not None
         if variant is None:
-            variant = self._variant(test_name, user_context=ctx)
+            variant = self._variant(views, test_name, ctx)
             if variant is None:
                 return False
         else:
             variant = _exact_name(variant)
             if variant is None:
                 return False
-        found = PyDict_GetItemWithError(self.metas, test_name)  # exact str: cannot raise
+        found = PyDict_GetItemWithError(<dict>views[2], test_name)  # exact str: cannot raise
         if found == NULL:
             PyErr_Clear()
             return False
@@ -414,7 +488,7 @@ cdef class SeedAPI:
         # Not recorded (False from the writer: its backlog full or closed, or the value
         # refused): False, and not counted toward the next guardrail check.
         if self._queue is not None:
-            run = PyDict_GetItemWithError(self.runs, test_name)  # exact str: cannot raise
+            run = PyDict_GetItemWithError(<dict>views[3], test_name)  # exact str: cannot raise
             if event_id is not None:  # nine items: the run slot, then the id
                 if run == NULL:
                     PyErr_Clear()
@@ -448,22 +522,22 @@ cdef class SeedAPI:
         test_name = _exact_name(test_name)
         if test_name is None:
             return None
-        return self._variant(test_name, user_context)
+        return self._variant(self._views, test_name, user_context)
 
-    cdef object _variant(self, str test_name, user_context):
+    cdef object _variant(self, tuple views, str test_name, user_context):
         cdef PyObject* found
         cdef dict attrs
         cdef int known
-        found = PyDict_GetItemWithError(self.tests, test_name)  # exact str: cannot raise
+        found = PyDict_GetItemWithError(<dict>views[1], test_name)  # exact str: cannot raise
         if found == NULL:
             PyErr_Clear()
             return None
         seen = <object>found
-        cdef CompiledSnapshot snap = self.engine._snap  # strong: see EngineCore.is_enabled
+        cdef CompiledSnapshot snap = _served_snapshot(views, self.engine)
         if self.engine._observer is None:
             v = snap.variant(test_name, user_context)
         else:  # hooks, exposure callbacks, debug mode
-            v = self.engine.variant(test_name, user_context)
+            v = self.engine._observer.evaluate(snap, 1, test_name, user_context, None)
         if v is None or v == "__none__":
             return None
         if seen is False:
@@ -505,7 +579,7 @@ cdef class SeedAPI:
                     if self._append is not None:
                         if _seen_as_other(<tuple>seen, uid, self._forms):
                             return v  # logged as its other form (42 / "42"): one user
-                        self._log(test_name, v, uid, <set>shard)
+                        self._log(<dict>views[3], test_name, v, uid, <set>shard)
                         return v
                 else:  # a logged id of a str subclass whose __eq__ raised: cannot tell
                     _missing_unless_interrupt()
@@ -515,7 +589,7 @@ cdef class SeedAPI:
             pass
         return v
 
-    cdef int _log(self, test, v, uid, set seen) except -1:
+    cdef int _log(self, dict runs, test, v, uid, set seen) except -1:
         cdef PyObject* run
         try:
             if len(seen) >= self._shard_limit:
@@ -524,7 +598,7 @@ cdef class SeedAPI:
             ts = cfgcore_wall_clock() if self._clock is None else self._clock()
             # The run of the document this request was served from, resolved once per
             # document (runs): the record keeps it however late it is written.
-            run = PyDict_GetItemWithError(self.runs, test)  # exact str: cannot raise
+            run = PyDict_GetItemWithError(runs, test)  # exact str: cannot raise
             if run == NULL:
                 PyErr_Clear()
                 record = (test, v, uid, ts)

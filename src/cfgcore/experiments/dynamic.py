@@ -112,6 +112,26 @@ __all__ = [
 
 log = logging.getLogger("cfgcore.dynamic_config")
 
+#: A manager's views of the flag document it serves, one tuple swapped in one
+#: assignment (a reader never sees one document's flags with another's tests): the
+#: compiled snapshot, each test's exposure dedup shards (False: not logged), the tests
+#: that record, each test's run tag (the four a SeedAPI reads, in its order), the
+#: decoded document, and every test's record. The engine swaps first (its own readers,
+#: the configuration manager's, see the new flags at once); each manager's views follow
+#: at once (``flags_serving``), before the flag set's document, health, events and
+#: audit say the change is live.
+_COMPILED, _SEEN, _RECORDING, _RUNS, _SOURCE, _TESTS = range(6)
+
+
+def _served(engine: Any, snap: Any, kind: int, name: Any, ctx: Any) -> Any:
+    """A check (``kind`` 0) or variant (1) evaluated on ``snap``, through the engine's
+    observer (hooks, exposure callbacks, debug mode) when it has one, as the engine's
+    own calls evaluate on its live snapshot. Never raises."""
+    observer = getattr(engine, "_observer", None)
+    if observer is not None:
+        return observer.evaluate(snap, kind, name, ctx, None)
+    return snap.is_enabled(name, ctx) if kind == 0 else snap.variant(name, ctx)
+
 
 def _close_exposures(exposures: ExposureLogger) -> None:
     """A manager's exposure log, closed with it (garbage collected, or at the
@@ -362,6 +382,9 @@ class DynamicConfigurationManager:
         self._engine = self._live.engine
         if clock is not None and engine is None:
             self._engine.set_clock(clock)
+        # The request path (below): the evaluator's SeedAPI, which holds this manager's
+        # views; None until then (and for an engine of no evaluator's EngineCore).
+        self._api: Any = None
         self._install_source(self._live.source)
         self._live.subscribe(self)
         # What the start refused before this manager listened (a guardrail stop held, a
@@ -378,9 +401,6 @@ class DynamicConfigurationManager:
             if persist
             else None
         )
-        # Hot-path shortcuts: bound methods of the engine (which swaps internally).
-        self._is_enabled = self._engine.is_enabled
-        self._variant = self._engine.variant
         # The seed calls a request makes (is_feature_enabled, get_ab_test_variant,
         # record_metric), served without a Python frame by the evaluator's SeedAPI
         # (same semantics as the methods below, which document them); a subclass that
@@ -390,14 +410,14 @@ class DynamicConfigurationManager:
         if seed_api is not None and isinstance(self._engine, impl.EngineCore):  # type: ignore[union-attr]
             # The logger's own method (one frame, no reference back to the manager).
             expose = self.exposures.expose if self.exposures is not None else _no_exposure
-            self._api = seed_api(self._engine, self._seen, expose)
+            api = seed_api(self._engine, {}, expose)
+            api.views = self._views  # (from here on the views live in the SeedAPI)
+            self._api = api
             if self.exposures is not None:
                 # First exposures of str/int user ids are queued by the SeedAPI itself.
                 self.exposures.attach(self._api)
             # record_metric's collaborators; the guardrails by a weak method, so the
             # SeedAPI holds no reference back to its manager.
-            self._api.metas = self._recording
-            self._api.runs = self.metrics.runs  # (the run tags, as _install_source sets)
             self._api.metrics_to(
                 self.metrics.queue,
                 self.metrics.record,
@@ -423,65 +443,105 @@ class DynamicConfigurationManager:
         return self._live.store
 
     def _install_source(self, snapshot: Snapshot) -> None:
-        self._source = snapshot
-        before: dict[str, Any] = getattr(self, "_tests", {})
-        self._tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
-        # A test gone (deleted here, in another process or in the file), or one
-        # created again under its name (another "since"): the users logged were that
-        # test's; the new one logs each of its users afresh, and its in-memory summaries
-        # (``metrics``) start empty, as after delete_ab_test. A test replaced or resumed
-        # keeps them (its users keep their variants): logging them again would only
-        # duplicate their exposures.
-        for name, meta in before.items():
-            now = self._tests.get(name)
-            if now is None or now.get("since") != meta.get("since"):
-                if self.exposures is not None:
-                    self.exposures.forget(name)
-                self.metrics.forget(name)
-        self._stamp_runs()
+        """Serve ``snapshot`` (the document the engine has just swapped in) with its
+        tests: this manager's views of it go live in one assignment, with the
+        compiled snapshot they were made from (the ``_COMPILED, ...`` tuple)."""
+        compiled = self._engine.snapshot()
+        before: dict[str, Any] = self._views[_TESTS] if hasattr(self, "_plain_views") else {}
+        tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
+        try:
+            # A test gone (deleted here, in another process or in the file), or one
+            # created again under its name (another "since"): the users logged were
+            # that test's; the new one logs each of its users afresh, and its in-memory
+            # summaries (``metrics``) start empty, as after delete_ab_test. A test
+            # replaced or resumed keeps them (its users keep their variants): logging
+            # them again would only duplicate their exposures. (The logger gives such
+            # a test new dedup shards: requests still served by the earlier views
+            # fill the old ones, never the new run's.)
+            for name, meta in before.items():
+                now = tests.get(name)
+                if now is None or now.get("since") != meta.get("since"):
+                    if self.exposures is not None:
+                        self.exposures.forget(name)
+                    self.metrics.forget(name)
+            self._stamp_runs(tests)
+        finally:
+            # Whatever failed above, the views go live: without them this manager
+            # would serve the earlier document for good.
+            self._serve(compiled, snapshot, tests)
+
+    def _serve(self, compiled: Any, snapshot: Snapshot, tests: dict[str, Any]) -> None:
         # The run every record of a test is tagged with (its since as this document
         # holds it), resolved once per document: a request looks it up with the test.
         # Readers attribute tagged records by it, not by their stamps, so a host still
         # serving an earlier run (whatever its clock says) adds nothing to a later one.
         from cfgcore.experiments.abtest import record_runs
 
-        runs = record_runs(self._tests)
-        if self.exposures is not None:
-            self.exposures.runs = runs
-        self.metrics.runs = runs
+        runs = record_runs(tests)
         # A stopped test (stop_ab_test, a guardrail rollback) serves its control to
         # everyone and collects nothing more: no exposures (its users would all be
         # logged in control) and no metric events (a user of another variant would be
         # credited to control), so its report covers the data up to the stop.
-        self._recording = {k: v for k, v in self._tests.items() if v.get("status") != "stopped"}
+        recording = {k: v for k, v in tests.items() if v.get("status") != "stopped"}
         logger = self.exposures
-        self._seen: dict[str, Any] = {
-            k: (logger.seen_shards(k) if logger is not None and k in self._recording else False)
-            for k in self._tests
+        seen: dict[str, Any] = {
+            k: (logger.seen_shards(k) if logger is not None and k in recording else False)
+            for k in tests
         }
-        api = getattr(self, "_api", None)
+        views = (compiled, seen, recording, runs, snapshot, tests)
+        api = self._api
         if api is not None:
-            api.runs = runs  # (before the tests: a new test's records find their run)
-            api.tests = self._seen  # one assignment: a reader sees the old or the new map
-            api.metas = self._recording
+            api.views = views  # one assignment: a request reads the old or the new views
+        self._plain_views = views
+        # The writers' own run tags (the exposures of ids the SeedAPI hands to expose,
+        # MetricsStore.record): right after the views, so that a request the earlier
+        # views serve until then tags its records with its own run.
+        if logger is not None:
+            logger.runs = runs
+        self.metrics.runs = runs
 
-    def _stamp_runs(self) -> None:
+    @property
+    def _views(self) -> tuple[Any, ...]:
+        """What this manager serves, as one tuple (``_COMPILED, ...``): the SeedAPI's
+        when there is one (the request path's own), else this manager's."""
+        api = self._api
+        return api.views if api is not None else self._plain_views  # type: ignore[no-any-return]
+
+    @property
+    def _source(self) -> Snapshot:
+        return self._views[_SOURCE]  # type: ignore[no-any-return]
+
+    @property
+    def _tests(self) -> dict[str, Any]:
+        return self._views[_TESTS]  # type: ignore[no-any-return]
+
+    @property
+    def _recording(self) -> dict[str, Any]:
+        return self._views[_RECORDING]  # type: ignore[no-any-return]
+
+    @property
+    def _seen(self) -> dict[str, Any]:
+        return self._views[_SEEN]  # type: ignore[no-any-return]
+
+    def _stamp_runs(self, tests: dict[str, Any]) -> None:
         """Tell the writers the lowest stamp of each test created again after a
         deletion: just after its ``since``, so that a clock stepped back since (or
         behind the host that deleted the earlier run) never stamps this run's records
-        as the earlier run's, which every reader leaves out (``record_cutoffs``). The
-        records queued before a run changed are written first, with their own stamps."""
+        as the earlier run's, which every reader leaves out (``record_cutoffs``).
+
+        Set without waiting for the writers: a floor applies to the records of its own
+        run only (tagged with that ``since``, ``_floored_run``), so the earlier run's
+        records still queued (tagged with their run) keep their stamps however late
+        they are written. (Flushing first held the manager's views of the new
+        document back by up to 2 s while the engine already served it.)"""
         from cfgcore.experiments.abtest import record_cutoffs
 
-        floors = {n: math.nextafter(s, math.inf) for n, s in record_cutoffs(self._tests).items()}
+        floors = {n: math.nextafter(s, math.inf) for n, s in record_cutoffs(tests).items()}
         writers = [w for w in (self.exposures, getattr(self, "metrics", None)) if w is not None]
         for writer in writers:
             before = getattr(writer, "floors", None)
-            if before is None or before == floors:
-                continue
-            if any(before.get(n) != f for n, f in floors.items()):
-                writer.flush(2.0)  # (the earlier run's records keep their stamps)
-            writer.floors = floors
+            if before is not None and before != floors:
+                writer.floors = floors
 
     @property
     def engine(self) -> Any:
@@ -509,7 +569,7 @@ class DynamicConfigurationManager:
             name = getattr(flag, "_value_", flag)
         except Exception:  # a _value_ that raises: no such flag, as the SeedAPI says
             return False
-        return self._is_enabled(name, user_context)
+        return _served(self._engine, self._views[_COMPILED], 0, name, user_context)  # type: ignore[no-any-return]
 
     def get_ab_test_variant(
         self, test_name: str, user_context: Mapping[str, Any] | None = None
@@ -525,10 +585,11 @@ class DynamicConfigurationManager:
         if name is None:
             return None
         test_name = name
-        seen = self._seen.get(test_name)
+        views = self._views  # one read: the test and its flag from one document
+        seen = views[_SEEN].get(test_name)
         if seen is None:
             return None
-        v = self._variant(test_name, user_context)
+        v = _served(self._engine, views[_COMPILED], 1, test_name, user_context)
         # NO_VARIANT inlined (no global lookup); a None from the engine falls through
         # as None, and `None == str` is a cheap False.
         if v == "__none__" or v is None:
@@ -900,7 +961,8 @@ class DynamicConfigurationManager:
             variant = exact_name(variant)
             if variant is None:
                 return False
-        meta = self._recording.get(name)
+        views = self._views
+        meta = views[_RECORDING].get(name)
         if meta is None:
             return False  # no such test, or a stopped one
         if given and not serves_variant(meta, variant):
@@ -912,7 +974,7 @@ class DynamicConfigurationManager:
         # and not counted toward the next guardrail check.
         if queue is not None:
             event: tuple[Any, ...] = (name, variant, metric_name, number, user_id, time.time())
-            run = self.metrics.runs.get(name, UNTAGGED)
+            run = views[_RUNS].get(name, UNTAGGED)
             if eid is not None:  # nine items: the run slot, then the id
                 event = (*event, False, run, eid)
             elif run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
@@ -978,7 +1040,8 @@ class DynamicConfigurationManager:
             if eid is None:
                 return False
         ctx, user, name, metric_name, number = parts
-        joined = self._seen.get(name) is not False  # False: exposure logging off
+        views = self._views  # one read: the test, its flag and its run from one document
+        joined = views[_SEEN].get(name) is not False  # False: exposure logging off
         if joined and user_id is None:
             try:
                 # (a key equal to "user_id" whose __eq__ raises: no user of its own)
@@ -991,11 +1054,12 @@ class DynamicConfigurationManager:
                 # join. (An exact str user_id in a dict, the common case, is that user
                 # already.)
                 user = exposure_user(ctx)
-        meta = self._recording.get(name)
+        meta = views[_RECORDING].get(name)
         if meta is None or (joined and user is None):
             return False
         try:
-            variant = self._variant(name, ctx)  # the engine's answer: no exposure
+            # the engine's answer: no exposure
+            variant = _served(self._engine, views[_COMPILED], 1, name, ctx)
         except Exception:  # a hostile context: no variant, as the engine would say
             return False
         if variant is None or variant == NO_VARIANT:
@@ -1003,7 +1067,7 @@ class DynamicConfigurationManager:
         queue = self.metrics.queue
         if queue is not None:
             event: tuple[Any, ...]
-            run = self.metrics.runs.get(name, UNTAGGED)
+            run = views[_RUNS].get(name, UNTAGGED)
             if eid is not None:
                 event = (name, variant, metric_name, number, user, time.time(), joined, run, eid)
             elif run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
@@ -1071,13 +1135,19 @@ class DynamicConfigurationManager:
         # change that went live is still audited and told (and the steps after it run).
         return read_stamp(self._clock) if self._clock is not None else time.time()
 
+    def flags_serving(self, new: Snapshot) -> None:
+        """The flag set's engine has just swapped ``new`` in: serve it (this manager's
+        views of it go live in one assignment), before the set says it is live."""
+        self._install_source(new)
+
     def flags_changed(
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument, initiator: Any
     ) -> None:
         """Every flag document that goes live (through this manager, the configuration
-        manager, a file edit or the fleet store): refresh the test records, then emit one
-        event per changed flag or test."""
-        self._install_source(new)
+        manager, a file edit or the fleet store): refresh the test records (told first
+        by :meth:`flags_serving`), then emit one event per changed flag or test."""
+        if self._source is not new:
+            self._install_source(new)
         over = self._live.written_over
         if over is None:
             self._emit(old, new, source, doc)

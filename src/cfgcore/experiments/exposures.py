@@ -1583,9 +1583,13 @@ class ExposureLogger:
             shard.discard(user)  # dropped: the next evaluation tries again (see log)
 
     def forget(self, test: str) -> None:
-        """Empty the dedup shards of ``test`` (when the test is replaced or deleted)."""
-        for shard in self._seen.get(test, ()):
-            shard.clear()
+        """Start ``test``'s dedup afresh (when the test is deleted or created again):
+        :meth:`seen_shards` gives new, empty shards from now on. The old ones are left
+        to whoever still holds them, unchanged: a request the earlier document still
+        serves (a manager's views change after the engine's swap) marks its user in
+        the earlier run's shards, not in the new run's, where that user would never be
+        logged."""
+        self._seen.pop(test, None)
 
     def _account(self, test: str, user: Any, size: int) -> None:
         """On the writer thread: ``user``, a first exposure just delivered (it joined

@@ -82,9 +82,12 @@ class FlagSubscriber(Protocol):
 
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None: ...
 
-    # Optional: ``flags_recovered()``, called when a standing refusal ends without a
-    # swap (the store is back to the document that serves); ``flags_closed()``, called
-    # once the set is closed (nothing keeps its engine current any more).
+    # Optional: ``flags_serving(new)``, called right after the engine's swap, before
+    # the set's document and source change and before any ``flags_changed`` (a
+    # manager swaps its own views of ``new`` there); ``flags_recovered()``, called
+    # when a standing refusal ends without a swap (the store is back to the document
+    # that serves); ``flags_closed()``, called once the set is closed (nothing keeps
+    # its engine current any more).
 
 
 def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
@@ -535,13 +538,25 @@ class LiveFlags:
                     return False
             old = self.source
             retired = self.engine._swap(compiled)
+            new = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
+            subscribers = self._each() if old_doc is not None else []
+            # The subscribers' views of the document (a dynamic-config manager's flags,
+            # tests and dedup, swapped in one assignment each) move before anything
+            # else says it is live: whoever sees this set's document or source change
+            # finds every manager serving it too.
+            for sub in subscribers:
+                serving = getattr(sub, "flags_serving", None)
+                if serving is not None:
+                    try:
+                        serving(new)
+                    except Exception:
+                        log.exception("flag subscriber %r failed", sub)
             if with_swap is not None:
                 with_swap()
-            self.source = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
+            self.source = new
             self.document = doc
             self.last_error = None
             self.installed_at = time.time()
-            subscribers = self._each() if old_doc is not None else []
             self.documents["ok"] += 1
             for sub in subscribers:
                 try:

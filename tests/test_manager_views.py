@@ -1,0 +1,206 @@
+"""A dynamic-config manager's views of its flag document (the flags its checks serve,
+its A/B tests, their exposure dedup and run tags, ``get_feature_flags_status``,
+``snapshot``) change in one assignment, with the compiled snapshot they were made
+from. The engine swaps first; a request that reads the manager in between sees one
+document whole, never the new flags with the old tests. Both evaluators, real
+managers and files."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import weakref
+
+import pytest
+
+from cfgcore import _reclaim
+from cfgcore.dynamic_config import DynamicConfigurationManager
+from cfgcore.engine import engine_class
+from cfgcore.experiments.dynamic import state_paths
+from cfgcore.experiments.exposures import read_exposures
+from tests.test_exp_event_ids import _ab
+
+DOC = {"flags": {"base": {"default": "on"}}}
+
+
+@pytest.fixture
+def manager(tmp_path, impl):
+    engine = engine_class(impl).from_snapshot(DOC)
+    m = DynamicConfigurationManager(state_dir=tmp_path / "state", engine=engine)
+    yield m
+    m.close()
+
+
+def _in_the_window(manager, probe):
+    """Call ``probe()`` right after each engine swap, before the manager hears of it:
+    the moment its views and the engine differ. Returns what each call gave."""
+    seen = []
+    manager.engine.add_swap_listener(lambda old, new: seen.append(probe()))
+    return seen
+
+
+def test_a_new_flag_and_its_status_go_live_together(manager):
+    seen = _in_the_window(
+        manager,
+        lambda: (
+            manager.engine.is_enabled("fresh"),  # the engine: the new document already
+            manager.is_feature_enabled("fresh"),
+            "fresh" in manager.get_feature_flags_status(),
+            "fresh" in manager.snapshot.flags,
+        ),
+    )
+    manager.set_feature_flag("fresh", True)
+    # In the window the manager answered from the earlier document, all of it.
+    assert seen == [(True, False, False, False)]
+    assert manager.is_feature_enabled("fresh")
+    assert "fresh" in manager.get_feature_flags_status() and "fresh" in manager.snapshot.flags
+
+
+def _treated_user(manager) -> dict:
+    for i in range(500):
+        ctx = {"user_id": f"user-{i}"}
+        if manager.engine.variant("exp", ctx) == "treatment":
+            return ctx
+    raise AssertionError("no user in treatment among 500")
+
+
+def test_a_stopped_test_stops_with_its_metric_recording(manager, tmp_path):
+    assert manager.create_ab_test(_ab())
+    ctx = _treated_user(manager)
+    assert manager.get_ab_test_variant("exp", ctx) == "treatment"
+    seen = _in_the_window(
+        manager,
+        lambda: (
+            manager.engine.variant("exp", ctx),
+            manager.get_ab_test_variant("exp", ctx),
+            manager.record_metric("exp", "ctr", 1.0, user_context=ctx),
+        ),
+    )
+    manager.stop_ab_test("exp", "guardrail")
+    # The engine serves control to everyone at once; the manager, until its views
+    # change, serves the running test whole: the user's own variant, and the event
+    # recorded under it. Before, its check came from the new document and its metric
+    # recording from the old: the event went to control, a variant the user never saw.
+    assert seen == [("control", "treatment", True)]
+    assert manager.get_ab_test_variant("exp", ctx) == "control"
+    assert manager.record_metric("exp", "ctr", 1.0, user_context=ctx) is False
+    assert manager.metrics.flush(10)
+    with open(state_paths(manager.flags_file)["metrics"], encoding="utf-8") as f:
+        events = [json.loads(line) for line in f]
+    assert [(e["variant"], e["user"]) for e in events] == [("treatment", ctx["user_id"])]
+
+
+def test_a_new_test_serves_and_logs_from_one_document(manager):
+    ctx = {"user_id": "user-7"}
+    seen = _in_the_window(
+        manager,
+        lambda: (
+            manager.engine.variant("exp", ctx) is not None,
+            manager.get_ab_test_variant("exp", ctx),
+            "exp" in manager.list_ab_tests(),
+        ),
+    )
+    assert manager.create_ab_test(_ab())
+    assert seen == [(True, None, False)]
+    variant = manager.get_ab_test_variant("exp", ctx)
+    assert variant in ("control", "treatment")
+    assert manager.exposures.flush(10)
+    logged = read_exposures(state_paths(manager.flags_file)["exposures"])
+    assert [(e.test, e.variant, e.user) for e in logged] == [("exp", variant, "user-7")]
+
+
+def test_a_test_created_again_logs_its_users_afresh(manager):
+    assert manager.create_ab_test(_ab())
+    ctx = {"user_id": "user-3"}
+    first = manager.get_ab_test_variant("exp", ctx)
+    assert manager.delete_ab_test("exp")
+    # A request served from the earlier document while the new run goes live marks its
+    # user in the earlier run's dedup, not in the new run's.
+    seen = _in_the_window(manager, lambda: manager.get_ab_test_variant("exp", ctx))
+    assert manager.create_ab_test(_ab())
+    assert seen == [None]  # (the deleted test: the document in between has none)
+    again = manager.get_ab_test_variant("exp", ctx)
+    assert first in ("control", "treatment") and again in ("control", "treatment")
+    assert manager.exposures.flush(10)
+    logged = read_exposures(state_paths(manager.flags_file)["exposures"])
+    assert [(e.test, e.user) for e in logged] == [("exp", "user-3"), ("exp", "user-3")]
+    assert logged[0].run != logged[1].run
+
+
+def test_the_seed_api_evaluates_on_the_snapshot_its_views_were_made_from(impl):
+    engine = engine_class(impl).from_snapshot({"flags": {"f": {"default": "on"}}})
+    earlier = engine.snapshot()
+    api = impl.SeedAPI(engine, {}, lambda *a: None)
+    other = engine_class(impl).from_snapshot({"flags": {"f": {"default": "off"}}})
+    engine.swap(other.snapshot().tables)  # the engine now serves f off
+    assert api.is_feature_enabled("f") is False  # views[0] None: the engine's live one
+    api.views = (earlier, {}, {}, {}, "the owner's")
+    assert api.is_feature_enabled("f") is True  # the snapshot its views were made from
+    assert api.views[4] == "the owner's"
+    # tests/metas/runs each replace one item: a new tuple, the rest kept.
+    views = api.views
+    api.metas = {"t": {}}
+    assert api.views is not views and api.views[0] is earlier and api.metas == {"t": {}}
+    twin = copy.copy(api)
+    assert twin.views is api.views and twin.is_feature_enabled("f") is True
+
+
+@pytest.mark.parametrize(
+    "views",
+    [
+        None,
+        [None, {}, {}, {}],
+        (None, {}, {}),
+        ("snapshot", {}, {}, {}),
+        (None, None, {}, {}),
+        (None, {}, [], {}),
+        (None, {}, {}, "runs"),
+    ],
+)
+def test_views_that_are_not_views_are_refused_and_change_nothing(impl, views):
+    engine = engine_class(impl).from_snapshot({"flags": {"f": {"default": "on"}}})
+    api = impl.SeedAPI(engine, {}, lambda *a: None)
+    before = api.views
+    with pytest.raises(TypeError):
+        api.views = views
+    assert api.views is before
+    for name in ("tests", "metas", "runs"):
+        with pytest.raises(TypeError):
+            setattr(api, name, None)
+    assert api.views is before and api.is_feature_enabled("f") is True
+
+
+def test_the_other_evaluators_snapshot_is_refused(impl):
+    from cfgcore import _eval_py
+
+    other = _eval_py if impl is not _eval_py else pytest.importorskip("cfgcore._eval")
+    engine = engine_class(impl).from_snapshot({"flags": {}})
+    foreign = engine_class(other).from_snapshot({"flags": {}}).snapshot()
+    api = impl.SeedAPI(engine, {}, lambda *a: None)
+    with pytest.raises(TypeError, match="CompiledSnapshot"):
+        api.views = (foreign, {}, {}, {})
+
+
+@pytest.mark.skipif(not _reclaim._EXACT_COUNTS, reason="reference counts are not exact here")
+def test_a_reload_leaves_the_older_snapshot_to_the_reclaimer(tmp_path):
+    # The manager's views move to the new snapshot before the older one is handed to
+    # the reclaimer, so nothing of the manager's holds it there: it is taken apart.
+    path = tmp_path / "flags.json"
+    flags = {f"f{i}": {"default": "on"} for i in range(50)}
+    path.write_text(json.dumps({"flags": flags}))
+    m = DynamicConfigurationManager(flags_file=str(path), state_dir=tmp_path / "state")
+    try:
+        old = weakref.ref(m.engine.snapshot())
+        assert m.is_feature_enabled("f1")
+        assert _reclaim.drain()  # (what earlier tests of this process retired)
+        before = _reclaim.stats["dropped_shared"]
+        path.write_text(json.dumps({"flags": {**flags, "f1": {"default": "off"}}}))
+        assert m.reload()
+        assert m._views[0] is m.engine.snapshot() is not old()
+        assert _reclaim.drain()
+        gc.collect()
+        assert old() is None and _reclaim.stats["dropped_shared"] == before
+        assert m.is_feature_enabled("f1") is False
+    finally:
+        m.close()
