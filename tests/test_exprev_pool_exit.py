@@ -167,24 +167,32 @@ def test_a_worker_whose_main_thread_never_runs_the_handler_still_ends_and_writes
 def test_a_process_forked_by_a_worker_does_not_write_its_signals_to_the_workers_pipe():
     """A worker watches for SIGTERM through a pipe of its own (Python writes each signal's
     number there). A process the worker forks inherits the pipe: its SIGTERM would start
-    the worker's flush and end the worker. It drops the pipe; the worker keeps it."""
+    the worker's flush and end the worker. It drops the pipe and watches one of its own
+    (its own thread); the worker keeps its pipe."""
     out = _run("""
-        import multiprocessing, os, signal
+        import multiprocessing, os, signal, threading
         from cfgcore.runtime import forks
         import cfgcore.dynamic_config  # (arms the exit hooks and the SIGTERM handler)
 
         def work():
             assert forks._watch is not None and forks._watch[0] == os.getpid()
             r, w = forks._watch[1:]
+            workers = os.fstat(w).st_ino  # (a pipe's two ends are one inode)
             pid = os.fork()
             if pid == 0:
-                held = signal.set_wakeup_fd(-1)  # (what is left of the worker's in here)
-                try:
-                    os.fstat(w)
-                    closed = False
-                except OSError:
-                    closed = True
-                os._exit(0 if held == -1 and closed and forks._watch is None else 1)
+                mine = forks._watch
+                own = mine is not None and mine[0] == os.getpid()
+                held = signal.set_wakeup_fd(-1)
+                inherited = []  # fds open here on the worker's pipe
+                for fd in range(1024):
+                    try:
+                        if os.fstat(fd).st_ino == workers:
+                            inherited.append(fd)
+                    except OSError:
+                        pass
+                watching = [t.name for t in threading.enumerate()].count("cfgcore-sigterm-watch")
+                ok = own and held == mine[2] and not inherited and watching == 1
+                os._exit(0 if ok else 1)
             _, status = os.waitpid(pid, 0)
             return os.waitstatus_to_exitcode(status), signal.set_wakeup_fd(w) == w
 

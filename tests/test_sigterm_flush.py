@@ -3,7 +3,13 @@ killed a plain ``python service.py`` without running its exit hooks: every expos
 background writer still held was lost. cfgcore now writes them first, then the process
 ends by SIGTERM as before; an application's own handler is never replaced, and
 ``CFGCORE_SIGTERM_FLUSH=0`` leaves SIGTERM alone. Real processes, real signals, the
-real exposure log."""
+real exposure log.
+
+Python runs the handler on the main thread only. A SIGTERM the kernel gave to another
+thread (it may, when the main thread has a signal pending) while the main thread waited
+in C (``Event().wait()``, ``join()``) was noted and never handled: the process never
+ended (once in CI). A thread of cfgcore's own now watches for it through the wake-up fd
+in every process where the handler is cfgcore's, forked children included."""
 
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ from tests.ab_service import AB_MANAGER
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
 USERS = 5000
-SERVICE = (
+# The start of each service: a manager (see tests/ab_service.py) and what it calls.
+WATCHED = (
     textwrap.dedent(
         """
     import os, signal, sys, threading, time
@@ -32,24 +39,52 @@ SERVICE = (
     + AB_MANAGER
     + textwrap.dedent(
         """
+    def signal_elsewhere():
+        # A SIGTERM the kernel gives to this thread, not the main one, as it may give a
+        # process's signal to any thread: sent to this thread (so the C-level handler
+        # runs here), once the main thread waits in C. The main thread is there once its
+        # frame, in threading.py, has not moved for 0.1 s (it would have gone on).
+        main, before = threading.main_thread().ident, None
+        while True:
+            frame = sys._current_frames()[main]
+            now = (frame, frame.f_lasti)
+            if frame.f_code.co_filename == threading.__file__ and now == before:
+                break
+            before = now
+            time.sleep(0.1)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    def watching():
+        return any(t.name == "cfgcore-sigterm-watch" for t in threading.enumerate())
+    """
+    )
+)
+SERVICE = WATCHED + textwrap.dedent(
+    """
     for i in range(int(sys.argv[3])):
         assert m.get_ab_test_variant("t", {"user_id": f"u{i}"}) is not None
-    print("handler", signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, flush=True)
+    print("handler", signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL,
+          "watcher", watching(), flush=True)
     # A service serving until it is stopped, its main thread waiting as argv[4] says.
-    wait = sys.argv[4]
+    wait, elsewhere = sys.argv[4], sys.argv[5] == "elsewhere"
     if wait == "sleep":
         while True:
             time.sleep(0.05)
     elif wait == "event":  # a lock's wait in C, no timeout
+        if elsewhere:
+            threading.Thread(target=signal_elsewhere, daemon=True).start()
         threading.Event().wait()
     elif wait == "join":  # the main thread joins a server thread that never ends
-        server = threading.Thread(target=threading.Event().wait, daemon=True)
+        def serve():
+            if elsewhere:
+                signal_elsewhere()
+            threading.Event().wait()
+        server = threading.Thread(target=serve, daemon=True)
         server.start()
         server.join()
     else:  # a blocking read, retried by Python after each handler (PEP 475)
         os.read(os.pipe()[0], 1)
     """
-    )
 )
 
 
@@ -66,19 +101,37 @@ def _close_pipes():
 _STARTED: list[subprocess.Popen] = []
 
 
-def _run(tmp_path, mode: str = "default", wait: str = "sleep", **env: str):
+def _start(code: str, *args: str, **env: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVICE, str(tmp_path), mode, str(USERS), wait],
+        [sys.executable, "-c", code, *args],
         env={**os.environ, "PYTHONPATH": SRC, **env},
         stdout=subprocess.PIPE,
         text=True,
     )
     _STARTED.append(proc)
+    return proc
+
+
+def _serve(tmp_path, mode: str = "default", wait: str = "sleep", sigterm: str = "", **env: str):
+    """The service, started; whether SIGTERM's handler is not the default, and whether
+    cfgcore's watcher runs. ``sigterm="elsewhere"``: it sends itself SIGTERM on a thread
+    other than the main one (see ``signal_elsewhere``)."""
+    proc = _start(SERVICE, str(tmp_path), mode, str(USERS), wait, sigterm, **env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("handler "), line
+    return proc, line.split()[1] == "True", line.split()[3] == "True"
+
+
+def _run(tmp_path, mode: str = "default", wait: str = "sleep", **env: str):
+    proc, handled, _ = _serve(tmp_path, mode, wait, **env)
     proc.send_signal(signal.SIGTERM)
-    return proc, line.split()[1] == "True"
+    return proc, handled
+
+
+NEEDS_PTHREAD_KILL = pytest.mark.skipif(
+    not hasattr(signal, "pthread_kill"), reason="needs pthread_kill"
+)
 
 
 def _exposed(tmp_path) -> int:
@@ -97,24 +150,43 @@ def test_sigterm_writes_the_pending_exposures_then_ends_by_sigterm(tmp_path):
 def test_a_main_thread_waiting_in_c_still_flushes_and_ends(tmp_path, wait):
     # The main thread runs the handler only between two bytecodes. Waits on a lock (an
     # Event, a join) and blocking reads return to Python for a signal that reaches the
-    # main thread (Linux gives a process's signal to its main thread first), so the
-    # flush starts; the process then ends by SIGTERM, a read retried after the handler
-    # included (the flush's own SIGTERM reaches the main thread again).
+    # main thread, so the flush starts; the process then ends by SIGTERM, a read retried
+    # after the handler included (the flush's own SIGTERM reaches the main thread
+    # again). A signal that reaches another thread: the next test.
     proc, handled = _run(tmp_path, wait=wait)
     assert handled
     assert proc.wait(60) == -signal.SIGTERM
     assert _exposed(tmp_path) == USERS
 
 
-def test_the_switch_leaves_sigterm_alone(tmp_path):
-    proc, handled = _run(tmp_path, CFGCORE_SIGTERM_FLUSH="0")
-    assert not handled
+@NEEDS_PTHREAD_KILL
+@pytest.mark.parametrize("wait", ["event", "join"])
+def test_a_sigterm_another_thread_takes_still_flushes_and_ends(tmp_path, wait):
+    # The C-level handler runs on the thread the signal reached and only notes it for
+    # the main thread, which sleeps on in Event().wait() or join(): the handler never
+    # ran and the process lived on (the default action would have ended it). cfgcore's
+    # watcher reads the signal's byte from the wake-up fd and starts the flush, whose
+    # end wakes the main thread.
+    proc, handled, watched = _serve(tmp_path, wait=wait, sigterm="elsewhere")
+    assert handled and watched
     assert proc.wait(60) == -signal.SIGTERM
+    assert _exposed(tmp_path) == USERS
+
+
+@pytest.mark.parametrize("sigterm", ["", pytest.param("elsewhere", marks=NEEDS_PTHREAD_KILL)])
+def test_the_switch_leaves_sigterm_alone(tmp_path, sigterm):
+    proc, handled, watched = _serve(tmp_path, wait="event", sigterm=sigterm,
+                                    CFGCORE_SIGTERM_FLUSH="0")  # fmt: skip
+    assert not handled and not watched
+    if not sigterm:
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == -signal.SIGTERM  # the default action, on whichever thread
 
 
 def test_an_applications_own_handler_is_kept(tmp_path):
-    proc, handled = _run(tmp_path, "own")
-    assert handled
+    proc, handled, watched = _serve(tmp_path, "own")
+    assert handled and not watched  # (the wake-up fd is left alone too)
+    proc.send_signal(signal.SIGTERM)
     assert proc.stdout is not None
     assert proc.stdout.readline() == "own handler\n"  # its handler ran; cfgcore's did not
     assert proc.poll() is None  # and the process lives on, as that handler decided
@@ -135,3 +207,88 @@ def test_the_handler_is_not_installed_from_another_thread():
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.stdout.strip() == "True", out.stderr
+
+
+FORKED = WATCHED + textwrap.dedent(
+    """
+    from cfgcore.runtime import forks
+    users = int(sys.argv[3])
+
+    def inodes(fds):
+        return {os.fstat(fd).st_ino for fd in fds}
+
+    def open_fds():
+        fds = []
+        for fd in range(1024):
+            try:
+                os.fstat(fd)
+            except OSError:
+                continue
+            fds.append(fd)
+        return fds
+
+    assert watching() and forks._watch is not None
+    parents = inodes(forks._watch[1:])  # (a pipe's two ends are one inode)
+    pid = os.fork()  # a child of the service's own, no multiprocessing
+    if pid == 0:
+        import faulthandler
+        faulthandler.dump_traceback_later(90, exit=True)  # (a hang ends, its stacks said)
+        for i in range(users):
+            assert m.get_ab_test_variant("t", {"user_id": f"child{i}"}) is not None
+        own = forks._watch is not None and forks._watch[0] == os.getpid()
+        r, w = forks._watch[1:] if own else (-1, -1)
+        print("child", own and watching(), signal.set_wakeup_fd(w) == w,
+              not parents & inodes(open_fds()), flush=True)
+        threading.Thread(target=signal_elsewhere, daemon=True).start()
+        threading.Event().wait()
+    _, status = os.waitpid(pid, 0)
+    # The child's SIGTERM started nothing here: no flush began in this process.
+    print("ended", os.waitstatus_to_exitcode(status), forks._flush_once.locked(), flush=True)
+    for i in range(users):
+        assert m.get_ab_test_variant("t", {"user_id": f"parent{i}"}) is not None
+    threading.Thread(target=signal_elsewhere, daemon=True).start()
+    threading.Event().wait()
+    """
+)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not hasattr(signal, "pthread_kill"), reason="needs fork"
+)
+def test_a_forked_child_watches_a_pipe_of_its_own(tmp_path):
+    """A child forked by the service has no watcher thread of its parent's, and the
+    parent's wake-up pipe would start the parent's flush: it drops that pipe and watches
+    one of its own, so a SIGTERM that reaches another thread of the child writes and
+    ends the child, and the parent lives on, its own watcher still working."""
+    proc = _start(FORKED, str(tmp_path), "default", str(USERS))
+    out, _ = proc.communicate(timeout=120)  # (a hang fails here)
+    # The child: its own watcher, its own pipe as the wake-up fd, none of the parent's
+    # pipe left open; it ended by SIGTERM, and the parent started no flush.
+    assert out.splitlines() == ["child True True True", f"ended {-signal.SIGTERM} False"]
+    assert proc.returncode == -signal.SIGTERM
+    users = [e.user for e in read_exposures(str(tmp_path / "flags.exposures.jsonl"))]
+    assert sorted(users) == sorted([f"child{i}" for i in range(USERS)]
+                                   + [f"parent{i}" for i in range(USERS)])  # fmt: skip
+
+
+def test_a_wake_up_fd_already_held_stays_its_holders():
+    """An event loop's wake-up fd (asyncio's add_signal_handler, trio) set before cfgcore
+    arms its handler is not taken over: no watcher, the fd still the loop's."""
+    code = textwrap.dedent(
+        """
+        import os, signal, threading
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+        import cfgcore.dynamic_config  # (arms the exit hooks and the SIGTERM handler)
+        from cfgcore.runtime import forks
+        names = [t.name for t in threading.enumerate()]
+        print(signal.getsignal(signal.SIGTERM) is forks._on_sigterm, forks._watch is None,
+              "cfgcore-sigterm-watch" in names, signal.set_wakeup_fd(-1) == w)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.split() == ["True", "True", "False", "True"], out.stderr

@@ -25,18 +25,41 @@ SIGTERM has its default action, cfgcore handles it (:func:`_arm_sigterm`, set
 handler the application (or its server: gunicorn, uvicorn, celery) installs before or
 after is never replaced or wrapped: it decides, and its exit runs the hooks as usual.
 
-Python runs a signal handler on the main thread, between two bytecodes. A main thread
-waiting on a lock (an ``Event``, a ``join``) or in a blocking read returns to Python for
-it (Linux gives a process's signal to its main thread first; PEP 475 retries the read
-after the handler), so a plain service flushes and ends (``tests/test_sigterm_flush.py``).
-A main thread that stays in one C call that neither returns nor checks for signals
-runs no handler until that call ends. A ``Pool`` worker waits so, on a lock
-that ``terminate()`` leaves held by the parent, and a SIGTERM that reached it just
-before that wait (or reached another thread) was never handled: the worker lived on
-and the parent's ``with Pool() as pool:`` waited for it forever. So in a
-``multiprocessing`` child cfgcore also watches for SIGTERM from a thread of its own
-(:func:`_watch_sigterm`, through :func:`signal.set_wakeup_fd` when no event loop holds
-it), which starts the same flush whether or not the main thread ever runs the handler.
+Python runs a signal handler on the main thread only, between two bytecodes. The kernel
+runs CPython's C-level handler on whichever thread it gives the signal to: a
+process-directed SIGTERM goes to the main thread while that thread does not block it and
+has no signal pending (or is on a CPU), and otherwise to any other thread that does not
+block it. A main thread waiting on a lock (an ``Event``, a ``join``) or in a blocking
+read returns to Python for a signal given to it (PEP 475 retries the read after the
+handler); given to another thread, the signal is only noted for the main thread, which
+sleeps on in C, so the handler never ran and the process never ended, where the
+default action would have ended it whichever thread took it (once in CI: a test's
+service, its main thread in ``Event().wait()``, hung). A main thread that stays in one
+C call that neither returns nor checks for signals runs no handler until that call
+ends either: a ``Pool`` worker waits so, on a lock that ``terminate()`` leaves held by
+the parent, and its parent's ``with Pool() as pool:`` waited for it forever. So in
+every process where cfgcore's handler is installed, cfgcore also watches for SIGTERM
+from a thread of its own (:func:`_watch_sigterm`, ``cfgcore-sigterm-watch``): CPython
+writes each caught signal's number to the :func:`signal.set_wakeup_fd` pipe on the
+thread that caught it, and the watcher starts the same flush, whose end wakes the main
+thread by a SIGTERM sent to that thread (or ends the process from outside it). A
+forked child drops its parent's pipe and watches one of its own.
+
+The cost is one daemon thread blocked on a read and one pipe per process; on Python
+3.12+ that thread also makes ``os.fork()`` in an otherwise single-threaded process
+warn that the process is multi-threaded (a ``DeprecationWarning``, shown by default
+only for a fork called from ``__main__``). The wake-up fd is one per process: the
+watcher takes it only when no one holds it (an event loop's stays theirs; the handler
+alone serves then), and a library that sets it later takes it over, after which the
+watcher sees nothing (that library's loop, woken by its own pipe, runs the handler
+instead). asyncio's ``add_signal_handler`` does so silently (its last
+``remove_signal_handler`` clears it, and the watcher stays deaf). trio sets it at each
+``trio.run()`` on the main thread, and restores cfgcore's when the run ends, but
+warns (``RuntimeWarning``: "Trio's signal handling code might have collided with
+another library") when it finds one set: this matters, since the warning is shown by
+default and ``-W error`` (pytest's ``filterwarnings = error``) makes ``trio.run()``
+fail (``TrioInternalError``); a trio application installs its own SIGTERM handler
+before cfgcore is imported, or sets ``CFGCORE_SIGTERM_FLUSH=0``.
 
 A SIGTERM that reaches a forked child before the interpreter has set itself up there
 is lost: CPython discards the signals its handler caught until then (it cannot tell
@@ -158,9 +181,7 @@ def _arm_sigterm() -> None:
     except (ValueError, OSError, AttributeError):  # no SIGTERM, or an embedded interpreter
         return
     _sigterm_armed = True
-    mp = sys.modules.get("multiprocessing")
-    if mp is not None and mp.parent_process() is not None:  # (spawned, say)
-        _watch_sigterm()
+    _watch_sigterm()  # in every process: see the module docstring
 
 
 _flush_once = threading.Lock()  # taken by whoever starts the SIGTERM flush (once)
@@ -225,10 +246,11 @@ _watch: tuple[int, int, int] | None = None
 
 def _watch_sigterm() -> None:
     """Start the flush on SIGTERM from a thread of cfgcore's own, not only from the
-    handler, which needs the main thread (see the module docstring). For
-    ``multiprocessing`` children, whose main thread waits in C for the parent (and
-    whose parent waits for them without a bound): on the main thread, while the
-    handler is ours and no one (an event loop) holds the wake-up fd, which is theirs."""
+    handler, which needs the main thread, asleep in C when the signal went to another
+    thread (see the module docstring). Armed with the handler, in every process, and
+    again in a forked child (:func:`_repair_child`) and a ``multiprocessing`` child
+    (:func:`_arm_child`): on the main thread, while the handler is ours and no one (an
+    event loop) holds the wake-up fd, which is theirs. Once per process."""
     global _watch
     if _watch is not None and _watch[0] == os.getpid():
         return
@@ -279,7 +301,8 @@ def _handler_is_ours() -> bool:
 
 def _unwatch_inherited() -> None:
     """In a forked child: the parent's wake-up pipe is the parent's (a SIGTERM here
-    would start the flush there). The child watches its own once armed again."""
+    would start the flush there). The child then watches a pipe of its own
+    (:func:`_repair_child`)."""
     global _watch
     if _watch is None or _watch[0] == os.getpid():
         return
@@ -430,7 +453,9 @@ def _arm_multiprocessing() -> None:
 
 
 def _arm_child(_sentinel: object) -> None:
-    # In a multiprocessing child, after it cleared the parent's finalizers.
+    # In a multiprocessing child, after it cleared the parent's finalizers (the
+    # watcher: a forked one has its own already; one from a forkserver, whose wake-up
+    # fd the server cleared, takes it now).
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         util.Finalize(None, _run_exits, exitpriority=5)
@@ -567,6 +592,15 @@ def _repair_child() -> None:
     finally:
         # Repaired: a SIGTERM that came since the fork is handled now, by this process.
         _unblock_after_fork()
+        # This process's own watcher (the parent's thread is not here, and its pipe was
+        # dropped above), on the forking thread, the main thread here. Started once
+        # SIGTERM is unblocked: a thread inherits its starter's mask, and one that
+        # blocked SIGTERM would leave it to the other threads (those restarted above
+        # block it), or to none once the main thread blocks it.
+        try:
+            _watch_sigterm()
+        except Exception:
+            log.exception("cfgcore could not watch for SIGTERM in process %d", os.getpid())
         if ending and _handler_is_ours():
             with contextlib.suppress(OSError):
                 os.kill(os.getpid(), signal.SIGTERM)
