@@ -204,3 +204,26 @@ def test_a_reload_leaves_the_older_snapshot_to_the_reclaimer(tmp_path):
         assert m.is_feature_enabled("f1") is False
     finally:
         m.close()
+
+
+class _Lying(dict):
+    """A dict whose own lookups lie: the evaluators read views as dicts, never these."""
+
+    def get(self, *args):
+        return "lie"
+
+    def __getitem__(self, key):
+        return "lie"
+
+
+def test_views_of_dict_subclasses_are_read_as_dicts_on_both_evaluators(impl):
+    engine = engine_class(impl).from_snapshot({"flags": {"t": {"default": "on"}}})
+    recorded = []
+    api = impl.SeedAPI(engine, {}, lambda *a: None)
+    api.metrics_to(None, lambda *a, **k: recorded.append(a))
+    api.views = (None, _Lying({"t": False}), _Lying({"t": {}}), _Lying({"t": 2.5}))
+    assert api.get_ab_test_variant("t", {"user_id": "u"}) == "on"
+    assert api.get_ab_test_variant("absent", {"user_id": "u"}) is None
+    assert api.record_metric("t", "m", 1.0, user_id="u") is True
+    assert api.record_metric("absent", "m", 1.0, user_id="u") is False
+    assert recorded == [("t", "on", "m", 1.0, "u")]

@@ -1959,7 +1959,7 @@ class SeedAPI:
             variant = exact_name(variant)
             if variant is None:
                 return False
-        meta = views[2].get(name)
+        meta = dict.get(views[2], name)  # (a subclass's get() unread, as the compiled one)
         if meta is None or self._record is None:
             return False
         if given and not serves_variant(meta, variant):
@@ -2017,7 +2017,7 @@ class SeedAPI:
     def _variant(
         self, views: tuple[Any, ...], test_name: str, user_context: ContextArg
     ) -> str | None:
-        seen = views[1].get(test_name)
+        seen = dict.get(views[1], test_name)  # (a subclass's get() unread, as the compiled one)
         if seen is None:
             return None
         snap = _served_snapshot(views, self.engine)
