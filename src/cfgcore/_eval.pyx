@@ -36,6 +36,7 @@ from cpython.dict cimport PyDict_Contains, PyDict_GetItemWithError, PyDict_SetIt
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject, PyTypeObject, destructor
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.math cimport NAN, fabs, isnan
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc

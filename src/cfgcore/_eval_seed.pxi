@@ -215,10 +215,16 @@ cdef tuple _views_with(tuple views, Py_ssize_t i, object value):
 cdef inline CompiledSnapshot _served_snapshot(tuple views, EngineCore engine):
     """The snapshot ``views`` were made from, else the engine's live one. A strong
     reference: see EngineCore.is_enabled."""
-    cdef object snap = views[0]
+    cdef object snap = _view(views, 0)
     if snap is None:
         return engine._snap
     return <CompiledSnapshot>snap
+
+
+cdef inline object _view(tuple views, Py_ssize_t i):
+    """``views[i]`` without the bounds check: views hold four items at least
+    (_checked_views), and the request path reads the first four only."""
+    return <object>PyTuple_GET_ITEM(views, i)
 
 
 @cython.final
@@ -476,7 +482,7 @@ cdef class SeedAPI:
             variant = _exact_name(variant)
             if variant is None:
                 return False
-        found = PyDict_GetItemWithError(<dict>views[2], test_name)  # exact str: cannot raise
+        found = PyDict_GetItemWithError(<dict>_view(views, 2), test_name)  # exact str: cannot raise
         if found == NULL:
             PyErr_Clear()
             return False
@@ -488,7 +494,7 @@ cdef class SeedAPI:
         # Not recorded (False from the writer: its backlog full or closed, or the value
         # refused): False, and not counted toward the next guardrail check.
         if self._queue is not None:
-            run = PyDict_GetItemWithError(<dict>views[3], test_name)  # exact str: cannot raise
+            run = PyDict_GetItemWithError(<dict>_view(views, 3), test_name)  # exact str: cannot raise
             if event_id is not None:  # nine items: the run slot, then the id
                 if run == NULL:
                     PyErr_Clear()
@@ -528,7 +534,7 @@ cdef class SeedAPI:
         cdef PyObject* found
         cdef dict attrs
         cdef int known
-        found = PyDict_GetItemWithError(<dict>views[1], test_name)  # exact str: cannot raise
+        found = PyDict_GetItemWithError(<dict>_view(views, 1), test_name)  # exact str: cannot raise
         if found == NULL:
             PyErr_Clear()
             return None
@@ -579,7 +585,7 @@ cdef class SeedAPI:
                     if self._append is not None:
                         if _seen_as_other(<tuple>seen, uid, self._forms):
                             return v  # logged as its other form (42 / "42"): one user
-                        self._log(<dict>views[3], test_name, v, uid, <set>shard)
+                        self._log(<dict>_view(views, 3), test_name, v, uid, <set>shard)
                         return v
                 else:  # a logged id of a str subclass whose __eq__ raised: cannot tell
                     _missing_unless_interrupt()
