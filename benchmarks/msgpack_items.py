@@ -2,7 +2,9 @@
 document cost, and what its count costs: a document of nothing but empty arrays (one
 byte an item, the densest) at the bound and past it, decoded and served in a fresh
 process each (its time and the peak memory it adds), and the scan that counts the items
-of a 10,000-flag document (median of 7 runs of 20 scans).
+of a 10,000-flag document (median of 7 runs of 20 scans). The default bound's figures
+are the cost per million items that ``max_items=`` (a store's setting, up to
+``snapshot.MAX_MSGPACK_ITEMS_BOUND``) scales.
 
 Run: ``python benchmarks/msgpack_items.py``
 """

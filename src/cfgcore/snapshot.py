@@ -49,6 +49,7 @@ import bisect
 import gc
 import json
 import math
+import numbers
 import os
 import re
 import weakref
@@ -64,6 +65,7 @@ from cfgcore._encoding import decode_text, utf8_encodable
 from cfgcore._frozen import untrack
 from cfgcore._json_errors import json_error_path, json_syntax_problem
 from cfgcore._msgspec_errors import NO_DATA, msgspec_problem
+from cfgcore._numbers import shown
 from cfgcore.errors import (
     ConfigError,
     Problem,
@@ -665,17 +667,45 @@ def is_decoded(snapshot: Any) -> bool:
     return ref is not None and ref() is snapshot
 
 
+#: The most items (containers, map keys, values, array elements) a MessagePack flag
+#: document (or published configuration) may hold unless its reader is given another
+#: bound (``max_items=``: a flag store's URL parameter, :func:`decode_snapshot`'s
+#: argument): 7 times a 10,000-flag document of simple flags (134,000), about 30,000
+#: flags of two conditions and a rollout. It bounds the objects decoding one builds: a
+#: document of nothing but empty arrays, one byte each, takes about 210 MB and 4 s to
+#: decode and serve at this bound (and 1 GB at 4 MB past it):
+#: ``benchmarks/msgpack_items.py``.
+MAX_MSGPACK_ITEMS = 1_000_000
+#: The lowest item bound a reader may be given (``max_items=``): the smallest flag
+#: documents hold tens of items, and a bound below this one is a typo, not a setting.
+MIN_MSGPACK_ITEMS_BOUND = 1_000
+#: The highest item bound a reader may be given: what a hostile writer's document of one
+#: byte per item costs every reader grows with it, about 210 MB and 4 s per million
+#: items (2.1 GB and 40 s of each process at this bound). Real flags take about 5 bytes
+#: an item (a 10,000-flag document: 674,028 bytes, 134,003 items), so the 64 MiB
+#: document limit holds about 13 million of theirs: a flag set near this bound is
+#: better split into namespaces of its own.
+MAX_MSGPACK_ITEMS_BOUND = 10_000_000
+
+
 def decode_snapshot(
-    data: bytes | str, format: Format = "yaml", *, file: str | None = None
+    data: bytes | str,
+    format: Format = "yaml",
+    *,
+    file: str | None = None,
+    max_items: int = MAX_MSGPACK_ITEMS,
 ) -> Snapshot:
     """Decode snapshot bytes into a typed :class:`Snapshot`; raise SnapshotError with paths.
 
     Every bad flag and segment is reported, each with its key path. A document that
     repeats a key in one mapping is refused in every format (YAML, JSON, MessagePack:
-    see :func:`refuse_msgpack_duplicates`), naming the key path.
+    see :func:`refuse_msgpack_duplicates`), naming the key path. A MessagePack document
+    of more than ``max_items`` items is refused before it is decoded (the caller's
+    bound, checked with :func:`msgpack_items_bound`; :data:`MAX_MSGPACK_ITEMS` by
+    default).
     """
     with problem_lines(data, format, file), gc_paused():  # lines found with the collector on
-        return _decode(data, format, file)
+        return _decode(data, format, file, max_items)
 
 
 @contextmanager
@@ -739,12 +769,14 @@ def located_problems(
     return located
 
 
-def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
+def _decode(
+    data: bytes | str, format: Format, file: str | None, max_items: int = MAX_MSGPACK_ITEMS
+) -> Snapshot:
     try:
         if format == "msgpack":
             if isinstance(data, str):
                 raise SnapshotError("MessagePack input must be bytes", file=file)
-            top = _split_msgpack(data, _scan_msgpack(data, file))
+            top = _split_msgpack(data, _scan_msgpack(data, file, max_items))
             return _refuse_deep_values(
                 _assemble(top, _MP_FLAG.decode, _MP_COND.decode, file, owned=True), file
             )
@@ -850,15 +882,38 @@ def _at_json_byte(problem: Problem, data: bytes | str) -> Problem:
     return Problem(path=path, message=problem.message, file=problem.file, line=line)
 
 
-#: The most items (containers, map keys, values, array elements) a MessagePack flag
-#: document (or published configuration) may hold: 7 times a 10,000-flag document of
-#: simple flags (134,000), and what bounds the objects decoding one builds: a document
-#: of nothing but empty arrays, one byte each, takes about 210 MB and 4 s to decode and
-#: serve at this bound (and 1 GB at 4 MB past it).
-MAX_MSGPACK_ITEMS = 1_000_000
+def msgpack_items_bound(
+    value: Any, *, name: str = "max_items", file: str | None = None, text: bool = False
+) -> int:
+    """``value`` as a MessagePack item bound (``max_items=``): a whole number from
+    :data:`MIN_MSGPACK_ITEMS_BOUND` to :data:`MAX_MSGPACK_ITEMS_BOUND` (an int; with
+    ``text``, the ASCII digits of a URL parameter, ``_`` between groups allowed), else
+    :class:`~cfgcore.errors.ConfigError` naming ``name`` and the value.
+
+    >>> msgpack_items_bound("2_000_000", text=True)
+    2000000
+    """
+    number: int | None = None
+    if isinstance(value, str):  # (text only where a URL gives it: an argument is a number)
+        if text and len(value) <= 40 and re.fullmatch(r"[0-9]+(?:_[0-9]+)*", value, re.ASCII):
+            number = int(value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
+    if number is None or not MIN_MSGPACK_ITEMS_BOUND <= number <= MAX_MSGPACK_ITEMS_BOUND:
+        given = shown(value[:60] if isinstance(value, str) else value)
+        raise ConfigError(
+            f"{name}: expected a whole number of MessagePack items from "
+            f"{MIN_MSGPACK_ITEMS_BOUND:,} to {MAX_MSGPACK_ITEMS_BOUND:,} (the default is "
+            f"{MAX_MSGPACK_ITEMS:,}; each million costs a reader up to about 210 MB), "
+            f"got {given}",
+            file=file,
+        )
+    return number
 
 
-def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:
+def refuse_msgpack_duplicates(
+    data: bytes, file: str | None, max_items: int = MAX_MSGPACK_ITEMS
+) -> None:
     """Refuse a MessagePack document with a map that repeats a key, naming the key path.
 
     msgspec keeps the last of two equal keys without a word, where another reader may
@@ -869,22 +924,23 @@ def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:
     ``cfgcore._eval.msgpack_duplicate_at``, a scan in C: about 1 ms for 10,000 flags).
     Bytes that are not one whole MessagePack value pass, for the decoder to name.
 
-    A document of more than :data:`MAX_MSGPACK_ITEMS` items is refused too, before
+    A document of more than ``max_items`` items (:data:`MAX_MSGPACK_ITEMS` unless the
+    reader was given another bound: a store's ``max_items=``) is refused too, before
     decoding: each item is a Python object once decoded, and a hostile writer (an
     unsigned Redis store's) packs one into a byte (4 MB of empty arrays decoded to
     almost 1 GB), which would stop every process that reads the document."""
     from cfgcore._compat import impl  # here: cfgcore._eval imports this module
 
     duplicate, items = impl.msgpack_scan(data)
-    _refuse_scanned(data, file, duplicate, items)
+    _refuse_scanned(data, file, duplicate, items, max_items)
 
 
-def _scan_msgpack(data: bytes, file: str | None) -> Any:
-    """:func:`refuse_msgpack_duplicates`, and where the document's members are, for
-    :func:`_split_msgpack`: the spans ``cfgcore._eval.msgpack_spans`` finds in the same
-    pass, or None. (Without the compiled evaluator, none: the reference's spans would
-    make its scan, Python code, take over twice as long, and the document is decoded
-    whole, as before.)"""
+def _scan_msgpack(data: bytes, file: str | None, max_items: int = MAX_MSGPACK_ITEMS) -> Any:
+    """:func:`refuse_msgpack_duplicates` (``max_items``: its bound), and where the
+    document's members are, for :func:`_split_msgpack`: the spans
+    ``cfgcore._eval.msgpack_spans`` finds in the same pass, or None. (Without the
+    compiled evaluator, none: the reference's spans would make its scan, Python code,
+    take over twice as long, and the document is decoded whole, as before.)"""
     from cfgcore._compat import IMPLEMENTATION, impl
 
     if IMPLEMENTATION != "c":
@@ -892,22 +948,60 @@ def _scan_msgpack(data: bytes, file: str | None) -> Any:
         spans = None
     else:
         duplicate, items, spans = impl.msgpack_spans(data)
-    _refuse_scanned(data, file, duplicate, items)
+    _refuse_scanned(data, file, duplicate, items, max_items)
     return spans
 
 
-def _refuse_scanned(data: bytes, file: str | None, duplicate: int, items: int) -> None:
-    if items < 0 and len(data) > MAX_MSGPACK_ITEMS:
+def msgpack_items(data: bytes) -> int:
+    """The items of MessagePack ``data`` (maps, arrays, keys and values, as the readers'
+    bound counts them), or -1 when it is not one whole value the scan follows: what a
+    writer measures before it writes a document (see :func:`too_many_items`)."""
+    from cfgcore._compat import impl
+
+    return int(impl.msgpack_scan(data)[1])
+
+
+#: Where a reader's item bound is raised, as a refusal of a document over it says.
+RAISED_WHERE = "the flag store URL (redis://...?max_items=N, file:///PATH.msgpack?max_items=N)"
+
+
+def too_many_items(items: int, max_items: int, where: str = RAISED_WHERE) -> str:
+    """The part of a message that says a document of ``items`` items is over the bound
+    ``max_items``, and how the bound of every reader is raised: ``max_items=`` in
+    ``where`` (a store's URL), up to :data:`MAX_MSGPACK_ITEMS_BOUND`."""
+    bound = (
+        "the default"
+        if max_items == MAX_MSGPACK_ITEMS
+        else f"max_items={max_items}; the default is {MAX_MSGPACK_ITEMS:,}"
+    )
+    if items > MAX_MSGPACK_ITEMS_BOUND:
+        how = (
+            f"no reader may be given a bound above {MAX_MSGPACK_ITEMS_BOUND:,}: split the "
+            "flags into namespaces (stores) of their own"
+        )
+    else:
+        how = (
+            f"raise the bound with max_items= in {where} of every process that reads "
+            f"it (at most {MAX_MSGPACK_ITEMS_BOUND:,})"
+        )
+    return (
+        f"{items:,} items (maps, arrays, keys and values), more than the bound of "
+        f"{max_items:,} ({bound}): {how}"
+    )
+
+
+def _refuse_scanned(
+    data: bytes, file: str | None, duplicate: int, items: int, max_items: int = MAX_MSGPACK_ITEMS
+) -> None:
+    if items < 0 and len(data) > max_items:
         # Not one whole value the scan counts (truncated, an invalid byte or bytes
         # after it, nested past the scan's 1,000 levels), and long enough to hold more
         # items than the bound: the decoder would build every item before the one it
         # stops at. Its skip over the bytes builds none and names what is wrong.
         _refuse_msgpack_unscanned(data, file)
-    if items > MAX_MSGPACK_ITEMS:
+    if items > max_items:
         raise SnapshotError(
-            f"the MessagePack document holds {items:,} items (maps, arrays, keys and "
-            f"values), more than the {MAX_MSGPACK_ITEMS:,} cfgcore decodes",
-            file=file,
+            f"the MessagePack document holds {too_many_items(items, max_items)}", file=file
         )
     if duplicate < 0:
         return
@@ -1020,11 +1114,17 @@ def _require_flags_key(obj: Any, file: str | None) -> None:
         )
 
 
-def load_snapshot(path: str | os.PathLike[str], format: Format | None = None) -> Snapshot:
-    """Read and decode a snapshot file; the format follows the extension unless given."""
+def load_snapshot(
+    path: str | os.PathLike[str],
+    format: Format | None = None,
+    *,
+    max_items: int = MAX_MSGPACK_ITEMS,
+) -> Snapshot:
+    """Read and decode a snapshot file; the format follows the extension unless given.
+    ``max_items``: a MessagePack file's item bound (see :func:`decode_snapshot`)."""
     name = os.fspath(path)
     data, fmt = read_snapshot_file(name, format)
-    return decode_snapshot(data, fmt, file=name)
+    return decode_snapshot(data, fmt, file=name, max_items=max_items)
 
 
 def read_snapshot_file(path: str, format: Format | None = None) -> tuple[bytes, Format]:

@@ -201,7 +201,13 @@ def publish(args: argparse.Namespace) -> int:
         RedisConfigStore,
         RedisFlagStore,
     )
-    from cfgcore.snapshot import decode_snapshot, problem_lines, read_snapshot_file
+    from cfgcore.runtime.redis_url import parse_redis_url
+    from cfgcore.snapshot import (
+        MAX_MSGPACK_ITEMS,
+        decode_snapshot,
+        problem_lines,
+        read_snapshot_file,
+    )
 
     if args.flags_from_cache == "":
         # `--flags-from-cache "$(ls ...)"` that found no file: read as no option, it
@@ -236,8 +242,11 @@ def publish(args: argparse.Namespace) -> int:
         if not path:
             raise ConfigError("--flags: the configuration directory has no flags file")
         data, fmt = read_snapshot_file(path)
+        # (a .msgpack file held to the store's item bound, max_items=, as its
+        # documents are: read within the bound they are written and read with)
+        bound = parse_redis_url(args.store).options.get("max_items", MAX_MSGPACK_ITEMS)
         with problem_lines(data, fmt, path):  # file:line: key path: ...
-            flags = decode_snapshot(data, fmt, file=path)
+            flags = decode_snapshot(data, fmt, file=path, max_items=bound)
             Engine().compile(flags, file=path)  # refuses before anything is written
     elif args.flags_from_cache is not None:
         path = args.flags_from_cache
@@ -259,8 +268,6 @@ def publish(args: argparse.Namespace) -> int:
     if flags is not None:
         # The target as shown everywhere (the audit log, the refusal, a hook): the URL
         # without its password.
-        from cfgcore.runtime.redis_url import parse_redis_url
-
         target = parse_redis_url(args.store).redacted()
         check(args.actor, "flags.publish", target, manager.audit)
     if flags is not None:

@@ -13,7 +13,8 @@ Stores here:
   ``fcntl`` lock on ``<file>.lock`` and replace the file atomically (temp file, fsync,
   rename); a sidecar ``.<file>.version`` records the version, checksum and writer.
   A flag file that is a symbolic link stays one: the file it points to is replaced,
-  and the lock and sidecar live beside that file.
+  and the lock and sidecar live beside that file. A MessagePack file is held to an item
+  bound, read and written (``file:///PATH.msgpack?max_items=N``; 1,000,000 by default).
   A missing file reads as the *seed* document (the bundled catalog, except in
   production: :func:`bundled_seed`) and is created by the first change.
 * :class:`MemoryFlagStore`: in-process only (``persist=False``, tests).
@@ -39,18 +40,22 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.snapshot import (
+    MAX_MSGPACK_ITEMS,
     Format,
     Snapshot,
     decode_snapshot,
     encode_snapshot,
     format_for,
+    msgpack_items,
+    msgpack_items_bound,
     problem_lines,
+    too_many_items,
 )
 
 __all__ = [
@@ -258,17 +263,41 @@ class FileFlagStore:
 
     ``seed`` is the file served (read-only) while ``path`` does not exist: the bundled
     catalog for the state directory. Writes never touch the seed.
+
+    ``max_items``: for a MessagePack file, the most items (maps, arrays, keys and
+    values) its document may hold, counted before it is decoded (a read refuses a larger
+    one) or written (a change making it larger is refused, the file left as it was): a
+    whole number from 1,000 to 10,000,000, :data:`cfgcore.snapshot.MAX_MSGPACK_ITEMS`
+    (1,000,000) by default; ``file:///PATH.msgpack?max_items=N`` gives it to
+    :func:`open_store`. A YAML or JSON file has no such bound (refused with one).
     """
 
     kind = "file"
 
+    #: The item bound of a MessagePack file's document, read and written (see above).
+    max_items: int = MAX_MSGPACK_ITEMS
+
     def __init__(
-        self, path: str | os.PathLike[str], *, seed: str | None = None, format: Format | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        seed: str | None = None,
+        format: Format | None = None,
+        max_items: int | None = None,
     ) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.url = "file://" + self.path
         self.seed = seed
         self.format: Format = format or format_for(self.path)
+        if max_items is not None:
+            max_items = msgpack_items_bound(max_items, file=self.path)
+            if self.format != "msgpack":
+                raise ConfigError(
+                    f"max_items={max_items}: a bound of MessagePack flag files (.msgpack), "
+                    f"and this one is {self.format}, which is held to none",
+                    file=self.path,
+                )
+        self.max_items = max_items or MAX_MSGPACK_ITEMS
         self._thread_lock = threading.RLock()  # file locks are per process, not per thread
         _FILE_STORES.add(self)
         self._watchers: list[Callable[[FlagDocument], None]] = []
@@ -333,7 +362,7 @@ class FileFlagStore:
         if cached is not None and cached[1] == origin and cached[2] == fmt and cached[0] == data:
             snapshot = cached[3]
         else:
-            snapshot = decode_snapshot(data, fmt, file=origin)
+            snapshot = decode_snapshot(data, fmt, file=origin, max_items=self.max_items)
             self._decoded = (data, origin, fmt, snapshot)
         digest = checksum(data)
         if origin != self.path:
@@ -406,6 +435,20 @@ class FileFlagStore:
             if check is not None:
                 check(new_snap)
             data = encode_snapshot(new_snap, self.format, file=self.path)
+            if self.format == "msgpack":
+                # (a file no reader with this bound reads: the next change could not
+                # even read it back)
+                items = msgpack_items(data)
+                if items > self.max_items:
+                    raise ConfigError(
+                        "not written: the flag document would hold "
+                        + too_many_items(
+                            items,
+                            self.max_items,
+                            "the store URL (file:///PATH.msgpack?max_items=N)",
+                        ),
+                        file=self.path,
+                    )
             writer = writer_identity(actor)
             new = FlagDocument(new_snap, data, old.version + 1, checksum(data), writer, self.path)
             try:
@@ -454,7 +497,9 @@ def open_store(
     """A flag store for ``url``: a path or ``file://`` URL (:class:`FileFlagStore`),
     ``redis://``/``rediss://``/``redis+sentinel://`` (the Redis store). ``None`` means
     ``$CFGCORE_FLAG_STORE``, else ``default_path``. ``seed`` is the document a file store
-    serves until its file exists."""
+    serves until its file exists. A ``file://`` URL takes one query parameter,
+    ``max_items=N`` (a ``.msgpack`` file's item bound: :class:`FileFlagStore`); any other
+    is refused, naming it (a path is a path: a ``?`` in it is part of the name)."""
     if url is None:
         url = os.environ.get("CFGCORE_FLAG_STORE") or default_path
     if url is None:
@@ -473,12 +518,20 @@ def open_store(
                 f"(pip install 'cfgcore[redis]'): {exc}"
             ) from None
         return redis_store.open_redis_store(text, seed=seed)  # type: ignore[no-any-return]
+    max_items = None
     if text.startswith("file://"):
         parsed = urlparse(text)
         text = unquote(parsed.path)
+        for key, value in parse_qsl(parsed.query, keep_blank_values=True):
+            if key != "max_items":
+                raise ConfigError(
+                    f"unknown query parameter {key!r} (a file:// flag store takes max_items=)",
+                    file=text,
+                )
+            max_items = msgpack_items_bound(value, file=text, text=True)
     elif "://" in text:
         raise ConfigError(f"unknown flag store URL scheme: {text.split('://')[0]!r}")
-    return FileFlagStore(text, seed=seed)
+    return FileFlagStore(text, seed=seed, max_items=max_items)
 
 
 # Every file store of the process, for the after-fork repair below.

@@ -16,7 +16,11 @@ a published configuration of the same URL keeps its own beside it:
 ``WAIT`` for N replicas: a write acknowledged by a replica survives a failover),
 ``wait_timeout=MS``, ``min_version=N`` (the lowest flag document version this
 process serves or builds on: a deployment's pin against an older document put back
-while it has no cache file), ``socket_timeout=S``, ``socket_connect_timeout=S``,
+while it has no cache file), ``max_items=N`` (the most items, maps, arrays, keys and
+values, a document of the store may hold: 1,000 to 10,000,000, default 1,000,000,
+:data:`cfgcore.snapshot.MAX_MSGPACK_ITEMS`; a process reads none larger, keeping its
+last good document, and writes none larger, refusing the write), ``socket_timeout=S``,
+``socket_connect_timeout=S``,
 ``sentinel_password=``/``sentinel_username=``, ``ssl=true`` (TLS to a Sentinel-managed
 primary) and ``sentinel_ssl=true`` (TLS to the Sentinels too, with the same files),
 ``password_file=PATH``/``sentinel_password_file=PATH``/``ssl_password_file=PATH``
@@ -159,6 +163,7 @@ from cfgcore.runtime.signing import MAX_ENVELOPE, FleetKeys
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
+    MAX_MSGPACK_ITEMS,
     MAX_VALUE_DEPTH,
     Snapshot,
     _deeper_than,
@@ -170,7 +175,10 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     encode_msgpack,
     encode_snapshot,
     mark_decoded,
+    msgpack_items,
+    msgpack_items_bound,
     refuse_msgpack_duplicates,
+    too_many_items,
 )
 
 if TYPE_CHECKING:
@@ -1025,6 +1033,10 @@ class RedisFlagStore(RedisFollower):
 
     kind = "redis"
 
+    #: The item bound of this store's documents, read and written: the URL's
+    #: ``max_items=`` or the argument (see ``__init__``), else the default.
+    max_items: int = MAX_MSGPACK_ITEMS
+
     def __init__(
         self,
         url: str,
@@ -1034,12 +1046,19 @@ class RedisFlagStore(RedisFollower):
         seed: str | None = None,
         keys: FleetKeys | None = None,
         credential_provider: Any = None,
+        max_items: int | None = None,
     ) -> None:
         """``credential_provider``: Redis's credentials, asked again at every new
         connection (a redis-py ``CredentialProvider``, or a callable returning
         ``(password,)`` or ``(username, password)``), for a password rotated while the
         process runs; the URL then gives none (no user-info part, no
-        ``password_file=``). The URL's ``password_file=`` does the same from a file."""
+        ``password_file=``). The URL's ``password_file=`` does the same from a file.
+
+        ``max_items``: the most items (maps, arrays, keys and values) a document of this
+        store may hold, counted before it is decoded (reads) or written (writes: a
+        document over it is refused, nothing written), as the URL's ``max_items=``
+        gives it (one or the other, or both alike): a whole number from 1,000 to
+        10,000,000; :data:`cfgcore.snapshot.MAX_MSGPACK_ITEMS` (1,000,000) by default."""
         self._parsed = parse_redis_url(url)
         if credential_provider is not None:
             p = self._parsed
@@ -1050,6 +1069,15 @@ class RedisFlagStore(RedisFollower):
                     file=p.redacted(),
                 )
         self._credential_provider = credential_provider
+        given = self._parsed.options.get("max_items")
+        if max_items is not None:
+            max_items = msgpack_items_bound(max_items, file=self._parsed.redacted())
+            if given is not None and given != max_items:
+                raise ConfigError(
+                    f"max_items: the URL gives {given:,} and max_items= {max_items:,}: keep one",
+                    file=self._parsed.redacted(),
+                )
+        self.max_items = max_items or given or MAX_MSGPACK_ITEMS
         # Signing and verification keys (cfgcore.runtime.signing): given, else the
         # process environment's; none: documents neither signed nor checked.
         self.keys = keys if keys is not None else FleetKeys.from_environ()
@@ -1343,7 +1371,7 @@ class RedisFlagStore(RedisFollower):
         """
         # A key repeated in a map (msgspec keeps the last one) is refused as a flag file's
         # is: a writer could otherwise make two readers serve different flags.
-        spans = _scan_msgpack(data, origin)
+        spans = _scan_msgpack(data, origin, self.max_items)
         try:
             # (split a run of flags at a time: see _split_msgpack)
             top = _split_msgpack(data, spans)
@@ -1377,7 +1405,8 @@ class RedisFlagStore(RedisFollower):
             # secret-reference check raise RecursionError in the listener.
             _refuse_deep_values(snapshot, origin, fresh)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            return decode_snapshot(data, "msgpack", file=origin)  # raises, with every path
+            # (raises, with every path)
+            return decode_snapshot(data, "msgpack", file=origin, max_items=self.max_items)
         self._decoded = (raw_flags, (seg_blob, segments))
         return snapshot
 
@@ -1391,7 +1420,7 @@ class RedisFlagStore(RedisFollower):
             return Snapshot()
         from cfgcore.snapshot import load_snapshot
 
-        return load_snapshot(self.seed)
+        return load_snapshot(self.seed, max_items=self.max_items)
 
     def _document_from(
         self,
@@ -2367,6 +2396,7 @@ class RedisFlagStore(RedisFollower):
                         f"{MAX_DOCUMENT_BYTES:,}-byte limit: not written",
                         file=self.url,
                     )
+                self._refuse_items(data, self, "not written")
                 checksum = hashlib.sha256(data).hexdigest()
                 # The epoch the document will have (the script decides the same way).
                 fresh = secrets.token_hex(16)
@@ -2466,6 +2496,19 @@ class RedisFlagStore(RedisFollower):
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
         )
+
+    @staticmethod
+    def _refuse_items(data: bytes, store: RedisFlagStore, outcome: str) -> None:
+        """ConfigError when ``data``, a document ``store`` is about to write, holds more
+        items than its bound (``max_items``): every reader with that bound would refuse
+        it, while this process served it. Counted by the scan the readers count with."""
+        items = msgpack_items(data)
+        if items > store.max_items:
+            raise ConfigError(
+                f"{outcome}: {store.noun} would hold "
+                + too_many_items(items, store.max_items, "the store URL"),
+                file=store.url,
+            )
 
     def _end_of_versions(self, highest: int, stored: int, publish: bool = False) -> str:
         """Why a write was refused at the end of the version space (the script's -4:
@@ -3390,8 +3433,9 @@ class RedisConfigStore(RedisFlagStore):
 
     def _decode(self, data: bytes, origin: str) -> Any:
         # A repeated key is refused here as in a flag document: msgspec would keep
-        # the last, and a configuration read by two releases must read the same.
-        refuse_msgpack_duplicates(data, origin)
+        # the last, and a configuration read by two releases must read the same. (So is
+        # one of more items than the store's bound.)
+        refuse_msgpack_duplicates(data, origin, self.max_items)
         try:
             doc = _PUBLISHED.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -3533,6 +3577,7 @@ class RedisConfigStore(RedisFlagStore):
                 f"{MAX_DOCUMENT_BYTES:,}-byte limit: not written",
                 file=self.url,
             )
+        self._refuse_items(cdata, self, "nothing published")
         csum = hashlib.sha256(cdata).hexdigest()
         self._refuse_unsigned()
         flags._refuse_unsigned()
@@ -3559,6 +3604,7 @@ class RedisConfigStore(RedisFlagStore):
                         f"{MAX_DOCUMENT_BYTES:,}-byte limit: nothing written",
                         file=flags.url,
                     )
+                self._refuse_items(fdata, flags, "nothing written")
                 fsum = hashlib.sha256(fdata).hexdigest()
                 cepoch, fepoch = secrets.token_hex(16), secrets.token_hex(16)
                 # (numbered above what this machine's cache files hold, as a repair is)

@@ -1,6 +1,8 @@
 """Flag-store URLs for Redis: ``redis://[user:password@]host:port/db?namespace=NS``,
 ``rediss://`` (TLS), ``unix://`` sockets and ``redis+sentinel://host:port,.../service``,
-with their query options (``namespace``, ``cache``, ``wait``, TLS files,
+with their query options (``namespace``, ``cache``, ``wait``, ``max_items`` (the item
+bound of the store's MessagePack documents, read and written: 1,000 to 10,000,000,
+default 1,000,000, see :data:`cfgcore.snapshot.MAX_MSGPACK_ITEMS`), TLS files,
 ``sentinel_ssl`` (TLS to the Sentinels too, with the same files), timeouts,
 ``password_file``/``sentinel_password_file``/``ssl_password_file``: a password read
 again at every new connection, see :mod:`cfgcore.runtime.redis_credentials`). TLS
@@ -43,6 +45,9 @@ _STR_OPTS = {
     "ssl_password_file",
 }
 _BOOL_OPTS = {"ssl", "ssl_check_hostname", "sentinel_ssl"}
+# The item bound of the store's MessagePack documents (cfgcore.snapshot.MAX_MSGPACK_ITEMS
+# by default): a whole number from 1,000 to 10,000,000, judged by msgpack_items_bound.
+_ITEMS_OPTS = {"max_items"}
 # The longest key password OpenSSL asks for (PEM_BUFSIZE), in UTF-8 bytes.
 MAX_KEY_PASSWORD_BYTES = 1024
 # The options of a TLS connection: ignored by redis-py on one without TLS.
@@ -110,7 +115,8 @@ class RedisURL:
     def for_command(self) -> str:
         """The URL for a command a message tells an operator to run (``cfgcore publish
         --store``): :meth:`redacted` with the options that connect to this store (TLS
-        files, Sentinel user, timeouts, ``wait``), secrets among them as ``***``; not the
+        files, Sentinel user, timeouts, ``wait``) and ``max_items`` (a repair writes a
+        document as large as the fleet reads), secrets among them as ``***``; not the
         ones that tune this process only (cache file, poll, client name)."""
         extra = []
         for key in sorted(self.options.keys() & _CONNECT_OPTS):
@@ -128,9 +134,10 @@ class RedisURL:
 # Query parameters that carry secrets: masked in every message, like the password.
 _SECRET_OPTS = {"sentinel_password", "ssl_password"}
 # Every option name a store URL takes (``db`` on unix:// URLs).
-_KNOWN_OPTS = _INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS | {"db"}
-# The options a command needs to reach the same store (for_command).
-_CONNECT_OPTS = (_INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS) - {
+_KNOWN_OPTS = _INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS | _ITEMS_OPTS | {"db"}
+# The options a command needs to reach the same store (for_command); max_items= too: a
+# repair publishes a document as large as the one the fleet reads.
+_CONNECT_OPTS = (_INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS | _ITEMS_OPTS) - {
     "namespace", "cache", "poll", "backoff_max", "client_name", "min_version",
 }  # fmt: skip
 
@@ -342,6 +349,10 @@ def parse_redis_url(url: str) -> RedisURL:
                 options[key] = _bool(value, shown, key)
             elif key in _STR_OPTS:
                 options[key] = value
+            elif key in _ITEMS_OPTS:
+                from cfgcore.snapshot import msgpack_items_bound
+
+                options[key] = msgpack_items_bound(value, name=key, file=shown, text=True)
             else:
                 raise ConfigError(f"unknown query parameter {key!r}", file=shown)
         except ValueError:
