@@ -227,3 +227,14 @@ def test_views_of_dict_subclasses_are_read_as_dicts_on_both_evaluators(impl):
     assert api.record_metric("t", "m", 1.0, user_id="u") is True
     assert api.record_metric("absent", "m", 1.0, user_id="u") is False
     assert recorded == [("t", "on", "m", 1.0, "u")]
+
+
+@pytest.mark.parametrize("entry", [None, (), "shards", 0])
+def test_a_test_whose_entry_is_no_dedup_is_served_and_exposed_alike(impl, entry):
+    # An entry that is neither False nor a tuple of shards: the test is served, and its
+    # exposure goes to expose (which dedups by itself), on both evaluators.
+    engine = engine_class(impl).from_snapshot({"flags": {"t": {"default": "on"}}})
+    exposed = []
+    api = impl.SeedAPI(engine, {"t": entry}, lambda *a: exposed.append(a[:2]))
+    assert api.get_ab_test_variant("t", {"user_id": "u"}) == "on"
+    assert exposed == [("t", "on")]

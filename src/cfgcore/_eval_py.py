@@ -2017,8 +2017,10 @@ class SeedAPI:
     def _variant(
         self, views: tuple[Any, ...], test_name: str, user_context: ContextArg
     ) -> str | None:
-        seen = dict.get(views[1], test_name)  # (a subclass's get() unread, as the compiled one)
-        if seen is None:
+        # (a subclass's get() unread, and an entry of None a test with no dedup shards,
+        # served and its exposure handed to expose, as the compiled one reads them)
+        seen = dict.get(views[1], test_name, _ABSENT)
+        if seen is _ABSENT:
             return None
         snap = _served_snapshot(views, self.engine)
         if self.engine._observer is None:
@@ -2088,6 +2090,7 @@ class SeedAPI:
 
 
 _NO_RUN: Any = object()  # a test ``SeedAPI.runs`` does not name: its records carry no run
+_ABSENT: Any = object()  # a test ``SeedAPI.tests`` does not name: no such test
 
 
 def _checked_views(value: Any) -> tuple[Any, ...]:
