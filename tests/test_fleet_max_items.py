@@ -451,3 +451,31 @@ def test_the_module_default_is_the_bound_when_none_is_given():
         decode_snapshot(data, "msgpack")
     raised = decode_snapshot(data, "msgpack", max_items=MAX_MSGPACK_ITEMS + 200)
     assert len(raised.flags["a"].variants["on"]) == MAX_MSGPACK_ITEMS + 100
+
+
+def test_managers_of_one_store_in_a_process_take_one_bound(tmp_path):
+    # One live flag set per store URL serves every manager of the process: a second
+    # bound would have been the first's without a word. Refused, naming both.
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    path = tmp_path / "flags.msgpack"
+    path.write_bytes(encode_snapshot(_with_list(1500)(Snapshot()), "msgpack"))
+    first = DynamicConfigurationManager(
+        store=f"file://{path}?max_items=2000", state_dir=tmp_path / "a"
+    )
+    try:
+        with pytest.raises(ConfigError) as refused:
+            DynamicConfigurationManager(store=str(path), state_dir=tmp_path / "b")
+        said = str(refused.value)
+        assert "max_items=1,000,000" in said and "max_items=2,000" in said and str(path) in said
+        same = DynamicConfigurationManager(
+            store=f"file://{path}?max_items=2000", state_dir=tmp_path / "c"
+        )
+        try:
+            assert same._live is first._live
+            assert same.is_feature_enabled("a") == first.is_feature_enabled("a")
+        finally:
+            same.close()
+        assert len(first.snapshot.flags["a"].variants["on"]) == 1500  # still serving
+    finally:
+        first.close()

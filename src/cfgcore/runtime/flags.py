@@ -1092,6 +1092,22 @@ def shared_flags(
     """
     with _SHARED_LOCK:
         live = _SHARED.get(store.url)
+        if (
+            live is not None
+            and not live.closed
+            and (engine is None or engine is live.engine)
+            and store is not live.store
+            and getattr(store, "max_items", None) != getattr(live.store, "max_items", None)
+        ):
+            # One set per URL serves every manager of the process: a second bound for
+            # it would be silently the first's.
+            store.close()
+            raise ConfigError(
+                f"max_items={getattr(store, 'max_items', None):,}: this process serves "
+                f"this store with max_items={getattr(live.store, 'max_items', None):,} "
+                "already; every manager of one store URL in a process takes the same bound",
+                file=store.url,
+            )
         if live is None or not (engine is None or engine is live.engine) or not live.acquire():
             serving = engine if adopt is None else adopt
             live = LiveFlags(store, engine=serving, clock=clock, audit=audit)
