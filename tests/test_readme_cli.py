@@ -593,6 +593,10 @@ INLINE: dict[str, Run | str] = {
     "cfgcore watch --store": REDIS,
     # run against a real Redis by tests/test_fleet_watch_refused_current.py
     "cfgcore watch --store URL": REDIS,
+    # the repair command a process prints, with its URL's max_items= (run against a real
+    # Redis by tests/test_fleet_max_items.py, as is the next)
+    "cfgcore publish --store URL ...": REDIS,
+    "cfgcore publish --flags FILE.msgpack": REDIS,
 }
 
 
