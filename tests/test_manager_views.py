@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import sys
 import weakref
 
 import pytest
@@ -238,3 +239,41 @@ def test_a_test_whose_entry_is_no_dedup_is_served_and_exposed_alike(impl, entry)
     api = impl.SeedAPI(engine, {"t": entry}, lambda *a: exposed.append(a[:2]))
     assert api.get_ab_test_variant("t", {"user_id": "u"}) == "on"
     assert exposed == [("t", "on")]
+
+
+def test_readers_racing_changes_never_mix_two_documents(manager):
+    # Real threads: a writer turns a flag on and off through the manager while readers
+    # check it. When the manager's document is the same before and after the reads (no
+    # change went live in between), the check and the status answer alike.
+    import threading
+
+    manager.set_feature_flag("x", False)
+    stop = threading.Event()
+    mixed: list = []
+    checked = [0]
+
+    def read() -> None:
+        while not stop.is_set():
+            before = manager.snapshot
+            on = manager.is_feature_enabled("x")
+            listed = manager.get_feature_flags_status()["x"]["enabled"]
+            if manager.snapshot is before:
+                if on != listed:
+                    mixed.append((on, listed))
+                checked[0] += 1
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads change hands often: many interleavings
+    for t in readers:
+        t.start()
+    try:
+        for i in range(30):
+            manager.set_feature_flag("x", i % 2 == 0)
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+        sys.setswitchinterval(interval)
+    assert checked[0] > 0 and mixed == []
+    assert manager.is_feature_enabled("x") is False  # the last change: i = 29, off
