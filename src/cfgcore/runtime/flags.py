@@ -82,12 +82,12 @@ class FlagSubscriber(Protocol):
 
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None: ...
 
-    # Optional: ``flags_serving(new)``, called right after the engine's swap, before
-    # the set's document and source change and before any ``flags_changed`` (a
-    # manager swaps its own views of ``new`` there); ``flags_recovered()``, called
-    # when a standing refusal ends without a swap (the store is back to the document
-    # that serves); ``flags_closed()``, called once the set is closed (nothing keeps
-    # its engine current any more).
+    # Optional: ``flags_serving(new)``, called right after the engine's swap (and the
+    # configuration published with it), before the set's document and source change
+    # and before any ``flags_changed`` (a manager swaps its own views of ``new``
+    # there); ``flags_recovered()``, called when a standing refusal ends without a swap
+    # (the store is back to the document that serves); ``flags_closed()``, called once
+    # the set is closed (nothing keeps its engine current any more).
 
 
 def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
@@ -538,6 +538,8 @@ class LiveFlags:
                     return False
             old = self.source
             retired = self.engine._swap(compiled)
+            if with_swap is not None:
+                with_swap()
             new = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
             subscribers = self._each() if old_doc is not None else []
             # The subscribers' views of the document (a dynamic-config manager's flags,
@@ -551,8 +553,6 @@ class LiveFlags:
                         serving(new)
                     except Exception:
                         log.exception("flag subscriber %r failed", sub)
-            if with_swap is not None:
-                with_swap()
             self.source = new
             self.document = doc
             self.last_error = None
