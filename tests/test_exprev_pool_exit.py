@@ -16,6 +16,8 @@ import textwrap
 
 import pytest
 
+import cfgcore
+
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 
@@ -165,10 +167,11 @@ def test_a_worker_whose_main_thread_never_runs_the_handler_still_ends_and_writes
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_process_forked_by_a_worker_does_not_write_its_signals_to_the_workers_pipe():
-    """A worker watches for SIGTERM through a pipe of its own (Python writes each signal's
-    number there). A process the worker forks inherits the pipe: its SIGTERM would start
-    the worker's flush and end the worker. It drops the pipe and watches one of its own
-    (its own thread); the worker keeps its pipe."""
+    """A worker watches for SIGTERM through a pipe of its own (cfgcore's C handler, or
+    Python as the wake-up fd, writes each signal's number there). A process the worker
+    forks inherits the pipe: its SIGTERM would start the worker's flush and end the
+    worker. It drops the pipe and watches one of its own (its own thread); the worker
+    keeps its pipe."""
     out = _run("""
         import multiprocessing, os, signal, threading
         from cfgcore.runtime import forks
@@ -182,7 +185,7 @@ def test_a_process_forked_by_a_worker_does_not_write_its_signals_to_the_workers_
             if pid == 0:
                 mine = forks._watch
                 own = mine is not None and mine[0] == os.getpid()
-                held = signal.set_wakeup_fd(-1)
+                held = forks._watched_fd()
                 inherited = []  # fds open here on the worker's pipe
                 for fd in range(1024):
                     try:
@@ -194,7 +197,7 @@ def test_a_process_forked_by_a_worker_does_not_write_its_signals_to_the_workers_
                 ok = own and held == mine[2] and not inherited and watching == 1
                 os._exit(0 if ok else 1)
             _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status), signal.set_wakeup_fd(w) == w
+            return os.waitstatus_to_exitcode(status), forks._watched_fd() == w
 
         with multiprocessing.get_context("fork").Pool(1) as pool:
             print(pool.apply(work))
@@ -204,7 +207,8 @@ def test_a_process_forked_by_a_worker_does_not_write_its_signals_to_the_workers_
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_wake_up_fd_someone_else_holds_stays_theirs():
-    """An event loop's wake-up fd (asyncio's add_signal_handler, trio) is not taken over:
+    """An event loop's wake-up fd (asyncio's add_signal_handler, trio) is not taken over.
+    The worker's watch goes through cfgcore's C handler, or, in a pure-Python install,
     the worker relies on the handler alone then."""
     out = _run("""
         import multiprocessing, os, signal
@@ -216,9 +220,10 @@ def test_a_wake_up_fd_someone_else_holds_stays_theirs():
         signal.set_wakeup_fd(w)
 
         def work():
-            return forks._watch is None, signal.set_wakeup_fd(-1) == w
+            watched = forks._watch is not None and forks._watch[0] == os.getpid()
+            return watched == forks._chained, signal.set_wakeup_fd(-1) == w, forks._chained
 
         with multiprocessing.get_context("fork").Pool(1) as pool:
             print(pool.apply(work))
     """)
-    assert out.strip() == "(True, True)"
+    assert out.strip() == f"(True, True, {cfgcore.IMPLEMENTATION == 'c'})"

@@ -8,8 +8,10 @@ real exposure log.
 Python runs the handler on the main thread only. A SIGTERM the kernel gave to another
 thread (it may, when the main thread has a signal pending) while the main thread waited
 in C (``Event().wait()``, ``join()``) was noted and never handled: the process never
-ended (once in CI). A thread of cfgcore's own now watches for it through the wake-up fd
-in every process where the handler is cfgcore's, forked children included."""
+ended (once in CI). A thread of cfgcore's own now watches for it in every process where
+the handler is cfgcore's, forked children included: through cfgcore's C handler in front
+of CPython's, which leaves the wake-up fd to event loops (trio warned at each run when
+cfgcore held it), or, without the compiled extension, through the wake-up fd."""
 
 from __future__ import annotations
 
@@ -32,8 +34,15 @@ WATCHED = (
     textwrap.dedent(
         """
     import os, signal, sys, threading, time
+    def hold_wakeup_fd():  # as an event loop does (asyncio's add_signal_handler, trio)
+        r, w = os.pipe()  # (nothing reads it here: the loop is not running)
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+
     if sys.argv[2] == "own":  # (before cfgcore is loaded)
         signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
+    elif sys.argv[2] == "fd-before":
+        hold_wakeup_fd()
     """
     )
     + AB_MANAGER
@@ -56,6 +65,10 @@ WATCHED = (
 
     def watching():
         return any(t.name == "cfgcore-sigterm-watch" for t in threading.enumerate())
+
+    from cfgcore.runtime import forks
+    if sys.argv[2] == "fd-after":
+        hold_wakeup_fd()
     """
     )
 )
@@ -64,7 +77,7 @@ SERVICE = WATCHED + textwrap.dedent(
     for i in range(int(sys.argv[3])):
         assert m.get_ab_test_variant("t", {"user_id": f"u{i}"}) is not None
     print("handler", signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL,
-          "watcher", watching(), flush=True)
+          "watcher", watching(), "chained", forks._chained, flush=True)
     # A service serving until it is stopped, its main thread waiting as argv[4] says.
     wait, elsewhere = sys.argv[4], sys.argv[5] == "elsewhere"
     if wait == "sleep":
@@ -115,12 +128,30 @@ def _start(code: str, *args: str, **env: str) -> subprocess.Popen:
 def _serve(tmp_path, mode: str = "default", wait: str = "sleep", sigterm: str = "", **env: str):
     """The service, started; whether SIGTERM's handler is not the default, and whether
     cfgcore's watcher runs. ``sigterm="elsewhere"``: it sends itself SIGTERM on a thread
-    other than the main one (see ``signal_elsewhere``)."""
+    other than the main one (see ``signal_elsewhere``). ``mode``: "own" installs a
+    handler of its own first; "fd-before" and "fd-after" hold the wake-up fd, as an
+    event loop does, before or after cfgcore arms its handler."""
     proc = _start(SERVICE, str(tmp_path), mode, str(USERS), wait, sigterm, **env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("handler "), line
-    return proc, line.split()[1] == "True", line.split()[3] == "True"
+    words = line.split()
+    _CHAINED.append(words[5] == "True")
+    return proc, words[1] == "True", words[3] == "True"
+
+
+_CHAINED: list[bool] = []  # the last service's: is the C handler in front of CPython's?
+
+# The two ways the watcher hears SIGTERM: cfgcore's C handler (the compiled extension),
+# or the wake-up fd (a pure-Python install).
+WATCHES = {"c-handler": {}, "wakeup-fd": {"CFGCORE_NO_EXTENSIONS": "1"}}
+
+
+@pytest.fixture(params=list(WATCHES))
+def watch(request) -> str:
+    if request.param == "c-handler" and cfgcore.IMPLEMENTATION != "c":
+        pytest.skip("the compiled extension is not built here: no C handler to test")
+    return request.param
 
 
 def _run(tmp_path, mode: str = "default", wait: str = "sleep", **env: str):
@@ -161,14 +192,35 @@ def test_a_main_thread_waiting_in_c_still_flushes_and_ends(tmp_path, wait):
 
 @NEEDS_PTHREAD_KILL
 @pytest.mark.parametrize("wait", ["event", "join"])
-def test_a_sigterm_another_thread_takes_still_flushes_and_ends(tmp_path, wait):
+def test_a_sigterm_another_thread_takes_still_flushes_and_ends(tmp_path, wait, watch):
     # The C-level handler runs on the thread the signal reached and only notes it for
     # the main thread, which sleeps on in Event().wait() or join(): the handler never
     # ran and the process lived on (the default action would have ended it). cfgcore's
-    # watcher reads the signal's byte from the wake-up fd and starts the flush, whose
-    # end wakes the main thread.
-    proc, handled, watched = _serve(tmp_path, wait=wait, sigterm="elsewhere")
+    # watcher reads the signal's byte (from its C handler's pipe, or the wake-up fd)
+    # and starts the flush, whose end wakes the main thread.
+    proc, handled, watched = _serve(tmp_path, wait=wait, sigterm="elsewhere", **WATCHES[watch])
     assert handled and watched
+    assert _CHAINED[-1] is (watch == "c-handler")
+    assert proc.wait(60) == -signal.SIGTERM
+    assert _exposed(tmp_path) == USERS
+
+
+@NEEDS_PTHREAD_KILL
+@pytest.mark.parametrize("mode", ["fd-before", "fd-after"])
+@pytest.mark.skipif(
+    cfgcore.IMPLEMENTATION != "c",
+    reason="no compiled extension built here: "
+    "a pure-Python install watches through the wake-up fd (the loop's)",
+)
+def test_an_event_loops_wake_up_fd_leaves_the_c_handler_hearing(tmp_path, mode):
+    """An event loop holds the process's one wake-up fd (asyncio's add_signal_handler,
+    trio), taken before cfgcore arms its handler or after. The watcher that read the
+    wake-up fd either never started (it stays the loop's) or went deaf once the loop
+    took it over: a SIGTERM another thread took while the main thread slept in C was
+    never handled. cfgcore's C handler writes to its own pipe, whoever holds the fd.
+    (A pure-Python install still reads the wake-up fd: there the handler alone serves.)"""
+    proc, handled, watched = _serve(tmp_path, mode, wait="event", sigterm="elsewhere")
+    assert handled and watched and _CHAINED[-1]
     assert proc.wait(60) == -signal.SIGTERM
     assert _exposed(tmp_path) == USERS
 
@@ -237,7 +289,7 @@ FORKED = WATCHED + textwrap.dedent(
             assert m.get_ab_test_variant("t", {"user_id": f"child{i}"}) is not None
         own = forks._watch is not None and forks._watch[0] == os.getpid()
         r, w = forks._watch[1:] if own else (-1, -1)
-        print("child", own and watching(), signal.set_wakeup_fd(w) == w,
+        print("child", own and watching(), forks._watched_fd() == w,
               not parents & inodes(open_fds()), flush=True)
         threading.Thread(target=signal_elsewhere, daemon=True).start()
         threading.Event().wait()
@@ -255,14 +307,15 @@ FORKED = WATCHED + textwrap.dedent(
 @pytest.mark.skipif(
     not hasattr(os, "fork") or not hasattr(signal, "pthread_kill"), reason="needs fork"
 )
-def test_a_forked_child_watches_a_pipe_of_its_own(tmp_path):
+def test_a_forked_child_watches_a_pipe_of_its_own(tmp_path, watch):
     """A child forked by the service has no watcher thread of its parent's, and the
-    parent's wake-up pipe would start the parent's flush: it drops that pipe and watches
-    one of its own, so a SIGTERM that reaches another thread of the child writes and
-    ends the child, and the parent lives on, its own watcher still working."""
-    proc = _start(FORKED, str(tmp_path), "default", str(USERS))
+    parent's pipe would start the parent's flush: it drops that pipe and watches one of
+    its own (the one its C handler or the wake-up fd writes to), so a SIGTERM that
+    reaches another thread of the child writes and ends the child, and the parent lives
+    on, its own watcher still working."""
+    proc = _start(FORKED, str(tmp_path), "default", str(USERS), **WATCHES[watch])
     out, _ = proc.communicate(timeout=120)  # (a hang fails here)
-    # The child: its own watcher, its own pipe as the wake-up fd, none of the parent's
+    # The child: its own watcher, its own pipe written to, none of the parent's
     # pipe left open; it ended by SIGTERM, and the parent started no flush.
     assert out.splitlines() == ["child True True True", f"ended {-signal.SIGTERM} False"]
     assert proc.returncode == -signal.SIGTERM
@@ -271,9 +324,10 @@ def test_a_forked_child_watches_a_pipe_of_its_own(tmp_path):
                                    + [f"parent{i}" for i in range(USERS)])  # fmt: skip
 
 
-def test_a_wake_up_fd_already_held_stays_its_holders():
+def test_a_wake_up_fd_already_held_stays_its_holders(watch):
     """An event loop's wake-up fd (asyncio's add_signal_handler, trio) set before cfgcore
-    arms its handler is not taken over: no watcher, the fd still the loop's."""
+    arms its handler is not taken over: the fd stays the loop's. cfgcore's C handler
+    watches all the same; a pure-Python install does not watch then."""
     code = textwrap.dedent(
         """
         import os, signal, threading
@@ -288,7 +342,112 @@ def test_a_wake_up_fd_already_held_stays_its_holders():
         """
     )
     out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC, **WATCHES[watch]},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    watched = watch == "c-handler"
+    assert out.stdout.split() == ["True", str(not watched), str(watched), "True"], out.stderr
+
+
+def _trio_run(env: dict[str, str]) -> subprocess.CompletedProcess:
+    code = textwrap.dedent(
+        """
+        import signal, sys
+        import cfgcore.dynamic_config  # (arms the exit hooks and the SIGTERM handler)
+        from cfgcore.runtime import forks
+        import trio
+
+        async def main():
+            await trio.sleep(0)
+            return "ran"
+
+        for _ in range(2):  # (trio takes the wake-up fd at each run, and gives it back)
+            print(trio.run(main), forks._watched_fd() == forks._watch[2], flush=True)
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        env={**os.environ, "PYTHONPATH": SRC, **env}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(cfgcore.IMPLEMENTATION != "c", reason="no compiled extension built here")
+def test_trio_runs_under_warnings_as_errors_with_the_watch_armed():
+    """trio takes the wake-up fd at each ``trio.run()`` and warns when it finds one held
+    (a RuntimeWarning; under ``-W error`` the run fails with TrioInternalError). The
+    watch, armed before, holds no wake-up fd: each run starts clean, and the watch still
+    writes to its own pipe afterwards."""
+    pytest.importorskip("trio")
+    out = _trio_run({})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ran", "True", "ran", "True"]
+
+
+def test_trio_warns_once_a_pure_python_watch_holds_the_wake_up_fd():
+    """The documented limit of a pure-Python install: its watcher holds the wake-up fd,
+    so trio warns, and fails under ``-W error``; docs/operations tell the workaround."""
+    pytest.importorskip("trio")
+    out = _trio_run(WATCHES["wakeup-fd"])
+    assert out.returncode != 0 and "collided with another library" in out.stderr, out.stderr
+    assert "ran" not in out.stdout
+
+
+@pytest.mark.skipif(cfgcore.IMPLEMENTATION != "c", reason="no compiled extension built here")
+def test_the_c_handler_writes_the_pipe_then_runs_pythons_and_gives_way():
+    """``cfgcore._eval.sigterm_watch`` on its own, in a process of its own: nothing to
+    chain to under the default action; once chained, each SIGTERM (on the main thread or
+    another) writes its byte to the pipe and still runs the Python handler, which
+    ``signal.getsignal`` still names; ``signal.signal`` replaces the C handler, and the
+    pipe hears nothing more."""
+    code = textwrap.dedent(
+        """
+        import os, signal, threading
+        from cfgcore import _eval
+
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        os.set_blocking(r, False)
+        def drained():
+            try:
+                return list(os.read(r, 64))
+            except BlockingIOError:
+                return []
+
+        print("default", _eval.sigterm_watch(w), _eval.sigterm_chained())
+        seen = []
+        def handler(signum, frame):
+            seen.append(signum)
+        signal.signal(signal.SIGTERM, handler)
+        print("chained", _eval.sigterm_watch(w), _eval.sigterm_chained(),
+              _eval.sigterm_watch_fd() == w, signal.getsignal(signal.SIGTERM) is handler)
+        signal.raise_signal(signal.SIGTERM)
+        def elsewhere():
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        t = threading.Thread(target=elsewhere)
+        t.start()
+        t.join()
+        for _ in range(1000):  # (the main thread runs the handler at its next bytecode)
+            if len(seen) == 2:
+                break
+        print("caught", seen == [signal.SIGTERM] * 2, drained() == [signal.SIGTERM] * 2)
+        _eval.sigterm_unwatch()
+        signal.raise_signal(signal.SIGTERM)
+        print("unwatched", len(seen), drained(), _eval.sigterm_watch_fd())
+        _eval.sigterm_watch(w)
+        signal.signal(signal.SIGTERM, handler)  # set again: CPython's handler alone
+        signal.raise_signal(signal.SIGTERM)
+        print("replaced", _eval.sigterm_chained(), len(seen), drained())
+        """
+    )
+    out = subprocess.run(
         [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert out.stdout.split() == ["True", "True", "False", "True"], out.stderr
+    assert out.stdout.splitlines() == [
+        "default False False",
+        "chained True True True True",
+        "caught True True",
+        "unwatched 3 [] -1",
+        "replaced False 4 []",
+    ], out.stderr

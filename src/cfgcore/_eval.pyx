@@ -346,3 +346,5 @@ include "_eval_seed.pxi"
 include "_eval_scan.pxi"
 # The JSON section split: where a JSON flag document's flags and segments are, without the GIL
 include "_eval_split.pxi"
+# SIGTERM's C handler in front of CPython's: the watch of cfgcore.runtime.forks
+include "_eval_signal.pxi"

@@ -39,26 +39,28 @@ C call that neither returns nor checks for signals runs no handler until that ca
 ends either: a ``Pool`` worker waits so, on a lock that ``terminate()`` leaves held by
 the parent, and its parent's ``with Pool() as pool:`` waited for it forever. So in
 every process where cfgcore's handler is installed, cfgcore also watches for SIGTERM
-from a thread of its own (:func:`_watch_sigterm`, ``cfgcore-sigterm-watch``): CPython
-writes each caught signal's number to the :func:`signal.set_wakeup_fd` pipe on the
-thread that caught it, and the watcher starts the same flush, whose end wakes the main
-thread by a SIGTERM sent to that thread (or ends the process from outside it). A
-forked child drops its parent's pipe and watches one of its own.
+from a thread of its own (:func:`_watch_sigterm`, ``cfgcore-sigterm-watch``). A C
+handler of cfgcore's sits in front of CPython's (:func:`cfgcore._eval.sigterm_watch`)
+and writes each SIGTERM's number to cfgcore's own pipe, on the thread that caught it,
+before CPython's handler runs as before; the watcher reads it and starts the same
+flush, whose end wakes the main thread by a SIGTERM sent to that thread (or ends the
+process from outside it). A forked child drops its parent's pipe and watches one of
+its own.
 
 The cost is one daemon thread blocked on a read and one pipe per process; on Python
 3.12+ that thread also makes ``os.fork()`` in an otherwise single-threaded process
 warn that the process is multi-threaded (a ``DeprecationWarning``, shown by default
-only for a fork called from ``__main__``). The wake-up fd is one per process: the
-watcher takes it only when no one holds it (an event loop's stays theirs; the handler
-alone serves then), and a library that sets it later takes it over, after which the
-watcher sees nothing (that library's loop, woken by its own pipe, runs the handler
-instead). asyncio's ``add_signal_handler`` does so silently (its last
-``remove_signal_handler`` clears it, and the watcher stays deaf). trio sets it at each
-``trio.run()`` on the main thread, and restores cfgcore's when the run ends, but
-warns (``RuntimeWarning``: "Trio's signal handling code might have collided with
-another library") when it finds one set: this matters, since the warning is shown by
-default and ``-W error`` (pytest's ``filterwarnings = error``) makes ``trio.run()``
-fail (``TrioInternalError``); a trio application installs its own SIGTERM handler
+only for a fork called from ``__main__``). The watch leaves the process's one
+:func:`signal.set_wakeup_fd` alone: an event loop (asyncio's ``add_signal_handler``,
+each ``trio.run()``, which warns when it finds the fd held, and fails under ``-W
+error``) takes it as if cfgcore were not there, and the watch goes on hearing SIGTERM
+meanwhile. Whoever sets SIGTERM's handler again (``signal.signal``, an event loop's
+handler for SIGTERM itself) replaces cfgcore's C handler with CPython's: that handler
+decides, and the watcher hears nothing more. Without the compiled extension (a
+pure-Python install, ``CFGCORE_NO_EXTENSIONS``) the watcher reads the wake-up fd
+instead, taken only while no one holds it (an event loop's stays theirs, and the
+handler alone serves then); a loop that takes it later leaves the watcher deaf, and
+trio warns at each run: a trio application there installs its own SIGTERM handler
 before cfgcore is imported, or sets ``CFGCORE_SIGTERM_FLUSH=0``.
 
 A SIGTERM that reaches a forked child before the interpreter has set itself up there
@@ -240,8 +242,10 @@ def _flush_then_end() -> None:
 _END_SECONDS = 5.0  # how long the main thread's handler may take to end the process
 
 
-# The wake-up pipe this process watches for SIGTERM: (pid, read end, write end).
+# The pipe this process watches for SIGTERM: (pid, read end, write end), written by
+# cfgcore's C handler (_chained) or, without it, as the wake-up fd.
 _watch: tuple[int, int, int] | None = None
+_chained = False
 
 
 def _watch_sigterm() -> None:
@@ -249,9 +253,11 @@ def _watch_sigterm() -> None:
     handler, which needs the main thread, asleep in C when the signal went to another
     thread (see the module docstring). Armed with the handler, in every process, and
     again in a forked child (:func:`_repair_child`) and a ``multiprocessing`` child
-    (:func:`_arm_child`): on the main thread, while the handler is ours and no one (an
-    event loop) holds the wake-up fd, which is theirs. Once per process."""
-    global _watch
+    (:func:`_arm_child`), on the main thread while the handler is ours. Once per
+    process. The signal's byte comes from cfgcore's C handler in front of CPython's
+    (:func:`cfgcore._eval.sigterm_watch`); without the compiled extension, from the
+    wake-up fd, taken only while no one (an event loop) holds it."""
+    global _watch, _chained
     if _watch is not None and _watch[0] == os.getpid():
         return
     if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
@@ -260,20 +266,52 @@ def _watch_sigterm() -> None:
         return
     r, w = os.pipe()
     try:
-        os.set_blocking(w, False)  # (set_wakeup_fd's condition)
-        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        os.set_blocking(w, False)  # (a handler never waits on a full pipe)
+        chained = _chain_sigterm(w)
+        if not chained:
+            old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
     except (ValueError, OSError):  # an embedded interpreter, say
         os.close(r)
         os.close(w)
         return
-    if old != -1:
+    if not chained and old != -1:
         signal.set_wakeup_fd(old)  # someone else's: it stays theirs
         os.close(r)
         os.close(w)
         return
-    _watch = (os.getpid(), r, w)
+    _watch, _chained = (os.getpid(), r, w), chained
     threading.Thread(target=_read_wakeups, args=(r,), name="cfgcore-sigterm-watch",
                      daemon=True).start()  # fmt: skip
+
+
+def _compiled_watch() -> Any:
+    """The compiled extension's SIGTERM handler functions, or None (a pure-Python
+    install, or ``CFGCORE_NO_EXTENSIONS``: the wake-up fd serves)."""
+    from cfgcore import _compat
+
+    impl = _compat.impl
+    return impl if hasattr(impl, "sigterm_watch") else None
+
+
+def _chain_sigterm(w: int) -> bool:
+    """Have cfgcore's C handler write SIGTERM's number to ``w``: False where it cannot
+    (OSError when sigaction fails)."""
+    compiled = _compiled_watch()
+    return compiled is not None and bool(compiled.sigterm_watch(w))
+
+
+def _watched_fd() -> int:
+    """The fd SIGTERM's number is written to now for this process's watcher (-1: none):
+    the C handler's, or, without it, the wake-up fd (read on the main thread only; it
+    may be another library's). For tests and debugging."""
+    if _chained:
+        compiled = _compiled_watch()
+        if compiled is None or not compiled.sigterm_chained():
+            return -1  # (replaced since: the watch hears nothing)
+        return int(compiled.sigterm_watch_fd())
+    held = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(held)
+    return held
 
 
 def _read_wakeups(r: int) -> None:
@@ -300,14 +338,24 @@ def _handler_is_ours() -> bool:
 
 
 def _unwatch_inherited() -> None:
-    """In a forked child: the parent's wake-up pipe is the parent's (a SIGTERM here
-    would start the flush there). The child then watches a pipe of its own
+    """In a forked child: the parent's pipe is the parent's (a SIGTERM here would start
+    the flush there). Told to write nothing first, then closed: a signal's byte must
+    never land in a file that reuses the fd. The child then watches a pipe of its own
     (:func:`_repair_child`)."""
-    global _watch
+    global _watch, _chained
     if _watch is None or _watch[0] == os.getpid():
         return
     _, r, w = _watch
     _watch = None
+    if _chained:
+        _chained = False
+        compiled = _compiled_watch()
+        if compiled is not None:
+            compiled.sigterm_unwatch()  # (before the pipe is closed: see the docstring)
+        for fd in (r, w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return
     try:
         held = signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
@@ -454,8 +502,8 @@ def _arm_multiprocessing() -> None:
 
 def _arm_child(_sentinel: object) -> None:
     # In a multiprocessing child, after it cleared the parent's finalizers (the
-    # watcher: a forked one has its own already; one from a forkserver, whose wake-up
-    # fd the server cleared, takes it now).
+    # watcher: a forked one has its own already; one from a forkserver starts its own
+    # now).
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         util.Finalize(None, _run_exits, exitpriority=5)
