@@ -153,6 +153,8 @@ class ConfigFlags:
                         _own(live.store, self)
                     live.subscribe(self)
                     self._live, self._holds = live, True
+                    if manager is not None:
+                        manager._pair_up()  # (its engine, perhaps another one now)
                     if placeholder is not None:
                         self._appeared(placeholder, live, url)
                     self._record_usage()
@@ -232,6 +234,12 @@ class ConfigFlags:
                     self._empty = engine
         return self._empty
 
+    def serving_engine(self) -> Any:
+        """The engine serving the flags now, or None before any was handed out; opens
+        nothing (:meth:`engine` may open the store)."""
+        live = self._live
+        return live.engine if live is not None else self._empty
+
     def close(self) -> None:
         """Let go of the shared live set (the last holder's release stops its watcher
         or fleet follower and closes the store); the engine keeps serving the flags it
@@ -304,6 +312,13 @@ class ConfigFlags:
         return error is self._told
 
     # -- subscriber (cfgcore.runtime.flags.FlagSubscriber) -------------------------------
+
+    def flags_serving(self, new: Any) -> None:
+        """A flag document went live (right after the engine's swap): the manager's
+        pinned pair follows before anything else hears of it."""
+        manager = self._manager()
+        if manager is not None:
+            manager._pair_up()
 
     def flags_changed(self, old: Any, new: Any, source: str, doc: Any, initiator: Any) -> None:
         """A flag document went live through another path (the dynamic-config API, a

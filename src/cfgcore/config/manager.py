@@ -31,6 +31,7 @@ reason is in :attr:`last_error`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -229,6 +230,10 @@ class ConfigurationManager(ConfigView):
         self.closed = False  # close() was called: reads serve, nothing follows changes
         self._lock = threading.RLock()
         self._snap: ConfigSnapshot = EMPTY
+        # What pinned() answers: (snapshot, the engine, its compiled snapshot) paired
+        # where both are live together (see _pair_up), read in one step.
+        self._pair: tuple[ConfigSnapshot, Any, Any] | None = None
+        self._pair_lock = threading.Lock()
         self.last_error: ConfigError | None = None
         # (snapshot, its empty secrets): the health report works them out once per
         # activated version (observability/health.py).
@@ -315,6 +320,7 @@ class ConfigurationManager(ConfigView):
 
         def publish() -> None:
             self._snap = snap  # the one assignment readers can observe
+            self._pair_up()
 
         # With a new flags document the configuration goes live right after the engine
         # swap, before the flag set's subscribers (another manager's listeners) run:
@@ -791,14 +797,38 @@ class ConfigurationManager(ConfigView):
         that reads configuration and flags from these two sees one pair, even while a
         new configuration and its flags are being swapped in (reading ``get()`` and then
         :attr:`flags` may straddle that swap). The flags are the engine's pinned
-        snapshot (``engine.snapshot()``: ``is_enabled``, ``evaluate``...)."""
-        snap = self._current()  # (loads first: never under the flag set's lock)
+        snapshot (``engine.snapshot()``: ``is_enabled``, ``evaluate``...).
+
+        Never waits on a change under way: the pair is set in one assignment each time
+        either half goes live (:meth:`_pair_up`), so a request reads it while a large
+        flag document compiles or a fleet store is written, and gets the pair that
+        served before until the new one is live whole."""
+        self._current()  # (loads first: never under the flag set's lock)
         engine = self._flags.engine()
-        live = self._flags._live
-        if live is None:
-            return snap, engine.snapshot()
-        with live._lock:  # the swap of a pair happens under it (runtime/flags.py)
-            return self._snap, engine.snapshot()
+        pair = self._pair
+        if pair is None or pair[1] is not engine:
+            # First use, or the manager's engine is another object since (a flags
+            # file appeared): paired now, under the set's lock, as a swap pairs them.
+            live = self._flags._live
+            with live._lock if live is not None else contextlib.nullcontext():
+                pair = self._pair_up()
+            if pair[1] is not engine:  # (replaced meanwhile: this call's own pair)
+                return pair[0], engine.snapshot()
+        return pair[0], pair[2]
+
+    def _pair_up(self) -> tuple[ConfigSnapshot, Any, Any]:
+        """Pair the live configuration with the flags live now, for :meth:`pinned`.
+        Run where either half goes live: right after a configuration's assignment
+        (with a flag document: right after the engine's swap, under the flag set's
+        lock, before anything else hears of it), right after a flag document's swap
+        (``flags_serving``, for a document that went live without a configuration), and
+        when the manager's engine changes (a flags file appeared). Each reads both
+        halves as they are under its own lock, so the last to run pairs the latest."""
+        with self._pair_lock:
+            engine = self._flags.serving_engine()
+            pair = (self._snap, engine, engine.snapshot() if engine is not None else None)
+            self._pair = pair
+        return pair
 
     def flag_store_url(self) -> str | None:
         """Where :attr:`flags` live: a store path or URL, or None (no flags)."""
