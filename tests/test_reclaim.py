@@ -298,3 +298,51 @@ def test_the_compiled_snapshot_build_offers_the_gil_between_chunks():
         sys.setprofile(None)
     assert len(calls) >= 5
     assert compiled.variant("f4999", {"region": "EU", "user_id": "u"}) in ("on", "off")
+
+
+@needs_exact_counts
+def test_engine_swap_hands_a_large_older_snapshot_to_the_reclaimer(impl):
+    """A hand-written swap (``engine.swap(new)``, the result dropped) of an engine of
+    LARGE_FLAGS flags or more: the older snapshot is taken apart off the caller's thread,
+    where the caller's drop freed it whole, in one call, before."""
+    cls = engine_class(impl)
+    engine = cls.from_snapshot(_doc(_reclaim.LARGE_FLAGS, rollout=0))
+    assert _reclaim.drain()
+    gone = weakref.ref(engine.snapshot())
+    before = _reclaim.stats["taken_apart"]
+    engine.swap(_doc(_reclaim.LARGE_FLAGS, rollout=100))
+    assert _reclaim.drain()
+    assert gone() is None
+    assert _reclaim.stats["taken_apart"] > before
+    assert engine.variant("f3", {"region": "EU", "user_id": "u1"}) == "on"
+
+
+@needs_exact_counts
+def test_engine_swap_of_a_small_engine_starts_no_thread(impl):
+    cls = engine_class(impl)
+    engine = cls.from_snapshot(_doc(20))
+    assert _reclaim.drain()
+    before = dict(_reclaim.stats)
+    engine.swap(_doc(20, rollout=60))
+    assert _reclaim._worker is None and not _reclaim._jobs
+    assert _reclaim.stats == before
+
+
+@needs_exact_counts
+def test_the_older_snapshot_engine_swap_returns_stays_whole_while_kept(impl, monkeypatch):
+    """The caller may keep what swap returns (to swap it back, to finish a request on
+    it): the reclaimer never takes apart what another reference holds, and after its
+    patience leaves it to that holder, whole and answering as before."""
+    monkeypatch.setattr(_reclaim, "PATIENCE", 0.2)
+    cls = engine_class(impl)
+    engine = cls.from_snapshot(_doc(_reclaim.LARGE_FLAGS))
+    users = [f"user-{i}" for i in range(100)]
+    answers = [engine.is_enabled("f9", {"region": "EU", "user_id": u}) for u in users]
+    before = _reclaim.stats["dropped_shared"]
+    old = engine.swap(_doc(_reclaim.LARGE_FLAGS, rollout=90))
+    assert _reclaim.drain()
+    assert _reclaim.stats["dropped_shared"] > before
+    assert [old.is_enabled("f9", {"region": "EU", "user_id": u}) for u in users] == answers
+    assert len(old.tables.keys) == _reclaim.LARGE_FLAGS
+    engine.swap(old)  # and swapped back in, it serves as before
+    assert [engine.is_enabled("f9", {"region": "EU", "user_id": u}) for u in users] == answers

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cfgcore import _counting
 from cfgcore._compat import USE_EXTENSIONS
 from cfgcore._compat import impl as _live
+from cfgcore._reclaim import retire_if_large
 from cfgcore.compiler import Tables, compile_incremental, compile_snapshot
 from cfgcore.details import EvaluationCounts
 from cfgcore.errors import SnapshotError
@@ -181,7 +182,14 @@ class _EngineAPI:
 
         An engine that serves a flag store (a manager's) raises ``PermissionError``: its
         flags change only through the store (the managers' change APIs, or the file),
-        which is checked by the access policy, audited and seen by every process."""
+        which is checked by the access policy, audited and seen by every process.
+
+        The older snapshot of a large engine (2,000 flags or more:
+        :data:`cfgcore._reclaim.LARGE_FLAGS`) is freed by the ``cfgcore-reclaim`` thread
+        a piece at a time once nothing holds it, the returned reference included: a
+        caller that drops it right away (``engine.swap(new)``) no longer frees millions
+        of table items in one call on its own thread while request threads wait. One
+        kept stays whole and usable; after 5 s the reclaimer leaves it to its holder."""
         if self._served_by is not None:
             raise PermissionError(
                 f"{self._served_by}: this engine serves a manager's flags: change them "
@@ -189,7 +197,9 @@ class _EngineAPI:
                 "not Engine.swap, which the access policy, the audit log and the other "
                 "processes would never see"
             )
-        return self._swap(new, file=file)
+        old = self._swap(new, file=file)
+        retire_if_large(old)
+        return old
 
     def _swap(
         self,
