@@ -13,6 +13,9 @@ Groups (one per operation):
   OmegaConf ``select`` and attribute access, pydantic-settings typed attribute access), and
   a plain dict chain as the floor.
 * ``config-update``: set one 4-level key at runtime (cfgcore validates the whole config).
+* ``config-pinned``: cfgcore only: a request's consistent pair, ``pinned()`` (the
+  configuration and the flags served with it), against ``get()`` then ``flags``, which
+  may straddle a swap, as the floor.
 * ``config-reload``: cfgcore only (the peers have no watcher): atomic write of the staging
   file -> new value visible through ``get``; includes the watcher's debounce.
 
@@ -357,3 +360,28 @@ def test_reload_latency_cfgcore(benchmark, tmp_path):
         benchmark.extra_info["p99_ms"] = round(
             data[min(len(data) - 1, int(len(data) * 0.99))] * 1e3, 1
         )
+
+
+@pytest.mark.parametrize("how", ["pinned", "two-reads-floor"])
+def test_pinned_pair(benchmark, staging_dir, how):
+    """One configuration read and one flag check from the pair ``pinned()`` returns,
+    against the same two reads made separately (no pairing: the floor)."""
+    benchmark.group = "config-pinned"
+    m = ConfigurationManager(staging_dir, environ={})
+    m.load_environment_config("staging")
+    key, flag, ctx = KEY4.split("."), "enhanced_anomaly_detection", {"user_segment": "premium"}
+
+    def pinned():
+        snap, flags = m.pinned()
+        return snap.config[key[0]][key[1]], flags.is_enabled(flag, ctx)
+
+    def two_reads():
+        return m.get(".".join(key[:2])), m.flags.is_enabled(flag, ctx)
+
+    try:
+        expected = (m.get(".".join(key[:2])), m.flags.is_enabled(flag, ctx))
+        fn = pinned if how == "pinned" else two_reads
+        assert fn() == expected and expected[1] is True  # the answers it times
+        benchmark(fn)
+    finally:
+        m.close()
