@@ -803,6 +803,11 @@ class ConfigurationManager(ConfigView):
         either half goes live (:meth:`_pair_up`), so a request reads it while a large
         flag document compiles or a fleet store is written, and gets the pair that
         served before until the new one is live whole."""
+        pair, flags = self._pair, self._flags
+        if pair is not None and pair[0].version and pair[1] is not None:
+            live = flags._live  # (serving_engine() inlined: this is the request path)
+            if pair[1] is (live.engine if live is not None else flags._empty):
+                return pair[0], pair[2]  # one pair, read once
         self._current()  # (loads first: never under the flag set's lock)
         engine = self._flags.engine()
         pair = self._pair
