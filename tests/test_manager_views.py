@@ -490,3 +490,39 @@ def test_the_logger_dedups_and_tags_in_the_shards_and_runs_it_is_given():
     logger.expose(name, "a", {"targeting_key": "k5"}, seen=earlier, runs={"t": 0.5})
     assert len(records) == 9
     logger.close()
+
+
+def test_readers_racing_a_test_created_again_log_the_user_for_each_run_that_served_it(manager):
+    # Real threads: readers ask for a variant by targeting_key (an exposure expose
+    # logs) while the test is deleted and created again, run after run. Every run that
+    # served the user (the manager's views the same before and after the call) has the
+    # user's exposure filed under it: none was marked in another run's shards or filed
+    # under another run.
+    import threading
+
+    assert manager.create_ab_test(_ab())
+    ctx = {"targeting_key": "tk-race"}
+    stop = threading.Event()
+    served_by: set = set()
+
+    def read() -> None:
+        while not stop.is_set():
+            before = manager._views
+            if manager.get_ab_test_variant("exp", ctx) is not None and manager._views is before:
+                served_by.add(before[3]["exp"])
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads change hands often: many interleavings
+    for t in readers:
+        t.start()
+    try:
+        for _ in range(40):
+            assert manager.delete_ab_test("exp") and manager.create_ab_test(_ab())
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+        sys.setswitchinterval(interval)
+    logged = {e.run for e in _exposures(manager) if e.user == "tk-race"}
+    assert len(served_by) > 1 and served_by <= logged
