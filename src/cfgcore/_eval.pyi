@@ -194,7 +194,7 @@ class SeedAPI:
     metas: dict[str, Any]
     runs: dict[str, Any]
     views: tuple[Any, ...]
-    expose: Callable[[str, str, Any], Any]
+    expose: Callable[..., Any]  # (test, variant, ctx), and seen=, runs= when it takes_views
     def __init__(
         self, engine: EngineCore, tests: dict[str, Any], expose: Callable[[str, str, Any], Any]
     ) -> None: ...

@@ -1771,7 +1771,10 @@ class SeedAPI:
     each A/B test's name to its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets,
     a user in the one ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging
     off); ``expose(test, variant, ctx)`` is called when a user not in its shard is
-    served a variant. Never raises on bad data.
+    served a variant, or ``expose(test, variant, ctx, seen=shards, runs=runs)`` when
+    its ``takes_views`` attribute is True (``ExposureLogger.expose``): the dedup shards
+    of the test and the run tags of the views the request was served from. Never raises
+    on bad data.
 
     With ``log_to(append, clock, shard_limit)`` the first exposure of a user whose id is
     an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
@@ -1803,7 +1806,7 @@ class SeedAPI:
     joins_id_forms = True
 
     __slots__ = (
-        "engine", "_views", "expose", "_append", "_clock", "_shard_limit", "_forms",
+        "engine", "_views", "_exposer", "_append", "_clock", "_shard_limit", "_forms",
         "_queue", "_record", "_counted", "_event_id_text", "_untagged",
     )  # fmt: skip
 
@@ -1815,7 +1818,8 @@ class SeedAPI:
         # docstring. runs is {test: run tag} (a float, or None for a test never created
         # again), one dict per flag document: each record queued carries its test's.
         self._views: tuple[Any, ...] = (None, tests, {}, {})
-        self.expose = expose
+        # (expose, whether it takes the views): one item, set in one assignment
+        self._exposer: tuple[Callable[..., Any], bool] = (expose, _takes_views(expose))
         self._append: Callable[[Any], Any] | None = None
         self._clock: Callable[[], float] | None = None
         self._shard_limit = 1
@@ -1828,7 +1832,7 @@ class SeedAPI:
 
     def __copy__(self) -> SeedAPI:
         out = SeedAPI(self.engine, {}, self.expose)
-        out._views = self._views
+        out._views, out._exposer = self._views, self._exposer
         out._append, out._clock = self._append, self._clock
         out._shard_limit, out._forms = self._shard_limit, self._forms
         out._queue, out._record, out._counted = self._queue, self._record, self._counted
@@ -1840,6 +1844,16 @@ class SeedAPI:
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError(SEED_API_COPY)
+
+    @property
+    def expose(self) -> Callable[..., Any]:
+        """What a first exposure this SeedAPI does not record itself goes to (see the
+        class docstring); the call's shape is read from it when it is set."""
+        return self._exposer[0]
+
+    @expose.setter
+    def expose(self, value: Callable[..., Any]) -> None:
+        self._exposer = (value, _takes_views(value))
 
     @property
     def views(self) -> tuple[Any, ...]:
@@ -2065,8 +2079,14 @@ class SeedAPI:
                             return v  # logged as its other form (42 / "42"): one user
                         self._log(views[3], test_name, v, uid, shard)
                         return v
+        expose, takes_views = self._exposer
         try:
-            self.expose(test_name, v, user_context)
+            if takes_views:
+                # The views' dedup shards and run tags: the exposure is deduplicated
+                # and tagged as the document this request was served from.
+                expose(test_name, v, user_context, seen=seen, runs=views[3])
+            else:
+                expose(test_name, v, user_context)
         except Exception:  # the exposure log must never break the request
             pass
         return v
@@ -2091,6 +2111,16 @@ class SeedAPI:
 
 _NO_RUN: Any = object()  # a test ``SeedAPI.runs`` does not name: its records carry no run
 _ABSENT: Any = object()  # a test ``SeedAPI.tests`` does not name: no such test
+
+
+def _takes_views(expose: Any) -> bool:
+    """Whether ``expose`` takes the views' shards and run tags (``seen=``, ``runs=``):
+    its ``takes_views`` attribute is True. Read once, when it is set (reading it raised
+    an Exception: False)."""
+    try:
+        return getattr(expose, "takes_views", False) is True
+    except Exception:  # a hostile __getattr__: the three-argument call
+        return False
 
 
 def _checked_views(value: Any) -> tuple[Any, ...]:

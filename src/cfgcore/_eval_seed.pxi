@@ -184,6 +184,16 @@ cdef int _seen_as_other(tuple seen, object uid, bytearray forms) except -1:
     return found
 
 
+cdef bint _takes_views(object expose) except -1:
+    """Whether ``expose`` takes the views' shards and run tags (``seen=``, ``runs=``):
+    its ``takes_views`` attribute is True. Read once, when it is set (reading it raised
+    an Exception: False)."""
+    try:
+        return getattr(expose, "takes_views", False) is True
+    except Exception:  # a hostile __getattr__: the three-argument call
+        return False
+
+
 SEED_API_COPY = (
     "a SeedAPI cannot be deep-copied or pickled: it is a live engine's request path and "
     "shares its exposure log's dedup shards; copy.copy() gives another one over the same "
@@ -237,7 +247,10 @@ cdef class SeedAPI:
     each A/B test's name to its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets,
     a user in the one ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging
     off); ``expose(test, variant, ctx)`` is called when a user not in its shard is
-    served a variant. Never raises on bad data.
+    served a variant, or ``expose(test, variant, ctx, seen=shards, runs=runs)`` when
+    its ``takes_views`` attribute is True (``ExposureLogger.expose``): the dedup shards
+    of the test and the run tags of the views the request was served from. Never raises
+    on bad data.
 
     With ``log_to(append, clock, shard_limit)`` the first exposure of a user whose id is
     an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
@@ -273,7 +286,7 @@ cdef class SeedAPI:
     # runs is {test: run tag} (a float, or None for a test never created again), one
     # dict per flag document: each record queued carries its test's (not in it: none).
     cdef tuple _views
-    cdef public object expose
+    cdef tuple _exposer  # (expose, whether it takes the views): set in one assignment
     cdef object _append  # the exposure writer's append, or None: everything goes to expose
     cdef object _clock  # None: the wall clock read in C (what time.time() reads)
     cdef Py_ssize_t _shard_limit  # users per dedup shard before it is cleared
@@ -293,7 +306,7 @@ cdef class SeedAPI:
     def __init__(self, EngineCore engine, dict tests not None, expose):
         self.engine = engine
         self._views = (None, tests, {}, {})
-        self.expose = expose
+        self._exposer = (expose, _takes_views(expose))
         self._append = None
         self._clock = None
         self._shard_limit = 1
@@ -312,6 +325,7 @@ cdef class SeedAPI:
     def __copy__(self):
         cdef SeedAPI out = SeedAPI(self.engine, {}, self.expose)
         out._views = self._views
+        out._exposer = self._exposer
         out._append = self._append
         out._clock = self._clock
         out._shard_limit = self._shard_limit
@@ -331,6 +345,16 @@ cdef class SeedAPI:
 
     def __reduce__(self):
         raise TypeError(SEED_API_COPY)
+
+    @property
+    def expose(self):
+        """What a first exposure this SeedAPI does not record itself goes to (see the
+        class docstring); the call's shape is read from it when it is set."""
+        return self._exposer[0]
+
+    @expose.setter
+    def expose(self, value):
+        self._exposer = (value, _takes_views(value))
 
     @property
     def views(self):
@@ -589,11 +613,24 @@ cdef class SeedAPI:
                         return v
                 else:  # a logged id of a str subclass whose __eq__ raised: cannot tell
                     _missing_unless_interrupt()
+        self._expose(views, test_name, v, user_context, seen)
+        return v
+
+    cdef int _expose(self, tuple views, str test_name, v, user_context, seen) except -1:
+        """``expose`` for this exposure (apart from _variant: its locals cost the calls
+        answered by one set lookup nothing). Only a BaseException that is no Exception
+        (KeyboardInterrupt) propagates."""
+        cdef tuple exposer = self._exposer
         try:
-            self.expose(test_name, v, user_context)
+            if exposer[1] is True:
+                # The views' dedup shards and run tags: the exposure is deduplicated
+                # and tagged as the document this request was served from.
+                exposer[0](test_name, v, user_context, seen=seen, runs=_view(views, 3))
+            else:
+                exposer[0](test_name, v, user_context)
         except Exception:  # the exposure log must never break the request
             pass
-        return v
+        return 0
 
     cdef int _log(self, dict runs, test, v, uid, set seen) except -1:
         cdef PyObject* run

@@ -493,9 +493,10 @@ class DynamicConfigurationManager:
         if api is not None:
             api.views = views  # one assignment: a request reads the old or the new views
         self._plain_views = views
-        # The writers' own run tags (the exposures of ids the SeedAPI hands to expose,
-        # MetricsStore.record): right after the views, so that a request the earlier
-        # views serve until then tags its records with its own run.
+        # The writers' own run tags (ExposureLogger.log, an expose given no views'
+        # runs, MetricsStore.record): right after the views, so that a request the
+        # earlier views serve until then tags its records with its own run. (The
+        # SeedAPI's exposures, and those it hands to expose, carry their views' run.)
         if logger is not None:
             logger.runs = runs
         self.metrics.runs = runs
@@ -600,9 +601,9 @@ class DynamicConfigurationManager:
                 if type(uid) is not str:
                     uid = user_id_text(uid)  # 42 and "42": one user (the logger's key)
                 if uid not in seen[hash(uid) & (DEDUP_SHARDS - 1)]:
-                    self._expose(test_name, v, user_context)
+                    self._expose(test_name, v, user_context, views)
             except Exception:  # no user_id key, a Context object, an unhashable id
-                self._expose(test_name, v, user_context)
+                self._expose(test_name, v, user_context, views)
         return v
 
     def log_exposure(self, test_name: Any, variant: Any, user_context: Any) -> None:
@@ -617,17 +618,27 @@ class DynamicConfigurationManager:
             name = exact_name(test_name)
             if name is None or exact_name(variant) in (None, NO_VARIANT):
                 return
-            seen = self._seen.get(name)
+            views = self._views  # one read: the test's dedup and run from one document
+            seen = views[_SEEN].get(name)
             if seen is not None and seen is not False:
-                self._expose(name, variant, user_context)
+                self._expose(name, variant, user_context, views)
         except Exception:  # a hostile variant or context: no exposure, no raise
             return
 
-    def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
+    def _expose(
+        self, test_name: str, variant: str, user_context: Any, views: tuple[Any, ...]
+    ) -> None:
         # Logs the id the engine bucketed by: user_id unless it is not a usable id
-        # (None, a list, ...), then targeting_key (the engine's default bucket_by).
+        # (None, a list, ...), then targeting_key (the engine's default bucket_by), in
+        # the dedup shards and with the run of ``views``, the document that served it.
         if self.exposures is not None:
-            self.exposures.expose(test_name, variant, user_context)
+            self.exposures.expose(
+                test_name,
+                variant,
+                user_context,
+                seen=views[_SEEN].get(test_name),
+                runs=views[_RUNS],
+            )
 
     # -- feature flags -------------------------------------------------------------
 

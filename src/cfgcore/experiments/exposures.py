@@ -1532,17 +1532,37 @@ class ExposureLogger:
             api.log_to(self._append, clock, self._shard_limit)
         self._writer.start()  # now, not on a request's first exposure
 
-    def expose(self, test: str, variant: str, user_context: Any) -> None:
+    def expose(
+        self,
+        test: str,
+        variant: str,
+        user_context: Any,
+        *,
+        seen: Any = None,
+        runs: dict[str, Any] | None = None,
+    ) -> None:
         """:meth:`log` for the user a context names: ``user_id``, else ``targeting_key``
         (what the engine buckets by; a str, or an int that is not a bool), as text. The
-        first exposure of a request runs this one frame. Never raises."""
+        first exposure of a request runs this one frame. Never raises.
+
+        ``seen`` and ``runs`` are those of the flag document the request was served
+        from (an evaluator's ``SeedAPI`` passes its views' dedup shards of ``test`` and
+        their ``runs``: see :attr:`takes_views`): the user is deduplicated in ``seen``
+        (a tuple of ``DEDUP_SHARDS`` sets; None, or a value of another length or type:
+        :meth:`seen_shards`; a shard in it that is no set: not logged)
+        and the record tagged with ``runs[test]`` (None: :attr:`runs`), so a request
+        still served by an earlier run while a change goes live is logged for that
+        run, never for the new one."""
         try:
             user = user_context.get("user_id")
             if not _usable_id(user):
                 user = user_context.get("targeting_key")
                 if not _usable_id(user):
                     return
-            shards = self.seen_shards(test)
+            if type(seen) is tuple and len(seen) == DEDUP_SHARDS:
+                shards = seen
+            else:
+                shards = self.seen_shards(test)
             if type(user) is int:
                 # An exact int (an OpenFeature attribute, say) is looked up as the int
                 # a SeedAPI logs, not as its text parsed back (see _int_form)
@@ -1573,14 +1593,26 @@ class ExposureLogger:
                         forms[0] = 1
                 elif not forms[0] and _is_int_text(user):
                     forms[0] = 1  # no int to look up (no parse): the text form is marked
+            if isinstance(runs, dict):  # a subclass read as a dict, as the SeedAPI reads it
+                run = dict.get(runs, test, UNTAGGED)
+            else:
+                run = self.runs.get(test, UNTAGGED)
         except Exception:  # a mapping that raises, an id whose __hash__ raises
             return
+        if not isinstance(shard, set):
+            return  # shards made by hand, with something else in them: not logged
         if len(shard) >= self._shard_limit:
             shard.clear()
         shard.add(user)
-        record = (test, variant, user, self._clock(), self.runs.get(test, UNTAGGED))
+        record = (test, variant, user, self._clock(), run)
         if self._append(record) is False:
             shard.discard(user)  # dropped: the next evaluation tries again (see log)
+
+    #: An evaluator's ``SeedAPI`` calls an ``expose`` with this attribute True as
+    #: ``expose(test, variant, ctx, seen=..., runs=...)``, with the dedup shards and
+    #: run tags of the document it served the request from; any other callable as
+    #: ``expose(test, variant, ctx)``.
+    expose.takes_views = True  # type: ignore[attr-defined]
 
     def forget(self, test: str) -> None:
         """Start ``test``'s dedup afresh (when the test is deleted or created again):
