@@ -16,6 +16,9 @@ the GIL. Two figures per document size, each beside its floor:
   runs it: a flags file served by a :class:`~cfgcore.runtime.flags.LiveFlags` changes
   and ``refresh()`` reads, decodes, compiles and swaps it in, and the older snapshot is
   freed by the reclaimer's thread (the pause a request thread sees at each reload).
+  ``swap`` is a hand-written swap: ``engine.swap(compiled)`` of a document compiled
+  beforehand, the older snapshot dropped by the caller (what :meth:`Engine.swap` leaves
+  to the reclaimer from ``_reclaim.LARGE_FLAGS`` flags).
 
 Run::
 
@@ -141,7 +144,7 @@ def _longest_pause(benchmark, step, *, setup=None, who: str, group: str) -> None
 
 
 @pytest.mark.parametrize("n_flags", SIZES)
-@pytest.mark.parametrize("who", ["floor", "floor-busy", "cfgcore", "reload"])
+@pytest.mark.parametrize("who", ["floor", "floor-busy", "cfgcore", "reload", "swap"])
 def test_longest_pause(benchmark, who, n_flags, tmp_path):
     n_flags = n_flags if not benchmark.disabled else 500  # the suite's smoke run
     data = document(n_flags)
@@ -152,9 +155,14 @@ def test_longest_pause(benchmark, who, n_flags, tmp_path):
     engines: list[Engine] = []
     path = tmp_path / "flags.json"
     live: list[LiveFlags] = []
+    compiled: list = []
 
     def setup() -> None:
         engines.clear()
+        if who == "swap":
+            engines.append(_load(older))  # serving, as a hand-written loop's engine does
+            compiled[:] = [engines[0].compile(decode_snapshot(data, "json"))]
+            reclaim.drain()
         if who == "reload":
             # A flags file served (as a manager serves it) and then changed: the same
             # refresh a watcher's event runs, on this thread.
@@ -172,6 +180,9 @@ def test_longest_pause(benchmark, who, n_flags, tmp_path):
         elif who == "reload":
             assert live[0].refresh()
             reclaim.drain()  # the older snapshot, freed on the reclaimer's thread
+        elif who == "swap":
+            engines[0].swap(compiled.pop())  # the older one returned and dropped here
+            reclaim.drain()
         elif who == "floor-busy":
             _busy(load_time)
         else:
