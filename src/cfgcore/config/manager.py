@@ -802,7 +802,8 @@ class ConfigurationManager(ConfigView):
         Never waits on a change under way: the pair is set in one assignment each time
         either half goes live (:meth:`_pair_up`), so a request reads it while a large
         flag document compiles or a fleet store is written, and gets the pair that
-        served before until the new one is live whole."""
+        served before until the new one is live whole. After :meth:`close` it answers the
+        last pair this manager served (nothing follows changes any more)."""
         pair, flags = self._pair, self._flags
         if pair is not None and pair[0].version and pair[1] is not None:
             live = flags._live  # (serving_engine() inlined: this is the request path)
