@@ -10,13 +10,13 @@ Real files, real reloads, real threads."""
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import pytest
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.dynamic_config import DynamicConfigurationManager
+from tests.races import readers_racing
 
 
 def _write(config_dir, gen: int) -> None:
@@ -145,31 +145,19 @@ def test_a_flags_file_that_appears_later_is_what_pinned_serves(tmp_path, monkeyp
 
 def test_readers_racing_reloads_never_see_a_mixed_pair(manager):
     m, config_dir = manager
-    stop = threading.Event()
     mixed: list = []
     reads = [0]
 
     def read() -> None:
-        while not stop.is_set():
-            gen, flag = _pair(m)
-            reads[0] += 1
-            if gen != flag:
-                mixed.append((gen, flag))
+        gen, flag = _pair(m)
+        reads[0] += 1
+        if gen != flag:
+            mixed.append((gen, flag))
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # switch threads as often as possible
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    try:
-        for t in readers:
-            t.start()
+    with readers_racing(read):
         for gen in range(2, 22):
             _write(config_dir, gen)
             assert m.reload()
-    finally:
-        stop.set()
-        for t in readers:
-            t.join()
-        sys.setswitchinterval(interval)
     assert reads[0] > 0
     assert mixed == []
     assert _pair(m) == (21, 21)

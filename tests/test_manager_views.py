@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import gc
 import json
-import sys
 import types
 import weakref
 from typing import Any
@@ -23,6 +22,7 @@ from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.dynamic import state_paths
 from cfgcore.experiments.exposures import UNTAGGED, ExposureLogger, read_exposures
+from tests.races import readers_racing
 from tests.test_exp_event_ids import _ab
 
 DOC = {"flags": {"base": {"default": "on"}}}
@@ -248,36 +248,22 @@ def test_readers_racing_changes_never_mix_two_documents(manager):
     # Real threads: a writer turns a flag on and off through the manager while readers
     # check it. When the manager's document is the same before and after the reads (no
     # change went live in between), the check and the status answer alike.
-    import threading
-
     manager.set_feature_flag("x", False)
-    stop = threading.Event()
     mixed: list = []
     checked = [0]
 
     def read() -> None:
-        while not stop.is_set():
-            before = manager.snapshot
-            on = manager.is_feature_enabled("x")
-            listed = manager.get_feature_flags_status()["x"]["enabled"]
-            if manager.snapshot is before:
-                if on != listed:
-                    mixed.append((on, listed))
-                checked[0] += 1
+        before = manager.snapshot
+        on = manager.is_feature_enabled("x")
+        listed = manager.get_feature_flags_status()["x"]["enabled"]
+        if manager.snapshot is before:
+            if on != listed:
+                mixed.append((on, listed))
+            checked[0] += 1
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # threads change hands often: many interleavings
-    for t in readers:
-        t.start()
-    try:
+    with readers_racing(read):
         for i in range(30):
             manager.set_feature_flag("x", i % 2 == 0)
-    finally:
-        stop.set()
-        for t in readers:
-            t.join()
-        sys.setswitchinterval(interval)
     assert checked[0] > 0 and mixed == []
     assert manager.is_feature_enabled("x") is False  # the last change: i = 29, off
 
@@ -498,31 +484,17 @@ def test_readers_racing_a_test_created_again_log_the_user_for_each_run_that_serv
     # served the user (the manager's views the same before and after the call) has the
     # user's exposure filed under it: none was marked in another run's shards or filed
     # under another run.
-    import threading
-
     assert manager.create_ab_test(_ab())
     ctx = {"targeting_key": "tk-race"}
-    stop = threading.Event()
     served_by: set = set()
 
     def read() -> None:
-        while not stop.is_set():
-            before = manager._views
-            if manager.get_ab_test_variant("exp", ctx) is not None and manager._views is before:
-                served_by.add(before[3]["exp"])
+        before = manager._views
+        if manager.get_ab_test_variant("exp", ctx) is not None and manager._views is before:
+            served_by.add(before[3]["exp"])
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # threads change hands often: many interleavings
-    for t in readers:
-        t.start()
-    try:
+    with readers_racing(read):
         for _ in range(40):
             assert manager.delete_ab_test("exp") and manager.create_ab_test(_ab())
-    finally:
-        stop.set()
-        for t in readers:
-            t.join()
-        sys.setswitchinterval(interval)
     logged = {e.run for e in _exposures(manager) if e.user == "tk-race"}
     assert len(served_by) > 1 and served_by <= logged
