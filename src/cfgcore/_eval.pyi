@@ -49,6 +49,20 @@ def json_sections(
     document's members, and of its "flags" and "segments" objects' members; None where
     ``data`` is not one JSON object or names either of those twice."""
 
+def sigterm_watch(fd: int) -> bool:
+    """Write SIGTERM's number to ``fd`` each time the process takes SIGTERM, from a C
+    handler in front of CPython's: True once that handler is cfgcore's, False where it
+    cannot be (SIGTERM's action is the default or ignored, or not POSIX)."""
+
+def sigterm_watch_fd() -> int:
+    """The fd SIGTERM's handler writes to now (-1: none)."""
+
+def sigterm_unwatch() -> None:
+    """Write nothing any more (a forked child, before it closes its parent's pipe)."""
+
+def sigterm_chained() -> bool:
+    """Whether SIGTERM's C handler is cfgcore's now."""
+
 @final
 class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused."""
