@@ -287,9 +287,11 @@ def _watch_sigterm() -> None:
 def _compiled_watch() -> Any:
     """The compiled extension's SIGTERM handler functions, or None (a pure-Python
     install, or ``CFGCORE_NO_EXTENSIONS``: the wake-up fd serves)."""
-    from cfgcore import _compat
-
-    impl = _compat.impl
+    try:
+        from cfgcore import _compat
+    except ImportError:  # (armed while cfgcore itself is still being imported)
+        return None
+    impl = getattr(_compat, "impl", None)
     return impl if hasattr(impl, "sigterm_watch") else None
 
 
@@ -315,8 +317,9 @@ def _watched_fd() -> int:
 
 
 def _read_wakeups(r: int) -> None:
-    # Python writes the number of each signal it catches to the wake-up fd, on
-    # whichever thread the signal reached, before any handler runs.
+    # cfgcore's C handler writes SIGTERM's number to this pipe (or Python the number of
+    # each signal it catches, to the wake-up fd), on whichever thread the signal
+    # reached, before any Python handler runs.
     while True:
         try:
             data = os.read(r, 512)
