@@ -10,7 +10,10 @@ Real files, real reloads, real threads."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import warnings
 
 import pytest
 
@@ -161,3 +164,39 @@ def test_readers_racing_reloads_never_see_a_mixed_pair(manager):
     assert reads[0] > 0
     assert mixed == []
     assert _pair(m) == (21, 21)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_while_the_pair_is_being_set_pairs_its_own(manager):
+    """The pair's lock held by a parent thread at the fork (as an activation holds it
+    for a moment): that thread does not exist in the child, whose reloads pair their
+    configuration and flags all the same instead of waiting forever."""
+    m, config_dir = manager
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with m._pair_lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+            pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.alarm(20)  # (a deadlock ends the child, and fails the test)
+                _write(config_dir, 5)
+                code = 0 if m.reload() and _pair(m) == (5, 5) else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _pair(m) == (1, 1)  # the parent's, untouched by the child's reload

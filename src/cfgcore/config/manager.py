@@ -930,6 +930,7 @@ class ConfigurationManager(ConfigView):
         # Another thread may have held the lock when the parent forked; that thread does
         # not exist here, so the lock would stay held forever.
         self._lock = threading.RLock()
+        self._pair_lock = threading.Lock()  # (pinned()'s pair: set at every activation)
         self.reloader.after_fork_in_child()
 
     def close(self) -> None:
