@@ -98,7 +98,7 @@ class PyFrozenList(list):  # type: ignore[type-arg]
         return list.__repr__(_redacted(self))
 
 
-def _keep_tracked(root: Any, struct_type: type) -> int:
+def _keep_tracked(root: Any, struct_type: type, keep: Any = None) -> int:
     """Pure Python cannot take objects out of the collector: they stay tracked."""
     return 0
 

@@ -285,7 +285,7 @@ cdef int _visit(PyObject* obj, void* arg) noexcept:
     return 0
 
 
-def untrack(root, struct_type):
+def untrack(root, struct_type, keep=None):
     """Take a freshly decoded, acyclic tree out of the cyclic garbage collector.
 
     ``root`` and the lists, tuples, dicts, :class:`FrozenDict` and :class:`FrozenList`
@@ -300,7 +300,10 @@ def untrack(root, struct_type):
     Only a tree nobody else holds may be given: a cycle made through an untracked
     container (a list appended to itself) is never collected. The objects' own
     ``tp_traverse`` lists what they hold (as ``gc.get_referents`` does); objects
-    already untracked are not entered, so shared parts are walked once. Returns the
+    already untracked are not entered, so shared parts are walked once. ``keep``: a
+    set of ``id()`` s of objects someone else holds (a caller's mapping's containers,
+    which a tree built from it shares): those are neither untracked nor entered, and
+    the rest of the tree, built here, can be in no cycle with them. Returns the
     number of objects untracked."""
     cdef list stack = []
     cdef _Walk walk
@@ -318,6 +321,8 @@ def untrack(root, struct_type):
         obj = <PyObject*>item
         if not PyObject_GC_IsTracked(obj):
             continue  # reached twice (a shared part)
+        if keep is not None and id(item) in keep:
+            continue  # someone else's: stays as it is
         PyObject_GC_UnTrack(<void*>obj)
         count += 1
         if _type_of(obj).tp_traverse(obj, _visit, &walk) != 0 or walk.failed:

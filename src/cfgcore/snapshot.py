@@ -599,7 +599,12 @@ def _plain(raw: Any) -> Any:
 
 
 def _assemble(
-    top: Any, decode_flag: Any, decode_cond: Any, file: str | None, owned: bool = False
+    top: Any,
+    decode_flag: Any,
+    decode_cond: Any,
+    file: str | None,
+    owned: bool = False,
+    keep: set[int] | None = None,
 ) -> Snapshot:
     """The Snapshot of ``top``'s sections, each flag and segment decoded on its own.
 
@@ -607,7 +612,9 @@ def _assemble(
     (bytes or text decoded here, not a caller's mapping). Each flag is then taken out
     of the cyclic garbage collector as soon as it is decoded (:func:`untrack`, a C walk:
     the whole snapshot at once would stop other threads for 50 ms at 43,000 flags),
-    and the collector never walks the snapshot again."""
+    and the collector never walks the snapshot again. ``keep`` (a caller's mapping:
+    :func:`_held_by_caller`): the same, but the caller's own objects the Snapshot holds
+    stay tracked."""
     problems: list[Problem] = []
     flags: dict[str, Flag] = {}
     segments: dict[str, Condition] = {}
@@ -618,8 +625,8 @@ def _assemble(
         for key, raw in items.items():
             try:
                 out[key] = item = decode(raw)
-                if owned:
-                    untrack(item, msgspec.Struct)
+                if owned or keep is not None:
+                    untrack(item, msgspec.Struct, keep)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 where = child_key_path(section, key)
                 problem = msgspec_problem(exc, file, prefix=where, data=_plain(raw), type_=typ)
@@ -641,8 +648,8 @@ def _assemble(
         experiments=top.experiments,
         metadata=top.metadata,
     )
-    if owned:
-        untrack(snapshot, msgspec.Struct)  # the sections, experiments and metadata
+    if owned or keep is not None:
+        untrack(snapshot, msgspec.Struct, keep)  # the sections, experiments and metadata
     return mark_decoded(snapshot)
 
 
@@ -1479,7 +1486,10 @@ def deep_path(data: bytes | str, format: Format, limit: int = MAX_VALUE_DEPTH) -
 
 
 def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
-    """Build a typed Snapshot from plain Python data (as decoded from any format)."""
+    """Build a typed Snapshot from plain Python data (as decoded from any format).
+
+    The Snapshot's own objects leave the cyclic garbage collector, as a decoded
+    document's do; the caller's objects it holds as they are (values) stay in it."""
     return _from_dict(obj, file, owned=False)
 
 
@@ -1502,7 +1512,33 @@ def _from_dict(obj: Any, file: str | None, owned: bool) -> Snapshot:
     except Exception as exc:  # a str subclass key whose own __hash__ or __eq__ raises
         message = f"not a flag document's value: reading it raised {type(exc).__name__}: {exc}"
         raise SnapshotError([Problem(path=_odd_key(obj), message=message, file=file)]) from None
-    return _assemble(top, _convert_flag, _convert_condition, file, owned)
+    keep = None if owned else _held_by_caller(obj)
+    return _assemble(top, _convert_flag, _convert_condition, file, owned, keep)
+
+
+def _held_by_caller(obj: Any) -> set[int]:
+    """The ``id()`` of every container and Struct in a caller's document ``obj`` (dicts,
+    lists, tuples, sets, their subclasses, msgspec Structs): a Snapshot built from it
+    holds some of them as they are (values msgspec passes through), and those must stay
+    in the cyclic garbage collector, since the caller may hold or change them; the
+    Snapshot's own objects, built here, may leave it (:func:`_assemble`). Iterative:
+    the document is bounded in depth (``_too_deep``), not in size."""
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        if isinstance(item, dict):
+            stack.extend(dict.values(item))
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, msgspec.Struct):
+            stack.extend(getattr(item, name, None) for name in item.__struct_fields__)
+        else:
+            continue
+        seen.add(id(item))
+    return seen
 
 
 def _odd_key(obj: Any) -> str:
