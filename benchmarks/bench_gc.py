@@ -6,7 +6,9 @@ objects it leaves behind are walked by the cyclic garbage collector, which also 
 the GIL. Two figures per document size, each beside its floor:
 
 * ``g-collect``: one full ``gc.collect()`` with the loaded engine alive, against the
-  same collection in the same process with no engine (the floor).
+  same collection in the same process with no engine (the floor); ``from-dict`` is the
+  engine built from the document as Python data, the caller's dict kept alive, beside
+  ``floor-dict`` (that dict alone).
 * ``g-pause``: the longest time a 1 ms ticker thread was kept waiting while the document
   was decoded from JSON bytes and compiled (``extra_info["longest_pause_ms"]``, the
   worst of the rounds), and the load's own time. Two floors: the ticker's longest wait
@@ -100,10 +102,19 @@ class _Ticker:
 
 
 @pytest.mark.parametrize("n_flags", SIZES)
-@pytest.mark.parametrize("who", ["floor", "cfgcore"])
+@pytest.mark.parametrize("who", ["floor", "cfgcore", "floor-dict", "from-dict"])
 def test_full_collection(benchmark, who, n_flags):
+    """``from-dict``: the engine built from the document as Python data
+    (``Engine.from_snapshot(dict)``), the caller's dict kept alive; its floor is
+    ``floor`` plus that dict (``floor-dict``)."""
     n_flags = n_flags if not benchmark.disabled else 500  # the suite's smoke run
-    engine = _load(document(n_flags)) if who == "cfgcore" else None
+    data = json.loads(document(n_flags)) if who in ("from-dict", "floor-dict") else None
+    if who == "cfgcore":
+        engine = _load(document(n_flags))
+    elif who == "from-dict":
+        engine = Engine.from_snapshot(data)
+    else:
+        engine = None
     gc.collect()
     benchmark.extra_info.update(who=f"{who}-{n_flags}", calls=1, group=f"g-collect-{n_flags}")
     benchmark.pedantic(gc.collect, rounds=5, iterations=1)
