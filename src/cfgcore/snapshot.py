@@ -1522,19 +1522,26 @@ def _held_by_caller(obj: Any) -> set[int]:
     holds some of them as they are (values msgspec passes through), and those must stay
     in the cyclic garbage collector, since the caller may hold or change them; the
     Snapshot's own objects, built here, may leave it (:func:`_assemble`). Iterative:
-    the document is bounded in depth (``_too_deep``), not in size."""
+    the document is bounded in depth (``_too_deep``), not in size. Runs none of the
+    caller's code: types by ``type()``, items by the base classes' own iterators (a
+    subclass's ``__iter__``, ``__class__`` or field property is never called)."""
     seen: set[int] = set()
     stack = [obj]
     while stack:
         item = stack.pop()
         if id(item) in seen:
             continue
-        if isinstance(item, dict):
+        kind = type(item)
+        if issubclass(kind, dict):
             stack.extend(dict.values(item))
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            stack.extend(item)
-        elif isinstance(item, msgspec.Struct):
-            stack.extend(getattr(item, name, None) for name in item.__struct_fields__)
+        elif issubclass(kind, list):
+            stack.extend(list.__iter__(item))
+        elif issubclass(kind, tuple):
+            stack.extend(tuple.__iter__(item))
+        elif issubclass(kind, (set, frozenset)):
+            stack.extend(set.__iter__(item) if issubclass(kind, set) else frozenset.__iter__(item))
+        elif issubclass(kind, msgspec.Struct):
+            stack.extend(msgspec.structs.astuple(item))
         else:
             continue
         seen.add(id(item))
