@@ -10,10 +10,12 @@ Real files, real reloads, real threads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import warnings
+from collections.abc import Iterator
 
 import pytest
 
@@ -62,26 +64,33 @@ def test_pinned_does_not_wait_while_the_flag_set_is_busy(manager):
     m, _ = manager
     live = m._flags._live
     assert live is not None
-    held, release = threading.Event(), threading.Event()
-
-    def busy() -> None:
-        with live._lock:
-            held.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=busy)
-    holder.start()
     answers: list = []
-    try:
-        assert held.wait(10)
+    with _held_by_another_thread(live._lock):
         reader = threading.Thread(target=lambda: answers.append(_pair(m)))
         reader.start()
         reader.join(30)
         assert not reader.is_alive(), "pinned() waited on the flag set's lock"
+    assert answers == [(1, 1)]
+
+
+@contextlib.contextmanager
+def _held_by_another_thread(lock) -> Iterator[None]:
+    """``lock`` held by a thread of its own for the length of the block."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        yield
     finally:
         release.set()
         holder.join()
-    assert answers == [(1, 1)]
 
 
 def test_a_swap_listener_on_the_changing_thread_reads_the_pair_that_served(manager):
@@ -172,17 +181,7 @@ def test_a_child_forked_while_the_pair_is_being_set_pairs_its_own(manager):
     for a moment): that thread does not exist in the child, whose reloads pair their
     configuration and flags all the same instead of waiting forever."""
     m, config_dir = manager
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with m._pair_lock:
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(10)
+    with _held_by_another_thread(m._pair_lock):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
             pid = os.fork()
@@ -195,8 +194,5 @@ def test_a_child_forked_while_the_pair_is_being_set_pairs_its_own(manager):
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
-    finally:
-        release.set()
-        holder.join()
     assert os.waitstatus_to_exitcode(status) == 0
     assert _pair(m) == (1, 1)  # the parent's, untouched by the child's reload
