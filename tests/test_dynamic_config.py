@@ -360,7 +360,10 @@ def test_concurrent_updates_and_reads(tmp_path, impl):
             except BaseException as exc:  # noqa: BLE001 - collected for the main thread
                 errors.append(exc)
                 return
-            time.sleep(0)  # yield the GIL so writers make progress between reads
+            # Yield the GIL so writers make progress between reads. Not sleep(0): on
+            # CPython 3.10 two threads spinning on sleep(0) starved the writers (each
+            # write took seconds, 24 writes up to 3 minutes); 0.1 ms keeps them going.
+            time.sleep(0.0001)
 
     def writer(k):
         try:

@@ -269,15 +269,14 @@ FORKED = WATCHED + textwrap.dedent(
     def inodes(fds):
         return {os.fstat(fd).st_ino for fd in fds}
 
-    def open_fds():
-        fds = []
+    def open_inodes():  # (a fd another thread closes meanwhile is skipped, not fatal)
+        found = set()
         for fd in range(1024):
             try:
-                os.fstat(fd)
+                found.add(os.fstat(fd).st_ino)
             except OSError:
                 continue
-            fds.append(fd)
-        return fds
+        return found
 
     assert watching() and forks._watch is not None
     parents = inodes(forks._watch[1:])  # (a pipe's two ends are one inode)
@@ -290,7 +289,7 @@ FORKED = WATCHED + textwrap.dedent(
         own = forks._watch is not None and forks._watch[0] == os.getpid()
         r, w = forks._watch[1:] if own else (-1, -1)
         print("child", own and watching(), forks._watched_fd() == w,
-              not parents & inodes(open_fds()), flush=True)
+              not parents & open_inodes(), flush=True)
         threading.Thread(target=signal_elsewhere, daemon=True).start()
         threading.Event().wait()
     _, status = os.waitpid(pid, 0)
