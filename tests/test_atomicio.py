@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.atomicio import (
+    _READ_CHUNK,
+    MAX_READ_BYTES,
+    atomic_write,
+    read_regular,
+    read_regular_fd,
+)
+from tests.fuzz import examples
 
 
 def test_new_file_gets_0644_minus_umask_and_no_temp_files_remain(tmp_path):
@@ -93,3 +104,70 @@ def test_a_child_forked_while_a_file_lock_is_held_does_not_keep_it(tmp_path):
     finally:
         os.kill(child, 9)
         os.waitpid(child, 0)
+
+
+# Bounded reads of regular files (configuration, flag and key files)
+
+
+@given(
+    size=st.integers(0, 3 * _READ_CHUNK + 7),
+    max_bytes=st.integers(0, 3 * _READ_CHUNK + 7),
+    offset=st.integers(0, 300),
+)
+@settings(max_examples=examples(60), deadline=None)
+def test_read_regular_returns_the_file_or_refuses_it_past_the_limit(
+    tmp_path_factory, size, max_bytes, offset
+):
+    path = tmp_path_factory.mktemp("read") / "f"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.lseek(fd, min(offset, size), os.SEEK_SET)  # read from where the fd stands
+        rest = data[min(offset, size) :]
+        if len(rest) > max_bytes:
+            with pytest.raises(OSError) as info:
+                read_regular_fd(fd, max_bytes)
+            assert info.value.errno == errno.EFBIG
+        else:
+            assert read_regular_fd(fd, max_bytes) == rest
+    finally:
+        os.close(fd)
+    if size <= max_bytes:
+        assert read_regular(path, max_bytes) == data
+
+
+def test_read_regular_reads_a_file_that_grows_while_it_is_read(tmp_path):
+    # The size fstat gives is a first guess: what is written after it is read too.
+    path = tmp_path / "f"
+    path.write_bytes(b"a" * 10)
+    fd = os.open(path, os.O_RDONLY)
+    real_fstat = os.fstat
+
+    def fstat_then_grow(f):
+        st = real_fstat(f)
+        with open(path, "ab") as fh:
+            fh.write(b"b" * (2 * _READ_CHUNK))
+        return st
+
+    try:
+        os.fstat = fstat_then_grow
+        data = read_regular_fd(fd)
+    finally:
+        os.fstat = real_fstat
+        os.close(fd)
+    assert data == b"a" * 10 + b"b" * (2 * _READ_CHUNK)
+
+
+def test_a_small_file_is_read_without_a_buffer_of_the_limits_size(tmp_path):
+    # The limit is 64 MiB: a buffer that large for every small file read is 64 MiB of
+    # committed memory where the kernel does not overcommit.
+    path = tmp_path / "small.yaml"
+    path.write_bytes(b"a: 1\n")
+    tracemalloc.start()
+    try:
+        assert read_regular(path) == b"a: 1\n"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_READ_BYTES // 64

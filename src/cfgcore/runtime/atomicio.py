@@ -199,16 +199,30 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int = MAX_READ_BYTES) 
 _NOT_REGULAR = "not a regular file (a FIFO, a device or a directory)"
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _NOCTTY = getattr(os, "O_NOCTTY", 0)
+_READ_CHUNK = 1 << 16  # what a read past the size fstat gave asks for
 
 
 def read_regular_fd(fd: int, max_bytes: int = MAX_READ_BYTES) -> bytes:
     """:func:`read_regular` of a file already open as ``fd`` (left open): for a caller
     that must check what it opened before reading (secret files, opened with
     ``O_NOFOLLOW | O_NONBLOCK`` so a FIFO does not block the open)."""
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         raise OSError(errno.EINVAL, _NOT_REGULAR)
-    with os.fdopen(fd, "rb", closefd=False) as fh:
-        data = fh.read(max_bytes + 1)
+    # Read as much as the file holds, then once more to find its end (or that it grew
+    # meanwhile), up to one byte past the limit: a buffer of the limit's size (64 MiB,
+    # committed memory where the kernel does not overcommit) is never allocated for a
+    # small file, and a read costs three system calls.
+    limit = max_bytes + 1
+    parts: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = os.read(fd, min(max(st.st_size + 1 - got, _READ_CHUNK), limit - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
     if len(data) > max_bytes:
         raise OSError(errno.EFBIG, f"file is over the {max_bytes // (1024 * 1024)} MiB limit")
     return data
