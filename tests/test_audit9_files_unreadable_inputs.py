@@ -1,0 +1,144 @@
+"""Ninth audit, files: inputs that are there but cannot be read.
+
+* A profile file that cannot be read (a FIFO, a directory, a link to ``/dev/zero`` or a
+  link in a loop) appearing in ``profiles/`` while a profile is chosen was skipped by
+  the reload: the inputs' digests left unreadable files out, so the reload found
+  "nothing changed" and said nothing (``reload()`` True, no error, health ready), while
+  a start with the same directory is refused naming the file, and so was the next
+  reload of an unrelated edit. It is now judged when it appears, as a start judges it:
+  refused naming the file, the last good version serving, and the watcher carrying on.
+* A flags or ``.env`` file that is a link in a loop of links (``flags.yaml ->
+  flags.yaml``) was refused as "a link to flags.yaml, which does not exist": the
+  link's target is there; the loop is what cannot be read.
+
+Real files, and the real watcher.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cfgcore.config.manager import ConfigurationManager
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs and links")
+
+FLAGS = "flags:\n  f:\n    default: 'on'\n"
+
+
+def _fifo(p):
+    os.mkfifo(p)
+
+
+def _directory(p):
+    os.mkdir(p)
+
+
+def _device(p):
+    os.symlink("/dev/zero", p)
+
+
+def _loop(p):
+    os.symlink(os.path.basename(p), p)
+
+
+UNREADABLE = {"fifo": _fifo, "directory": _directory, "/dev/zero": _device, "loop": _loop}
+
+
+@pytest.fixture
+def profiled(tmp_path):
+    config = tmp_path / "config"
+    (config / "profiles").mkdir(parents=True)
+    (config / "base.yaml").write_text("app:\n  name: svc\n  port: 1\n")
+    (config / "production.yaml").write_text("{}\n")
+    (config / "profiles" / "edge.yaml").write_text(
+        "name: edge\nkind: deployment\noverrides:\n  app:\n    name: from-edge\n"
+    )
+    m = ConfigurationManager(
+        str(config), environ={"CONFIG_PROFILE": "edge"}, validate=False, record_usage=False
+    )
+    m.load_environment_config("production")
+    assert m.get("app.name") == "from-edge"
+    yield config, m
+    m.close()
+
+
+@pytest.mark.parametrize("kind", sorted(UNREADABLE))
+def test_an_unreadable_profile_file_appearing_is_refused_by_the_reload(profiled, kind):
+    config, m = profiled
+    bad = config / "profiles" / "other.yaml"
+    UNREADABLE[kind](str(bad))
+    fresh = ConfigurationManager(
+        str(config), environ={"CONFIG_PROFILE": "edge"}, validate=False, record_usage=False
+    )
+    with pytest.raises(Exception, match="other.yaml"):  # a start refuses this directory
+        fresh.load_environment_config("production")
+
+    assert m.reload() is False  # ... and so does the reload, when the file appears
+    assert m.get("app.name") == "from-edge"  # the last good version keeps serving
+    (problem,) = m.last_error.problems
+    assert problem.file == str(bad)
+    assert problem.message.startswith("cannot read")
+    assert m.version == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "loop"])
+def test_the_watcher_reports_it_and_takes_the_fix(profiled, kind):
+    config, m = profiled
+    m.enable_hot_reload(poll_interval=0.05)
+    bad = config / "profiles" / "other.yaml"
+    UNREADABLE[kind](str(bad))
+    assert wait_for(lambda: m.last_error is not None), "the unreadable profile went unnoticed"
+    assert m.last_error.problems[0].file == str(bad)
+    assert m.get("app.name") == "from-edge" and m.get("app.port") == 1
+
+    bad.unlink()
+    bad.write_text("name: other\nkind: deployment\noverrides: {}\n")
+    (config / "production.yaml").write_text("app:\n  port: 2\n")
+    assert wait_for(lambda: m.get("app.port") == 2), "the watcher stopped taking changes"
+    assert m.last_error is None and m.get("app.name") == "from-edge"
+
+
+def test_an_unreadable_file_is_no_change_when_no_profile_is_chosen(tmp_path):
+    config = tmp_path / "config"
+    (config / "profiles").mkdir(parents=True)
+    (config / "base.yaml").write_text("app:\n  name: svc\n")
+    (config / "production.yaml").write_text("{}\n")
+    m = ConfigurationManager(str(config), environ={}, validate=False, record_usage=False)
+    m.load_environment_config("production")
+    os.mkfifo(config / "profiles" / "other.yaml")
+    (config / "profiles" / "README.md").write_text("notes\n")  # not a profile file
+    assert m.reload() is True  # no profile read: a start with it loads as well
+    assert m.last_error is None and m.get("app.name") == "svc"
+    fresh = ConfigurationManager(str(config), environ={}, validate=False, record_usage=False)
+    fresh.load_environment_config("production")
+
+
+@pytest.mark.parametrize("name", ["flags.yaml", ".env"])
+def test_a_link_in_a_loop_is_named_as_one(tmp_path, monkeypatch, name):
+    monkeypatch.delenv("CFGCORE_ENV_FILE", raising=False)
+    monkeypatch.delenv("H", raising=False)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "base.yaml").write_text("app:\n  host: ${H:-localhost}\n")
+    (config / "production.yaml").write_text("{}\n")
+    (config / "flags.yaml").write_text(FLAGS)
+    env_file = tmp_path / ".env"
+    env_file.write_text("H=db.internal\n")
+    os.chmod(env_file, 0o600)
+    m = ConfigurationManager(str(config), validate=False, record_usage=False)
+    m.load_environment_config("production")
+    assert m.get("app.host") == "db.internal"
+    looped = config / name if name == "flags.yaml" else env_file
+    looped.unlink()
+    _loop(str(looped))
+
+    assert m.reload() is False
+    assert m.get("app.host") == "db.internal"
+    (problem,) = m.last_error.problems
+    assert problem.file == str(looped)
+    assert "which does not exist" not in problem.message
+    assert "loop" in problem.message
+    m.close()
