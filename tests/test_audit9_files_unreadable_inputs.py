@@ -1,4 +1,4 @@
-"""Ninth audit, files: inputs that are there but cannot be read.
+"""Ninth audit, files: inputs that are there but cannot be read, or not parsed.
 
 * A profile file that cannot be read (a FIFO, a directory, a link to ``/dev/zero`` or a
   link in a loop) appearing in ``profiles/`` while a profile is chosen was skipped by
@@ -10,6 +10,8 @@
 * A flags or ``.env`` file that is a link in a loop of links (``flags.yaml ->
   flags.yaml``) was refused as "a link to flags.yaml, which does not exist": the
   link's target is there; the loop is what cannot be read.
+* A JSON or TOML file nested past what its parser recurses through was refused naming
+  the file only; it is refused with the key path and line of a shallower one.
 
 Real files, and the real watcher.
 """
@@ -142,3 +144,35 @@ def test_a_link_in_a_loop_is_named_as_one(tmp_path, monkeypatch, name):
     assert "which does not exist" not in problem.message
     assert "loop" in problem.message
     m.close()
+
+
+# A JSON or TOML file nested past what its parser recurses through (about 1,000
+# brackets for JSON, fewer for TOML) was refused naming the file only, while one nested
+# 101 levels, and a YAML file nested 5,000, are refused with the key path and line.
+DEEP_TEXTS = {
+    "json": lambda d: '{"app": {"name": "x",\n "list": [1, ' + "[" * d + "]" * d + "]}}",
+    "toml": lambda d: (
+        '# [not] a table ]]\n[app]\nname = "a]["\n[[app.items]]\nx = 1\n'
+        "[app.deep]\nlist = [ # ]]\n  1,\n  " + "[" * d + "]" * d + "\n]\n"
+    ),
+}
+DEEP_PLACES = {"json": ("app.list.1.0.0.0.…", 2), "toml": ("app.deep.list.1.0.0.…", 7)}
+
+
+@pytest.mark.parametrize("depth", [150, 1200, 20_000])
+@pytest.mark.parametrize("fmt", sorted(DEEP_TEXTS))
+def test_a_file_nested_past_the_parser_is_refused_with_key_path_and_line(tmp_path, fmt, depth):
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "base.yaml").write_text("app:\n  name: svc\n")
+    env_file = config / f"production.{fmt}"
+    env_file.write_text('{"app": {}}' if fmt == "json" else "[app]\n")
+    m = ConfigurationManager(str(config), environ={}, validate=False, record_usage=False)
+    m.load_environment_config("production")
+    env_file.write_text(DEEP_TEXTS[fmt](depth))
+
+    assert m.reload() is False
+    assert m.get("app.name") == "svc"
+    (problem,) = m.last_error.problems
+    assert (problem.file, problem.message) == (str(env_file), "nested more than 100 levels deep")
+    assert (problem.path, problem.line) == DEEP_PLACES[fmt]
