@@ -176,3 +176,17 @@ def test_a_file_nested_past_the_parser_is_refused_with_key_path_and_line(tmp_pat
     (problem,) = m.last_error.problems
     assert (problem.file, problem.message) == (str(env_file), "nested more than 100 levels deep")
     assert (problem.path, problem.line) == DEEP_PLACES[fmt]
+
+
+@pytest.mark.parametrize("depth", [150, 20_000])
+def test_a_legacy_json_file_nested_past_the_parser_names_the_key_path(tmp_path, depth):
+    from cfgcore.config.legacy_formats import read_legacy
+    from cfgcore.errors import ConfigError
+
+    legacy = tmp_path / "old.json"
+    legacy.write_text('{"app": {"name": "[{", "list": ' + "[" * depth + "]" * depth + "}}")
+    with pytest.raises(ConfigError) as info:
+        read_legacy(str(legacy))
+    (problem,) = info.value.problems
+    assert (problem.file, problem.path) == (str(legacy), "app.list.0.0.0.0.…")
+    assert problem.message == "nested more than 100 levels deep"
