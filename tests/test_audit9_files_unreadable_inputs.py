@@ -12,6 +12,8 @@
   link's target is there; the loop is what cannot be read.
 * A JSON or TOML file nested past what its parser recurses through was refused naming
   the file only; it is refused with the key path and line of a shallower one.
+* An environment file named with other case than its environment was offered as a
+  name to load, which the refusal then refused again.
 
 Real files, and the real watcher.
 """
@@ -190,3 +192,31 @@ def test_a_legacy_json_file_nested_past_the_parser_names_the_key_path(tmp_path, 
     (problem,) = info.value.problems
     assert (problem.file, problem.path) == (str(legacy), "app.list.0.0.0.0.…")
     assert problem.message == "nested more than 100 levels deep"
+
+
+# An environment file whose name differs from the environment's only by case
+# (Staging.yaml, staging.YAML) is never read: the environment name is read in lower
+# case and the file system tells the names apart. It was listed among the available
+# environments, and the refusal asked "did you mean 'Staging'?", which the same refusal
+# answered. Only names a load finds are listed; the file is named with the fix.
+@pytest.mark.parametrize("name", ["Staging.yaml", "staging.YAML", "STAGING.Json"])
+def test_a_miscased_environment_file_is_named_with_the_fix(tmp_path, name):
+    from cfgcore.errors import ConfigError
+
+    (tmp_path / "base.yaml").write_text("a: 1\n")
+    (tmp_path / name).write_text('{"a": 2}\n')  # (YAML reads JSON)
+    (tmp_path / "qa.yaml").write_text("{}\n")
+    (tmp_path / "prod\nERROR forged.yaml").write_text("{}\n")
+    m = ConfigurationManager(str(tmp_path), environ={}, validate=False, record_usage=False)
+    assert m.available_environments() == ["qa"]  # the names a load takes
+    for asked in ("staging", "Staging"):
+        with pytest.raises(ConfigError) as info:
+            m.load_environment_config(asked)
+        message = info.value.problems[0].message
+        assert "did you mean" not in message
+        fixed = "staging" + os.path.splitext(name)[1].lower()
+        assert f"{name} is there, but environment files are named in lower case" in message
+        assert message.endswith(f"rename it {fixed})")
+    os.rename(tmp_path / name, tmp_path / fixed)
+    m.load_environment_config("Staging")
+    assert m.get("a") == 2

@@ -157,15 +157,18 @@ class ConfigBuilder:
         return name, profile_name(prof), geo
 
     def available_environments(self) -> list[str]:
-        """Environment names with a file in the config directory (base excluded)."""
+        """Environment names with a file in the config directory (base excluded): the
+        names a load finds a file for (``staging.yaml``, not ``Staging.yaml`` or
+        ``staging.YAML``, which :meth:`find_file` never reads)."""
         names = set()
         with contextlib.suppress(OSError):
             for f in os.listdir(self.config_dir):
                 stem, ext = os.path.splitext(f)
                 if (
-                    ext.lower() in FORMATS
-                    and stem not in ("base", MIGRATION_REPORT_STEM)
-                    and not f.startswith(".")
+                    ext in FORMATS
+                    and stem != "base"
+                    and _ENV_NAME.match(stem)
+                    and is_environment_name(stem)
                 ):
                     # A name only counts if it can be read (not a dangling or looping link).
                     if not stem.startswith("flags") and os.path.isfile(
@@ -173,6 +176,22 @@ class ConfigBuilder:
                     ):
                         names.add(stem)
         return sorted(names)
+
+    def _miscased(self, stem: str) -> list[str]:
+        """The files of the config directory that would be ``stem``'s but for the case
+        of their name (``Staging.yaml``, ``staging.YAML`` for ``staging``)."""
+        try:
+            names = os.listdir(self.config_dir)
+        except OSError:
+            return []
+        exact = {stem + ext for ext in FORMATS}
+        return sorted(
+            f
+            for f in names
+            if f not in exact
+            and os.path.splitext(f)[0].lower() == stem
+            and os.path.splitext(f)[1].lower() in FORMATS
+        )
 
     def find_file(self, stem: str, required: bool) -> str | None:
         # lexists: a link whose target is missing or loops is a file that cannot be
@@ -217,6 +236,16 @@ class ConfigBuilder:
             )
             if meant and len([e for e in available if stem and e.startswith(stem)]) <= 1:
                 hint = f" (did you mean {meant[0]!r}?)" + hint
+            miscased = self._miscased(stem)
+            if miscased:
+                # On a case-sensitive file system Staging.yaml is not staging.yaml, and
+                # an environment name is read in lower case: name the file and the fix
+                # (the names listed are those a load finds; this one it never will).
+                hint = (
+                    f" ({', '.join(miscased)} {'is' if len(miscased) == 1 else 'are'} "
+                    f"there, but environment files are named in lower case: rename it "
+                    f"{stem}{os.path.splitext(miscased[0])[1].lower()})"
+                )
             raise ConfigError(
                 f"no configuration file for environment {stem!r} "
                 f"(looked for {stem}.yaml/.yml/.json/.toml); "
