@@ -12,6 +12,7 @@
   link's target is there; the loop is what cannot be read.
 * A JSON or TOML file nested past what its parser recurses through was refused naming
   the file only; it is refused with the key path and line of a shallower one.
+* A profile directory that cannot be listed made reload() raise a PermissionError.
 * An environment file named with other case than its environment was offered as a
   name to load, which the refusal then refused again.
 
@@ -220,3 +221,60 @@ def test_a_miscased_environment_file_is_named_with_the_fix(tmp_path, name):
     os.rename(tmp_path / name, tmp_path / fixed)
     m.load_environment_config("Staging")
     assert m.get("a") == 2
+
+
+def _unlistable(monkeypatch, directory, error):
+    real = os.listdir
+
+    def listdir(path="."):
+        if os.fspath(path) == str(directory):
+            raise error
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+
+
+# A profile directory the process may not list (its read permission lost, mode 0o311)
+# while a profile is chosen: the PermissionError os.listdir raised came out of reload()
+# itself (the manager lets a PermissionError, the access policy's refusal, through),
+# instead of a refusal naming the directory with the last good version serving; the
+# watcher logged a traceback at every poll and reported nothing. As root (which reads
+# any directory) the OS error is made by hand.
+def test_a_profile_directory_that_cannot_be_listed_is_a_refusal_not_a_raise(profiled, monkeypatch):
+    import errno
+
+    config, m = profiled
+    profiles = config / "profiles"
+    (config / "production.yaml").write_text("app:\n  port: 2\n")
+    _unlistable(monkeypatch, profiles, PermissionError(errno.EACCES, "Permission denied"))
+    assert m.reload() is False
+    assert m.get("app.name") == "from-edge" and m.get("app.port") == 1
+    (problem,) = m.last_error.problems
+    assert problem.file == str(profiles)
+    assert problem.message.startswith("cannot list the profile files: Permission denied")
+    monkeypatch.undo()
+    assert m.reload() is True
+    assert m.get("app.port") == 2 and m.last_error is None
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists any directory")
+def test_a_profile_directory_without_read_permission_is_refused(profiled):
+    config, m = profiled
+    profiles = config / "profiles"
+    (config / "production.yaml").write_text("app:\n  port: 2\n")
+    profiles.chmod(0o311)
+    try:
+        assert m.reload() is False
+        assert m.last_error.problems[0].file == str(profiles)
+    finally:
+        profiles.chmod(0o755)
+    assert m.reload() is True and m.get("app.port") == 2
+
+
+def test_a_profile_directory_gone_while_listed_is_a_missing_one(profiled, monkeypatch):
+    config, m = profiled
+    (config / "production.yaml").write_text("app:\n  port: 2\n")
+    _unlistable(monkeypatch, config / "profiles", FileNotFoundError(2, "No such file"))
+    assert m.reload() is False  # (as for a directory removed: edge is unknown now)
+    assert "unknown deployment profile 'edge'" in m.last_error.problems[0].message
+    assert m.get("app.name") == "from-edge" and m.get("app.port") == 1

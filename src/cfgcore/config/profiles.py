@@ -446,9 +446,20 @@ class ProfileManager:
         """Load every profile file in ``directory`` (by name, bases first); missing dir -> []."""
         if not os.path.isdir(directory):
             return []
-        paths = [
-            os.path.join(directory, f) for f in sorted(os.listdir(directory)) if is_profile_file(f)
-        ]
+        try:
+            names = sorted(os.listdir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # gone since it was looked at: as a missing directory
+        except OSError as exc:
+            # Not the OSError itself: a reload says why it refused (returning False),
+            # where a PermissionError raised out of it, naming no profile.
+            raise ConfigError(
+                f"cannot list the profile files: {exc.strerror or exc} (the process needs "
+                "permission to read this directory)",
+                file=directory,
+                kind="io",
+            ) from None
+        paths = [os.path.join(directory, f) for f in names if is_profile_file(f)]
         # A profile may extend another file of this directory whatever the file names:
         # load that one first, so it (not a built-in of the same name) is the base.
         entries: list[tuple[tuple[str, str], str, Any]] = []
