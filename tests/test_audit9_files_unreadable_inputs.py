@@ -13,6 +13,7 @@
 * A JSON or TOML file nested past what its parser recurses through was refused naming
   the file only; it is refused with the key path and line of a shallower one.
 * A profile directory that cannot be listed made reload() raise a PermissionError.
+* A key in a TOML array of tables' later element was said to be on the first's line.
 * An environment file named with other case than its environment was offered as a
   name to load, which the refusal then refused again.
 
@@ -278,3 +279,51 @@ def test_a_profile_directory_gone_while_listed_is_a_missing_one(profiled, monkey
     assert m.reload() is False  # (as for a directory removed: edge is unknown now)
     assert "unknown deployment profile 'edge'" in m.last_error.problems[0].message
     assert m.get("app.name") == "from-edge" and m.get("app.port") == 1
+
+
+# A TOML array of tables: every element's keys were indexed under the array's first
+# header (the index knew tables, not elements), so a problem at servers.1.port was
+# reported on the line of the first [[servers]], and explain() pointed there too.
+SERVERS = (
+    '[app]\nname = "x"\n\n'
+    '[[servers]]\nname = "a"\nport = 1\n\n'
+    '[[servers]]\nname = "b"\nport = 2\n\n'
+    '[[servers.routes]]\npath = "/b"\n\n'
+    "[servers.meta]\nk = 1\n\n"
+    '[[servers]]\nname = "c"\n\n'
+    '[[servers.routes]]\npath = "/c"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        ("servers.0.port", 6),
+        ("servers.1.port", 10),
+        ("servers.1.routes.0.path", 13),
+        ("servers.1.meta.k", 16),
+        ("servers.2.name", 19),
+        ("servers.2.routes.0.path", 22),
+    ],
+)
+def test_a_key_of_an_array_of_tables_is_found_in_its_element(tmp_path, path, line):
+    from cfgcore.errors import ConfigError
+
+    (tmp_path / "base.yaml").write_text("app:\n  name: svc\n")
+    toml = tmp_path / "production.toml"
+    toml.write_text(SERVERS)
+    m = ConfigurationManager(str(tmp_path), environ={}, validate=False, record_usage=False)
+    m.load_environment_config("production")
+    (origin,) = m.explain(path).chain
+    assert (origin.file, origin.line) == (str(toml), line)
+
+    # and a refusal there names that line
+    lines = SERVERS.split("\n")
+    key = path.rsplit(".", 1)[1]
+    assert lines[line - 1].startswith(f"{key} = ")
+    lines[line - 1] = f"{key} = 99999999999999999999"
+    toml.write_text("\n".join(lines))
+    with pytest.raises(ConfigError) as info:
+        m.load_environment_config("production")
+    (problem,) = info.value.problems
+    assert (problem.path, problem.line) == (path, line)

@@ -192,13 +192,37 @@ _TOML_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x
 
 
 def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
-    # A line index good enough for "where is this key": tables and dotted keys.
+    # A line index good enough for "where is this key": tables and dotted keys. An
+    # array of tables' elements are indexed by their position (``servers.1.port`` on
+    # the line under the second ``[[servers]]``, not the first's): every header below
+    # one is read into its current element.
     lines: dict[tuple[Any, ...], int] = {}
     table: tuple[str, ...] = ()
+    # An array of tables' header as written -> the path of its current element, and
+    # each array's (by its path) number of elements so far.
+    current: dict[tuple[str, ...], tuple[str, ...]] = {}
+    counts: dict[tuple[str, ...], int] = {}
+
+    def resolved(parts: tuple[str, ...]) -> tuple[str, ...]:
+        path: tuple[str, ...] = ()
+        for i in range(len(parts)):
+            path = current.get(parts[: i + 1], (*path, parts[i]))
+        return path
+
     for n, raw in enumerate(text.splitlines(), 1):
         m = _TOML_TABLE.match(raw)
         if m:
-            table = tuple(_toml_key_parts(m.group(1)))
+            parts = tuple(_toml_key_parts(m.group(1)))
+            if raw.lstrip(" \t").startswith("[[") and parts:
+                array = (*resolved(parts[:-1]), parts[-1])
+                index = counts.get(array, 0)
+                counts[array] = index + 1
+                # A new element: the arrays below the earlier one are not this one's.
+                for written in [w for w in current if w[: len(parts)] == parts]:
+                    del current[written]
+                table = current[parts] = (*array, str(index))
+            else:
+                table = resolved(parts)
             for end in range(1, len(table) + 1):
                 lines.setdefault(table[:end], n)
             continue
