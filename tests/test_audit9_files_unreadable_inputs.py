@@ -209,6 +209,7 @@ def test_a_miscased_environment_file_is_named_with_the_fix(tmp_path, name):
     (tmp_path / name).write_text('{"a": 2}\n')  # (YAML reads JSON)
     (tmp_path / "qa.yaml").write_text("{}\n")
     (tmp_path / "prod\nERROR forged.yaml").write_text("{}\n")
+    (tmp_path / "staging\n.yaml").write_text("{}\n")
     m = ConfigurationManager(str(tmp_path), environ={}, validate=False, record_usage=False)
     assert m.available_environments() == ["qa"]  # the names a load takes
     for asked in ("staging", "Staging"):

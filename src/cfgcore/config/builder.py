@@ -167,7 +167,7 @@ class ConfigBuilder:
                 if (
                     ext in FORMATS
                     and stem != "base"
-                    and _ENV_NAME.match(stem)
+                    and _ENV_NAME.fullmatch(stem)  # as a load takes it ("$" takes "x\n")
                     and is_environment_name(stem)
                 ):
                     # A name only counts if it can be read (not a dangling or looping link).

@@ -453,9 +453,10 @@ class ProfileManager:
         except OSError as exc:
             # Not the OSError itself: a reload says why it refused (returning False),
             # where a PermissionError raised out of it, naming no profile.
+            need = isinstance(exc, PermissionError)
             raise ConfigError(
-                f"cannot list the profile files: {exc.strerror or exc} (the process needs "
-                "permission to read this directory)",
+                f"cannot list the profile files: {exc.strerror or exc}"
+                + (" (the process needs permission to read this directory)" if need else ""),
                 file=directory,
                 kind="io",
             ) from None
