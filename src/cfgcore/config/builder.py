@@ -36,7 +36,7 @@ from cfgcore.config import debuglog
 from cfgcore.config.envfile import ENV_FILE_VAR, EnvironWithFile, aliased
 from cfgcore.config.environ import env_layer, env_refs, plain_text, ref_names
 from cfgcore.config.files import FORMATS, Layer, parse_layer_text, tree_problem
-from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
+from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager, is_profile_file
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
 from cfgcore.config.tree import deep_merge, format_path, freeze, get_path, parse_path, thaw
@@ -157,15 +157,18 @@ class ConfigBuilder:
         return name, profile_name(prof), geo
 
     def available_environments(self) -> list[str]:
-        """Environment names with a file in the config directory (base excluded)."""
+        """Environment names with a file in the config directory (base excluded): the
+        names a load finds a file for (``staging.yaml``, not ``Staging.yaml`` or
+        ``staging.YAML``, which :meth:`find_file` never reads)."""
         names = set()
         with contextlib.suppress(OSError):
             for f in os.listdir(self.config_dir):
                 stem, ext = os.path.splitext(f)
                 if (
-                    ext.lower() in FORMATS
-                    and stem not in ("base", MIGRATION_REPORT_STEM)
-                    and not f.startswith(".")
+                    ext in FORMATS
+                    and stem != "base"
+                    and _ENV_NAME.fullmatch(stem)  # as a load takes it ("$" takes "x\n")
+                    and is_environment_name(stem)
                 ):
                     # A name only counts if it can be read (not a dangling or looping link).
                     if not stem.startswith("flags") and os.path.isfile(
@@ -173,6 +176,22 @@ class ConfigBuilder:
                     ):
                         names.add(stem)
         return sorted(names)
+
+    def _miscased(self, stem: str) -> list[str]:
+        """The files of the config directory that would be ``stem``'s but for the case
+        of their name (``Staging.yaml``, ``staging.YAML`` for ``staging``)."""
+        try:
+            names = os.listdir(self.config_dir)
+        except OSError:
+            return []
+        exact = {stem + ext for ext in FORMATS}
+        return sorted(
+            f
+            for f in names
+            if f not in exact
+            and os.path.splitext(f)[0].lower() == stem
+            and os.path.splitext(f)[1].lower() in FORMATS
+        )
 
     def find_file(self, stem: str, required: bool) -> str | None:
         # lexists: a link whose target is missing or loops is a file that cannot be
@@ -217,6 +236,16 @@ class ConfigBuilder:
             )
             if meant and len([e for e in available if stem and e.startswith(stem)]) <= 1:
                 hint = f" (did you mean {meant[0]!r}?)" + hint
+            miscased = self._miscased(stem)
+            if miscased:
+                # On a case-sensitive file system Staging.yaml is not staging.yaml, and
+                # an environment name is read in lower case: name the file and the fix
+                # (the names listed are those a load finds; this one it never will).
+                hint = (
+                    f" ({', '.join(miscased)} {'is' if len(miscased) == 1 else 'are'} "
+                    f"there, but environment files are named in lower case: rename it "
+                    f"{stem}{os.path.splitext(miscased[0])[1].lower()})"
+                )
             raise ConfigError(
                 f"no configuration file for environment {stem!r} "
                 f"(looked for {stem}.yaml/.yml/.json/.toml); "
@@ -591,17 +620,26 @@ class ConfigBuilder:
         return hashlib.blake2b(repr(items).encode(), digest_size=16).digest()
 
     def profile_sources(self, directory: str) -> tuple[Any, ...]:
+        """``(name, digest)`` of each profile file in ``directory``: the files
+        :meth:`ProfileManager.load_directory` reads (a ConfigMap's ``..data`` directory,
+        a README, are none). One that cannot be read (a FIFO, a directory, a link in a
+        loop) is there with the reason in place of a digest: its appearance is a change
+        the build judges as a start would (refused, naming it, while a profile is
+        chosen), never "nothing changed" while a start with it is refused."""
         try:
             names = sorted(os.listdir(directory))
         except OSError:
             return ()
-        out = []
+        out: list[tuple[str, Any]] = []
         for name in names:
-            path = os.path.join(directory, name)
-            # Skip what cannot be read: _read_bytes reports OSError (a ConfigMap's "..data"
-            # directory, say) as ConfigError, and only profile files are inputs.
-            with contextlib.suppress(ConfigError):
-                out.append((name, hashlib.blake2b(read_bytes(path), digest_size=16).digest()))
+            if not is_profile_file(name):
+                continue
+            try:
+                raw = read_bytes(os.path.join(directory, name))
+            except ConfigError as exc:
+                out.append((name, str(exc)))
+                continue
+            out.append((name, hashlib.blake2b(raw, digest_size=16).digest()))
         return tuple(out)
 
     def named_profile(self, kind: str, name: str, directory: str) -> Profile:
@@ -692,13 +730,21 @@ class ConfigBuilder:
 
 
 def _dangling(path: str) -> str:
-    """`` (a link to X, which does not exist)`` for a link leading nowhere, else ``""``."""
+    """`` (a link to X, which does not exist)`` for a link leading nowhere, `` (a link
+    to X, in a loop of links)`` for one that leads back to itself (``flags.yaml ->
+    flags.yaml``: its target is there, the loop is what cannot be read), else ``""``."""
     if not os.path.islink(path):
         return ""
     try:
-        return f" (a link to {os.readlink(path)}, which does not exist)"
+        target = os.readlink(path)
     except OSError:
         return " (a link that leads nowhere)"
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f" (a link to {target}, in a loop of links)"
+    return f" (a link to {target}, which does not exist)"
 
 
 def _reject_env_file_gone(

@@ -192,13 +192,37 @@ _TOML_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x
 
 
 def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
-    # A line index good enough for "where is this key": tables and dotted keys.
+    # A line index good enough for "where is this key": tables and dotted keys. An
+    # array of tables' elements are indexed by their position (``servers.1.port`` on
+    # the line under the second ``[[servers]]``, not the first's): every header below
+    # one is read into its current element.
     lines: dict[tuple[Any, ...], int] = {}
     table: tuple[str, ...] = ()
+    # An array of tables' header as written -> the path of its current element, and
+    # each array's (by its path) number of elements so far.
+    current: dict[tuple[str, ...], tuple[str, ...]] = {}
+    counts: dict[tuple[str, ...], int] = {}
+
+    def resolved(parts: tuple[str, ...]) -> tuple[str, ...]:
+        path: tuple[str, ...] = ()
+        for i in range(len(parts)):
+            path = current.get(parts[: i + 1], (*path, parts[i]))
+        return path
+
     for n, raw in enumerate(text.splitlines(), 1):
         m = _TOML_TABLE.match(raw)
         if m:
-            table = tuple(_toml_key_parts(m.group(1)))
+            parts = tuple(_toml_key_parts(m.group(1)))
+            if raw.lstrip(" \t").startswith("[[") and parts:
+                array = (*resolved(parts[:-1]), parts[-1])
+                index = counts.get(array, 0)
+                counts[array] = index + 1
+                # A new element: the arrays below the earlier one are not this one's.
+                for written in [w for w in current if w[: len(parts)] == parts]:
+                    del current[written]
+                table = current[parts] = (*array, str(index))
+            else:
+                table = resolved(parts)
             for end in range(1, len(table) + 1):
                 lines.setdefault(table[:end], n)
             continue
@@ -294,7 +318,7 @@ def parse_layer_text(text: str, fmt: str, file: str) -> Layer:
         else:
             data = _parse_toml(text, file)
     except RecursionError:
-        raise too_deep from None
+        raise _too_deep_where(text, fmt, file) or too_deep from None
     except ConfigError as exc:  # the parsers' own refusals: syntax unless they say otherwise
         raise ConfigError(exc.problems, kind="parse") from None
     except ValueError as exc:
@@ -320,6 +344,77 @@ def parse_layer_text(text: str, fmt: str, file: str) -> Layer:
         raise ConfigError([Problem(path, message, file=file, line=line)], kind="limits")
     layer.data = data
     return layer
+
+
+# Put in place of a container nested too deeply for a parser (a JSON or TOML escape:
+# a string no file holds, starting with NUL), so the rest of the file can be parsed to
+# say where it is.
+_DEEP_MARK = '"\\u0000cfgcore-too-deep"'
+_JSON_DEEP_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_TOML_DEEP_TOKEN = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|\n|[\[\]{}]',
+    re.DOTALL,
+)
+
+
+def _too_deep_where(text: str, fmt: str, file: str) -> ConfigError | None:
+    """The refusal of a JSON or TOML ``text`` nested past what its parser can recurse
+    (about 1,000 brackets for JSON, fewer for TOML), with the key path and line a
+    shallower file too deep is refused with: each container nested more than
+    :data:`MAX_DEPTH` brackets deep is cut out (a scan, no recursion), the rest is
+    parsed and judged as usual. None when that does not find it (the caller says the
+    file is too deep, without a place)."""
+    cut = _cut_deep(text, fmt, MAX_DEPTH + 1)
+    if cut is None:
+        return None
+    try:
+        data = _parse_json(cut, file) if fmt == "json" else _parse_toml(cut, file)
+        problem = tree_problem(data)
+        if problem is None or not problem[1].startswith("nested more than"):
+            return None
+        path, message = problem
+        line = Layer("", "file", {}, file=file, text=cut, fmt=fmt).line_of(parse_key_path(path))
+    except Exception:  # noqa: BLE001 - only a place for the refusal: without it, none
+        return None
+    return ConfigError([Problem(path, message, file=file, line=line)], kind="limits")
+
+
+def _cut_deep(text: str, fmt: str, limit: int) -> str | None:
+    """``text`` with every array or inline table opened inside ``limit`` others put
+    out of the way (a string in its place), or None if there is none or the brackets do
+    not close. TOML's table headers (``[a.b]``, ``[[a]]``) are no nesting."""
+    tokens = _JSON_DEEP_TOKEN if fmt == "json" else _TOML_DEEP_TOKEN
+    out: list[str] = []
+    done = 0  # text[:done] is in out
+    depth = 0
+    start = -1  # where the container being cut out opened, while one is
+    header = False  # inside a TOML table header (to the end of its line)
+    line_start = 0
+    for m in tokens.finditer(text):
+        tok = m.group()
+        if tok == "\n":
+            header, line_start = False, m.end()
+            continue
+        if tok[0] not in "[]{}" or header:
+            continue
+        if tok in "[{":
+            if fmt == "toml" and depth == 0 and not text[line_start : m.start()].strip():
+                header = True  # a table header, not a value
+                continue
+            if depth == limit:
+                start = m.start()
+            depth += 1
+        else:
+            depth -= 1
+            if depth < 0:
+                return None
+            if depth == limit and start >= 0:
+                out += (text[done:start], _DEEP_MARK)
+                done, start = m.end(), -1
+    if depth != 0 or not out:
+        return None
+    out.append(text[done:])
+    return "".join(out)
 
 
 def tree_problem(

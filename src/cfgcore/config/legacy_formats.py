@@ -9,6 +9,7 @@ parsed (every problem of the file at once).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cfgcore._encoding import decode_text
-from cfgcore.config.files import MAX_DEPTH
+from cfgcore.config.files import MAX_DEPTH, _cut_deep
 from cfgcore.errors import ConfigError, Problem, format_key_path
 
 #: File extensions and the legacy format each one is read as.
@@ -391,7 +392,14 @@ def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -
             problems.append(_huge_int_problem(text, fmt, path))
             return []
         except RecursionError:
-            problems.append(Problem("", _TOO_DEEP, file=path))
+            # Past the parser's recursion: the containers too deep cut out, the rest
+            # names where (as a configuration file's refusal does), else the file only.
+            where = ""
+            cut = _cut_deep(text, "json", MAX_DEPTH + 1)
+            if cut is not None:
+                with contextlib.suppress(ValueError, RecursionError):
+                    where = _too_deep_at(json.loads(cut)) or ""
+            problems.append(Problem(where, _TOO_DEEP, file=path))
             return []
         if dupes:
             # One pass over the text finds every repeated key with both lines (a pass

@@ -97,6 +97,7 @@ __all__ = [
     "ProfileManager",
     "EU_PROFILE_MARKER",
     "get_profile_manager",
+    "is_profile_file",
 ]
 
 # Top-level key the EU geographic profile sets so the validation engine knows the
@@ -329,6 +330,12 @@ def compose_overrides(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict
 _MISSING = object()
 
 
+def is_profile_file(name: str) -> bool:
+    """True for a file name in a profile directory that names a profile file: a
+    configuration format's extension, not hidden (a ConfigMap's ``..data`` is not one)."""
+    return os.path.splitext(name)[1].lower() in FORMATS and not name.startswith(".")
+
+
 def _builtin_profiles() -> list[Profile]:
     out = [
         Profile(name=name, kind="deployment", overrides=freeze(o), description=d)
@@ -439,11 +446,21 @@ class ProfileManager:
         """Load every profile file in ``directory`` (by name, bases first); missing dir -> []."""
         if not os.path.isdir(directory):
             return []
-        paths = [
-            os.path.join(directory, f)
-            for f in sorted(os.listdir(directory))
-            if os.path.splitext(f)[1].lower() in FORMATS and not f.startswith(".")
-        ]
+        try:
+            names = sorted(os.listdir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # gone since it was looked at: as a missing directory
+        except OSError as exc:
+            # Not the OSError itself: a reload says why it refused (returning False),
+            # where a PermissionError raised out of it, naming no profile.
+            need = isinstance(exc, PermissionError)
+            raise ConfigError(
+                f"cannot list the profile files: {exc.strerror or exc}"
+                + (" (the process needs permission to read this directory)" if need else ""),
+                file=directory,
+                kind="io",
+            ) from None
+        paths = [os.path.join(directory, f) for f in names if is_profile_file(f)]
         # A profile may extend another file of this directory whatever the file names:
         # load that one first, so it (not a built-in of the same name) is the base.
         entries: list[tuple[tuple[str, str], str, Any]] = []
