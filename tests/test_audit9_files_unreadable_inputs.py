@@ -27,6 +27,7 @@ import os
 import pytest
 
 from cfgcore.config.manager import ConfigurationManager
+from cfgcore.errors import ConfigError
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs and links")
@@ -185,7 +186,6 @@ def test_a_file_nested_past_the_parser_is_refused_with_key_path_and_line(tmp_pat
 @pytest.mark.parametrize("depth", [150, 20_000])
 def test_a_legacy_json_file_nested_past_the_parser_names_the_key_path(tmp_path, depth):
     from cfgcore.config.legacy_formats import read_legacy
-    from cfgcore.errors import ConfigError
 
     legacy = tmp_path / "old.json"
     legacy.write_text('{"app": {"name": "[{", "list": ' + "[" * depth + "]" * depth + "}}")
@@ -203,7 +203,6 @@ def test_a_legacy_json_file_nested_past_the_parser_names_the_key_path(tmp_path, 
 # answered. Only names a load finds are listed; the file is named with the fix.
 @pytest.mark.parametrize("name", ["Staging.yaml", "staging.YAML", "STAGING.Json"])
 def test_a_miscased_environment_file_is_named_with_the_fix(tmp_path, name):
-    from cfgcore.errors import ConfigError
 
     (tmp_path / "base.yaml").write_text("a: 1\n")
     (tmp_path / name).write_text('{"a": 2}\n')  # (YAML reads JSON)
@@ -308,7 +307,6 @@ SERVERS = (
     ],
 )
 def test_a_key_of_an_array_of_tables_is_found_in_its_element(tmp_path, path, line):
-    from cfgcore.errors import ConfigError
 
     (tmp_path / "base.yaml").write_text("app:\n  name: svc\n")
     toml = tmp_path / "production.toml"
@@ -328,3 +326,25 @@ def test_a_key_of_an_array_of_tables_is_found_in_its_element(tmp_path, path, lin
         m.load_environment_config("production")
     (problem,) = info.value.problems
     assert (problem.path, problem.line) == (path, line)
+
+
+def test_a_long_file_nested_past_the_parser_is_refused_naming_the_file_without_a_scan(
+    tmp_path, monkeypatch
+):
+    # Placing the refusal scans the text (about 0.35 s a MB): past _DEEP_SCAN_CHARS the
+    # file is refused at once, naming the file, without the key path.
+    from cfgcore.config import files
+
+    monkeypatch.setattr(files, "_DEEP_SCAN_CHARS", 5_000)
+    scanned = []
+    real = files._cut_deep
+    monkeypatch.setattr(files, "_cut_deep", lambda *a: scanned.append(1) or real(*a))
+    path = str(tmp_path / "deep.json")
+    for n, placed in ((3_000, False), (1_500, True)):  # past the parser's recursion both
+        text = '{"a": ' + "[" * n + "]" * n + "}"
+        with pytest.raises(ConfigError) as info:
+            files.parse_layer_text(text, "json", path)
+        assert scanned == ([1] if placed else [])
+        assert path in str(info.value)
+        assert "nested more than" in str(info.value)
+        assert ("a.0.0.0" in str(info.value)) is placed

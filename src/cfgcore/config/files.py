@@ -357,13 +357,22 @@ _TOML_DEEP_TOKEN = re.compile(
 )
 
 
+# The longest text whose over-deep containers are looked for to place the refusal:
+# a configuration file is far shorter (10,000 keys are under 1 MB).
+_DEEP_SCAN_CHARS = 4 << 20
+
+
 def _too_deep_where(text: str, fmt: str, file: str) -> ConfigError | None:
     """The refusal of a JSON or TOML ``text`` nested past what its parser can recurse
     (about 1,000 brackets for JSON, fewer for TOML), with the key path and line a
     shallower file too deep is refused with: each container nested more than
     :data:`MAX_DEPTH` brackets deep is cut out (a scan, no recursion), the rest is
     parsed and judged as usual. None when that does not find it (the caller says the
-    file is too deep, without a place)."""
+    file is too deep, without a place), and for a text over :data:`_DEEP_SCAN_CHARS`
+    (the scan takes about 0.35 s a MB: a hostile file at the read limit would hold the
+    reload thread for over 20 s to place a refusal)."""
+    if len(text) > _DEEP_SCAN_CHARS:
+        return None
     cut = _cut_deep(text, fmt, MAX_DEPTH + 1)
     if cut is None:
         return None

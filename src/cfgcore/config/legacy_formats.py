@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cfgcore._encoding import decode_text
-from cfgcore.config.files import MAX_DEPTH, _cut_deep
+from cfgcore.config.files import _DEEP_SCAN_CHARS, MAX_DEPTH, _cut_deep
 from cfgcore.errors import ConfigError, Problem, format_key_path
 
 #: File extensions and the legacy format each one is read as.
@@ -395,7 +395,7 @@ def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -
             # Past the parser's recursion: the containers too deep cut out, the rest
             # names where (as a configuration file's refusal does), else the file only.
             where = ""
-            cut = _cut_deep(text, "json", MAX_DEPTH + 1)
+            cut = None if len(text) > _DEEP_SCAN_CHARS else _cut_deep(text, "json", MAX_DEPTH + 1)
             if cut is not None:
                 with contextlib.suppress(ValueError, RecursionError):
                     where = _too_deep_at(json.loads(cut)) or ""
