@@ -63,14 +63,24 @@ _ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no
 
 
 def directory_flags_file(config_dir: str | os.PathLike[str]) -> str | None:
-    """The flags file of a configuration directory (the first of
-    :data:`FLAG_FILE_NAMES` there), or None. Both managers serve it when no store is
-    named (argument or ``$CFGCORE_FLAG_STORE``); ``cfgcore publish --flags`` publishes it."""
-    for name in FLAG_FILE_NAMES:
-        path = os.path.join(config_dir, name)
-        if os.path.exists(path):
-            return path
-    return None
+    """The flags file of a configuration directory (the one of :data:`FLAG_FILE_NAMES`
+    there), or None. Both managers serve it when no store is named (argument or
+    ``$CFGCORE_FLAG_STORE``); ``cfgcore publish --flags`` publishes it. Two or more are
+    refused (ConfigError naming the directory and the files), as two files of one
+    environment are: one of them is stale (a ``flags.yaml`` left behind by a move to
+    ``flags.json``), and serving either without a word hides which."""
+    found = [
+        os.path.join(config_dir, name)
+        for name in FLAG_FILE_NAMES
+        if os.path.exists(os.path.join(config_dir, name))
+    ]
+    if len(found) > 1:
+        raise ConfigError(
+            f"ambiguous flags: {', '.join(os.path.basename(f) for f in found)} all exist; keep one",
+            file=os.fspath(config_dir),
+            kind="io",
+        )
+    return found[0] if found else None
 
 
 def is_environment_name(name: str) -> bool:
@@ -293,7 +303,10 @@ class ConfigBuilder:
         it would any input, not in the middle of a poll."""
         live = self.flags
         if not open and live is not None and live.deferred:
-            url = live.url()
+            try:
+                url = live.url()
+            except ConfigError:  # two flags files: every one is watched (input_paths)
+                return None
             return url if url is not None and "://" not in url else None
         if live is None or getattr(live.store, "kind", None) != "file":
             return None
@@ -317,6 +330,9 @@ class ConfigBuilder:
         flags = self.flags_path(open=False)
         if flags:
             paths.append(flags)
+        # Every name the directory's flags file may have: a second one appearing beside
+        # it is a change, refused as ambiguous (directory_flags_file) as a start is.
+        paths += [os.path.join(self.config_dir, name) for name in FLAG_FILE_NAMES]
         # The .env file is an input like the others: its values fill ${VAR} references,
         # so its edit, and its deletion, are changes the poll must see (a snapshot that
         # did not record it let the file vanish unnoticed, then the next reload served
@@ -432,6 +448,9 @@ class ConfigBuilder:
         flags_file: str | None = None
         flags_bytes = b""
         if with_flags and self.flags_path() is not None:
+            if not (self.flags.store_arg or self.flags.store_env):
+                # the directory's own flags file serves: a second one is refused
+                directory_flags_file(self.config_dir)
             try:
                 flags_bytes, flags_file = self.flags.store.read_bytes()
             except ConfigError as exc:
