@@ -60,6 +60,24 @@ def test_env_file_beside_the_config_dir_fills_references(cfg, capsys, monkeypatc
     assert run(capsys, "get", REDIS)[1] == "redis://real:6379/0\n"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_where_the_env_file_goes_is_refused_and_a_virtualenv_passed_over(cfg):
+    beside = cfg.parent / ".env"
+    os.mkfifo(beside)
+    with pytest.raises(ConfigError) as info:
+        ConfigurationManager(validate=False)
+    assert str(beside) in str(info.value) and "not a regular file" in str(info.value)
+    os.remove(beside)
+    beside.mkdir()  # a virtualenv named .env: no .env file
+    (beside / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    m = ConfigurationManager(validate=False)
+    try:
+        m.load_environment_config("staging")
+        assert m.environment == "staging"
+    finally:
+        m.close()
+
+
 def test_env_file_named_by_variable_and_missing_file_is_an_error(
     cfg, tmp_path, capsys, monkeypatch
 ):

@@ -74,6 +74,15 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
         return None
     beside = os.path.join(os.path.dirname(os.path.abspath(config_dir)), ".env")
     if not os.path.isfile(beside):
+        if os.path.exists(beside) and not os.path.isdir(beside):
+            # A FIFO, a device or a socket where the .env file goes: refused as one in
+            # place of a configuration file is. (A directory there is no .env file, a
+            # virtualenv named .env: passed over.)
+            raise ConfigError(
+                "is not a regular file (a FIFO, a device or a socket), where the .env "
+                "file beside the configuration directory goes",
+                file=beside,
+            )
         return None
     why = untrusted(beside)
     if why:
