@@ -224,6 +224,25 @@ def test_a_miscased_environment_file_is_named_with_the_fix(tmp_path, name):
     assert m.get("a") == 2
 
 
+@pytest.mark.parametrize("name", ["Base.yaml", "base.YAML"])
+def test_a_miscased_base_file_is_refused_not_dropped(tmp_path, name):
+    # base.yaml is optional, but Base.yaml is no missing layer: it is most of the
+    # configuration, which a load on a case-sensitive file system never read.
+    (tmp_path / name).write_text("a: 1\nb: 1\n")
+    (tmp_path / "staging.yaml").write_text("b: 2\n")
+    m = ConfigurationManager(str(tmp_path), environ={}, validate=False, record_usage=False)
+    try:
+        with pytest.raises(ConfigError) as info:
+            m.load_environment_config("staging")
+        message = info.value.problems[0].message
+        assert name in message and message.endswith("rename it base.yaml")
+        os.rename(tmp_path / name, tmp_path / "base.yaml")
+        m.load_environment_config("staging")
+        assert (m.get("a"), m.get("b")) == (1, 2)
+    finally:
+        m.close()
+
+
 def _unlistable(monkeypatch, directory, error):
     real = os.listdir
 

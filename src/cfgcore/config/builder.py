@@ -218,6 +218,18 @@ class ConfigBuilder:
                 file=self.config_dir,
                 kind="io",
             )
+        if not found and stem == "base":
+            miscased = self._miscased(stem)
+            if miscased:
+                # The base layer is optional, but one named Base.yaml is no missing
+                # layer: it is most of the configuration, dropped without a word.
+                raise ConfigError(
+                    f"{', '.join(miscased)} {'is' if len(miscased) == 1 else 'are'} there, "
+                    f"but the base file is named in lower case and this one is never read: "
+                    f"rename it base{os.path.splitext(miscased[0])[1].lower()}",
+                    file=self.config_dir,
+                    kind="io",
+                )
         if not found and required and not os.path.isdir(self.config_dir):
             what = (
                 "configuration directory does not exist"
