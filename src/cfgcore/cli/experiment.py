@@ -419,7 +419,12 @@ def _manager(args: Any, *, must_exist: bool = True) -> Any:
     from cfgcore.dynamic_config import DynamicConfigurationManager
 
     _location(args, must_exist=must_exist)
-    return DynamicConfigurationManager(args.flags, state_dir=args.state_dir, store=args.store)
+    # record_usage=False: a command that manages tests evaluates no flag for a request,
+    # and a usage file it started would have `cfgcore flags stale` judge every flag of a
+    # host whose services record none (or record elsewhere) unused, as of that command.
+    return DynamicConfigurationManager(
+        args.flags, state_dir=args.state_dir, store=args.store, record_usage=False
+    )
 
 
 def _known(manager: Any, name: str) -> None:

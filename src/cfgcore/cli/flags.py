@@ -215,32 +215,48 @@ def _per_call_ns(fn, *args, n: int = 200_000) -> float:
 
 
 def _config_demo() -> None:
-    """The configuration side: the embedded staging set, layered, validated, explained."""
-    from cfgcore import get_config_manager
+    """The configuration side: the embedded staging set, layered, validated, explained.
+
+    The embedded set whatever the working directory holds, as the flags side runs on the
+    bundled catalog: a project's ``./config`` (``cfgcore setup`` writes development only)
+    or ``$CFGCORE_CONFIG_DIR`` has no staging file or none of the music-streaming keys
+    shown, and the demo of the defaults failed there. Its environment is staging and its
+    profiles none (``CONFIG_ENVIRONMENT`` and ``CONFIG_PROFILE`` name the project's), and,
+    as the other inspecting commands, it writes no audit entry and records no flag usage (a
+    usage file started by the demo would have a later ``cfgcore flags stale`` judge every
+    flag unused).
+    """
+    from cfgcore.config.manager import EMBEDDED, ConfigurationManager, default_config_dir
     from cfgcore.validation_engine import get_config_validator
 
-    manager = get_config_manager()
-    t0 = time.perf_counter()
-    config = manager.load_environment_config("staging")
-    load_ms = (time.perf_counter() - t0) * 1e3
-    audio = config["music_streaming"]["audio_quality"]
-    print(
-        f"staging configuration from {manager.config_dir} ({manager.config_dir_source}) "
-        f"loaded, validated and active in {load_ms:.1f} ms"
+    manager = ConfigurationManager(
+        default_config_dir(),
+        environment="staging",
+        profile="none",
+        geographic_profile="none",
+        record_usage=False,
     )
-    print(f"  premium bitrate {audio['premium_bitrate']} kbps, codecs {', '.join(audio['codecs'])}")
-    print(f"  kafka {', '.join(manager.get('data_sources.kafka_cluster.bootstrap_servers'))}")
-    validator = get_config_validator()
-    print(
-        "  " + validator.get_validation_summary(validator.validate_config(config, "staging_config"))
-    )
-    print(
-        "  "
-        + str(manager.explain("music_streaming.audio_quality.bitrates.premium")).replace(
-            "\n", "\n  "
+    manager.disable_audit()
+    try:
+        t0 = time.perf_counter()
+        config = manager.load_environment_config("staging")
+        load_ms = (time.perf_counter() - t0) * 1e3
+        audio = config["music_streaming"]["audio_quality"]
+        print(
+            f"staging configuration from {manager.config_dir} ({EMBEDDED}) "
+            f"loaded, validated and active in {load_ms:.1f} ms"
         )
-    )
-    print()
+        codecs = ", ".join(audio["codecs"])
+        print(f"  premium bitrate {audio['premium_bitrate']} kbps, codecs {codecs}")
+        print(f"  kafka {', '.join(manager.get('data_sources.kafka_cluster.bootstrap_servers'))}")
+        validator = get_config_validator()
+        report = validator.validate_config(config, "staging_config")
+        print("  " + validator.get_validation_summary(report))
+        explained = str(manager.explain("music_streaming.audio_quality.bitrates.premium"))
+        print("  " + explained.replace("\n", "\n  "))
+        print()
+    finally:
+        manager.close()
 
 
 DEMO_ROWS = 20  # flags shown in the demo's table (a --flags file may hold thousands)

@@ -1,0 +1,160 @@
+"""A new user's first day: the README's commands run in a project directory.
+
+Found by running README.md and docs/*.md as written in a scratch project:
+
+- `cfgcore demo` ("Set up and run the demo on the bundled defaults") loaded `staging`
+  from whatever configuration directory discovery chose: in a project made by
+  `cfgcore setup` (development only) it failed, `no configuration file for environment
+  'staging'`, and in one of the user's own keys it was `internal error: KeyError:
+  'music_streaming'`. It also started `flag-usage.json` in the state directory.
+- The `experiment` commands and `publish` started `flag-usage.json` too. A usage file
+  says since when usage was recorded; once the window had passed, `cfgcore flags stale`
+  judged every flag "not evaluated in the last 30 days" and suggested deleting it, where
+  without the file it says usage was never recorded and judges none (the services
+  recording elsewhere, or not at all).
+- `cfgcore export --format flagd` named `ignore_case` among the operators of every
+  refused condition (`operator ge, ignore_case has no exact JSONLogic form`): the field
+  is always there, False.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import cfgcore
+from tests.conftest import run_cli
+
+TIMEOUT = 120
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CFGCORE_", "CONFIG_", "XDG_")) and k != "PYTHONPATH"
+    }
+    env.update(
+        HOME=str(tmp_path),
+        CFGCORE_STATE_DIR=str(tmp_path / "state"),
+        PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__))),
+    )
+    return env
+
+
+def _cfgcore(cwd: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cfgcore", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+
+
+def _own_project(project: Path) -> None:
+    """A configuration of the user's own: a staging file, none of the demo's keys."""
+    (project / "config").mkdir()
+    (project / "config" / "base.yaml").write_text("app: {name: mine}\n")
+    (project / "config" / "staging.yaml").write_text("{}\n")
+
+
+@pytest.mark.parametrize("project_kind", ["setup", "own", "named"])
+def test_demo_runs_on_the_embedded_defaults_in_a_project_and_writes_nothing(tmp_path, project_kind):
+    env = _env(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    if project_kind == "setup":  # `cfgcore setup` writes development only
+        assert _cfgcore(project, env, "-q", "setup").returncode == 0
+        assert not (project / "config" / "staging.yaml").exists()
+    else:
+        _own_project(project)
+    if project_kind == "named":  # the directory named, as a service names it
+        env["CFGCORE_CONFIG_DIR"] = str(project / "config")
+        env["CONFIG_PROFILE"] = "peak"  # a custom profile of the project (no such file)
+    before = sorted(p.name for p in (tmp_path / "state").glob("*"))
+    proc = _cfgcore(project, env, "demo", "--users", "200")
+    assert proc.returncode == 0, proc.stderr
+    assert "(embedded defaults) loaded, validated and active" in proc.stdout
+    assert "premium bitrate 320 kbps" in proc.stdout
+    assert "cfgcore demo: 13 flags" in proc.stdout
+    assert "error" not in proc.stderr
+    # nothing written: no usage file (nor anything else) in the state directory
+    assert sorted(p.name for p in (tmp_path / "state").glob("*")) == before
+    assert not (tmp_path / "state" / "flag-usage.json").exists()
+
+
+def _stale_unused(capsys, state: Path, store: str | None = None) -> list[str]:
+    """`cfgcore flags stale --json` 60 days from now: the flags it judges unused."""
+    as_of = (datetime.now(timezone.utc) + timedelta(days=60)).strftime("%Y-%m-%dT%H:%MZ")
+    where = ["--store", store] if store else []
+    code, out, err = run_cli(capsys, "flags", "stale", "--json", "--as-of", as_of, *where)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["usage_file"] == str(state / "flag-usage.json")
+    return [e["name"] for e in report["entries"] if e["category"] == "unused"]
+
+
+def test_experiment_commands_record_no_flag_usage(tmp_path, monkeypatch, capsys, no_access_policy):
+    state = tmp_path / "state"
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(state))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    monkeypatch.delenv("CFGCORE_USAGE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"test": "checkout", "user": "u1", "metric": "conversion", "value": 1}\n')
+    for argv in (
+        ["experiment", "create", "checkout", "--split", "control=50,green=50",
+         "--metric", "conversion", "--start"],
+        ["experiment", "list"],
+        ["experiment", "update", "checkout", "--days", "20"],
+        ["experiment", "ingest", str(events)],
+        ["experiment", "report", "checkout"],
+        ["experiment", "stop", "checkout"],
+        ["experiment", "start", "checkout"],
+    ):  # fmt: skip
+        code, _, err = run_cli(capsys, "-q", *argv)
+        assert code == 0, (argv, err)
+    assert (state / "flags.json").is_file()  # the commands did write the store
+    assert not (state / "flag-usage.json").exists()
+    # So the stale report still says usage was never recorded, and judges no flag unused
+    assert _stale_unused(capsys, state) == []
+
+
+def test_publish_records_no_flag_usage(redis_server, tmp_path, monkeypatch, capsys):
+    state = tmp_path / "state"
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(state))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    monkeypatch.delenv("CFGCORE_USAGE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "-q", "setup")[0] == 0
+    url = f"{redis_server.url}?namespace=firstday"
+    code, _, err = run_cli(capsys, "-q", "publish", "--store", url, "-e", "development", "--flags")
+    assert code == 0, err
+    assert not (state / "flag-usage.json").exists()
+    assert _stale_unused(capsys, state, url) == []
+
+
+def test_flagd_export_names_the_operator_a_condition_sets(tmp_path, capsys):
+    flags = tmp_path / "flags.yaml"
+    flags.write_text(
+        "flags:\n"
+        "  adults:\n"
+        "    rules: [{when: {attr: age, ge: 18}, serve: 'on'}]\n"
+        "    default: 'off'\n"
+        "  staff:\n"
+        "    rules: [{when: {attr: email, contains: '@example.com'}, serve: 'on'}]\n"
+        "    default: 'off'\n"
+    )
+    code, out, err = run_cli(capsys, "export", "--format", "flagd", "--flags", str(flags))
+    assert code == 1 and out == ""
+    assert "flags.adults: does not fit flagd: rules[0]: operator ge has no exact" in err
+    assert "flags.staff: does not fit flagd: rules[0]: operator contains has no exact" in err
+    assert "ignore_case" not in err
