@@ -158,3 +158,26 @@ def test_flagd_export_names_the_operator_a_condition_sets(tmp_path, capsys):
     assert "flags.adults: does not fit flagd: rules[0]: operator ge has no exact" in err
     assert "flags.staff: does not fit flagd: rules[0]: operator contains has no exact" in err
     assert "ignore_case" not in err
+
+
+def test_setup_help_names_both_environment_variables_it_reads(tmp_path, monkeypatch, capsys):
+    """`cfgcore setup --help` said the default was `$CONFIG_ENVIRONMENT or development`,
+    while setup reads `CFGCORE_ENVIRONMENT` too (the alias every other command's help
+    names): with only that one set, it wrote that environment's file."""
+    from cfgcore.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["setup", "--help"])
+    assert exc.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT, else development" in shown
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
+    monkeypatch.setenv("CFGCORE_ENVIRONMENT", "staging")
+    assert run_cli(capsys, "-q", "setup")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "config").glob("*.yaml")) == [
+        "base.yaml",
+        "flags.yaml",
+        "staging.yaml",
+    ]
