@@ -181,3 +181,28 @@ def test_setup_help_names_both_environment_variables_it_reads(tmp_path, monkeypa
         "flags.yaml",
         "staging.yaml",
     ]
+
+
+def test_setup_production_then_validate_once_the_secrets_are_set(tmp_path):
+    """README, "Where configuration and flags come from": `cfgcore setup -e production`
+    exits 1 naming each empty secret and its variable; once they are set, the
+    `cfgcore validate` it prints passes, and setup run again writes nothing (exit 1)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    said = " ".join(readme.split())
+    assert "setup run again finds its files there, writes nothing and exits 1" in said
+    env = _env(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    first = _cfgcore(project, env, "setup", "-e", "production")
+    assert first.returncode == 1
+    variables = first.stderr.split("  export ")[1].split(" (or set them")[0].split()
+    assert "POSTGRES_PASSWORD" in variables and "JWT_SIGNING_KEY" in variables
+    check = first.stderr.split("then check: ")[1].strip()
+    assert check == "CFGCORE_CONFIG_DIR=config CONFIG_ENVIRONMENT=production cfgcore validate"
+    env.update({name: f"{name.lower()}-0123456789abcdef0123456789abcdef" for name in variables})
+    env.update(CFGCORE_CONFIG_DIR="config", CONFIG_ENVIRONMENT="production")
+    validated = _cfgcore(project, env, "validate")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    again = _cfgcore(project, env, "setup", "-e", "production")
+    assert again.returncode == 1
+    assert "nothing to write" in again.stderr
