@@ -206,3 +206,51 @@ def test_setup_production_then_validate_once_the_secrets_are_set(tmp_path):
     again = _cfgcore(project, env, "setup", "-e", "production")
     assert again.returncode == 1
     assert "nothing to write" in again.stderr
+
+
+TARGETINGS = [
+    ({"attr": "region", "in": "EU"}, "targeting.in: expected array, got str"),
+    (
+        {"all": [{"attr": "a", "eq": 1}, {"attr": "b", "inn": [1]}]},
+        "targeting.all[1].inn: unknown field (did you mean 'in'?)",
+    ),
+    ({"any": [{"attr": "a", "gt": "x"}]}, "targeting.any[0].gt: expected int | float, got str"),
+]
+
+
+@pytest.mark.parametrize(("targeting", "said"), TARGETINGS)
+def test_a_refused_targeting_names_its_key_path_as_a_flag_file_does(
+    targeting, said, tmp_path, monkeypatch, capsys, no_access_policy
+):
+    """A test's targeting is a condition in the flag-file syntax: refused, it is named by
+    its key path as a flag file's condition is (`flags.f.rules[0].when.any[0].gt:
+    expected int | float, got str`), not by msgspec's own message and `$.any[0].gt`."""
+    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(
+        capsys, "experiment", "create", "t", "--split", "control=50,b=50",
+        "--targeting", json.dumps(targeting),
+    )  # fmt: skip
+    assert code == 1
+    assert err.strip() == f"cfgcore: error: --targeting: not a condition: {said}"
+    manager = DynamicConfigurationManager(record_usage=False)
+    try:
+        now = datetime.now()
+        test = ABTestConfiguration(
+            test_name="t",
+            description="",
+            start_date=now,
+            end_date=now + timedelta(days=3),
+            traffic_split={"control": 50, "b": 50},
+            configurations={"control": {}, "b": {}},
+            success_metrics=["m"],
+            targeting=targeting,
+        )
+        assert test.validate() == [f"t: {said}"]
+        assert manager.create_ab_test(test) is False
+        assert manager.last_error == f"t: {said}"
+    finally:
+        manager.close()

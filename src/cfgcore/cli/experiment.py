@@ -819,6 +819,7 @@ def _targeting(raw: str, *, may_remove: bool) -> dict[str, Any] | None:
     checked as the flag file's conditions are."""
     import msgspec
 
+    from cfgcore._msgspec_errors import msgspec_problem
     from cfgcore.snapshot import Condition
 
     try:
@@ -839,7 +840,8 @@ def _targeting(raw: str, *, may_remove: bool) -> dict[str, Any] | None:
     try:
         msgspec.convert(value, Condition)
     except msgspec.ValidationError as exc:
-        raise CommandError(f"--targeting: not a condition: {exc}") from None
+        found = msgspec_problem(exc, None, "targeting", value, Condition)
+        raise CommandError(f"--targeting: not a condition: {found}") from None
     return value
 
 
