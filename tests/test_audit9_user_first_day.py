@@ -254,3 +254,25 @@ def test_a_refused_targeting_names_its_key_path_as_a_flag_file_does(
         assert manager.last_error == f"t: {said}"
     finally:
         manager.close()
+
+
+def test_an_unusable_log_line_names_its_field_by_key_path(checkout_test, capsys):
+    """README: a log line that cannot be used (a value that is not a number) is left
+    out, counted and named with its file and line. The reason named its field as msgspec
+    does (`Expected `float`, got `str` - at `$.value``); it is the key path now, as in
+    every other message (`value: expected float, got str`)."""
+    metrics = checkout_test / "flags.metrics.jsonl"
+    exposures = checkout_test / "flags.exposures.jsonl"
+    line = {"test": "checkout", "variant": "green", "user": "u1", "run": None}
+    with exposures.open("a") as f:
+        f.write(json.dumps({**line, "ts": "yesterday"}) + "\n")
+    with metrics.open("a") as f:
+        f.write(json.dumps({**line, "metric": "conversion", "value": "x", "ts": 1.0}) + "\n")
+    code, out, err = run_cli(capsys, "experiment", "report", "checkout", "--json")
+    assert code == 0, err
+    first = json.loads(out)["unusable_lines"]["first"]
+    assert first == [
+        f"{exposures}:1: ts: expected float, got str",
+        f"{metrics}:1: value: expected float, got str",
+    ]
+    assert "$." not in err and "Expected `" not in err
