@@ -276,3 +276,37 @@ def test_an_unusable_log_line_names_its_field_by_key_path(checkout_test, capsys)
         f"{metrics}:1: value: expected float, got str",
     ]
     assert "$." not in err and "Expected `" not in err
+
+
+def test_command_line_reads_a_key_path_text_as_the_python_api_does(tmp_path, monkeypatch, capsys):
+    """README, "Key paths": every key path cfgcore takes reads a text the same way, the
+    command line's `get`, `explain` and `show KEY` included; a text not quoted as cfgcore
+    shows paths splits on every dot (`"x[0].level"` is key `x[0]`). The command line read
+    `x[0]` as item 0 of a list `x`, so `cfgcore get` answered another key than
+    `manager.get()` for the same text."""
+    from cfgcore.config.manager import ConfigurationManager
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "base.yaml").write_text('"x[0]": {level: one}\nx: [{level: two}]\n')
+    (config / "development.yaml").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    for var in ("CFGCORE_CONFIG_DIR", "CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT"):
+        monkeypatch.delenv(var, raising=False)
+    manager = ConfigurationManager(config, environ={})
+    try:
+        manager.load_environment_config("development")
+        api = {text: manager.get(text) for text in ("x[0].level", "x.0.level", '["x[0]"].level')}
+    finally:
+        manager.close()
+    assert api == {"x[0].level": "one", "x.0.level": "two", '["x[0]"].level': "one"}
+    for text, value in api.items():
+        code, out, err = run_cli(capsys, "-q", "get", text)
+        assert (code, out.strip()) == (0, value), (text, err)
+        code, out, err = run_cli(capsys, "-q", "explain", text)
+        assert code == 0, err
+        assert out.splitlines()[0].split(" = ")[1].split()[0] == value, out
+        assert ("base.yaml:1 " if value == "one" else "base.yaml:2 ") in out, out
+    code, out, _ = run_cli(capsys, "-q", "show", "x[0]")
+    assert (code, out.strip()) == (0, "level: one")
