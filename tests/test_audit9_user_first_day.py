@@ -310,3 +310,19 @@ def test_command_line_reads_a_key_path_text_as_the_python_api_does(tmp_path, mon
         assert ("base.yaml:1 " if value == "one" else "base.yaml:2 ") in out, out
     code, out, _ = run_cli(capsys, "-q", "show", "x[0]")
     assert (code, out.strip()) == (0, "level: one")
+
+
+def test_report_relative_without_mde_is_a_usage_error(checkout_test, capsys):
+    """`--relative` says how to read `--mde`; given alone, the report ignored it without
+    a word (exit 0), as if the sample sizes asked for had been printed."""
+    code, out, err = run_cli(capsys, "experiment", "report", "checkout", "--relative")
+    assert (code, out) == (2, "")
+    assert (
+        err.strip()
+        == "cfgcore: error: --relative: give it with --mde (e.g. --mde 0.05 --relative: +5 %)"
+    )
+    code, out, err = run_cli(
+        capsys, "experiment", "report", "checkout", "--mde", "0.05", "--relative"
+    )
+    assert code == 0, err
+    assert "users per variant to detect a relative change of 0.05" in out

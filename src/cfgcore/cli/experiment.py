@@ -1515,6 +1515,9 @@ def _report(args: Any) -> int:
         raise CommandError(f"--confidence must be within (0, 1), got {args.confidence}")
     if args.mde is not None and args.mde == 0:
         raise CommandError("--mde must be non-zero")
+    if args.relative and args.mde is None:
+        # (it says how to read --mde: alone it changed nothing, and said nothing)
+        raise UsageError("--relative: give it with --mde (e.g. --mde 0.05 --relative: +5 %)")
     if args.max_users is not None and args.max_users < 1:
         raise CommandError(f"--max-users must be at least 1, got {args.max_users}")
     for option, given in (("--metrics", args.metrics), ("--exposures", args.exposures)):
