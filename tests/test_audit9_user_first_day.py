@@ -326,3 +326,21 @@ def test_report_relative_without_mde_is_a_usage_error(checkout_test, capsys):
     )
     assert code == 0, err
     assert "users per variant to detect a relative change of 0.05" in out
+
+
+@pytest.mark.parametrize("option", ["--audit", "--usage"])
+def test_flags_stale_refuses_a_named_file_that_is_not_there(option, tmp_path, monkeypatch, capsys):
+    """`cfgcore flags stale --audit FILE` / `--usage FILE` with a path that does not exist
+    (a typo, another host's path) reported on as if nothing had been recorded, exit 0: no
+    history for "unchanged for N days", no usage. It is an error naming the option and
+    the path, as `experiment report --metrics` makes it."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    typo = str(tmp_path / "flags.audti.jsonl")
+    code, out, err = run_cli(capsys, "flags", "stale", option, typo)
+    assert (code, out) == (1, "")
+    assert err.strip() == f"cfgcore: error: {option} {typo}: no such file"
+    if option == "--audit":  # a log rotated away but for its older files is still read
+        (tmp_path / "flags.audti.jsonl.1").write_text("")
+        assert run_cli(capsys, "flags", "stale", option, typo)[0] == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -172,6 +173,13 @@ def _stale(args: argparse.Namespace) -> int:
             f"--days: must be a positive number of days up to {MAX_DAYS:,}, got {args.days:.15g}"
         )
     now = _as_of(args.as_of)
+    # A file named on purpose that is not there (a typo, another host's path) is an
+    # error, as `experiment report --metrics` makes it: read as "nothing recorded", an
+    # audit log gave the report no history and a usage file no usage, exit status 0.
+    for option, given in [*(("--audit", a) for a in args.audit or ()), ("--usage", args.usage)]:
+        rotated = f"{given}.1" if option == "--audit" else None
+        if given and not (os.path.lexists(given) or (rotated and os.path.lexists(rotated))):
+            raise CommandError(f"{option} {given}: no such file")
     _refuse_missing_store(args.store)
     url, paths = store_location(state_dir=args.state_dir, store=args.store)
     store = open_store(url, seed=bundled_seed())
