@@ -66,7 +66,7 @@ def _own_project(project: Path) -> None:
     (project / "config" / "staging.yaml").write_text("{}\n")
 
 
-@pytest.mark.parametrize("project_kind", ["setup", "own", "named"])
+@pytest.mark.parametrize("project_kind", ["setup", "own", "named", "production"])
 def test_demo_runs_on_the_embedded_defaults_in_a_project_and_writes_nothing(tmp_path, project_kind):
     env = _env(tmp_path)
     project = tmp_path / "project"
@@ -74,6 +74,9 @@ def test_demo_runs_on_the_embedded_defaults_in_a_project_and_writes_nothing(tmp_
     if project_kind == "setup":  # `cfgcore setup` writes development only
         assert _cfgcore(project, env, "-q", "setup").returncode == 0
         assert not (project / "config" / "staging.yaml").exists()
+    elif project_kind == "production":  # a production shell: the demo still loads staging
+        assert _cfgcore(project, env, "-q", "setup", "-e", "production").returncode == 1
+        env.update(CONFIG_ENVIRONMENT="production", CFGCORE_CONFIG_DIR="config")
     else:
         _own_project(project)
     if project_kind == "named":  # the directory named, as a service names it

@@ -222,6 +222,9 @@ def _per_call_ns(fn, *args, n: int = 200_000) -> float:
     return best / n * 1e9
 
 
+_ENVIRONMENT_SELECTORS = ("CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT")
+
+
 def _config_demo() -> None:
     """The configuration side: the embedded staging set, layered, validated, explained.
 
@@ -229,19 +232,25 @@ def _config_demo() -> None:
     bundled catalog: a project's ``./config`` (``cfgcore setup`` writes development only)
     or ``$CFGCORE_CONFIG_DIR`` has no staging file or none of the music-streaming keys
     shown, and the demo of the defaults failed there. Its environment is staging and its
-    profiles none (``CONFIG_ENVIRONMENT`` and ``CONFIG_PROFILE`` name the project's), and,
-    as the other inspecting commands, it writes no audit entry and records no flag usage (a
-    usage file started by the demo would have a later ``cfgcore flags stale`` judge every
-    flag unused).
+    profiles none (``CONFIG_ENVIRONMENT`` and ``CONFIG_PROFILE`` name the project's; a
+    manager given ``environ=`` reads no ``.env`` file either), and, as the other
+    inspecting commands, it writes no audit entry and records no flag usage (a usage file
+    started by the demo would have a later ``cfgcore flags stale`` judge every flag
+    unused).
     """
     from cfgcore.config.manager import EMBEDDED, ConfigurationManager, default_config_dir
     from cfgcore.validation_engine import get_config_validator
 
+    # The process's environment but the selectors of the project's environment: in a
+    # production shell the state directory's flags would be refused (no demo catalog in
+    # production) while the demo loads staging.
+    environ = {k: v for k, v in os.environ.items() if k not in _ENVIRONMENT_SELECTORS}
     manager = ConfigurationManager(
         default_config_dir(),
         environment="staging",
         profile="none",
         geographic_profile="none",
+        environ=environ,
         record_usage=False,
     )
     manager.disable_audit()
