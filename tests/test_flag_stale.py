@@ -309,6 +309,8 @@ def test_cli_reports_a_bad_audit_log_and_usage_file(world, capsys):
     assert f"{audit}:5: not an audit entry" in err
     bad_usage = state / "bad-usage.json"
     bad_usage.write_text('{"flags": {"x": "soon"}}')
+    # an audit log with no entries (one named that does not exist is an error)
+    (state / "none.jsonl").write_text("")
     assert main([*base, "--audit", str(state / "none.jsonl"), "--usage", str(bad_usage)]) == 1
     assert f"{bad_usage}: flags.x: expected epoch seconds" in capsys.readouterr().err
     assert main([*base, "--as-of", "yesterday"]) == 1

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cfgcore.cli import CommandError
-from cfgcore.config.tree import did_you_mean, key_paths, parse_path
+from cfgcore.config.tree import did_you_mean, key_paths, split_path
 from cfgcore.errors import printable_name
 
 __all__ = ["did_you_mean", "register"]
@@ -272,15 +272,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
         )
     key = args.key or ""
     value = manager.config if not key else _require(manager, key)
-    sys.stdout.write(_dump(redact(parse_path(key), value), args.format).rstrip("\n") + "\n")
+    sys.stdout.write(_dump(redact(split_path(key), value), args.format).rstrip("\n") + "\n")
     return 0
 
 
 def _require(manager: Any, key: str) -> Any:
     missing = object()
     # A key holding a dot is written as errors show it (loggers["uvicorn.access"].level);
-    # a plain dotted path splits on every dot, as get() splits it.
-    value = manager.get(parse_path(key), missing)
+    # any other text splits on every dot, as get() splits it (split_path: "x[0].level" is
+    # key x[0], as in the Python API, not item 0 of a list x).
+    value = manager.get(split_path(key), missing)
     if value is missing:
         hint = did_you_mean(key, key_paths(manager.config))
         raise CommandError(f"{key}: not set in environment {manager.environment!r}{hint}")
@@ -291,7 +292,7 @@ def _cmd_get(args: argparse.Namespace) -> int:
     from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
-    value = redact(parse_path(args.key), _require(manager, args.key))
+    value = redact(split_path(args.key), _require(manager, args.key))
     if isinstance(value, dict | list):
         print(_dump(value, "json"))
     else:
@@ -303,7 +304,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
-    prov = manager.explain(parse_path(args.key))
+    prov = manager.explain(split_path(args.key))
     if not prov.found and not prov.chain:
         hint = did_you_mean(args.key, key_paths(manager.config))
         where = f"environment {manager.environment!r}"

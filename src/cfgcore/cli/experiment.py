@@ -419,7 +419,12 @@ def _manager(args: Any, *, must_exist: bool = True) -> Any:
     from cfgcore.dynamic_config import DynamicConfigurationManager
 
     _location(args, must_exist=must_exist)
-    return DynamicConfigurationManager(args.flags, state_dir=args.state_dir, store=args.store)
+    # record_usage=False: a command that manages tests evaluates no flag for a request,
+    # and a usage file it started would have `cfgcore flags stale` judge every flag of a
+    # host whose services record none (or record elsewhere) unused, as of that command.
+    return DynamicConfigurationManager(
+        args.flags, state_dir=args.state_dir, store=args.store, record_usage=False
+    )
 
 
 def _known(manager: Any, name: str) -> None:
@@ -814,6 +819,7 @@ def _targeting(raw: str, *, may_remove: bool) -> dict[str, Any] | None:
     checked as the flag file's conditions are."""
     import msgspec
 
+    from cfgcore._msgspec_errors import msgspec_problem
     from cfgcore.snapshot import Condition
 
     try:
@@ -834,7 +840,8 @@ def _targeting(raw: str, *, may_remove: bool) -> dict[str, Any] | None:
     try:
         msgspec.convert(value, Condition)
     except msgspec.ValidationError as exc:
-        raise CommandError(f"--targeting: not a condition: {exc}") from None
+        found = msgspec_problem(exc, None, "targeting", value, Condition)
+        raise CommandError(f"--targeting: not a condition: {found}") from None
     return value
 
 
@@ -1508,6 +1515,9 @@ def _report(args: Any) -> int:
         raise CommandError(f"--confidence must be within (0, 1), got {args.confidence}")
     if args.mde is not None and args.mde == 0:
         raise CommandError("--mde must be non-zero")
+    if args.relative and args.mde is None:
+        # (it says how to read --mde: alone it changed nothing, and said nothing)
+        raise UsageError("--relative: give it with --mde (e.g. --mde 0.05 --relative: +5 %)")
     if args.max_users is not None and args.max_users < 1:
         raise CommandError(f"--max-users must be at least 1, got {args.max_users}")
     for option, given in (("--metrics", args.metrics), ("--exposures", args.exposures)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -172,6 +173,13 @@ def _stale(args: argparse.Namespace) -> int:
             f"--days: must be a positive number of days up to {MAX_DAYS:,}, got {args.days:.15g}"
         )
     now = _as_of(args.as_of)
+    # A file named on purpose that is not there (a typo, another host's path) is an
+    # error, as `experiment report --metrics` makes it: read as "nothing recorded", an
+    # audit log gave the report no history and a usage file no usage, exit status 0.
+    for option, given in [*(("--audit", a) for a in args.audit or ()), ("--usage", args.usage)]:
+        rotated = f"{given}.1" if option == "--audit" else None
+        if given and not (os.path.lexists(given) or (rotated and os.path.lexists(rotated))):
+            raise CommandError(f"{option} {given}: no such file")
     _refuse_missing_store(args.store)
     url, paths = store_location(state_dir=args.state_dir, store=args.store)
     store = open_store(url, seed=bundled_seed())
@@ -214,33 +222,58 @@ def _per_call_ns(fn, *args, n: int = 200_000) -> float:
     return best / n * 1e9
 
 
+_ENVIRONMENT_SELECTORS = ("CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT")
+
+
 def _config_demo() -> None:
-    """The configuration side: the embedded staging set, layered, validated, explained."""
-    from cfgcore import get_config_manager
+    """The configuration side: the embedded staging set, layered, validated, explained.
+
+    The embedded set whatever the working directory holds, as the flags side runs on the
+    bundled catalog: a project's ``./config`` (``cfgcore setup`` writes development only)
+    or ``$CFGCORE_CONFIG_DIR`` has no staging file or none of the music-streaming keys
+    shown, and the demo of the defaults failed there. Its environment is staging and its
+    profiles none (``CONFIG_ENVIRONMENT`` and ``CONFIG_PROFILE`` name the project's; a
+    manager given ``environ=`` reads no ``.env`` file either), and, as the other
+    inspecting commands, it writes no audit entry and records no flag usage (a usage file
+    started by the demo would have a later ``cfgcore flags stale`` judge every flag
+    unused).
+    """
+    from cfgcore.config.manager import EMBEDDED, ConfigurationManager, default_config_dir
     from cfgcore.validation_engine import get_config_validator
 
-    manager = get_config_manager()
-    t0 = time.perf_counter()
-    config = manager.load_environment_config("staging")
-    load_ms = (time.perf_counter() - t0) * 1e3
-    audio = config["music_streaming"]["audio_quality"]
-    print(
-        f"staging configuration from {manager.config_dir} ({manager.config_dir_source}) "
-        f"loaded, validated and active in {load_ms:.1f} ms"
+    # The process's environment but the selectors of the project's environment: in a
+    # production shell the state directory's flags would be refused (no demo catalog in
+    # production) while the demo loads staging.
+    environ = {k: v for k, v in os.environ.items() if k not in _ENVIRONMENT_SELECTORS}
+    manager = ConfigurationManager(
+        default_config_dir(),
+        environment="staging",
+        profile="none",
+        geographic_profile="none",
+        environ=environ,
+        record_usage=False,
     )
-    print(f"  premium bitrate {audio['premium_bitrate']} kbps, codecs {', '.join(audio['codecs'])}")
-    print(f"  kafka {', '.join(manager.get('data_sources.kafka_cluster.bootstrap_servers'))}")
-    validator = get_config_validator()
-    print(
-        "  " + validator.get_validation_summary(validator.validate_config(config, "staging_config"))
-    )
-    print(
-        "  "
-        + str(manager.explain("music_streaming.audio_quality.bitrates.premium")).replace(
-            "\n", "\n  "
+    manager.disable_audit()
+    try:
+        t0 = time.perf_counter()
+        config = manager.load_environment_config("staging")
+        load_ms = (time.perf_counter() - t0) * 1e3
+        audio = config["music_streaming"]["audio_quality"]
+        print(
+            f"staging configuration from {manager.config_dir} ({EMBEDDED}) "
+            f"loaded, validated and active in {load_ms:.1f} ms"
         )
-    )
-    print()
+        codecs = ", ".join(audio["codecs"])
+        print(f"  premium bitrate {audio['premium_bitrate']} kbps, codecs {codecs}")
+        print(f"  kafka {', '.join(manager.get('data_sources.kafka_cluster.bootstrap_servers'))}")
+        validator = get_config_validator()
+        report = validator.validate_config(config, "staging_config")
+        print("  " + validator.get_validation_summary(report))
+        explained = str(manager.explain("music_streaming.audio_quality.bitrates.premium"))
+        print("  " + explained.replace("\n", "\n  "))
+        print()
+    finally:
+        manager.close()
 
 
 DEMO_ROWS = 20  # flags shown in the demo's table (a --flags file may hold thousands)

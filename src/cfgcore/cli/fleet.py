@@ -219,6 +219,7 @@ def publish(args: argparse.Namespace) -> int:
         profile=args.profile,
         geographic_profile=args.geographic_profile,
         validate=True,  # an invalid configuration raises here: nothing is published
+        record_usage=False,  # evaluates no flag: a usage file it started misleads `flags stale`
     )
     # The configuration files, without this machine's CFGCORE__ overrides: an override
     # is a setting of the process it is set for, and each follower applies its own on

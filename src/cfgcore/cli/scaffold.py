@@ -233,8 +233,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         choices=ENVIRONMENTS,
         help="environment file to write (repeatable; default: $CONFIG_ENVIRONMENT or "
-        "development). The first is the one set up: production is not ready (exit "
-        "status 1) while a secret is empty",
+        "$CFGCORE_ENVIRONMENT, else development). The first is the one set up: production "
+        "is not ready (exit status 1) while a secret is empty",
     )
     parser.add_argument(
         "--all-environments", action="store_true", help="write every environment file"

@@ -298,7 +298,9 @@ def format_path(path: Iterable[Any]) -> str:
 
 def parse_path(text: str) -> tuple[str, ...]:
     """The segments of a key path :func:`format_path` rendered (an error's path, a change
-    event's key); a plain dotted text split on every dot."""
+    event's key), ``[N]`` list indices as flag-document paths show them (``rules[0]``)
+    included. A key path a user gives is read by :func:`split_path`, where ``"x[0]"`` is
+    one key."""
     return parse_key_path(text)
 
 

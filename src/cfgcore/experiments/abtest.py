@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 
 from cfgcore._layout import BUCKETS
+from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore._numbers import real_number, shown
 from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
 from cfgcore.config.files import tree_problem
@@ -513,7 +514,10 @@ class ABTestConfiguration:
             try:
                 msgspec.convert(self.targeting, Condition)
             except msgspec.ValidationError as exc:
-                bad("targeting", str(exc))
+                # its key path as a flag file's condition names it (targeting.any[0].gt),
+                # not msgspec's ("... - at `$.any[0].gt`")
+                problem = msgspec_problem(exc, None, "targeting", self.targeting, Condition)
+                bad(problem.path or "targeting", problem.message)
         return out
 
     # -- storage -------------------------------------------------------------------

@@ -27,6 +27,7 @@ import msgspec
 
 from cfgcore._clock import stamp_clock
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore._numbers import wait_seconds, whole_at_least
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
@@ -803,7 +804,7 @@ def read_log(
                     try:
                         yield decoder.decode(line)
                     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                        skipped.add(p, lineno, str(exc))
+                        skipped.add(p, lineno, _unusable(exc))
                     except RecursionError:
                         skipped.add(p, lineno, "nested too deeply")
             except OSError as exc:  # a directory, a read error midway
@@ -1206,9 +1207,19 @@ class LogTail(Generic[_R]):
         try:
             out.append(self._decoder.decode(line))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.skipped.add(self._name, self._lineno, str(exc))
+            self.skipped.add(self._name, self._lineno, _unusable(exc))
         except RecursionError:
             self.skipped.add(self._name, self._lineno, "nested too deeply")
+
+
+def _unusable(exc: msgspec.DecodeError | msgspec.ValidationError) -> str:
+    """Why a log line is unusable: a field of the wrong type by its key path, as every
+    other message names one (``value: expected float, got str``, not msgspec's
+    ``Expected `float`, got `str` - at `$.value```); a line that is no JSON as msgspec
+    says it."""
+    if isinstance(exc, msgspec.ValidationError):
+        return str(msgspec_problem(exc, None))
+    return str(exc)
 
 
 def _same_start(a: int, b: int, size: int) -> bool:

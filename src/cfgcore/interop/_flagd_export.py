@@ -3,11 +3,12 @@
 Only what evaluates the same in flagd is written: serve rules over conditions flagd
 expresses exactly (``eq`` as ``===``, told apart from a boolean by ``cat`` where flagd's
 Python evaluator would read ``true`` as ``1``; ``in``, ``starts_with``, ``ends_with``,
-``contains``, ``all``/``any``/``not``, segments inlined) and rules bucketed by flagd's
+``all``/``any``/``not``, segments inlined) and rules bucketed by flagd's
 own v3 hashing (imported ``fractional``), as one ``if`` chain. Anything else -- a
 rollout or split on cfgcore's own bucketing, gates, prerequisites, schedules, number
 comparisons (JSONLogic coerces a missing value to 0), ``ne``/``not_in`` (true on a
-missing value in JSONLogic), ``exists``, case-insensitive and regex tests, attribute
+missing value in JSONLogic), ``contains`` (JSONLogic's ``in`` over a string is also
+membership in an array), ``exists``, case-insensitive and regex tests, attribute
 names holding a dot in a native snapshot (a path to JSONLogic's ``var``; in a snapshot
 imported from flagd they are that path) -- is refused with the flag and the
 construct named.
@@ -342,6 +343,8 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
         return {"starts_with": [var, c.starts_with]}
     if c.ends_with is not None:
         return {"ends_with": [var, c.ends_with]}
-    set_ops = [f for f in msgspec.structs.fields(c) if getattr(c, f.name) is not None]
+    # the operator the condition sets (fields at their default, ignore_case=False
+    # among them, set nothing)
+    set_ops = [f for f in msgspec.structs.fields(c) if getattr(c, f.name) != f.default]
     names = ", ".join(f.encode_name for f in set_ops if f.name != "attr")
     raise _Refuse(f"operator {names} has no exact JSONLogic form")
