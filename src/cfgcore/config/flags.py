@@ -143,7 +143,7 @@ class ConfigFlags:
 
             with self._lock:
                 if self._live is None:
-                    store = open_store(url, seed=bundled_seed(manager_environ))
+                    store = open_store(url, seed=self._seed(bundled_seed(manager_environ)))
                     # (before its first read: a refusal printed then names the
                     # environment this manager serves)
                     _own(store, self)
@@ -189,6 +189,17 @@ class ConfigFlags:
         """Whether the placeholder serves and no live set is open: a flags file found
         now goes live with the next activation (hot reload watches for it)."""
         return self._live is None and self._empty is not None
+
+    def _seed(self, seed: str | None) -> str | None:
+        """``seed`` (the bundled catalog, or None in production by the process's
+        environment) unless the manager serves production by its own choice
+        (``environment="production"``, the environment it loads): a missing flags file
+        is refused there too, never served as the demo catalog."""
+        manager = self._manager()
+        if seed is None or manager is None:
+            return seed
+        env = self.serving_environment() or manager._default_environment
+        return None if str(env or "").strip().lower() == "production" else seed
 
     def serving_environment(self) -> str | None:
         """The environment the manager serves (the one its first load builds, until it
