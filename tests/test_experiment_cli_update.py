@@ -486,3 +486,32 @@ def test_metric_type_takes_every_kind_the_test_record_takes(tmp_path, capsys, ki
     code, _, err = _cli(capsys, flags, "update", "t", "--metric-type", f"revenue={other}")
     assert code == 0, err
     assert _record(flags, "t")["metric_types"] == {"revenue": other}
+
+
+def test_start_and_stop_are_audited_with_their_actor_and_judged_by_the_policy(tmp_path, capsys):
+    # start and stop take --actor as create, update and delete do: a change made for
+    # another name is judged (actor.assume) and audited under it.
+    flags = tmp_path / "flags.json"
+    _full(capsys, flags, "--start")
+    me = default_actor()
+    set_policy(AccessPolicy({"lead": {"actor.assume": ["carol"]},
+                             "owner": {"experiment.stop": ["*"], "experiment.create": ["*"]}},
+                            {me: ["lead"], "carol": ["owner"]}))  # fmt: skip
+    try:
+        for command in ("stop", "start"):
+            before = flags.read_bytes()
+            code, _, err = _cli(capsys, flags, command, "checkout")
+            assert code == 1 and "may not experiment." in err, (command, err)
+            assert flags.read_bytes() == before
+            code, _, err = _cli(capsys, flags, command, "checkout", "--actor", "carol")
+            assert code == 0, (command, err)
+            status = _record(flags)["status"]
+            assert status == ("stopped" if command == "stop" else "active"), command
+            code, _, err = _cli(capsys, flags, command, "checkout", "--actor", "dave")
+            assert code == 1, (command, err)
+    finally:
+        set_policy(None)
+    entries = AuditLog.read(str(tmp_path / "flags.audit.jsonl"))
+    changes = [e for e in entries if e.get("actor") == "carol"]
+    assert len(changes) >= 2
+    assert not [e for e in entries if e.get("actor") == "dave" and e.get("outcome") != "denied"]

@@ -166,6 +166,8 @@ def register(subparsers: Any) -> None:
         "guardrail's stop included), audited: users get their variants again.",
     )
     s.add_argument("name", help="A/B test name")
+    s.add_argument("--actor", help="who starts it (default: your OS user@host; another "
+                   "name needs the policy's actor.assume)")  # fmt: skip
     common(s)
     s.set_defaults(func=_start)
 
@@ -177,6 +179,8 @@ def register(subparsers: Any) -> None:
         "status 1, nothing changed, when the store holds no such test.",
     )
     st.add_argument("name", help="A/B test name")
+    st.add_argument("--actor", help="who stops it (default: your OS user@host; another "
+                    "name needs the policy's actor.assume)")  # fmt: skip
     st.add_argument(
         "--reason",
         default="stopped from the command line",
@@ -912,11 +916,14 @@ def _json_refusal(raw: str, exc: ValueError) -> str:
 
 
 def _start(args: Any) -> int:
+    from cfgcore.runtime.policy import cli_actor
+
     manager = _manager(args)
     try:
         _known(manager, args.name)
         test = manager.get_ab_test(args.name)
-        if test is None or not manager.create_ab_test(test):
+        actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
+        if test is None or not manager.create_ab_test(test, actor=actor):
             raise ConfigError(manager.last_problems or manager.last_error or "cannot start")
     finally:
         manager.close()
@@ -934,11 +941,14 @@ def _local(value: datetime) -> datetime:
 
 
 def _stop(args: Any) -> int:
+    from cfgcore.runtime.policy import cli_actor
+
     manager = _manager(args)
     try:
         # (No check against the test this process serves: whether the test exists is
         # judged with the stop, on the stored document it is written on.)
-        if not manager.stop_ab_test(args.name, args.reason, source="cli"):
+        actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
+        if not manager.stop_ab_test(args.name, args.reason, source="cli", actor=actor):
             raise _not_stored(manager, args.name)
     finally:
         manager.close()
