@@ -1,0 +1,107 @@
+"""Ninth audit of the evaluators: the incremental compile against the full one.
+
+``compile_incremental`` compiled only the changed flags with a fresh compiler, whose
+count of the nodes segments inline into the snapshot started at zero: the flags it
+reused were not counted. A document the full compile refuses ("the snapshot's segments
+inlined exceed 1,000,000 nodes") went live when its last flag was added to a running
+process (a flag file edited, ``Engine.swap``), and was refused at the next start, or
+at the next full compile, instead of being refused with the live flags kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+
+import cfgcore._lower
+from cfgcore.compiler import compile_incremental, compile_snapshot
+from cfgcore.errors import SnapshotError
+from cfgcore.snapshot import snapshot_from_dict
+from tests.test_audit4_eval_compiler import _segments
+
+PER_FLAG, PER_SNAPSHOT = 1_000, 5_000
+RULE = {"when": {"segment": "s2"}, "serve": "on"}
+
+
+@pytest.fixture
+def small_budgets(monkeypatch):
+    """The inlining budgets at a size a test reaches quickly (read at each compile)."""
+    monkeypatch.setattr(cfgcore._lower, "MAX_INLINED_NODES", PER_FLAG)
+    monkeypatch.setattr(cfgcore._lower, "MAX_SNAPSHOT_INLINED_NODES", PER_SNAPSHOT)
+
+
+def _doc(count: int, rules: int = 3) -> dict:
+    flags = {f"f{i}": {"default": "off", "rules": [RULE] * rules} for i in range(count)}
+    return {"segments": _segments(2, 12), "flags": flags}
+
+
+def _largest_that_fits(rules: int = 3) -> int:
+    count = 1
+    while True:
+        try:
+            compile_snapshot(snapshot_from_dict(_doc(count + 1, rules)))
+        except SnapshotError:
+            return count
+        count += 1
+
+
+def _problems(err: pytest.ExceptionInfo) -> list[tuple[str, str]]:
+    return [(p.path, p.message) for p in err.value.problems]
+
+
+def test_a_flag_added_past_the_snapshot_budget_is_refused_as_in_full(small_budgets):
+    fits = _largest_that_fits()
+    live = compile_snapshot(snapshot_from_dict(_doc(fits)))
+    grown = _doc(fits + 1)
+    with pytest.raises(SnapshotError) as full:
+        compile_snapshot(snapshot_from_dict(copy.deepcopy(grown)))
+    assert "the snapshot's segments inlined exceed 5,000 nodes" in str(full.value)
+    with pytest.raises(SnapshotError) as incremental:
+        compile_incremental(live, snapshot_from_dict(copy.deepcopy(grown)))
+    assert _problems(incremental) == _problems(full)
+
+
+def test_a_flag_grown_past_the_snapshot_budget_is_refused_as_in_full(small_budgets):
+    # The first flag grows: the full compile refuses the last one, unchanged.
+    fits = _largest_that_fits(rules=2)
+    live = compile_snapshot(snapshot_from_dict(_doc(fits, rules=2)))
+    grown = _doc(fits, rules=2)
+    grown["flags"]["f0"]["rules"] = [RULE] * 3
+    with pytest.raises(SnapshotError) as full:
+        compile_snapshot(snapshot_from_dict(copy.deepcopy(grown)))
+    assert [path for path, _ in _problems(full)] == [f"flags.f{fits - 1}"]
+    with pytest.raises(SnapshotError) as incremental:
+        compile_incremental(live, snapshot_from_dict(copy.deepcopy(grown)))
+    assert _problems(incremental) == _problems(full)
+
+
+def test_the_engine_keeps_the_live_flags_when_an_added_one_passes_the_budget(make, small_budgets):
+    fits = _largest_that_fits()
+    engine = make(_doc(fits))
+    with pytest.raises(SnapshotError, match="the snapshot's segments inlined exceed"):
+        # compiled against the live tables, as a reload of the flag file is
+        engine.swap(engine.compile(_doc(fits + 1), previous=engine.snapshot()))
+    assert list(engine.snapshot().keys) == [f"f{i}" for i in range(fits)]
+    assert engine.is_enabled("f0", {"a": "x"}) is True
+    # Within the budget, the incremental compile still reuses the live tables.
+    smaller = _doc(fits)
+    smaller["flags"]["f0"]["rules"] = [{"when": {"attr": "a", "eq": "y"}, "serve": "on"}]
+    live = engine.snapshot().tables
+    engine.swap(engine.compile(smaller, previous=engine.snapshot()))
+    assert engine.snapshot().tables.nodes[: len(live.nodes)] == live.nodes
+    assert engine.is_enabled("f0", {"a": "x"}) is False
+    assert engine.is_enabled("f0", {"a": "y"}) is True
+    assert engine.is_enabled("f1", {"a": "x"}) is True
+
+
+def test_tables_pickled_without_the_counts_compile_in_full(small_budgets):
+    fits = _largest_that_fits()
+    live = compile_snapshot(snapshot_from_dict(_doc(fits)))
+    state = live.__reduce__()[1][0]
+    del state["inlined"], state["segments_inlined"]  # as a release before them pickled
+    old = pickle.loads(pickle.dumps(type(live).__reduce__(live)[0](state)))
+    with pytest.raises(SnapshotError, match="the snapshot's segments inlined exceed"):
+        compile_incremental(old, snapshot_from_dict(_doc(fits + 1)))
+    assert compile_incremental(old, snapshot_from_dict(_doc(fits))).keys == live.keys
