@@ -105,3 +105,49 @@ def test_tables_pickled_without_the_counts_compile_in_full(small_budgets):
     with pytest.raises(SnapshotError, match="the snapshot's segments inlined exceed"):
         compile_incremental(old, snapshot_from_dict(_doc(fits + 1)))
     assert compile_incremental(old, snapshot_from_dict(_doc(fits))).keys == live.keys
+
+
+# -- a variant value the caller changed in place -------------------------------------
+# A document given as Python data holds the caller's variant values as they are (they
+# are frozen into the tables when compiled). The incremental compile judged a flag
+# unchanged by comparing it with the flag it was compiled from: a value the caller
+# changed in place since is the same object on both sides, so the flag compared equal
+# and the tables' copy of the value from before the change went on being served, where
+# a full compile serves the new one.
+
+
+def test_a_variant_value_changed_in_place_is_served_as_a_full_compile_serves_it(make):
+    doc = {
+        "flags": {
+            "f": {"variants": {"a": {"k": 1}, "b": [1, 2]}, "default": "a"},
+            "g": {"variants": {"x": {"n": [1]}, "y": 0}, "default": "x"},
+        }
+    }
+    engine = make(doc)
+    doc["flags"]["f"]["variants"]["a"]["k"] = 2
+    doc["flags"]["g"]["variants"]["x"]["n"].append(2)
+    full = make(doc)
+    engine.swap(engine.compile(doc, previous=engine.snapshot()))
+    assert engine.value("f") == full.value("f") == {"k": 2}
+    assert engine.value("g") == full.value("g") == {"n": [1, 2]}
+    assert engine.evaluate_all() == full.evaluate_all()
+
+
+def test_a_snapshot_whose_old_values_changed_is_compiled_against_what_the_tables_serve(make):
+    # The previous snapshot's own values changed, the new document a copy of them.
+    doc = {"flags": {"f": {"variants": {"a": {"k": 1}, "b": 1.0}, "default": "a"}}}
+    engine = make(doc)
+    doc["flags"]["f"]["variants"]["a"]["k"] = True  # (1 == True: compared by type too)
+    engine.swap(engine.compile(copy.deepcopy(doc), previous=engine.snapshot()))
+    assert engine.value("f") == {"k": True} and engine.value("f")["k"] is True
+
+
+def test_unchanged_flags_still_reuse_their_tables():
+    doc = {"flags": {f"f{i}": {"variants": {"a": {"k": i}, "b": [i]}, "default": "a"}
+                     for i in range(3)}}  # fmt: skip
+    live = compile_snapshot(snapshot_from_dict(doc))
+    again = compile_incremental(live, snapshot_from_dict(copy.deepcopy(doc)))
+    assert again.garbage == 0 and again.values == live.values
+    doc["flags"]["f1"]["variants"]["b"] = [1, 1]
+    changed = compile_incremental(live, snapshot_from_dict(doc))
+    assert changed.garbage == 1 and changed.values[-1] == [1, 1]

@@ -848,6 +848,36 @@ def _same_flag(a: Flag, b: Flag) -> bool:
         return False
 
 
+def _serves_variants(t: Tables, fi: int, flag: Any) -> bool:
+    """Whether the tables ``t`` serve ``flag``'s variants for flag ``fi``: its names, and
+    its values as they are now (type-strict, as :func:`_same_flag`).
+
+    :func:`_same_flag` compares a flag with the one the tables were compiled from, and a
+    document given as Python data holds the caller's variant values as they are: one
+    the caller changed in place since (``doc["flags"]["f"]["variants"]["a"]["k"] = 2``)
+    is the same object on both sides, or changed on the old side alone, and the flag
+    compared equal while the tables served the copy frozen before the change."""
+    variants = getattr(flag, "variants", None)
+    if variants is None:
+        return True  # a boolean flag: its values are the compiler's own True and False
+    f = t.flags
+    base, count = f[fi * FW + F_VAR_BASE], f[fi * FW + F_VAR_COUNT]
+    try:
+        if type(variants) is not dict or len(variants) != count:
+            return False
+        if [_exact_key(n) for n in variants] != t.variant_names[base : base + count]:
+            return False
+        # Encoded, not frozen (a fifth of the cost: a copy of every value of every flag
+        # was most of an incremental compile): MessagePack tells 1, 1.0 and True apart,
+        # and writes a str, int, float, dict, list or tuple subclass as its base value,
+        # as freeze() serves it.
+        values = list(dict.values(variants))
+        served = t.values[base : base + count]
+        return msgspec.msgpack.encode(values) == msgspec.msgpack.encode(served)
+    except Exception:  # not comparable this way (as _same_flag): compiled afresh
+        return False
+
+
 def _exact_key(key: Any) -> Any:
     """A str subclass flag key as its exact text; any other key as it is (a key that is
     no string at all is reported by ``_Compiler.flag``)."""
@@ -941,7 +971,10 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     if new_keys[: len(old_keys)] != old_keys:
         return compile_snapshot(snapshot, file=file)
     changed = [
-        fi for fi, key in enumerate(old_keys) if not _same_flag(snapshot.flags[key], old.flags[key])
+        fi
+        for fi, key in enumerate(old_keys)
+        if not _same_flag(snapshot.flags[key], old.flags[key])
+        or not _serves_variants(previous, fi, snapshot.flags[key])
     ]
     changed += range(len(old_keys), len(new_keys))
     with gc_paused():
