@@ -1,11 +1,15 @@
 """Ninth audit of the evaluators: the incremental compile against the full one.
 
-``compile_incremental`` compiled only the changed flags with a fresh compiler, whose
-count of the nodes segments inline into the snapshot started at zero: the flags it
-reused were not counted. A document the full compile refuses ("the snapshot's segments
-inlined exceed 1,000,000 nodes") went live when its last flag was added to a running
-process (a flag file edited, ``Engine.swap``), and was refused at the next start, or
-at the next full compile, instead of being refused with the live flags kept.
+* ``compile_incremental`` compiled only the changed flags with a fresh compiler, whose
+  count of the nodes segments inline into the snapshot started at zero: the flags it
+  reused were not counted. A document the full compile refuses ("the snapshot's
+  segments inlined exceed 1,000,000 nodes") went live when its last flag was added to
+  a running process (a flags file reloaded, ``Engine.compile(previous=...)``), and was
+  refused at the next start instead of being refused with the live flags kept.
+* It judged a flag unchanged by comparing it with the flag the live tables were
+  compiled from; a document given as Python data holds the caller's variant values as
+  they are, so a value changed in place compared equal to itself and the tables' copy
+  from before the change went on being served.
 """
 
 from __future__ import annotations
@@ -96,6 +100,29 @@ def test_the_engine_keeps_the_live_flags_when_an_added_one_passes_the_budget(mak
     assert engine.is_enabled("f1", {"a": "x"}) is True
 
 
+def test_a_flags_file_grown_past_the_budget_is_refused_and_the_live_flags_kept(
+    tmp_path, small_budgets
+):
+    import json
+
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    fits = _largest_that_fits()
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(_doc(fits)))
+    m = DynamicConfigurationManager(str(path), state_dir=tmp_path, log_exposures=False)
+    try:
+        assert m.is_feature_enabled(f"f{fits - 1}", {"a": "x"}) is True
+        path.write_text(json.dumps(_doc(fits + 1)))
+        assert m.reload() is False  # refused, as a restart would refuse it
+        assert f"f{fits}" not in m.snapshot.flags
+        assert m.is_feature_enabled(f"f{fits - 1}", {"a": "x"}) is True
+    finally:
+        m.close()
+    with pytest.raises(SnapshotError, match="the snapshot's segments inlined exceed"):
+        DynamicConfigurationManager(str(path), state_dir=tmp_path, log_exposures=False)
+
+
 def test_tables_pickled_without_the_counts_compile_in_full(small_budgets):
     fits = _largest_that_fits()
     live = compile_snapshot(snapshot_from_dict(_doc(fits)))
@@ -108,12 +135,6 @@ def test_tables_pickled_without_the_counts_compile_in_full(small_budgets):
 
 
 # -- a variant value the caller changed in place -------------------------------------
-# A document given as Python data holds the caller's variant values as they are (they
-# are frozen into the tables when compiled). The incremental compile judged a flag
-# unchanged by comparing it with the flag it was compiled from: a value the caller
-# changed in place since is the same object on both sides, so the flag compared equal
-# and the tables' copy of the value from before the change went on being served, where
-# a full compile serves the new one.
 
 
 def test_a_variant_value_changed_in_place_is_served_as_a_full_compile_serves_it(make):
