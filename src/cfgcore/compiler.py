@@ -353,9 +353,9 @@ def _load_tables(state: dict[str, Any]) -> Tables:
     state.setdefault("walks", [])  # pickled before it was kept: counted 0 by later compiles
     state.setdefault("acpool", _automaton.new_pool())  # pickled before automata existed
     state.setdefault("ac_full", 0)
-    # pickled before they were kept: not known, so the next compile is a full one
+    # pickled before they were kept: not known (-1), so the next compile is a full one
     state.setdefault("inlined", [])
-    state.setdefault("segments_inlined", 0)
+    state.setdefault("segments_inlined", -1)
     for name in Tables.__slots__:
         setattr(t, name, state[name])
     t.values = [freeze(v) for v in t.values]
@@ -957,6 +957,7 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
         or any(type(k) is not str for k in old.flags)
         or previous.garbage > max(64, len(old_keys))
         # tables pickled before the inlining counts were kept (see Tables.inlined)
+        or previous.segments_inlined < 0
         or len(previous.inlined) != len(old_keys)
         # automata of replaced flags left behind: as much again as the live ones
         or len(previous.acpool) > 2 * previous.ac_full + _automaton.ROOT_ROW * 64
