@@ -14,15 +14,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import pickle
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cfgcore._lower
 from cfgcore.compiler import compile_incremental, compile_snapshot
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import snapshot_from_dict
+from tests.conftest import IMPLS
+from tests.fuzz import examples
 from tests.test_audit4_eval_compiler import _segments
 
 PER_FLAG, PER_SNAPSHOT = 1_000, 5_000
@@ -174,3 +180,74 @@ def test_unchanged_flags_still_reuse_their_tables():
     doc["flags"]["f1"]["variants"]["b"] = [1, 1]
     changed = compile_incremental(live, snapshot_from_dict(doc))
     assert changed.garbage == 1 and changed.values[-1] == [1, 1]
+
+
+# -- both at once, on random edits ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def _budgets(per_flag: int, per_snapshot: int):
+    saved = cfgcore._lower.MAX_INLINED_NODES, cfgcore._lower.MAX_SNAPSHOT_INLINED_NODES
+    cfgcore._lower.MAX_INLINED_NODES, cfgcore._lower.MAX_SNAPSHOT_INLINED_NODES = (
+        per_flag,
+        per_snapshot,
+    )
+    try:
+        yield
+    finally:
+        cfgcore._lower.MAX_INLINED_NODES, cfgcore._lower.MAX_SNAPSHOT_INLINED_NODES = saved
+
+
+@st.composite
+def _flag(draw):
+    rules = [
+        {"when": {"segment": draw(st.sampled_from(["s0", "s1", "s2"]))}, "serve": "b"}
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    values = st.one_of(st.integers(-2, 2), st.booleans(), st.just({"k": [1]}), st.just([0]))
+    return {
+        "variants": {"a": draw(values), "b": {"n": draw(values)}},
+        "default": "a",
+        "rules": rules,
+    }
+
+
+def _in_place(draw, doc: dict) -> None:
+    """Change some variant values of ``doc`` in place (the objects a compile saw)."""
+    for key in draw(st.lists(st.sampled_from(sorted(doc["flags"])), max_size=3)):
+        value = doc["flags"][key]["variants"]["b"]
+        value["n"] = draw(st.sampled_from([0, 1, 1.0, True, "1", [1], {"n": 1}]))
+
+
+def _outcome(compile_):
+    try:
+        return compile_()
+    except SnapshotError as exc:
+        return [(p.path, p.message) for p in exc.problems]
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(st.lists(_flag(), min_size=1, max_size=6), st.data())
+def test_random_edits_compile_incrementally_as_in_full(flags, data):
+    doc = {"segments": _segments(2, 6), "flags": {f"f{i}": f for i, f in enumerate(flags)}}
+    with _budgets(150, 500):
+        live = _outcome(lambda: compile_snapshot(snapshot_from_dict(doc)))
+        if isinstance(live, list):
+            return
+        for i, flag in enumerate(data.draw(st.lists(_flag(), max_size=3))):
+            doc["flags"][f"added{i}"] = flag  # new flags at the end
+        for key in data.draw(st.lists(st.sampled_from(sorted(doc["flags"])), max_size=2)):
+            doc["flags"][key] = data.draw(_flag())  # replaced flags
+        _in_place(data.draw, doc)
+        full = _outcome(lambda: compile_snapshot(snapshot_from_dict(copy.deepcopy(doc))))
+        incremental = _outcome(lambda: compile_incremental(live, snapshot_from_dict(doc)))
+    if isinstance(full, list):
+        assert incremental == full
+        return
+    assert not isinstance(incremental, list), incremental
+    contexts = [{}, {"a": "x"}, {"a": "y"}]
+    for impl in IMPLS.values():
+        a, b = impl.CompiledSnapshot(full), impl.CompiledSnapshot(incremental)
+        for ctx in contexts:
+            got, want = b.evaluate_all(ctx), a.evaluate_all(ctx)
+            assert msgspec.msgpack.encode(got) == msgspec.msgpack.encode(want), ctx

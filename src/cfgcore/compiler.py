@@ -565,9 +565,10 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                 t.inlined.append(self.node_inlined)
         self.flag_tests = None
         t.garbage += len(changed)
-        if not self.problems and not self.within_snapshot_budget(
-            t.segments_inlined + sum(t.inlined)
-        ):
+        # (Whatever else is refused: the full compile's problems name the flags its own
+        # count refuses, which may be reused ones, and a changed flag's problem may read
+        # otherwise there, refused by the snapshot's budget before its own.)
+        if not self.within_snapshot_budget(t.segments_inlined + sum(t.inlined)):
             return None
         self.prerequisites(changed)
         if self.problems:
