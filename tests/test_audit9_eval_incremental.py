@@ -205,10 +205,17 @@ def _flag(draw):
         for _ in range(draw(st.integers(0, 3)))
     ]
     values = st.one_of(st.integers(-2, 2), st.booleans(), st.just({"k": [1]}), st.just([0]))
+    keys = st.sampled_from(["f0", "f0", "f1", "f2", "added0", "nope"])
+    pre = st.builds(
+        lambda k, v: {"flag": k, "variant": v}, keys, st.sampled_from(["a", "b", "b", "c"])
+    )
+    if draw(st.integers(0, 3)) == 0:  # a flag read by a condition
+        rules.append({"when": {"prerequisite": draw(pre)}, "serve": "b"})
     return {
         "variants": {"a": draw(values), "b": {"n": draw(values)}},
         "default": "a",
         "rules": rules,
+        "prerequisites": draw(st.lists(pre, max_size=1)) if draw(st.integers(0, 3)) == 0 else [],
     }
 
 
@@ -233,6 +240,9 @@ def test_random_edits_compile_incrementally_as_in_full(flags, data):
     with _budgets(150, 500):
         live = _outcome(lambda: compile_snapshot(snapshot_from_dict(doc)))
         if isinstance(live, list):
+            from hypothesis import event
+
+            event("live refused")
             return
         for i, flag in enumerate(data.draw(st.lists(_flag(), max_size=3))):
             doc["flags"][f"added{i}"] = flag  # new flags at the end
@@ -241,7 +251,11 @@ def test_random_edits_compile_incrementally_as_in_full(flags, data):
         _in_place(data.draw, doc)
         full = _outcome(lambda: compile_snapshot(snapshot_from_dict(copy.deepcopy(doc))))
         incremental = _outcome(lambda: compile_incremental(live, snapshot_from_dict(doc)))
+    from hypothesis import event
+
+    event("refused" if isinstance(full, list) else "accepted")
     if isinstance(full, list):
+        event(" | ".join(sorted({m[:20] for _, m in full})))
         assert incremental == full
         return
     assert not isinstance(incremental, list), incremental
