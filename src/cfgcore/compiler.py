@@ -946,7 +946,10 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     flags may be added at the end); otherwise, and once unreachable records outnumber
     the flags, it compiles from scratch. Either way the result evaluates exactly as
     ``compile_snapshot(snapshot)`` does (tests/test_core_incremental.py), and problems
-    raise SnapshotError the same way.
+    raise SnapshotError the same way (tests/test_audit9_eval_incremental.py): a flag is
+    unchanged when it equals the one ``previous`` was compiled from and its variants are
+    what ``previous`` serves (a value given as Python data may have changed in place
+    since), and the snapshot's inlining budget counts the reused flags too.
     """
     _check_top(snapshot, file)
     old = previous.source
