@@ -318,6 +318,11 @@ class ConditionLowering:
         self.snapshot_inlined += self.node_inlined
         self.node_overflow = ""
 
+    def within_snapshot_budget(self, inlined: int) -> bool:
+        """Whether a snapshot whose segments and flags inline ``inlined`` nodes in all
+        fits MAX_SNAPSHOT_INLINED_NODES (read here, where :meth:`inline` reads it)."""
+        return inlined <= MAX_SNAPSHOT_INLINED_NODES
+
     def segment_size(self, name: str, depth: int = 0) -> int:
         """Nodes segment ``name`` lowers to, its own references inlined (an estimate:
         capped past the budget; a reference in a cycle or past the depth limit counts 1)."""

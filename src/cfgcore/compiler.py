@@ -231,7 +231,7 @@ class Tables:
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "flag_tests", "garbage",
-        "walks", "acpool", "ac_full",
+        "walks", "acpool", "ac_full", "inlined", "segments_inlined",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -284,6 +284,11 @@ class Tables:
         # the flags they replace behind, so past twice that a compile starts afresh.
         self.acpool: array = _automaton.new_pool()
         self.ac_full = 0
+        # Per flag, the nodes its segments inline (see _lower.MAX_SNAPSHOT_INLINED_NODES),
+        # and the segments' own: an incremental compile counts the flags it reuses with
+        # the ones it compiles, as the full compile counts every flag.
+        self.inlined: list[int] = []
+        self.segments_inlined = 0
 
     def settle(self) -> Tables:
         """Take the tables' lists of numbers, bools and text, and the frozen variant
@@ -336,7 +341,7 @@ def _copied(items: list[Any], chunk: int = 65536) -> list[Any]:
 _ATOM_LISTS = (
     "keys", "slots", "ci_slots", "semver_slots", "bucket_slots", "id_slots", "array_slots",
     "nodes", "ipool", "nums", "flags", "rules", "prereqs", "splits", "hashes", "sched_start",
-    "sched_end", "variant_names", "value_kinds", "flag_kinds", "is_true", "walks",
+    "sched_end", "variant_names", "value_kinds", "flag_kinds", "is_true", "walks", "inlined",
 )  # fmt: skip
 
 _log = logging.getLogger(__name__)
@@ -348,6 +353,9 @@ def _load_tables(state: dict[str, Any]) -> Tables:
     state.setdefault("walks", [])  # pickled before it was kept: counted 0 by later compiles
     state.setdefault("acpool", _automaton.new_pool())  # pickled before automata existed
     state.setdefault("ac_full", 0)
+    # pickled before they were kept: not known (-1), so the next compile is a full one
+    state.setdefault("inlined", [])
+    state.setdefault("segments_inlined", -1)
     for name in Tables.__slots__:
         setattr(t, name, state[name])
     t.values = [freeze(v) for v in t.values]
@@ -400,6 +408,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             if len(self.problems) > start_problems:
                 self.bad_segments.add(name)
             del t.nodes[start_nodes:]
+        t.segments_inlined = self.snapshot_inlined
         self.sharing = True  # from here on nodes stay: a shared subtree is called
         if len(t.index) < len(t.keys):  # a str subclass of another hash and a str alike
             seen: set[Any] = set()
@@ -415,6 +424,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             calls = self.calls
             self.flag(fi, key, snap.flags[written[fi]])
             self.end_nodes()
+            t.inlined.append(self.node_inlined)
             t.own_slots.append(self.own_slots(calls))
             t.flag_tests.append(tuple(self.flag_tests))
         self.flag_tests = None
@@ -525,11 +535,14 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                     "one form (NFC)",
                 )
 
-    def recompile(self, changed: list[int]) -> Tables:
+    def recompile(self, changed: list[int]) -> Tables | None:
         """Recompile only the flags at ``changed`` (indices; new flags at the end) on top
         of a copy of the previous tables. Their old records stay in the arrays,
         unreachable (counted in ``garbage``); prerequisite records and slot unions are
-        redone for them and for the flags that depend on them."""
+        redone for them and for the flags that depend on them. None when the snapshot's
+        segments, the reused flags' counted with the changed ones', inline past
+        MAX_SNAPSHOT_INLINED_NODES: the full compile then reports it, at the flags it
+        names (which may be flags this one reused)."""
         t = self.t
         self.slot_index = {name: i for i, name in enumerate(t.slots)}
         self.sharing = True
@@ -545,11 +558,18 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             if fi < len(t.own_slots):
                 t.own_slots[fi] = own
                 t.flag_tests[fi] = tuple(self.flag_tests)
+                t.inlined[fi] = self.node_inlined
             else:
                 t.own_slots.append(own)
                 t.flag_tests.append(tuple(self.flag_tests))
+                t.inlined.append(self.node_inlined)
         self.flag_tests = None
         t.garbage += len(changed)
+        # (Whatever else is refused: the full compile's problems name the flags its own
+        # count refuses, which may be reused ones, and a changed flag's problem may read
+        # otherwise there, refused by the snapshot's budget before its own.)
+        if not self.within_snapshot_budget(t.segments_inlined + sum(t.inlined)):
+            return None
         self.prerequisites(changed)
         if self.problems:
             raise SnapshotError(self.problems)
@@ -829,6 +849,36 @@ def _same_flag(a: Flag, b: Flag) -> bool:
         return False
 
 
+def _serves_variants(t: Tables, fi: int, flag: Any) -> bool:
+    """Whether the tables ``t`` serve ``flag``'s variants for flag ``fi``: its names, and
+    its values as they are now (type-strict, as :func:`_same_flag`).
+
+    :func:`_same_flag` compares a flag with the one the tables were compiled from, and a
+    document given as Python data holds the caller's variant values as they are: one
+    the caller changed in place since (``doc["flags"]["f"]["variants"]["a"]["k"] = 2``)
+    is the same object on both sides, or changed on the old side alone, and the flag
+    compared equal while the tables served the copy frozen before the change."""
+    variants = getattr(flag, "variants", None)
+    if variants is None:
+        return True  # a boolean flag: its values are the compiler's own True and False
+    f = t.flags
+    base, count = f[fi * FW + F_VAR_BASE], f[fi * FW + F_VAR_COUNT]
+    try:
+        if type(variants) is not dict or len(variants) != count:
+            return False
+        if [_exact_key(n) for n in variants] != t.variant_names[base : base + count]:
+            return False
+        # Encoded, not frozen (a fifth of the cost: a copy of every value of every flag
+        # was most of an incremental compile): MessagePack tells 1, 1.0 and True apart,
+        # and writes a str, int, float, dict, list or tuple subclass as its base value,
+        # as freeze() serves it.
+        values = list(dict.values(variants))
+        served = t.values[base : base + count]
+        return msgspec.msgpack.encode(values) == msgspec.msgpack.encode(served)
+    except Exception:  # not comparable this way (as _same_flag): compiled afresh
+        return False
+
+
 def _exact_key(key: Any) -> Any:
     """A str subclass flag key as its exact text; any other key as it is (a key that is
     no string at all is reported by ``_Compiler.flag``)."""
@@ -896,7 +946,10 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     flags may be added at the end); otherwise, and once unreachable records outnumber
     the flags, it compiles from scratch. Either way the result evaluates exactly as
     ``compile_snapshot(snapshot)`` does (tests/test_core_incremental.py), and problems
-    raise SnapshotError the same way.
+    raise SnapshotError the same way (tests/test_audit9_eval_incremental.py): a flag is
+    unchanged when it equals the one ``previous`` was compiled from and its variants are
+    what ``previous`` serves (a value given as Python data may have changed in place
+    since), and the snapshot's inlining budget counts the reused flags too.
     """
     _check_top(snapshot, file)
     old = previous.source
@@ -907,6 +960,9 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
         or any(type(k) is not str for k in snapshot.flags)
         or any(type(k) is not str for k in old.flags)
         or previous.garbage > max(64, len(old_keys))
+        # tables pickled before the inlining counts were kept (see Tables.inlined)
+        or previous.segments_inlined < 0
+        or len(previous.inlined) != len(old_keys)
         # automata of replaced flags left behind: as much again as the live ones
         or len(previous.acpool) > 2 * previous.ac_full + _automaton.ROOT_ROW * 64
         or not _same_segments(old.segments, snapshot.segments)
@@ -920,7 +976,10 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     if new_keys[: len(old_keys)] != old_keys:
         return compile_snapshot(snapshot, file=file)
     changed = [
-        fi for fi, key in enumerate(old_keys) if not _same_flag(snapshot.flags[key], old.flags[key])
+        fi
+        for fi, key in enumerate(old_keys)
+        if not _same_flag(snapshot.flags[key], old.flags[key])
+        or not _serves_variants(previous, fi, snapshot.flags[key])
     ]
     changed += range(len(old_keys), len(new_keys))
     with gc_paused():
@@ -935,8 +994,10 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
         compiler.t = t
         if len(new_keys) > len(old_keys):
             compiler.key_forms()  # a new key may read as an old one
-        t = compiler.recompile(changed)
+        recompiled = compiler.recompile(changed)
         box = [compiler]
         del compiler
         dismantle(box)  # as compile_snapshot frees its working state
-        return t
+    if recompiled is None:  # past the snapshot's inlining budget: reported in full
+        return compile_snapshot(snapshot, file=file)
+    return recompiled

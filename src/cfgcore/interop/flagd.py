@@ -1026,11 +1026,14 @@ def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Reso
     resolutions take them (an int asks for an integer, a float for any number, served
     as a float; an object or a list for either)."""
     details = engine.evaluate(key, ctx)
-    source = engine.source
-    flag = source.flags.get(key) if source is not None else None
     meta: Mapping[str, Any] = {}
-    if flag is not None:
-        meta = flag.metadata.get("flagd", {})
+    if details.error_code != ErrorCode.FLAG_NOT_FOUND:
+        # By the key the check found (its exact text), not the caller's: one that is no
+        # dict key (a list), or a str subclass whose own hash raises, named the flag there.
+        source = engine.source
+        flag = source.flags.get(details.flag_key) if source is not None else None
+        if flag is not None:
+            meta = flag.metadata.get("flagd", {})
     if details.error_code is not None:
         return Resolution(default, None, Reason.ERROR, details.error_code, meta)
     variant = details.variant
@@ -1044,7 +1047,10 @@ def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Reso
         return Resolution(default, None, Reason.DEFAULT, None, meta)
     value = details.value
     if default is not None:
-        fits, value = _of_type(default, value)
+        try:
+            fits, value = _of_type(default, value)
+        except Exception:  # a default whose type cannot be read (a faked __class__): none
+            fits = False
         if not fits:
             return Resolution(default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, meta)
     reason = Reason.TARGETING_MATCH if details.reason == Reason.SPLIT else details.reason
