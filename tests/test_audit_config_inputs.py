@@ -104,9 +104,10 @@ def test_dotenv_beside_the_directory_that_is_a_fifo_is_refused(tmp_path, confdir
     assert not reader.is_alive(), "reading a FIFO .env blocked"
     assert len(outcome) == 1 and isinstance(outcome[0], ConfigError)
     assert "not a regular file" in str(outcome[0])
-    # Discovery skips what is not a file: the variable is missing, and said so.
+    # Discovery refuses it too, naming the file (as README says of a FIFO in place of a
+    # .env file), rather than passing it over and leaving its variables missing.
     code, out, err = _cli(tmp_path, "get", "server.host", "--config-dir", str(confdir))
-    assert (code, out) == (1, "") and "HOST is not set" in err
+    assert (code, out) == (1, "") and f"{tmp_path / '.env'}: is not a regular file" in err
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])

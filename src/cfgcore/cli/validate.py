@@ -220,8 +220,9 @@ def _load(
     # a profile set was blamed on the line of base.yaml it overrode.
     layers = list(snap.layers)
     url = manager.flag_store_url()
-    # (no demo catalog in place of a missing flags file in production, chosen by -e too)
-    seed = None if str(env).strip().lower() == "production" else bundled_seed(manager._environ)
+    # (no demo catalog in place of a missing flags file in production, chosen by -e
+    # too, as the manager's flag set: config/flags.py ConfigFlags._seed)
+    seed = manager._flags._seed(bundled_seed(manager._environ))
     problems = _compile_flags(url, seed) if url else []
     # The directory's own flags file while a named store serves instead
     # ($CFGCORE_FLAG_STORE): what `cfgcore publish --flags` sends that store.

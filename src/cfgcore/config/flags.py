@@ -193,10 +193,16 @@ class ConfigFlags:
     def _seed(self, seed: str | None) -> str | None:
         """``seed`` (the bundled catalog, or None in production by the process's
         environment) unless the manager serves production by its own choice
-        (``environment="production"``, the environment it loads): a missing flags file
-        is refused there too, never served as the demo catalog."""
+        (``environment="production"``, the environment it loads) from a configuration
+        directory of the project's: a missing flags file is refused there too, never
+        served as the demo catalog. (The embedded demo set in production, chosen on
+        purpose with ``CFGCORE_CONFIG_DIR=embedded``, comes with its catalog.)"""
+        from cfgcore.config.manager import default_config_dir
+
         manager = self._manager()
         if seed is None or manager is None:
+            return seed
+        if os.path.abspath(manager.config_dir) == os.path.abspath(default_config_dir()):
             return seed
         env = self.serving_environment() or manager._default_environment
         return None if str(env or "").strip().lower() == "production" else seed
