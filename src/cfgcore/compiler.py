@@ -879,6 +879,19 @@ def _serves_variants(t: Tables, fi: int, flag: Any) -> bool:
         return False
 
 
+def served_variants(t: Tables, key: Any) -> tuple[list[str], list[Any]] | None:
+    """The variant names and values the tables ``t`` serve for flag ``key`` (the frozen
+    copies taken at its compile), or None when ``t`` holds no such flag. What a flag
+    serves, where its source may not say it: a document given as Python data holds the
+    caller's variant values, which the caller may have changed in place since."""
+    fi = t.index.get(key)
+    if fi is None:
+        return None
+    f = t.flags
+    base, count = f[fi * FW + F_VAR_BASE], f[fi * FW + F_VAR_COUNT]
+    return t.variant_names[base : base + count], t.values[base : base + count]
+
+
 def _exact_key(key: Any) -> Any:
     """A str subclass flag key as its exact text; any other key as it is (a key that is
     no string at all is reported by ``_Compiler.flag``)."""

@@ -259,7 +259,10 @@ def _changed_flags(old: Any, new: Any) -> list[str]:
     """Keys of the flags whose answers may differ between two compiled snapshots: flags
     added, removed or changed, flags whose conditions use a segment that changed (or a
     segment using one), and flags with a prerequisite among those, transitively. A
-    change to a flag's description or tags alone changes no answer and is left out."""
+    change to a flag's description or tags alone changes no answer and is left out.
+    A flag is judged by the variant values its tables serve as well as by its source:
+    a document given as Python data holds the caller's values, and one changed in place
+    is the same object on both sides (or changed on the old side alone)."""
     a = getattr(getattr(old, "tables", None), "source", None)
     b = getattr(getattr(new, "tables", None), "source", None)
     if a is None or b is None:
@@ -286,7 +289,28 @@ def _changed_flags(old: Any, new: Any) -> list[str]:
             fa is not None and fb is not None and same(_answering(fa), _answering(fb))
         ):
             changed.add(key)
+        elif fa is not None and not _serves_same(old.tables, new.tables, key):
+            # The same source, yet not the same values served: a variant value given
+            # as Python data and changed in place (the old snapshot's, or both's).
+            changed.add(key)
     return sorted(_closure(changed, uses))
+
+
+def _serves_same(a: Any, b: Any, key: str) -> bool:
+    """Whether the tables ``a`` and ``b`` serve the same variants (names and values,
+    type-strict) for flag ``key``; False where they cannot be compared so."""
+    from cfgcore.compiler import served_variants  # loaded: the tables were compiled
+
+    try:
+        served_a, served_b = served_variants(a, key), served_variants(b, key)
+        if served_a is None or served_b is None:
+            return False
+        return _ENCODE(served_a) == _ENCODE(served_b)
+    except Exception:  # a value MessagePack cannot hold (a bigger integer): announced
+        return False
+
+
+_ENCODE = msgspec.msgpack.Encoder().encode
 
 
 def _answering(flag: Any) -> Any:

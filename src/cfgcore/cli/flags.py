@@ -34,7 +34,12 @@ USERS = [
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="evaluate the bundled example flags and time the hot path")
-    p.add_argument("--flags", help="a flag file to use instead of the bundled example")
+    p.add_argument(
+        "--flags",
+        metavar="FILE_OR_URL",
+        help="flags to use instead of the bundled example: a flag file (YAML, JSON, "
+        "MessagePack) or a store URL (file:///PATH, redis://...), as export --flags takes",
+    )
     from cfgcore.cli.config import _positive_int  # (a count of at least 1)
 
     p.add_argument("--users", type=_positive_int, default=100_000, help="users for the split check")
@@ -304,13 +309,40 @@ def _demo_table(engine: Any, keys: Sequence[str]) -> None:
         print(f"... and {len(keys) - DEMO_ROWS:,} more flags")
 
 
+def _demo_engine(flags: str) -> Any:
+    """An engine serving the flags ``--flags`` names: a path or store URL, read as
+    ``cfgcore export --flags`` reads it (never the bundled flags in place of a file that
+    does not exist); a file's problems name their lines."""
+    from cfgcore.engine import Engine
+    from cfgcore.errors import printable_name
+    from cfgcore.experiments.dynamic import store_location
+    from cfgcore.runtime.flagstore import FileFlagStore, open_store
+    from cfgcore.snapshot import problem_lines
+
+    store = open_store(store_location(store=flags)[0])
+    try:
+        if isinstance(store, FileFlagStore):
+            if not os.path.lexists(store.path):
+                raise CommandError(
+                    f"{printable_name(store.path)}: no such flag file (--flags takes a flag "
+                    "file or a store URL: file:///PATH, redis://...)"
+                )
+            data, origin = store.read_bytes()
+            with problem_lines(data, store.format_of(origin), origin):
+                return Engine.from_snapshot(store.document(data, origin).snapshot, file=origin)
+        document = store.read()
+        return Engine.from_snapshot(document.snapshot, file=document.origin or store.url)
+    finally:
+        store.close()
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from cfgcore.engine import Engine
 
     if not args.flags:
         _config_demo()
 
-    engine = Engine.from_file(args.flags) if args.flags else Engine.bundled()
+    engine = _demo_engine(args.flags) if args.flags else Engine.bundled()
     keys = engine.snapshot().keys
     print(f"cfgcore demo: {len(keys)} flags, evaluator={engine.implementation}")
     print()

@@ -120,6 +120,36 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 "cfgcore validate --list-rules lists them"
             ) from None
 
+    try:
+        return _validate(args, validator, skipped)
+    except ConfigError as exc:
+        if args.format == "json":
+            # The input cannot be read (a file missing, not YAML or JSON, the directory
+            # absent): still a report on stdout, as a flags file's such problems are,
+            # or a script parsing it broke exactly when something was wrong. The
+            # error lines go to stderr too, as every command's do.
+            _print_unreadable(args, exc)
+        raise
+
+
+def _print_unreadable(args: argparse.Namespace, exc: ConfigError) -> None:
+    """The JSON report of a validation whose input could not be read: one critical
+    ``config.read`` finding per problem, with its file and line."""
+    from cfgcore.validation.core import ValidationReport, ValidationResult
+
+    problems = exc.problems or [Problem(path="", message=str(exc))]
+    name = "+".join(os.path.basename(f) for f in args.files) or str(args.environment or "")
+    report = ValidationReport(name, args.environment)
+    report.results = [
+        ValidationResult(rule_id=READ, severity="critical", message=str(p)) for p in problems
+    ]
+    doc = report.to_dict()
+    for item, p in zip(doc["results"], problems, strict=True):
+        item["file"], item["line"] = p.file, p.line
+    print(json.dumps(doc, indent=2, default=str))
+
+
+def _validate(args: argparse.Namespace, validator: Any, skipped: set[str]) -> int:
     config, name, layers, env, flag_problems, snap, environ = _load(args)
     report = validator.validate_config(
         config,
@@ -362,6 +392,9 @@ class _RefusedProblem(Problem):
 
 
 UNKNOWN_OVERRIDE = "environment.unknown_override"
+
+# The rule id of a --format json finding that the input could not be read.
+READ = "config.read"
 
 
 # The checks this command adds to the validation engine's rules (directory mode), by the

@@ -4,8 +4,10 @@ A ``.env`` file supplies variables to ``${VAR}`` references (and to ``CFGCORE__`
 overrides) the way python-dotenv reads one: ``KEY=value`` lines, ``export`` allowed,
 quotes and ``${OTHER}`` interpolation inside the file. The real environment always wins
 over the file. Which file: ``$CFGCORE_ENV_FILE`` (it must exist), else a ``.env`` beside
-the configuration directory (in its parent directory). The embedded configuration set
-reads none. The file is one of the configuration's inputs: watched and fingerprinted
+the configuration directory (in its parent directory), whether it is there at start or
+created later: one that appears goes live with the next build (hot reload, ``reload()``,
+``load_environment_config()``), as any input that appears. The embedded configuration
+set reads none. The file is one of the configuration's inputs: watched and fingerprinted
 like the configuration files, so hot reload sees an edited value, and a reload that
 finds the file read before gone (deleted, a dangling link) or emptied is refused like a
 deleted ``base.yaml`` (see :func:`cfgcore.config.builder.reject_truncated`).
@@ -20,6 +22,7 @@ import io
 import logging
 import os
 import re
+import stat
 from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -72,7 +75,7 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
         return path
     if embedded:
         return None
-    beside = os.path.join(os.path.dirname(os.path.abspath(config_dir)), ".env")
+    beside = env_file_beside(config_dir)
     if not os.path.isfile(beside):
         if os.path.exists(beside) and not os.path.isdir(beside):
             # A FIFO, a device or a socket where the .env file goes: refused as one in
@@ -89,21 +92,28 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
         # Found, not named: a configuration directory in /tmp (or another directory
         # every user may write) took whatever .env file someone put beside it. Naming
         # it in $CFGCORE_ENV_FILE is no way round that: a named file is refused so.
-        log.warning(
-            "ignoring %s: %s (to use it, make it writable by its owner only, owned by this "
-            "user or root, in a directory other users cannot write; %s refuses it as it is)",
-            printable_name(beside), why, ENV_FILE_VAR,
-        )  # fmt: skip
+        _warn_ignored(beside, why)
         return None
     return beside
+
+
+def env_file_beside(config_dir: str) -> str:
+    """Where the ``.env`` file beside ``config_dir`` goes: in its parent directory."""
+    return os.path.join(os.path.dirname(os.path.abspath(config_dir)), ".env")
+
+
+def _warn_ignored(path: str, why: str) -> None:
+    log.warning(
+        "ignoring %s: %s (to use it, make it writable by its owner only, owned by this "
+        "user or root, in a directory other users cannot write; %s refuses it as it is)",
+        printable_name(path), why, ENV_FILE_VAR,
+    )  # fmt: skip
 
 
 def untrusted(path: str) -> str:
     """Why the ``.env`` file ``path`` may hold anyone's values (``""``: it may not):
     writable by every user, in a directory that lets anyone replace it, or in one every
     user may create files in (``/tmp``) and made by another user than this one or root."""
-    import stat
-
     from cfgcore.runtime.atomicio import _read_only, rewritable_by_all
 
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
@@ -138,14 +148,27 @@ class EnvironWithFile(Mapping[str, str]):
     """
 
     def __init__(
-        self, path: str, base: Mapping[str, str] | None = None, *, named: bool = False
+        self,
+        path: str,
+        base: Mapping[str, str] | None = None,
+        *,
+        named: bool = False,
+        optional: bool = False,
     ) -> None:
         self.path = path
         #: True when ``$CFGCORE_ENV_FILE`` named the file (it must exist), False for a
         #: ``.env`` found beside the configuration directory (it may be absent).
         self.named = named
+        #: True for the place beside the configuration directory where a ``.env`` file
+        #: goes, whether one is there or not (yet): as :func:`env_file_for` judges it at
+        #: start, a directory there (a virtualenv named ``.env``) is no ``.env`` file, and
+        #: one that reads as :func:`untrusted` is ignored with a warning, not refused;
+        #: where a file was read, either is refused (a change to judge, not passed over).
+        self.optional = optional
         self._base = base
         self._stamp: tuple[int, ...] | None = None
+        # The untrusted file last ignored (warned of once); at start env_file_for did.
+        self._ignored = _stamp_of(path) if optional else None
         self._values: dict[str, str] = {}
         #: Names the file sets from a ``${VAR}`` that is not set (and has no default):
         #: name -> (line, VAR). They are left unset, not set to "" (python-dotenv's
@@ -162,14 +185,19 @@ class EnvironWithFile(Mapping[str, str]):
         try:
             st = os.stat(self.path)
         except OSError:
+            st = None
+        if st is None or (self.optional and self._stamp is None and stat.S_ISDIR(st.st_mode)):
             self._stamp, self._values, self.unresolved, self._lines = None, {}, {}, {}
             return self._values
-        # The ctime and inode too: an edit that keeps the size and sets the mtime back
-        # (or a file renamed into place with an older one) was not read again, and a
-        # reload the watcher started for it activated the old values.
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino, st.st_dev)
+        stamp = _stamp(st)
         if stamp != self._stamp:
             why = untrusted(self.path)
+            if why and self.optional and self._stamp is None:
+                # Not read before: ignored, as env_file_for ignores it at start.
+                if stamp != self._ignored:
+                    self._ignored = stamp
+                    _warn_ignored(self.path, why)
+                return self._values  # (none)
             if why:
                 raise ConfigError(f"the .env file is refused: {why}", file=self.path)
             values, self.unresolved, lines = _read(self.path)
@@ -236,6 +264,21 @@ class EnvironWithFile(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    """What tells one version of a ``.env`` file from another. The ctime and inode too:
+    an edit that keeps the size and sets the mtime back (or a file renamed into place
+    with an older one) was not read again, and a reload the watcher started for it
+    activated the old values."""
+    return (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _stamp_of(path: str) -> tuple[int, ...] | None:
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
 
 
 def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]], dict[str, int]]:

@@ -45,7 +45,12 @@ from typing import Any
 from cfgcore._encoding import utf8_encodable
 from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
-from cfgcore.config.envfile import ENV_FILE_VAR, EnvironWithFile, env_file_for
+from cfgcore.config.envfile import (
+    ENV_FILE_VAR,
+    EnvironWithFile,
+    env_file_beside,
+    env_file_for,
+)
 from cfgcore.config.environ import env_refs, ref_names, refs_without, with_refs
 from cfgcore.config.files import (
     _NOT_UNICODE,
@@ -197,11 +202,18 @@ class ConfigurationManager(ConfigView):
         if environ is None:
             # A .env file ($CFGCORE_ENV_FILE, or beside the config directory) fills in
             # variables the process environment lacks (config/envfile.py).
-            env_file = env_file_for(env, self.config_dir, self.config_dir == default_config_dir())
+            embedded = self.config_dir == default_config_dir()
+            env_file = env_file_for(env, self.config_dir, embedded)
+            named = bool((env.get(ENV_FILE_VAR) or "").strip())
             if env_file is not None:
-                named = bool((env.get(ENV_FILE_VAR) or "").strip())
-                environ = EnvironWithFile(env_file, named=named)
                 log.info("environment file: %s", printable_name(env_file))
+            if env_file is not None and named:
+                environ = EnvironWithFile(env_file, named=True)
+            elif not named and not embedded:
+                # Beside the directory, whether one is there or not (yet): a .env file
+                # created there later is read by the next build, as any input that
+                # appears (the watch and the poll take its path among the inputs').
+                environ = EnvironWithFile(env_file_beside(self.config_dir), optional=True)
         self._environ = environ
         self._default_environment = environment
         # The environment a load builds, until it is live or refused (None otherwise):

@@ -786,7 +786,7 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
         if audit_path is None:  # (the dynamic-config manager's, beside the file)
             audit_path = os.path.splitext(os.path.abspath(store.path))[0] + ".audit.jsonl"
         doc, look = _unlocked(store, store.path)
-        return (None, _hold_in_file(store, audit_path)) if look else (doc, None)
+        return (None, _hold_in_file(store, audit_path, doc)) if look else (doc, None)
     doc = store.read()
     if store.kind == "memory":
         return doc, None
@@ -874,8 +874,9 @@ def _keep_refused(register: str | None, doc: Any) -> str | None:
 def _unlocked(store: Any, path: str) -> tuple[Any, bool]:
     """The flag file's document read without its lock, and whether :func:`hold_stops`
     looks at it (it serves A/B tests, or was edited by hand): a file written through the
-    store that serves none costs a start no lock and no second read (the judgement
-    itself is made under the lock). ``(None, False)`` when it cannot be read or served
+    store that serves none costs a start no second read (a document looked at is
+    judged as read, and again under the lock only if it would be written back:
+    :func:`_hold_in_file`). ``(None, False)`` when it cannot be read or served
     (the caller's read reports it)."""
     from cfgcore.runtime.flags import derive
 
@@ -889,12 +890,23 @@ def _unlocked(store: Any, path: str) -> tuple[Any, bool]:
         return None, False
 
 
-def _hold_in_file(store: Any, audit_path: str | None) -> StartHold | None:
-    """:func:`hold_stops` for a flag file."""
+def _hold_in_file(store: Any, audit_path: str | None, unlocked: Any) -> StartHold | None:
+    """:func:`hold_stops` for a flag file, whose document read without the lock is
+    ``unlocked``. Judged first as read so: only a document that would be written back
+    takes the store's lock (creating ``.<file>.lock`` beside it) and is judged again
+    under it. A reader never writes the flag file's directory otherwise, which may be a
+    read-only mount (a Kubernetes ConfigMap) or another user's: ``cfgcore health``,
+    ``cfgcore eval`` and a service only serving the file need no lock there."""
     from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.flags import derive
 
     path = store.path
+    try:
+        if not _would_refuse(store, unlocked, audit_path):
+            return None
+    except Exception:  # a start is never blocked by this look back
+        log.exception("cannot check the flag file %s for A/B tests their guardrails stopped", path)
+        return None
     try:
         with store.locked():
             try:
@@ -940,6 +952,19 @@ def _hold_in_file(store: Any, audit_path: str | None) -> StartHold | None:
         path, names, shown, aside,
     )  # fmt: skip
     return StartHold(refusal, aside=aside)
+
+
+def _would_refuse(store: Any, doc: Any, audit_path: str | None) -> bool:
+    """Whether :func:`_hold_in_file` refuses the flag file's document ``doc`` (read
+    without the lock): it serves again the variants of a test a stop in force holds."""
+    from cfgcore.runtime.flags import derive
+
+    try:
+        derived = derive(doc.snapshot, doc.origin)
+    except ConfigError:
+        return False  # one that cannot serve: refused when loaded
+    held = _held_records(store, derived, audit_path, stops_path(store))
+    return bool(held) and bool(_reactivated(held, derived, store.path)[0])
 
 
 def _aside_path(real: str) -> str:
