@@ -97,3 +97,13 @@ def test_wilson_interval_is_scipys(n, data, confidence):
     ci = stats.binomtest(k, n).proportion_ci(confidence, method="wilson")
     assert r.low == pytest.approx(ci.low, rel=1e-11, abs=1e-300)
     assert r.high == pytest.approx(ci.high, rel=1e-11, abs=1e-300)
+
+
+@pytest.mark.parametrize("n", [10**6, 2**64 + 1, 10**20], ids=_short)
+def test_mean_interval_of_a_summary_of_any_size(n):
+    """(a Summary past 2**64 observations raised SciPy's TypeError; the bounds were
+    NumPy floats where every other interval gives floats)"""
+    r = S.mean_ci(S.Summary(n, 1.0, float(n)))
+    assert type(r.low) is float and type(r.high) is float
+    assert r.low < 1.0 < r.high
+    assert (r.high - r.low) / 2 == pytest.approx(Z975 * math.sqrt(1 / n), rel=1e-5)

@@ -366,7 +366,8 @@ def mean_ci(data: Summary | Sequence[float], confidence: float = 0.95) -> Interv
     if s.n < 2:
         return Interval(s.mean if s.n else math.nan, math.nan, math.nan, confidence)
     st = _scipy_stats()
-    half = st.t.ppf(0.5 + confidence / 2, s.n - 1) * math.sqrt(s.variance / s.n)
+    # (df as a float: SciPy refuses an int past 2**64, a Summary's n may be one)
+    half = float(st.t.ppf(0.5 + confidence / 2, float(s.n - 1))) * math.sqrt(s.variance / s.n)
     return Interval(s.mean, s.mean - half, s.mean + half, confidence)
 
 
