@@ -1572,6 +1572,9 @@ def _report(args: Any) -> int:
             more = store.skipped.count - len(store.skipped.first)
             print(f"cfgcore: warning: and {more} more unusable line(s)", file=sys.stderr)
     sizes = {}
+    # Why a metric has no size (its control gives no baseline): said, never "no data"
+    # for a control with users.
+    unavailable = {}
     if args.mde is not None:
         metrics = dict.fromkeys(r.metric for r in report.results)
         for m in metrics:
@@ -1579,10 +1582,16 @@ def _report(args: Any) -> int:
                 sizes[m] = report.sample_size(m, args.mde, relative=args.relative)
             except ValueError as exc:
                 raise CommandError(f"--mde {args.mde:g} for {printable_name(m)}: {exc}") from None
+            if sizes[m] is None:
+                unavailable[m] = (
+                    report.no_sample_size(m, relative=args.relative)
+                    or "the change is too small for the control's value"
+                )
     if args.json:
         data = report.to_dict()
         if sizes:
             data["sample_size_per_variant"] = sizes
+            data["sample_size_unavailable"] = unavailable
         # strict JSON: to_dict() has turned NaN and infinities into null
         print(json.dumps(data, indent=2, default=str, allow_nan=False))
     else:
@@ -1596,7 +1605,7 @@ def _report(args: Any) -> int:
             for m, n in sizes.items():
                 have = min((r.n for r in report.for_metric(m)), default=0)
                 need = (
-                    "n/a (no control data)" if n is None else f"{n} (smallest variant has {have})"
+                    f"n/a ({unavailable[m]})" if n is None else f"{n} (smallest variant has {have})"
                 )
                 print(f"  {printable_name(m)}: {need}")
     if args.plot:

@@ -132,28 +132,60 @@ class ExperimentReport:
         ``metric`` from the control's current rate (binary) or standard deviation
         (continuous: of the users' numbers; per_user: of the exposed users' totals, so
         the count is of exposed users), at alpha 0.05 two-sided and power 0.8. None
-        without data; ValueError when ``mde`` is no finite non-zero number (a bool or
-        text included: :mod:`cfgcore._numbers`)."""
+        when the control gives no baseline (:meth:`no_sample_size` says why); ValueError
+        when ``mde`` is no finite non-zero number (a bool or text included:
+        :mod:`cfgcore._numbers`)."""
         from cfgcore.experiments import stats
 
         change = finite_number(mde)  # never a bool or text (cfgcore._numbers)
         if change is None or change == 0:
             raise ValueError(f"mde must be a finite non-zero number, got {shown(mde)}")
         mde = change
-        control = next((r for r in self.for_metric(metric) if r.variant == self.control), None)
-        if control is None or control.n < 2 or not math.isfinite(control.value):
+        if self.no_sample_size(metric, relative=relative):
             return None
+        control = self._control_row(metric)
+        assert control is not None  # (no_sample_size says so otherwise)
         if control.kind == "binary":
-            if not 0 < control.value < 1:
-                return None
             return stats.sample_size_proportions(control.value, mde, relative=relative)
-        # The t interval's half width gives back the standard deviation of the control.
-        sd = (control.high - control.low) / 2 / _t_quantile(self.confidence, control.n)
-        sd *= math.sqrt(control.n)
         shift = mde * control.value if relative else mde
-        if sd <= 0 or shift == 0:
+        if shift == 0:  # (mde * mean underflowed)
             return None
-        return stats.sample_size_means(sd, shift)
+        return stats.sample_size_means(self._control_sd(control), shift)
+
+    def no_sample_size(self, metric: str, *, relative: bool = False) -> str:
+        """Why :meth:`sample_size` has no answer for ``metric`` whatever the change
+        sought ("" when it has one): no control data, a single user there, a binary
+        metric no control user converted on (or every one did: no rate to move from),
+        a metric without variance in the control, or (``relative``) a control mean of 0.
+        A control with users is never "no data"."""
+        control = self._control_row(metric)
+        if control is None or control.n == 0:
+            return "no control data"
+        if control.n < 2:
+            return "one user in the control"
+        if not math.isfinite(control.value):
+            return "no control value"
+        if control.kind == "binary":
+            if control.value <= 0:
+                return "no user converted in the control: a rate of 0 is no baseline"
+            if control.value >= 1:
+                return "every user converted in the control: a rate of 1 is no baseline"
+            return ""
+        sd = self._control_sd(control)
+        if not (math.isfinite(sd) and sd > 0):
+            return "no variance in the control: every user has the same value"
+        if relative and control.value == 0:
+            return "the control's mean is 0: no relative change of it"
+        return ""
+
+    def _control_row(self, metric: str) -> MetricResult | None:
+        return next((r for r in self.for_metric(metric) if r.variant == self.control), None)
+
+    def _control_sd(self, control: MetricResult) -> float:
+        """The standard deviation of the control's users, given back by its t
+        interval's half width."""
+        sd = (control.high - control.low) / 2 / _t_quantile(self.confidence, control.n)
+        return sd * math.sqrt(control.n)
 
     def to_text(self) -> str:
         """A plain-text table (what ``cfgcore experiment report`` prints)."""
