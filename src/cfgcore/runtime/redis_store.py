@@ -355,6 +355,11 @@ end
 # number is not made ({-8, new}: the writer signs for that one and tries again), so a
 # signature always names the version it is stored under. A forced write also removes an
 # environment record longer than cfgcore writes (FIELD_LIMITS), which readers refuse.
+# ARGV[13] the checksum of the document the change was computed from ('' for none):
+# compared like the version and the epoch, so another document stored under the same
+# number since the read (a failover lost the write that took it first and another
+# writer took it again; a hand repair keeping the version) is a conflict, and the change
+# is computed and judged again on it instead of silently replacing it.
 _CAS = (
     _LUA_HELPERS
     + """
@@ -385,7 +390,8 @@ elseif floor > 0 and ARGV[7] ~= '1' then
   raise_floor(KEYS[2], floor, KEYS[3], '')
   return {-2, floor}
 end
-if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]) then
+if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]
+    or (ARGV[13] ~= '' and (hfield(KEYS[1], 'checksum') or '') ~= ARGV[13])) then
   return {0, cur}
 end
 local new = math.max(cur, floor) + 1
@@ -580,6 +586,11 @@ local function write(key, new, a, s)  -- a: the ARGV index of checksum, writer, 
     redis.call('HSET', key, 'signature', ARGV[s])
   else
     redis.call('HDEL', key, 'signature')
+  end
+  -- (as a forced write of _CAS: a record longer than cfgcore writes, which makes every
+  -- reader refuse the document, is removed; the flag document's is written below)
+  if redis.call('HSTRLEN', key, 'environment') > LIMIT.environment then
+    redis.call('HDEL', key, 'environment')
   end
 end
 local held = held_version(KEYS[1], ARGV[14])
@@ -2422,6 +2433,7 @@ class RedisFlagStore(RedisFollower):
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0", old.epoch or "", fresh,
                             expected, signed_for, signature,
+                            old.checksum if old.version > 0 else "",
                         ],
                     )  # fmt: skip
                     if not (
