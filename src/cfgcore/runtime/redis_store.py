@@ -493,7 +493,13 @@ then
           fleet ~= '' and fleet, false, env, over_text}
 end
 local served, sum = string.match(ARGV[2], '^(%d*):?(%x*)$')
-if served and served ~= '' and r[1] == served and epoch == ARGV[3]
+-- (compared as numbers: readers take a version written with leading zeros, 007, as 7,
+-- and such a version compared as text was never the one served, so every poll of every
+-- process downloaded the whole document again; a value past 2**53 - 1 rounds to no
+-- version a reader serves)
+local same = served and served ~= '' and r[1]
+  and (r[1] == served or (string.match(r[1], '^%d+$') and tonumber(r[1]) == tonumber(served)))
+if same and epoch == ARGV[3]
     and (fleet == '' or fleet == epoch) and (sum == '' or r[2] == sum) then
   -- the version the reader serves already: only the version is sent back
   return {r[1], false, false, false, size, false, 'unchanged', false, false, false, false, env,
