@@ -38,7 +38,8 @@ hash tag so key and channel stay on one slot)::
                          signature (written only by a process holding a fleet signing
                          key: cfgcore.runtime.signing; followers holding verification
                          keys refuse a document without a valid one)
-    {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
+    {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write (and
+                         "0", no news, before a wait=N's WAIT: _replicate)
     {NS}:flags:floor     the highest version a process served when it found the
                          document gone or older (Redis restarted empty, a lost failover)
     {NS}:flags:floor:epoch  "VERSION EPOCH": the epoch that process served at the floor's
@@ -2771,8 +2772,22 @@ class RedisFlagStore(RedisFollower):
         import redis
 
         timeout = int(self._parsed.options.get("wait_timeout", 1000))
+        # WAIT counts the replicas holding what its own connection wrote last. The
+        # write's connection may be gone (its reply lost), or another of the pool's,
+        # and redis-py sends a command again on a new connection when the first one
+        # fails or outlasts socket_timeout: a WAIT on a connection that wrote nothing
+        # counted every replica at once, so a write no replica held was reported
+        # acknowledged. So WAIT follows a write of its own on the same connection,
+        # sent again with it: a message on the change channel announcing version 0
+        # (followers take it for no news), later in the replication stream than the
+        # document.
         try:
-            acked = self._client.wait(replicas, timeout)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.publish(self.channel, b"0")
+            pipe.wait(replicas, timeout)
+            acked = pipe.execute()[-1]
+            if type(acked) is not int:
+                raise _unexpected("WAIT", acked)
         except redis.RedisError as exc:
             acked = 0
             self._raise_problem("rejection", f"WAIT failed: {exc}")
