@@ -321,6 +321,18 @@ local function held_version(key, expected)
   if held == tonumber(expected) then return nil end
   return held
 end
+-- The version of the document at key when it is the one this very write stored (its
+-- writer record, unique to each write, and its checksum), else nil: a script sent again
+-- after its reply was lost (redis-py sends a command again on a new connection when the
+-- first one fails) answers what it did instead of counting its own write as another
+-- writer's (a conflict: the change made a second time; --expect-version refused).
+local function written_by(key, writer, checksum)
+  if redis.call('TYPE', key).ok ~= 'hash' then return nil end
+  if hfield(key, 'writer') ~= writer or hfield(key, 'checksum') ~= checksum then return nil end
+  local n = tonumber(hfield(key, 'version', 'oversized') or '')
+  if usable(n) then return n end
+  return nil
+end
 local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
   -- (past LIMIT.epoch: not cfgcore's, refused as corrupt)
   return hfield(key, 'epoch', 'oversized') or ''
@@ -356,6 +368,9 @@ end
 # number is not made ({-8, new}: the writer signs for that one and tries again), so a
 # signature always names the version it is stored under. A forced write also removes an
 # environment record longer than cfgcore writes (FIELD_LIMITS), which readers refuse.
+# A store already holding this write (its writer record ARGV[4], unique to each write,
+# and checksum ARGV[3]: the script sent again after its reply was lost) answers
+# {1, its version}, writing nothing (written_by); so does _PAIR.
 # ARGV[13] the checksum of the document the change was computed from ('' for none):
 # compared like the version and the epoch, so another document stored under the same
 # number since the read (a failover lost the write that took it first and another
@@ -364,6 +379,8 @@ end
 _CAS = (
     _LUA_HELPERS
     + """
+local mine = written_by(KEYS[1], ARGV[4], ARGV[3])
+if mine then return {1, mine} end
 local kind = redis.call('TYPE', KEYS[1]).ok
 local held = held_version(KEYS[1], ARGV[10])
 if held then return {-6, held} end
@@ -600,6 +617,9 @@ local function write(key, new, a, s)  -- a: the ARGV index of checksum, writer, 
     redis.call('HDEL', key, 'environment')
   end
 end
+local cmine = written_by(KEYS[1], ARGV[4], ARGV[3])
+local fmine = written_by(KEYS[4], ARGV[10], ARGV[9])
+if cmine and fmine then return {1, cmine, fmine} end
 local held = held_version(KEYS[1], ARGV[14])
 if held then return {-6, held, 0} end
 if ARGV[16] ~= '1' and redis.call('TYPE', KEYS[4]).ok == 'hash' then
