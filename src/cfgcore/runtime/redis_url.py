@@ -362,6 +362,14 @@ def parse_redis_url(url: str) -> RedisURL:
             elif key in _STR_OPTS:
                 if key in _PATH_OPTS and "\0" in value:
                     raise ConfigError(f"{key}: a file name holds no NUL byte (%00)", file=shown)
+                if key == "client_name" and not all("!" <= c <= "~" for c in value):
+                    # (Redis refuses CLIENT SETNAME with any other character: every
+                    # connection then failed, and the store read as unreachable)
+                    raise ConfigError(
+                        f"client_name: {value!r} holds a space or a character other than "
+                        "printable ASCII, which Redis refuses in a client name",
+                        file=shown,
+                    )
                 options[key] = value
             elif key in _ITEMS_OPTS:
                 from cfgcore.snapshot import msgpack_items_bound
