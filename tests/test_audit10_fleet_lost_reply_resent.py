@@ -22,6 +22,7 @@ import msgspec
 import pytest
 import redis
 
+from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import PublishedConfig, RedisConfigStore, RedisFlagStore
 from cfgcore.snapshot import Flag
 from tests.fleet_helpers import quiet_fleet  # noqa: F401 - autouse fixture
@@ -93,3 +94,31 @@ def test_a_publish_whose_reply_was_lost_is_written_once_and_not_refused(redis_se
         assert config.read().version == 2 and config.read().snapshot.config == {"n": 2}
         stored = flags.read()
         assert stored.version == 2 and stored.snapshot.flags["n"].default == "2"
+
+
+def test_a_lost_write_another_writer_built_on_is_not_said_unwritten(redis_server):
+    """The reply lost for good (the resend fails too), and another writer's document
+    stored on top of this one meanwhile: the store cannot tell whether this write was
+    applied (it was), so the error says the outcome is unknown, not that it failed
+    to write (whereupon the caller makes the change again)."""
+    url = redis_server.url + "?namespace=resentlost&cache=off"
+    with RedisFlagStore(url) as store, RedisFlagStore(url) as other:
+        store.update(_bump([]))  # version 1
+        client = store._client
+        send = client._send_command_parse_response
+        runs: list[int] = []
+
+        def lossy(conn, command_name, *args, **options):
+            if command_name == "EVALSHA" and args[1:2] == (store._cas.sha,):
+                runs.append(1)
+                if len(runs) > 1:  # the resend: the connection is down
+                    raise redis.ConnectionError("Connection refused (resend)")
+                send(conn, command_name, *args, **options)  # version 2, ours
+                other.update(_bump([]))  # version 3, on top of it
+                raise redis.ConnectionError("Connection reset by peer (after the script ran)")
+            return send(conn, command_name, *args, **options)
+
+        client._send_command_parse_response = lossy
+        with pytest.raises(ConfigError, match="the outcome is unknown"):
+            store.update(_bump([]))
+        assert other.read().snapshot.flags["n"].default == "3"  # (both applied)

@@ -2485,7 +2485,11 @@ class RedisFlagStore(RedisFollower):
                 # Failed before the write script was sent (reading the document, a
                 # connection refused, credentials refused at connect): certainly not
                 # written, nothing to ask.
-                wrote = self._wrote_already(writer["id"], checksum) if sent else False
+                wrote = (
+                    self._wrote_already(writer["id"], checksum, max(old.version, 0))
+                    if sent
+                    else False
+                )
                 if wrote:
                     status, version = 1, self._seen
                 else:
@@ -2701,7 +2705,7 @@ class RedisFlagStore(RedisFollower):
             # cannot be asked: saying "not written" could be false.
             why = (
                 f"{why}; the outcome is unknown (the connection was lost after the "
-                f"{action} was sent, and the store could not be asked whether it was "
+                f"{action} was sent, and the store could not tell whether it was "
                 "applied): read the store before retrying"
             )
         return why
@@ -2726,10 +2730,12 @@ class RedisFlagStore(RedisFollower):
         over = reply[1].decode(errors="replace") if reply[1] is not None else None
         return reply[0].decode(errors="replace"), over, values
 
-    def _wrote_already(self, write_id: str, checksum: str) -> bool | None:
+    def _wrote_already(self, write_id: str, checksum: str, read: int | None = None) -> bool | None:
         """After a dropped reply: did the script run anyway? (Then it must not run again.)
         None when the store cannot be asked (the outcome is unknown), or holds another
-        type than a hash (replaced since, or before: either way it cannot tell).
+        type than a hash (replaced since, or before: either way it cannot tell), or
+        another writer's document numbered above ``read``, the version the change was
+        made on (that writer may have written on top of this one: it cannot tell).
 
         The fields it looks at (``version``, ``writer``, ``epoch``, ``forced``) are
         measured before they are read (:meth:`_fields`): one longer than cfgcore writes
@@ -2760,6 +2766,10 @@ class RedisFlagStore(RedisFollower):
                 with self._lock:
                     self._saw(_written(version, epoch, raw_forced == b"1", checksum))
                 return True
+            if read is not None and raw_version is not None:
+                with contextlib.suppress(ConfigError):
+                    if stored_version(raw_version, self.url) > read:
+                        return None
         except redis.RedisError:
             return None  # unreachable: it may or may not have run
         except (msgspec.DecodeError, RecursionError, ConfigError, TypeError, ValueError):
@@ -3722,7 +3732,11 @@ class RedisConfigStore(RedisFlagStore):
             except Exception as exc:
                 if not isinstance(exc, redis.RedisError) and not self.closed:
                     raise
-                wrote = flags._wrote_already(fwriter["id"], fsum) if sent else False
+                wrote = (
+                    flags._wrote_already(fwriter["id"], fsum, max(old.version, 0))
+                    if sent
+                    else False
+                )
                 if wrote:
                     # The script ran before the reply was lost: both are written.
                     self._wrote_already(cwriter["id"], csum)
