@@ -2819,15 +2819,16 @@ class RedisFlagStore(RedisFollower):
             if type(acked) is not int:
                 raise _unexpected("WAIT", acked)
         except redis.RedisError as exc:
-            acked = 0
-            self._raise_problem("rejection", f"WAIT failed: {exc}")
+            acked, failed = 0, f" (WAIT failed: {exc})"
+        else:
+            failed = ""
         if acked < replicas:
             with contextlib.suppress(Exception):
                 self._client.connection_pool.disconnect()
             what = f"version {version}" if isinstance(version, int) else version
             msg = (
                 f"{what} was acknowledged by {acked} of {replicas} replicas "
-                f"within {timeout} ms and may be lost in a failover; write it again"
+                f"within {timeout} ms{failed} and may be lost in a failover; write it again"
             )
             raise ConfigError(self._raise_problem("rejection", msg), file=self.url)
 
