@@ -38,7 +38,8 @@ hash tag so key and channel stay on one slot)::
                          signature (written only by a process holding a fleet signing
                          key: cfgcore.runtime.signing; followers holding verification
                          keys refuse a document without a valid one)
-    {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
+    {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write (and
+                         "0", no news, before a wait=N's WAIT: _replicate)
     {NS}:flags:floor     the highest version a process served when it found the
                          document gone or older (Redis restarted empty, a lost failover)
     {NS}:flags:floor:epoch  "VERSION EPOCH": the epoch that process served at the floor's
@@ -320,6 +321,18 @@ local function held_version(key, expected)
   if held == tonumber(expected) then return nil end
   return held
 end
+-- The version of the document at key when it is the one this very write stored (its
+-- writer record, unique to each write, and its checksum), else nil: a script sent again
+-- after its reply was lost (redis-py sends a command again on a new connection when the
+-- first one fails) answers what it did instead of counting its own write as another
+-- writer's (a conflict: the change made a second time; --expect-version refused).
+local function written_by(key, writer, checksum)
+  if redis.call('TYPE', key).ok ~= 'hash' then return nil end
+  if hfield(key, 'writer') ~= writer or hfield(key, 'checksum') ~= checksum then return nil end
+  local n = tonumber(hfield(key, 'version', 'oversized') or '')
+  if usable(n) then return n end
+  return nil
+end
 local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
   -- (past LIMIT.epoch: not cfgcore's, refused as corrupt)
   return hfield(key, 'epoch', 'oversized') or ''
@@ -355,9 +368,19 @@ end
 # number is not made ({-8, new}: the writer signs for that one and tries again), so a
 # signature always names the version it is stored under. A forced write also removes an
 # environment record longer than cfgcore writes (FIELD_LIMITS), which readers refuse.
+# A store already holding this write (its writer record ARGV[4], unique to each write,
+# and checksum ARGV[3]: the script sent again after its reply was lost) answers
+# {1, its version}, writing nothing (written_by); so does _PAIR.
+# ARGV[13] the checksum of the document the change was computed from ('' for none):
+# compared like the version and the epoch, so another document stored under the same
+# number since the read (a failover lost the write that took it first and another
+# writer took it again; a hand repair keeping the version) is a conflict, and the change
+# is computed and judged again on it instead of silently replacing it.
 _CAS = (
     _LUA_HELPERS
     + """
+local mine = written_by(KEYS[1], ARGV[4], ARGV[3])
+if mine then return {1, mine} end
 local kind = redis.call('TYPE', KEYS[1]).ok
 local held = held_version(KEYS[1], ARGV[10])
 if held then return {-6, held} end
@@ -385,7 +408,8 @@ elseif floor > 0 and ARGV[7] ~= '1' then
   raise_floor(KEYS[2], floor, KEYS[3], '')
   return {-2, floor}
 end
-if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]) then
+if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]
+    or (ARGV[13] ~= '' and (hfield(KEYS[1], 'checksum') or '') ~= ARGV[13])) then
   return {0, cur}
 end
 local new = math.max(cur, floor) + 1
@@ -487,7 +511,13 @@ then
           fleet ~= '' and fleet, false, env, over_text}
 end
 local served, sum = string.match(ARGV[2], '^(%d*):?(%x*)$')
-if served and served ~= '' and r[1] == served and epoch == ARGV[3]
+-- (compared as numbers: readers take a version written with leading zeros, 007, as 7,
+-- and such a version compared as text was never the one served, so every poll of every
+-- process downloaded the whole document again; a value past 2**53 - 1 rounds to no
+-- version a reader serves)
+local same = served and served ~= '' and r[1]
+  and (r[1] == served or (string.match(r[1], '^%d+$') and tonumber(r[1]) == tonumber(served)))
+if same and epoch == ARGV[3]
     and (fleet == '' or fleet == epoch) and (sum == '' or r[2] == sum) then
   -- the version the reader serves already: only the version is sent back
   return {r[1], false, false, false, size, false, 'unchanged', false, false, false, false, env,
@@ -581,7 +611,15 @@ local function write(key, new, a, s)  -- a: the ARGV index of checksum, writer, 
   else
     redis.call('HDEL', key, 'signature')
   end
+  -- (as a forced write of _CAS: a record longer than cfgcore writes, which makes every
+  -- reader refuse the document, is removed; the flag document's is written below)
+  if redis.call('HSTRLEN', key, 'environment') > LIMIT.environment then
+    redis.call('HDEL', key, 'environment')
+  end
 end
+local cmine = written_by(KEYS[1], ARGV[4], ARGV[3])
+local fmine = written_by(KEYS[4], ARGV[10], ARGV[9])
+if cmine and fmine then return {1, cmine, fmine} end
 local held = held_version(KEYS[1], ARGV[14])
 if held then return {-6, held, 0} end
 if ARGV[16] ~= '1' and redis.call('TYPE', KEYS[4]).ok == 'hash' then
@@ -2422,6 +2460,7 @@ class RedisFlagStore(RedisFollower):
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0", old.epoch or "", fresh,
                             expected, signed_for, signature,
+                            old.checksum if old.version > 0 else "",
                         ],
                     )  # fmt: skip
                     if not (
@@ -2446,7 +2485,11 @@ class RedisFlagStore(RedisFollower):
                 # Failed before the write script was sent (reading the document, a
                 # connection refused, credentials refused at connect): certainly not
                 # written, nothing to ask.
-                wrote = self._wrote_already(writer["id"], checksum) if sent else False
+                wrote = (
+                    self._wrote_already(writer["id"], checksum, max(old.version, 0))
+                    if sent
+                    else False
+                )
                 if wrote:
                     status, version = 1, self._seen
                 else:
@@ -2662,7 +2705,7 @@ class RedisFlagStore(RedisFollower):
             # cannot be asked: saying "not written" could be false.
             why = (
                 f"{why}; the outcome is unknown (the connection was lost after the "
-                f"{action} was sent, and the store could not be asked whether it was "
+                f"{action} was sent, and the store could not tell whether it was "
                 "applied): read the store before retrying"
             )
         return why
@@ -2687,10 +2730,12 @@ class RedisFlagStore(RedisFollower):
         over = reply[1].decode(errors="replace") if reply[1] is not None else None
         return reply[0].decode(errors="replace"), over, values
 
-    def _wrote_already(self, write_id: str, checksum: str) -> bool | None:
+    def _wrote_already(self, write_id: str, checksum: str, read: int | None = None) -> bool | None:
         """After a dropped reply: did the script run anyway? (Then it must not run again.)
         None when the store cannot be asked (the outcome is unknown), or holds another
-        type than a hash (replaced since, or before: either way it cannot tell).
+        type than a hash (replaced since, or before: either way it cannot tell), or
+        another writer's document numbered above ``read``, the version the change was
+        made on (that writer may have written on top of this one: it cannot tell).
 
         The fields it looks at (``version``, ``writer``, ``epoch``, ``forced``) are
         measured before they are read (:meth:`_fields`): one longer than cfgcore writes
@@ -2721,6 +2766,10 @@ class RedisFlagStore(RedisFollower):
                 with self._lock:
                     self._saw(_written(version, epoch, raw_forced == b"1", checksum))
                 return True
+            if read is not None and raw_version is not None:
+                with contextlib.suppress(ConfigError):
+                    if stored_version(raw_version, self.url) > read:
+                        return None
         except redis.RedisError:
             return None  # unreachable: it may or may not have run
         except (msgspec.DecodeError, RecursionError, ConfigError, TypeError, ValueError):
@@ -2753,18 +2802,33 @@ class RedisFlagStore(RedisFollower):
         import redis
 
         timeout = int(self._parsed.options.get("wait_timeout", 1000))
+        # WAIT counts the replicas holding what its own connection wrote last. The
+        # write's connection may be gone (its reply lost), or another of the pool's,
+        # and redis-py sends a command again on a new connection when the first one
+        # fails or outlasts socket_timeout: a WAIT on a connection that wrote nothing
+        # counted every replica at once, so a write no replica held was reported
+        # acknowledged. So WAIT follows a write of its own on the same connection,
+        # sent again with it: a message on the change channel announcing version 0
+        # (followers take it for no news), later in the replication stream than the
+        # document.
         try:
-            acked = self._client.wait(replicas, timeout)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.publish(self.channel, b"0")
+            pipe.wait(replicas, timeout)
+            acked = pipe.execute()[-1]
+            if type(acked) is not int:
+                raise _unexpected("WAIT", acked)
         except redis.RedisError as exc:
-            acked = 0
-            self._raise_problem("rejection", f"WAIT failed: {exc}")
+            acked, failed = 0, f" (WAIT failed: {exc})"
+        else:
+            failed = ""
         if acked < replicas:
             with contextlib.suppress(Exception):
                 self._client.connection_pool.disconnect()
             what = f"version {version}" if isinstance(version, int) else version
             msg = (
                 f"{what} was acknowledged by {acked} of {replicas} replicas "
-                f"within {timeout} ms and may be lost in a failover; write it again"
+                f"within {timeout} ms{failed} and may be lost in a failover; write it again"
             )
             raise ConfigError(self._raise_problem("rejection", msg), file=self.url)
 
@@ -3669,7 +3733,11 @@ class RedisConfigStore(RedisFlagStore):
             except Exception as exc:
                 if not isinstance(exc, redis.RedisError) and not self.closed:
                     raise
-                wrote = flags._wrote_already(fwriter["id"], fsum) if sent else False
+                wrote = (
+                    flags._wrote_already(fwriter["id"], fsum, max(old.version, 0))
+                    if sent
+                    else False
+                )
                 if wrote:
                     # The script ran before the reply was lost: both are written.
                     self._wrote_already(cwriter["id"], csum)

@@ -45,6 +45,18 @@ _STR_OPTS = {
     "ssl_password_file",
 }
 _BOOL_OPTS = {"ssl", "ssl_check_hostname", "sentinel_ssl"}
+# The options that name a file of this machine: no file name holds a NUL byte (%00),
+# which every use of the path refused with a bare ValueError ("embedded null byte"),
+# naming neither the option nor the URL, at the store's first read or connection.
+_PATH_OPTS = {
+    "cache",
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "password_file",
+    "sentinel_password_file",
+    "ssl_password_file",
+}
 # The item bound of the store's MessagePack documents (cfgcore.snapshot.MAX_MSGPACK_ITEMS
 # by default): a whole number from 1,000 to 10,000,000, judged by msgpack_items_bound.
 _ITEMS_OPTS = {"max_items"}
@@ -348,6 +360,16 @@ def parse_redis_url(url: str) -> RedisURL:
             elif key in _BOOL_OPTS:
                 options[key] = _bool(value, shown, key)
             elif key in _STR_OPTS:
+                if key in _PATH_OPTS and "\0" in value:
+                    raise ConfigError(f"{key}: a file name holds no NUL byte (%00)", file=shown)
+                if key == "client_name" and not all("!" <= c <= "~" for c in value):
+                    # (Redis refuses CLIENT SETNAME with any other character: every
+                    # connection then failed, and the store read as unreachable)
+                    raise ConfigError(
+                        f"client_name: {value!r} holds a space or a character other than "
+                        "printable ASCII, which Redis refuses in a client name",
+                        file=shown,
+                    )
                 options[key] = value
             elif key in _ITEMS_OPTS:
                 from cfgcore.snapshot import msgpack_items_bound
@@ -507,6 +529,8 @@ def _parse_unix(parts: Any, shown: str, username: str | None, password: str | No
     """``unix:///path/to/redis.sock?db=N&namespace=NS`` (a Redis on this machine)."""
     if not parts.path:
         raise ConfigError("missing the socket path (unix:///path/to/redis.sock)", file=shown)
+    if "\0" in unquote(parts.path):
+        raise ConfigError("the socket path: a file name holds no NUL byte (%00)", file=shown)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     if query.get("ssl") is not None and _bool(query["ssl"], shown, "ssl"):
         raise ConfigError(
