@@ -20,7 +20,6 @@ Found by running README.md and docs/*.md as written in a scratch project:
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -28,24 +27,14 @@ from pathlib import Path
 
 import pytest
 
-import cfgcore
 from tests.conftest import run_cli
+from tests.user_env import new_user_env
 
 TIMEOUT = 120
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CFGCORE_", "CONFIG_", "XDG_")) and k != "PYTHONPATH"
-    }
-    env.update(
-        HOME=str(tmp_path),
-        CFGCORE_STATE_DIR=str(tmp_path / "state"),
-        PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__))),
-    )
-    return env
+    return new_user_env(tmp_path)
 
 
 def _cfgcore(cwd: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:

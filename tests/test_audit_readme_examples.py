@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-import cfgcore
+from tests.user_env import new_user_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TIMEOUT = 60
@@ -114,19 +114,8 @@ def user_dir(tmp_path):
         shim = bindir / name
         shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" {cmd} "$@"\n')
         shim.chmod(0o755)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CFGCORE_", "CONFIG_", "XDG_")) and k != "PYTHONPATH"
-    }
-    env.update(
-        HOME=str(tmp_path),
-        CFGCORE_STATE_DIR=str(tmp_path / "state"),
-        PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
-        # the cfgcore under test, wherever it is imported from
-        PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__))),
-        COLUMNS="200",
-    )
+    env = new_user_env(tmp_path, COLUMNS="200")
+    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     work = tmp_path / "work"
     work.mkdir()
     return work, env

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import cfgcore
+from tests.user_env import new_user_env
 
 SPEC = (
     Path(__file__).resolve().parent.parent.parent
@@ -142,18 +143,7 @@ def run(tmp_path: Path, index: int, **extra_env: str) -> subprocess.CompletedPro
     work.mkdir(exist_ok=True)
     (work / "example.py").write_text(script(index))
     (work / "run.py").write_text(RUNNER)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CFGCORE_", "CONFIG_", "XDG_")) and k != "PYTHONPATH"
-    }
-    env.update(
-        HOME=str(tmp_path),
-        CFGCORE_STATE_DIR=str(tmp_path / "state"),
-        # the cfgcore under test, wherever it is imported from
-        PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__))),
-        **extra_env,
-    )
+    env = new_user_env(tmp_path, **extra_env)
     return subprocess.run(
         [sys.executable, "run.py"], cwd=work, env=env, capture_output=True, text=True,
         timeout=TIMEOUT,
