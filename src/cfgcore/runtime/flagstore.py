@@ -168,6 +168,12 @@ class FlagDocument:
     # began it; None for other stores and for documents of releases before epochs.
     epoch: str | None = None
     forced: bool = False
+    # Redis stores: the ``signature`` field stored beside the document (None: none) and
+    # the ``writer`` field exactly as stored (the signature covers its SHA-256), kept so
+    # that the cache file can be checked again against the keys a process trusts when
+    # it is read; None for other stores.
+    signature: bytes | None = field(default=None, repr=False, compare=False)
+    writer_field: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @runtime_checkable

@@ -81,9 +81,11 @@ document nested too deeply to decode, and one with a field longer than cfgcore w
 there (:data:`FIELD_LIMITS`: the read script measures every field before it reads any,
 so what a hostile writer stored is never copied, and names the field; so do the other
 reads of those fields, :meth:`RedisFlagStore._fields`). After every
-accepted document a local cache file is written atomically (the document, and for the
-flags the environment the repair commands name: :meth:`RedisFlagStore._environment_arg`);
-when Redis is unreachable at start, :meth:`read` serves it.
+accepted document a local cache file is written atomically (the document with its
+signature and writer field as stored, and for the flags the environment the repair
+commands name: :meth:`RedisFlagStore._environment_arg`); when Redis is unreachable at
+start, :meth:`read` serves it, checked first as a document read from Redis against the
+keys the process trusts then (:meth:`RedisFlagStore._cached_signature`).
 Nothing here is on the evaluation path: a flag check never waits for the network.
 
 A store that loses its document (Redis restarted without persistence, a flush) is not
@@ -226,8 +228,8 @@ FIELD_LIMITS: Mapping[str, int] = {
     "environment": MAX_ENVIRONMENT_BYTES,
 }
 # The largest cache file read: a document and its fields (url, version, checksum, a
-# writer of at most 64 KiB as the read script sends it, an environment name) in
-# MessagePack.
+# writer of at most 64 KiB as the read script sends it, kept twice: as its record and
+# as the field signed, a signature, an environment name) in MessagePack.
 MAX_CACHE_BYTES = MAX_DOCUMENT_BYTES + (1 << 20)
 # Seconds a cache file write waits for another process of the host to finish its own
 # (a few milliseconds each); past that it is skipped and retried like a failed write.
@@ -1474,8 +1476,11 @@ class RedisFlagStore(RedisFollower):
         """Check and decode one stored document; ConfigError says what is wrong.
 
         ``signature``: the stored signature field (None: none) of a document read from
-        Redis, checked when this process holds verification keys before anything is
-        decoded; left out for a cache file (written by this host after the check)."""
+        Redis or restored from this store's cache file, checked when this process holds
+        verification keys before anything is decoded; left out for a document that is
+        not checked (a cache file an operator restores from: ``read_cache(path)``).
+        Either way the document keeps it, with ``writer_raw`` (the signed writer field),
+        for the cache file (:meth:`_write_cache`)."""
         if version_raw is None and data is None:
             return FlagDocument(self._empty(), b"", 0, hashlib.sha256(b"").hexdigest(), {}, origin)
         version = stored_version(version_raw, origin)
@@ -1495,22 +1500,24 @@ class RedisFlagStore(RedisFollower):
                 f"data hashes to {actual[:16]}...",
                 file=origin,
             )
+        signed_writer = writer_raw if isinstance(writer_raw, bytes) else b""
         if signature is not _LOCAL and self.keys.verifies:
-            signed_writer = writer_raw if isinstance(writer_raw, bytes) else b""
             self.keys.verify(self.key, version, data, signed_writer, signature, origin)
         writer: Mapping[str, Any] = {}
-        if writer_raw:
+        if signed_writer:
             with contextlib.suppress(msgspec.DecodeError, RecursionError):
-                writer = clean_writer(msgspec.msgpack.decode(writer_raw))
+                writer = clean_writer(msgspec.msgpack.decode(signed_writer))
         try:
             snapshot = self._decode(data, origin)
         except RecursionError:  # msgspec's nesting limit: a hostile or broken document
             raise ConfigError(
                 f"version {version} is nested too deeply to decode", file=origin
             ) from None
+        kept = signature if isinstance(signature, bytes) and signature else None
         return FlagDocument(
-            snapshot, data, version, checksum, writer, origin, epoch, bool(forced and epoch)
-        )
+            snapshot, data, version, checksum, writer, origin, epoch, bool(forced and epoch),
+            kept, signed_writer,
+        )  # fmt: skip
 
     def _wrong_type(self, raw: list[Any]) -> str | None:
         """The type of the key when it is not a hash (another program replaced it),
@@ -1737,6 +1744,13 @@ class RedisFlagStore(RedisFollower):
             "epoch": doc.epoch,
             "forced": doc.forced,
         }
+        if doc.writer_field is not None:
+            # What a restore checks against the keys the process trusts then (see
+            # read_cache): the stored signature (None: unsigned) over this version, the
+            # data and the writer field exactly as stored. A file without "signature"
+            # is an earlier release's, which a process with verification keys refuses.
+            fields["signature"] = doc.signature
+            fields["writer_field"] = doc.writer_field
         if self._document == "flags":
             # The environment a repair command names (see _environment_arg): a process
             # restarted after Redis lost its data, with no manager, still knows it.
@@ -1793,8 +1807,8 @@ class RedisFlagStore(RedisFollower):
                 lock.release()
 
     def _cache_ahead(self, doc: FlagDocument) -> bool:
-        """Whether the cache file holds ``doc`` already, or a newer version of this
-        store's document (written by another process of this host)."""
+        """Whether the cache file holds ``doc`` already (with its signature), or a newer
+        version of this store's document (written by another process of this host)."""
         assert self.cache_path is not None
         try:
             blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
@@ -1805,8 +1819,12 @@ class RedisFlagStore(RedisFollower):
         version = blob.get("version")
         if type(version) is not int:
             return False
+        # (the same document in a file of an earlier release, which kept no signature,
+        # is written again with it: a restore checks it against the keys trusted then)
         return version > doc.version or (
-            version == doc.version and blob.get("checksum") == doc.checksum
+            version == doc.version
+            and blob.get("checksum") == doc.checksum
+            and ("signature" in blob or doc.writer_field is None)
         )
 
     def read_cache(self, path: str | os.PathLike[str] | None = None) -> FlagDocument:
@@ -1844,11 +1862,48 @@ class RedisFlagStore(RedisFollower):
         url = blob.get("url")
         if given and isinstance(url, str) and url.isprintable():
             origin = f"{path} (cache of {url[:300]})"  # the store it was a cache of
-        writer = msgspec.msgpack.encode(blob.get("writer") or {})
+        writer, signature = self._cached_signature(blob, origin, checked=not given)
         return self._document_from(
             blob.get("version"), blob.get("checksum"), writer, blob.get("data"), origin,
-            blob.get("epoch"), blob.get("forced") is True,
+            blob.get("epoch"), blob.get("forced") is True, signature,
         )  # fmt: skip
+
+    def _cached_signature(
+        self, blob: dict[Any, Any], origin: str, *, checked: bool = True
+    ) -> tuple[bytes, Any]:
+        """The writer field and signature to check the cache file ``blob``'s document
+        with (:meth:`_document_from`'s ``writer_raw`` and ``signature``), as a document
+        read from Redis is checked, against the keys this process trusts now: a
+        document signed by a key retired since, unsigned, or whose signature does not
+        match is refused, as a damaged cache file is (ConfigError naming it). A file
+        of a release before the cache file kept the signature (no ``signature`` field)
+        cannot be checked: refused too while this process holds verification keys.
+        Not ``checked`` (a cache file an operator restores from, which ``cfgcore
+        publish`` signs again), or without keys: nothing is refused."""
+        raw = blob.get("writer_field")
+        kept = "signature" in blob or "writer_field" in blob  # (this release's file)
+        if kept and isinstance(raw, bytes):
+            writer, signature = raw, blob.get("signature")
+        else:
+            writer, signature = msgspec.msgpack.encode(blob.get("writer") or {}), None
+            version = blob.get("version")
+            what = f"version {version}" if type(version) is int else "the document"
+            if checked and self.keys.verifies and kept:
+                raise ConfigError(
+                    f"damaged cache file: {what}'s signed writer field is missing or not "
+                    f"bytes, so its signature cannot be checked: not served",
+                    file=origin,
+                )
+            if checked and self.keys.verifies:
+                raise ConfigError(
+                    f"{what} in the cache file cannot be checked against the keys this "
+                    f"process trusts ({self.keys.verify_origin}): the file was written "
+                    f"by a release of cfgcore that kept no signature in it, so it is not "
+                    f"served (a process following Redis writes the cache file again, "
+                    f"with the signature)",
+                    file=origin,
+                )
+        return writer, (signature if checked else _LOCAL)
 
     def _earlier_release_cache(self) -> FlagDocument | None:
         """A published configuration's document in the ``cache=`` path itself, as a
@@ -1871,12 +1926,14 @@ class RedisFlagStore(RedisFollower):
             or self._other_store(blob)
         ):
             return None
-        writer = msgspec.msgpack.encode(blob.get("writer") or {})
+        origin = f"{path} (cache of {self.url}, written by an earlier release)"
+        # (an earlier release's file keeps no signature: refused, saying so, while this
+        # process holds verification keys)
+        writer, signature = self._cached_signature(blob, origin)
         try:
             return self._document_from(
                 blob.get("version"), blob.get("checksum"), writer, blob.get("data"),
-                f"{path} (cache of {self.url}, written by an earlier release)",
-                blob.get("epoch"), blob.get("forced") is True,
+                origin, blob.get("epoch"), blob.get("forced") is True, signature,
             )  # fmt: skip
         except ConfigError:
             return None
@@ -2117,9 +2174,9 @@ class RedisFlagStore(RedisFollower):
         try:
             cached = self.read_cache()
         except ConfigError as exc:
-            raise ConfigError(
-                f"{msg}; no cache file to serve meanwhile: {exc}", file=self.url
-            ) from None
+            why = f"{msg}; no cache file to serve meanwhile: {exc}"
+            self._raise_problem("rejection", why)
+            raise ConfigError(why, file=self.url) from None
         log.error("%s: %s; serving version %d from the cache file", self.url, msg, cached.version)
         return cached
 
@@ -2293,10 +2350,13 @@ class RedisFlagStore(RedisFollower):
             try:
                 doc = self.read_cache()
             except ConfigError as cache_exc:
-                raise StoreUnreachableError(
-                    f"{down} ({exc}) and no usable cache file: {cache_exc}",
-                    file=self.url,
-                ) from None
+                # (last_error says it too: a caller that goes on without this store's
+                # document, a published configuration's last followed file serving,
+                # reports it in health while Redis stays unreachable)
+                why = self._raise_problem(
+                    "outage", f"{down} ({exc}) and no usable cache file: {cache_exc}"
+                )
+                raise StoreUnreachableError(why, file=self.url) from None
             self.stats["cache_reads"] += 1
             self.serving_cache = True
             if not self.last_contact and self.cache_path is not None:
@@ -2642,7 +2702,7 @@ class RedisFlagStore(RedisFollower):
                 "follower, so it is not cached: %s", self.url, doc.version, exc,
             )  # fmt: skip
             return
-        self._write_cache(doc)
+        self._write_cache(checked)  # (with the signature and writer field as stored)
 
     def _followed(self, doc: FlagDocument) -> None:
         """ConfigError when a follower would refuse ``doc`` (decoded and checked as read

@@ -33,6 +33,10 @@ holds the signing key trusts its own key too (besides any verification keys): it
 never signs a change made on top of a document it cannot authenticate. The store's epoch
 and ``forced`` mark are not signed: whoever can write the keys can make the fleet
 refuse documents (or delete them) anyway, but not serve flags of their choosing.
+
+A Redis store's cache file keeps the signature and the writer field as stored, and a
+process restoring it checks them as it checks a document read from Redis, against the
+keys it trusts then: a key retired since is retired for cached documents too.
 """
 
 from __future__ import annotations
