@@ -243,7 +243,7 @@ def test_a_refused_targeting_names_its_key_path_as_a_flag_file_does(
         )
         assert test.validate() == [f"t: {said}"]
         assert manager.create_ab_test(test) is False
-        assert manager.last_error == f"t: {said}"
+        assert manager.last_error == f"{manager.flags_file}: t: {said}"
     finally:
         manager.close()
 

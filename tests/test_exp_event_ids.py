@@ -397,6 +397,45 @@ def test_an_ingested_event_id_that_is_no_id_is_an_unusable_line(state, capsys, b
     assert _logged(state) == []
 
 
+def test_a_logged_event_id_ingest_refuses_is_an_unusable_line_for_every_reader(state, capsys):
+    """One rule for what an event id is: a log line whose id ``cfgcore experiment
+    ingest`` (and ``record``) refuses, empty or longer than MAX_EVENT_ID, is an unusable
+    line for every reader of the log, not an event (two such lines with the empty id
+    counted once, as copies); an id of exactly MAX_EVENT_ID characters counts."""
+    log = state / "state" / "flags.metrics.jsonl"
+    good = _metric("u1", "x" * MAX_EVENT_ID)
+    lines = [_metric("u1", ""), _metric("u1", ""), _metric("u2", "y" * (MAX_EVENT_ID + 1)),
+             good, _metric("u3", "é" * MAX_EVENT_ID)]  # fmt: skip
+    _write(log, lines)
+
+    store = MetricsStore.load(log)
+    assert store.event_count("t", "b", "ctr") == 2 and store.duplicates == {}
+    assert store.skipped.count == 3
+    for n, got in zip((1, 2, 3), store.skipped.first, strict=True):
+        assert f"flags.metrics.jsonl:{n}: event_id: expected str of length" in got
+    assert [r["user"] for r in read_metrics(log)] == ["u1", "u3"]
+
+    code, out, err = run_cli(capsys, "experiment", "report", "t", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["unusable_lines"]["count"] == 3 and data["duplicate_events"] == 0
+    assert [r["events"] for r in data["results"] if r["variant"] == "b"] == [2]
+
+    # Ingested again, the same lines are refused there too (the good ones are in the log).
+    batch = state / "batch.jsonl"
+    _write(batch, lines[:3])
+    code, _, err = run_cli(capsys, "experiment", "ingest", str(batch))
+    assert code == 1 and err.count("event_id: expected text or an integer") == 3
+
+    # The manager's analysis (the guardrails' reader) alike.
+    m = DynamicConfigurationManager(state_dir=state / "state")
+    try:
+        b = [r for r in m.analyze("t").for_metric("ctr") if r.variant == "b"]
+        assert [r.events for r in b] == [2]
+    finally:
+        m.close()
+
+
 def test_the_exit_status_of_nothing_to_do_from_a_real_process(state):
     batch = state / "batch.jsonl"
     _write(batch, [_metric("u1", "e1")])

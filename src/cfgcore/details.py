@@ -427,6 +427,13 @@ def serves_variant(meta: Any, variant: str) -> bool:
 #: sums would overflow a float past about 1e154.
 MAX_METRIC_VALUE = 1e100
 
+#: The longest metric event id (characters): ids are names, not payloads (an order
+#: number, a UUID, a message id). One rule for every writer and reader
+#: (:func:`cfgcore.experiments.event_ids.event_id_text`): a longer or empty one is
+#: refused (``record`` returns False, an ingested line is refused) and a log line
+#: holding one is unusable, as a line with a value beyond ``MAX_METRIC_VALUE`` is.
+MAX_EVENT_ID = 256
+
 
 def _numpy_bool(value: Any) -> bool:
     kind = type(value)

@@ -256,7 +256,8 @@ def register(subparsers: Any) -> None:
         "--mde",
         type=float,
         help="also print the users per variant needed to detect this change from the control "
-        "(absolute: 0.02 = 2 points of conversion; with --relative, 0.05 = +5 %%)",
+        "(absolute: 0.02 = 2 points of conversion; with --relative, 0.05 = +5 %%); a "
+        "metric it does not fit (a change no rate can take) shows n/a with the reason",
     )
     r.add_argument("--relative", action="store_true", help="--mde is relative to the control")
     r.add_argument(
@@ -1577,16 +1578,26 @@ def _report(args: Any) -> int:
     unavailable = {}
     if args.mde is not None:
         metrics = dict.fromkeys(r.metric for r in report.results)
+        # An --mde that does not fit a metric (an absolute change a rate cannot take,
+        # while it is a fine change of a revenue metric of the same test): that metric
+        # has no size, said why, and the others have theirs. One that fits no metric
+        # at all was given wrongly (95 for 0.95): an error, as it always was.
+        misfits = []
         for m in metrics:
             try:
                 sizes[m] = report.sample_size(m, args.mde, relative=args.relative)
             except ValueError as exc:
-                raise CommandError(f"--mde {args.mde:g} for {printable_name(m)}: {exc}") from None
+                sizes[m] = None
+                unavailable[m] = f"--mde {args.mde:g} does not fit: {exc}"
+                misfits.append(f"for {printable_name(m)}: {exc}")
+                continue
             if sizes[m] is None:
                 unavailable[m] = (
                     report.no_sample_size(m, relative=args.relative)
                     or "the change is too small for the control's value"
                 )
+        if misfits and all(n is None for n in sizes.values()):
+            raise CommandError(f"--mde {args.mde:g} " + "; ".join(misfits))
     if args.json:
         data = report.to_dict()
         if sizes:

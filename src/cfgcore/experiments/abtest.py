@@ -49,7 +49,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
@@ -1726,11 +1726,11 @@ class ABTests:
             if not replace:
                 problem = self._conflict(name, stored, snap.flags.get(name), ab_test, start)
                 if problem:
-                    raise ConfigError(problem, file=self.manager.flags_file)
+                    raise ConfigError(problem, file=self._file)
             problem = self._moves_users(name, stored if isinstance(stored, dict) else None,
                                         ab_test)  # fmt: skip
             if problem:
-                raise ConfigError(problem, file=self.manager.flags_file)
+                raise ConfigError(problem, file=self._file)
             self._refuse_new_secrets(name, secrets, snap)
             chosen = self._slice_on(name, stored, ab_test, snap)
             # A name a deleted test had: the shared logs still hold that test's records
@@ -1764,7 +1764,7 @@ class ABTests:
                         f"last read it ({why}); resume it "
                         f"explicitly, knowing the stop: cfgcore experiment start {name} "
                         "(audited), or create_ab_test again once this process serves "
-                        "the stop", file=self.manager.flags_file, kind="flags",
+                        "the stop", file=self._file, kind="flags",
                     )])  # fmt: skip
                 # The explicit resume of a test a guardrail stopped (audited as
                 # resume_ab_test): other processes serve it again on seeing this. Made
@@ -1793,7 +1793,7 @@ class ABTests:
         except _Unchanged:
             return True  # (replace=False: the stored test is this one)
         except ConfigError as exc:
-            return self._reject([str(p) for p in exc.problems])
+            return self._reject(list(exc.problems))
         record = written.experiments.get(name)
         if start and isinstance(record, dict) and record.get("status") == "stopped":
             # Written, but stopped: the fleet's stop register holds the test stopped
@@ -1840,7 +1840,7 @@ class ABTests:
         try:
             given = _update_fields(name, changes, "changes")
         except ConfigError as exc:
-            return self._reject([p.message for p in exc.problems])
+            return self._reject(list(exc.problems))
 
         changed: list[str] = []
 
@@ -1869,7 +1869,7 @@ class ABTests:
         except _TestGone:
             return self._reject([f"{name}: {NO_SUCH_TEST}"])
         except ConfigError as exc:
-            return self._reject([str(p) for p in exc.problems])
+            return self._reject(list(exc.problems))
         self.manager.last_changed = tuple(changed)
         return True
 
@@ -1885,7 +1885,7 @@ class ABTests:
         """The record and flag of the stored test ``name`` with ``changes`` made, and
         what ``derive`` makes of the stored test over them (see :meth:`update`);
         ConfigError naming each problem."""
-        file = self.manager.flags_file
+        file = self._file
         check_record(name, stored, file)
         configs = {k: v for k, v in flag.variants.items() if k != NO_VARIANT}  # type: ignore[union-attr]
         current = ABTestConfiguration.from_metadata(name, stored, configs)
@@ -1956,7 +1956,7 @@ class ABTests:
         (two tests sharing a slice would put a user in two tests of one layer)."""
         if not ab_test.layer:
             return None
-        file = self.manager.flags_file
+        file = self._file
         offset = _free_slice(name, ab_test, snap, file)
         plain = stored if isinstance(stored, dict) else None
         where = _layer_places(snap.experiments, name, (plain or {}).get("layer"))[1]
@@ -2098,7 +2098,7 @@ class ABTests:
             return
         if is_boolean(existing):
             raise ConfigError(f"{name}: test_name: a feature flag of that name exists",
-                              file=self.manager.flags_file)  # fmt: skip
+                              file=self._file)  # fmt: skip
         try:
             check(current_actor() or "", "flag.set", name, self.manager.audit)
         except PermissionError as exc:
@@ -2119,7 +2119,7 @@ class ABTests:
                 path=format_key_path(("experiments", name, "configurations", *path)),
                 message="a secret reference (ENC[...] or ${file:...}) cannot be set through "
                 "the experiment API: write it in the flag file",
-                file=self.manager.flags_file,
+                file=self._file,
             )
             for path, text in secrets
             if _at(variants.get(path[0]), path[1:]) != text
@@ -2146,17 +2146,37 @@ class ABTests:
         )
         self.manager.last_problems = [
             Problem(path=format_key_path(("experiments", name, "status")), message=message,
-                    file=self.manager.flags_file, kind="flags")
+                    file=self._file, kind="flags")
         ]  # fmt: skip
         self.manager.last_error = str(self.manager.last_problems[0])
         return False
 
-    def _reject(self, problems: list[str]) -> bool:
-        self.manager.last_problems = [
-            Problem(path="", message=p, file=self.manager.flags_file) for p in problems
-        ]
-        self.manager.last_error = "; ".join(problems)
-        log.warning("A/B test rejected: %s", printable_name(self.manager.last_error))
+    @property
+    def _file(self) -> str | None:
+        """What a refused change names: the flag store the manager writes; None for one
+        that keeps its changes in this process (``persist=False``), which writes no
+        file: its refusals are key paths and messages, as a problem about a value
+        passed in code is (:class:`~cfgcore.errors.Problem`)."""
+        return self.manager.flags_file if self.manager.persist else None
+
+    def _reject(self, problems: Sequence[str | Problem], *, logged: bool = True) -> bool:
+        """False, the refusal in ``last_problems`` (each naming :attr:`_file`, in place
+        of any name of the store the problem was found in: a memory store's URL, the
+        file a ``persist=False`` manager started from) and ``last_error`` (the store
+        named once, then each problem)."""
+        file = self._file
+        store = self.manager._live.store
+        ours = {None, self.manager.flags_file, store.url, getattr(store, "path", None)}
+        kept = [(Problem(path="", message=p) if isinstance(p, str) else p) for p in problems]
+        kept = [dataclasses.replace(p, file=file) if p.file in ours else p for p in kept]
+        self.manager.last_problems = kept
+        shown = "; ".join(
+            str(dataclasses.replace(p, file=None) if p.file == file else p) for p in kept
+        )
+        # (the store's name escaped as each problem's is)
+        self.manager.last_error = str(Problem(path="", message=shown, file=file))
+        if logged:
+            log.warning("A/B test rejected: %s", printable_name(self.manager.last_error))
         return False
 
     def get(self, test_name: str) -> ABTestConfiguration | None:
@@ -2241,7 +2261,7 @@ class ABTests:
             shown = repr(reason)[:60] if type(reason) is str else f"a {type(reason).__name__}"
             raise ConfigError(
                 f"{where}: the reason must be text (no lone surrogate), got {shown}",
-                file=self.manager.flags_file,
+                file=self._file,
             )
         reason = why
 
@@ -2284,8 +2304,9 @@ class ABTests:
         nothing written and no retirement recorded, when that document holds no such
         test (another process deleted it since this one read the store);
         ConfigError naming the file and key path when the store refuses the write."""
+        self.manager.last_error, self.manager.last_problems = None, []
         if not isinstance(test_name, str):
-            return False  # (a list: unhashable)
+            return self._reject([f"{test_name!r:.60}: not a test name"], logged=False)
         # The text it holds, as the policy judged it: a subclass's __eq__ and __hash__
         # may find another test.
         test_name = str.__str__(test_name)
@@ -2312,7 +2333,8 @@ class ABTests:
         try:
             self.manager._mutate(change, "delete_ab_test")
         except _TestGone:
-            return False
+            # (said in last_error as update says it; not logged: nothing is left to do)
+            return self._reject([f"{test_name}: {NO_SUCH_TEST}"], logged=False)
         if self.manager.exposures is not None:
             self.manager.exposures.forget(test_name)
         self.manager.metrics.forget(test_name)
@@ -2329,8 +2351,9 @@ class ABTests:
         pct = real_number(percentage)
         if pct is None or not 0.0 <= pct < 100.0:
             raise ConfigError(
-                f"{self.manager.flags_file}: metadata.holdout_percentage: "
-                f"must be a number within [0, 100), got {shown(percentage)}"
+                "metadata.holdout_percentage: "
+                f"must be a number within [0, 100), got {shown(percentage)}",
+                file=self._file,
             )
 
         def change(snap: Snapshot) -> Snapshot:

@@ -901,7 +901,10 @@ class DynamicConfigurationManager:
         metric events stay in the logs, left out of a test created again under its
         name). Made on the newest stored document, under the store's lock, as
         :meth:`stop_ab_test` is: False, nothing written, when that document holds no
-        such test (another process deleted it since this one read the store);
+        such test (another process deleted it since this one read the store; said in
+        :attr:`last_error` and :attr:`last_problems`, as a refused create or update
+        is: naming the store, or no file for a manager that keeps its changes in this
+        process, ``persist=False``);
         ConfigError naming the file and key path when the store refuses the write."""
         return self._ab_tests.delete(test_name)
 

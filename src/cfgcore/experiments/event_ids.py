@@ -50,7 +50,7 @@ from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cfgcore.details import user_id_text
+from cfgcore.details import MAX_EVENT_ID, user_id_text
 from cfgcore.experiments.exposures import LogTail, MetricRecord, in_run
 from cfgcore.runtime.forks import after_fork_in_child
 
@@ -62,11 +62,6 @@ __all__ = [
     "LoggedIds",
     "event_id_text",
 ]
-
-#: The longest event id accepted (characters): ids are names, not payloads (an order
-#: number, a UUID, a message id); a longer one is refused (``record`` returns False,
-#: an ingested line is reported unusable).
-MAX_EVENT_ID = 256
 
 #: Ids a test remembers per generation (:class:`IdWindow`): its last 1,000,000 to
 #: 2,000,000 events with ids are counted once.

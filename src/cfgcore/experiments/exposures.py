@@ -30,7 +30,7 @@ from cfgcore._layout import DEDUP_SHARDS
 from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore._numbers import wait_seconds, whole_at_least
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
-from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
+from cfgcore.details import MAX_EVENT_ID, MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.ingested import IngestRecord, checked_entry, set_entry
 from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
@@ -723,8 +723,10 @@ class MetricRecord(msgspec.Struct):
     a string). ``exposed_only``: the event counts only for a user whose exposure to
     the test is logged (a tracking event: ``DynamicConfigurationManager.track_metric``);
     absent from the line otherwise. ``run``: as for :class:`ExposureRecord`.
-    ``event_id``: the event's id (:mod:`cfgcore.experiments.event_ids`); None in lines
-    written before ids (counted as before, each line one event)."""
+    ``event_id``: the event's id (:mod:`cfgcore.experiments.event_ids`): text of 1 to
+    ``MAX_EVENT_ID`` characters, the ids writers and ``cfgcore experiment ingest``
+    take, so a line holding another is unusable for every reader, as ingest refuses
+    it; None in lines written before ids (counted as before, each line one event)."""
 
     test: str
     variant: str
@@ -734,7 +736,7 @@ class MetricRecord(msgspec.Struct):
     ts: float | None = None
     exposed_only: bool = False
     run: float | None | msgspec.UnsetType = msgspec.UNSET
-    event_id: str | None = None
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID)] | None = None
 
 
 def in_run(test: str, run: Any, ts: float | None, runs: Mapping[str, float | None]) -> bool:
