@@ -446,7 +446,7 @@ def _flag_state() -> list[Family]:
             doc.version,
             max(0.0, now - live.installed_at),
             len(live.source.flags),
-            live.last_error is not None,
+            live.document_refused,
         )
         for row, value in zip(rows, values, strict=True):
             row.append(Sample(labels, float(value)))
