@@ -645,12 +645,29 @@ def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitabl
         if scope["type"] != "http":
             return
         method = scope.get("method", "GET")
-        status, ctype, body = await responder.answer(method, scope.get("path") or "/")
+        status, ctype, body = await responder.answer(method, _asgi_path(manager, scope))
         headers = [(k.lower().encode(), v.encode()) for k, v in _headers(status, ctype, body)]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     return app
+
+
+def _asgi_path(manager: Any, scope: Mapping[str, Any]) -> str:
+    """The path the app answers for: the request's ``path`` within the app's
+    ``root_path``, where the app is mounted. The ASGI ``path`` includes the root path
+    (uvicorn 0.26 and later give ``--root-path /ops`` and ``/health/live`` as
+    ``/ops/health/live``, a framework's mount at ``/ops`` the same), so the probes
+    answered 404 at every URL; WSGI's ``PATH_INFO`` leaves ``SCRIPT_NAME`` out already.
+    A server that leaves the root path out of ``path`` (as older ones did) is answered
+    at the path as given."""
+    path = scope.get("path") or "/"
+    root = (scope.get("root_path") or "").rstrip("/")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        inner = path[len(root) :] or "/"
+        if inner in paths(manager).values():
+            return inner
+    return path  # type: ignore[no-any-return]
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
