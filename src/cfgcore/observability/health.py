@@ -319,7 +319,18 @@ def _config_fresh(manager: Any, bound: float) -> Check:
         return Check(
             "freshness", "fail", "hot reload is enabled but its file watcher thread is not running"
         )
-    for each in (watcher, getattr(manager.reloader, "_async_watcher", None)):
+    task_watcher = getattr(manager.reloader, "_async_watcher", None)
+    if task_watcher is not None and task_watcher.wanted and not task_watcher.running:
+        # Started and never stopped, yet its task is gone (the event loop that ran it
+        # ended or was closed, or other code cancelled it): reloads stopped silently, and
+        # the report said "loaded on demand", ready.
+        return Check(
+            "freshness", "fail",
+            f"file watching is on but its asyncio task {task_watcher.name} is not running "
+            "(its event loop ended, or the task was cancelled, without "
+            "stop_file_watching()): the files are no longer followed",
+        )  # fmt: skip
+    for each in (watcher, task_watcher):
         stuck = _stuck(each) if each is not None else None
         if stuck is not None:
             return stuck
