@@ -69,8 +69,13 @@ def test_a_cancelled_watch_task_is_not_ready_and_a_new_one_recovers(manager):
         await asyncio.sleep(0)
         await asyncio.wait({task})
         assert not manager.health().ready and _freshness(manager).status == "fail"
+        old = manager.reloader._async_watcher  # (held: not garbage collected meanwhile)
+        await asyncio.sleep(0.3)
         await manager.start_file_watching()  # started again: followed again
         assert manager.health().ready and _freshness(manager).status == "ok"
+        await asyncio.sleep(0.2)
+        # the new watcher's age, not the replaced one's (which only grows)
+        assert 0 < _series(manager) < 0.45 and old is not manager.reloader._async_watcher
         await manager.stop_file_watching()
 
     asyncio.run(run())
