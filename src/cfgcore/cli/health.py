@@ -163,7 +163,9 @@ def _remote(url: str, *, as_json: bool) -> int:
             "probe's URL, such as http://HOST:PORT/health/ready?)"
         ) from None
     print(json.dumps(data, indent=2) if as_json else report, file=sys.stdout)
-    return 0 if status == 200 else 1
+    # Ready by the report, not only by the status: the liveness probe's URL answers 200
+    # for a process that is live but not ready, and this command exits 1 when not ready.
+    return 0 if status == 200 and report.ready else 1
 
 
 def _request(url: str) -> Any:

@@ -374,6 +374,11 @@ class ReloadController:
             if bound is not None and self._async_watcher is not None:
                 self._async_watcher.stall_after = bound  # as enable(): the new bound applies
             return
+        if self._async_watcher is not None:
+            # Its task ended unstopped (its event loop gone, or cancelled): replaced now,
+            # so no longer wanted (health and the liveness series forget it, rather than
+            # report it stale beside the new one until it is garbage collected).
+            self._async_watcher.request_stop()
         m = self.manager
         snap = await asyncio.to_thread(m._current)
         m.events.set_loop(asyncio.get_running_loop())

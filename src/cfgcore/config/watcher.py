@@ -476,6 +476,7 @@ class AsyncDirectoryWatcher(_Liveness):
         self.task: asyncio.Task[None] | None = None
         self.stop_event: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None
+        self._wanted = False
         # stop_event for the worker threads the callbacks run in (an asyncio.Event is
         # not thread-safe): a reload's settle wait there ends when the watcher stops.
         self._halt = threading.Event()
@@ -485,6 +486,14 @@ class AsyncDirectoryWatcher(_Liveness):
         """True while the watcher task is alive."""
         return self.task is not None and not self.task.done()
 
+    @property
+    def wanted(self) -> bool:
+        """True from :meth:`start` until :meth:`stop` or :meth:`request_stop`: the task
+        should be running. A task that ended otherwise (its event loop finished or
+        closed, cancelling it; the task cancelled by other code) no longer follows the
+        files, and health says so."""
+        return self._wanted
+
     async def start(self, wait: float | None = 5.0) -> bool:
         """Start the task on the running loop (idempotent); wait up to ``wait`` s (a finite
         number >= 0, else ValueError; None or 0: not at all) for the watch to be set up.
@@ -492,6 +501,7 @@ class AsyncDirectoryWatcher(_Liveness):
         if wait is not None:
             wait = wait_seconds("wait", wait)
         loop = asyncio.get_running_loop()
+        self._wanted = True
         if not self.running:
             self.stop_event = asyncio.Event()
             self._ready = asyncio.Event()
@@ -521,6 +531,7 @@ class AsyncDirectoryWatcher(_Liveness):
     async def stop(self) -> None:
         """Stop the task and wait for it."""
         task, stop = self.task, self.stop_event
+        self._wanted = False
         self._halt.set()
         if stop is not None:
             stop.set()
@@ -531,6 +542,7 @@ class AsyncDirectoryWatcher(_Liveness):
     def request_stop(self) -> None:
         """Ask the task to stop, from any thread (an ``asyncio.Event`` is not thread-safe)."""
         task, stop = self.task, self.stop_event
+        self._wanted = False
         self._halt.set()
         if task is not None and stop is not None and not task.done():
             with contextlib.suppress(RuntimeError):  # the loop is already closed

@@ -42,7 +42,7 @@ from typing import Any
 
 from cfgcore._numbers import positive_seconds
 from cfgcore.config.tree import get_path
-from cfgcore.errors import StopRegisterError
+from cfgcore.errors import StopRegisterError, printable_name
 from cfgcore.observability.http import asgi_app, paths, wsgi_app
 from cfgcore.runtime.redaction import redact_text
 
@@ -123,13 +123,22 @@ class HealthReport:
         }
 
     def __str__(self) -> str:
+        """One line per check, for a terminal or a log. Names, statuses and details are
+        shown with what is not printable escaped (:func:`~cfgcore.errors.printable_name`):
+        a detail quotes error text from a store or a file, and ``cfgcore health --url``
+        prints a report whatever answers at the URL sent; an escape sequence drove the
+        terminal, and a newline forged a check line under a failing one."""
         lines = [
             f"live:  {'yes' if self.live else 'NO'}",
             f"ready: {'yes' if self.ready else 'NO'}",
         ]
         for title, found in (("liveness", self.liveness), ("readiness", self.readiness)):
             lines.append(f"{title}:")
-            lines += [f"  [{c.status:>4}] {c.name}: {c.detail}" for c in found]
+            lines += [
+                f"  [{printable_name(c.status):>4}] {printable_name(c.name)}: "
+                f"{printable_name(c.detail)}"
+                for c in found
+            ]
         return "\n".join(lines)
 
 
@@ -310,7 +319,18 @@ def _config_fresh(manager: Any, bound: float) -> Check:
         return Check(
             "freshness", "fail", "hot reload is enabled but its file watcher thread is not running"
         )
-    for each in (watcher, getattr(manager.reloader, "_async_watcher", None)):
+    task_watcher = getattr(manager.reloader, "_async_watcher", None)
+    if task_watcher is not None and task_watcher.wanted and not task_watcher.running:
+        # Started and never stopped, yet its task is gone (the event loop that ran it
+        # ended or was closed, or other code cancelled it): reloads stopped silently, and
+        # the report said "loaded on demand", ready.
+        return Check(
+            "freshness", "fail",
+            f"file watching is on but its asyncio task {task_watcher.name} is not running "
+            "(its event loop ended, or the task was cancelled, without "
+            "stop_file_watching()): the files are no longer followed",
+        )  # fmt: skip
+    for each in (watcher, task_watcher):
         stuck = _stuck(each) if each is not None else None
         if stuck is not None:
             return stuck

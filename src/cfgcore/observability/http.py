@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import http.client
 import io
 import json
 import logging
@@ -54,6 +55,14 @@ SEND_BUFFER = 64 * 1024
 
 # The probe server's Server header.
 SERVER_NAME = "cfgcore"
+
+# Bytes of a request (its line and headers) the probe server reads at most: past them it
+# answers 431 (414 for a request line alone that long) and closes the connection. A
+# probe's request is a few hundred bytes; the standard library's own bounds (a 64 KB
+# request line, 100 headers of 64 KB each) let one client make the server hold 6.6 MB
+# per connection while it held the request unfinished, 1.7 GB for MAX_CONNECTIONS of
+# them, counted against the service's memory limit.
+MAX_REQUEST_HEAD = 32 * 1024
 
 DEFAULT_PATHS = {"live": "/health/live", "ready": "/health/ready", "metrics": "/metrics"}
 
@@ -371,15 +380,23 @@ def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
 _log = logging.getLogger("cfgcore.observability.http")
 
 
+class _RequestTooLarge(http.client.HTTPException):
+    """More than :data:`MAX_REQUEST_HEAD` bytes of request: answered 431 (an
+    ``HTTPException`` from reading the headers is the standard library's 431)."""
+
+
 class _DeadlineReader(io.RawIOBase):
     """A connection's reading side that gives the whole request one deadline: the
     socket's timeout alone restarts at every read, so a client sending a header line
-    every few seconds held its connection for ever."""
+    every few seconds held its connection for ever. It reads at most ``limit`` bytes
+    (:data:`MAX_REQUEST_HEAD`), then raises :class:`_RequestTooLarge`."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, deadline: float, limit: int = MAX_REQUEST_HEAD) -> None:
         super().__init__()
         self._sock = sock
         self._deadline = deadline
+        self._left = limit
+        self._limit = limit
 
     def readable(self) -> bool:
         return True
@@ -388,9 +405,14 @@ class _DeadlineReader(io.RawIOBase):
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request did not arrive in time")
+        if self._left <= 0:
+            raise _RequestTooLarge(f"the request is over {self._limit:,} bytes")
         # Also bounds the response's send (sendall's timeout is its total time).
         self._sock.settimeout(left)
-        return self._sock.recv_into(buffer)
+        with memoryview(buffer) as view:
+            got = self._sock.recv_into(view, min(view.nbytes, self._left))
+        self._left -= got
+        return got
 
 
 class _ResponseWriter(io.BufferedIOBase):
@@ -447,6 +469,15 @@ class _ProbeHandler(WSGIRequestHandler):
             pass
         server = self.server
         self.wfile = _ResponseWriter(sock, lambda: server._awaiting_client(sock))  # type: ignore[attr-defined]
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except _RequestTooLarge:
+            # (the request line alone: the headers' are answered by parse_request)
+            self.requestline = self.request_version = self.command = ""
+            self.server._request_read(self.connection)  # type: ignore[attr-defined]
+            self.send_error(414, "Request line too long")
 
     def parse_request(self) -> bool:
         # The request (line and headers) has arrived, good or bad: the connection is
@@ -645,12 +676,29 @@ def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitabl
         if scope["type"] != "http":
             return
         method = scope.get("method", "GET")
-        status, ctype, body = await responder.answer(method, scope.get("path") or "/")
+        status, ctype, body = await responder.answer(method, _asgi_path(manager, scope))
         headers = [(k.lower().encode(), v.encode()) for k, v in _headers(status, ctype, body)]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     return app
+
+
+def _asgi_path(manager: Any, scope: Mapping[str, Any]) -> str:
+    """The path the app answers for: the request's ``path`` within the app's
+    ``root_path``, where the app is mounted. The ASGI ``path`` includes the root path
+    (uvicorn 0.26 and later give ``--root-path /ops`` and ``/health/live`` as
+    ``/ops/health/live``, a framework's mount at ``/ops`` the same), so the probes
+    answered 404 at every URL; WSGI's ``PATH_INFO`` leaves ``SCRIPT_NAME`` out already.
+    A server that leaves the root path out of ``path`` (as older ones did) is answered
+    at the path as given."""
+    path = scope.get("path") or "/"
+    root = (scope.get("root_path") or "").rstrip("/")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        inner = path[len(root) :] or "/"
+        if inner in paths(manager).values():
+            return inner
+    return path  # type: ignore[no-any-return]
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

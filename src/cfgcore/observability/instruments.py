@@ -446,7 +446,7 @@ def _flag_state() -> list[Family]:
             doc.version,
             max(0.0, now - live.installed_at),
             len(live.source.flags),
-            live.last_error is not None,
+            live.document_refused,
         )
         for row, value in zip(rows, values, strict=True):
             row.append(Sample(labels, float(value)))
@@ -544,7 +544,7 @@ def _store_state() -> list[Family]:
 def _watcher_state() -> list[Family]:
     """Each watcher's liveness, as the health ``freshness`` check reads it: seconds
     since its loop last came round (monotonic clock, as the check), and its bound. A
-    thread watcher started and not stopped is reported even once its thread is gone (its
+    watcher started and not stopped is reported even once its thread or task is gone (its
     age then only grows: the alert that watches it fires too); a stopped one is not."""
     now = time.monotonic()
     with _harvest_lock:

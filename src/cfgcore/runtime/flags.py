@@ -620,10 +620,14 @@ class LiveFlags:
         ``initiator``: the subscriber whose own read was refused reports that itself."""
         with deferred_delivery(), self._lock:
             self.last_error = exc
-            self.documents["rejected"] += 1
             if isinstance(exc, StopRegisterError):  # the store logged it (not a document)
+                # Nor counted as a refused document: the document it came with went live
+                # (the store counts the entry in cfgcore_flag_store_stop_entries_rejected_total),
+                # and cfgcore_flag_documents_total{result="rejected"} is what the
+                # flag_document_rejection_rate alert watches.
                 log.debug("guardrail stop register entry passed over: %s", exc)
             else:  # a flapping file: ERROR once per text and window (observability.repeats)
+                self.documents["rejected"] += 1
                 text = str(exc)
                 at_error, unlogged = self.refusals.judge(text)
                 log.log(
@@ -816,6 +820,15 @@ class LiveFlags:
             self._rejected = key
             self.reject(exc, source, origin, initiator=initiator)
             return exc
+
+    @property
+    def document_refused(self) -> bool:
+        """Whether the newest document offered was refused and the previous one serves:
+        :attr:`last_error` standing, unless it is a guardrail stop register entry the
+        store passed over (:class:`~cfgcore.errors.StopRegisterError`), which refuses no
+        document (``cfgcore_flags_last_document_rejected``)."""
+        error = self.last_error
+        return error is not None and not isinstance(error, StopRegisterError)
 
     def back_to_live(self, key: str) -> bool:
         """Whether ``key`` (a stored document's checksum) is the live document's. If so,
