@@ -49,7 +49,8 @@ def test_a_field_whose_class_raises_is_named(manager, field):
     test = replace(GOOD, **{field: FakeClass()})
     assert manager.create_ab_test(test) is False
     name = "<FakeClass>" if field == "test_name" else "t1"
-    assert manager.last_error == f"{name}: {field}: {WHY}"
+    # (the store the test would be written to named first, as every A/B refusal names it)
+    assert manager.last_error == f"{manager.flags_file}: {name}: {field}: {WHY}"
     assert "t1" not in manager.list_ab_tests()
 
 
@@ -64,12 +65,14 @@ def test_a_field_whose_class_raises_is_named(manager, field):
 )
 def test_a_part_whose_class_raises_is_named_by_its_key_path(manager, change, where):
     assert manager.create_ab_test(replace(GOOD, **change)) is False
-    assert manager.last_error == f"t1: {where}: {WHY}"
+    assert manager.last_error == f"{manager.flags_file}: t1: {where}: {WHY}"
 
 
 def test_a_whole_test_whose_class_raises_is_refused(manager):
     assert manager.create_ab_test(FakeClass()) is False  # type: ignore[arg-type]
-    assert manager.last_error == "expected an ABTestConfiguration, got FakeClass"
+    assert manager.last_error == (
+        f"{manager.flags_file}: expected an ABTestConfiguration, got FakeClass"
+    )
 
 
 def test_a_configuration_holding_itself_is_judged_once(manager):
