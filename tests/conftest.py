@@ -281,6 +281,19 @@ def bundled_config(tmp_path):
 
 
 @pytest.fixture
+def manager(bundled_config):
+    """A configuration manager serving :func:`bundled_config` for staging, closed after
+    the test (the probe and health tests' manager; a file that needs another manager
+    defines its own ``manager`` fixture, which takes precedence)."""
+    from cfgcore.config.manager import ConfigurationManager
+
+    m = ConfigurationManager(bundled_config, environ={})
+    m.load_environment_config("staging")
+    yield m
+    m.close()
+
+
+@pytest.fixture
 def operator_shell(bundled_config, tmp_path, monkeypatch):
     """The environment an operator runs a printed repair command in (the fleet tests):
     the configuration directory named by $CFGCORE_CONFIG_DIR, no $CONFIG_ENVIRONMENT (so

@@ -18,21 +18,12 @@ import time
 
 import pytest
 
-from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability import http as probe_http
 from cfgcore.observability.http import asgi_app
 from tests.redis_server import wait_for
 
 FLOOD = 200
 OURS = ("cfgcore-probe-report", "cfgcore-probe-scrape")
-
-
-@pytest.fixture
-def manager(bundled_config):
-    m = ConfigurationManager(bundled_config, environ={})
-    m.load_environment_config("staging")
-    yield m
-    m.close()
 
 
 class _Gated:

@@ -16,20 +16,11 @@ import time
 
 import pytest
 
-from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability.http import asgi_app
 from tests.test_asgi_probe_flood import _failing_report, _request, _until
 
 OURS = ("cfgcore-probe-report", "cfgcore-probe-scrape")
 HANG = 120  # seconds after which a request that has not been answered counts as hung
-
-
-@pytest.fixture
-def manager(bundled_config):
-    m = ConfigurationManager(bundled_config, environ={})
-    m.load_environment_config("staging")
-    yield m
-    m.close()
 
 
 async def _status(app, path: str = "/health/ready", method: str = "GET") -> int:

@@ -16,17 +16,8 @@ import urllib.request
 
 import pytest
 
-from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability.http import asgi_app, wsgi_app
 from tests.redis_server import wait_for
-
-
-@pytest.fixture
-def manager(bundled_config):
-    m = ConfigurationManager(bundled_config, environ={})
-    m.load_environment_config("staging")
-    yield m
-    m.close()
 
 
 def _asgi(app, path, root_path=None):

@@ -11,20 +11,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from cfgcore.config.manager import ConfigurationManager
 from tests.test_metrics import value
 
 AGE = "cfgcore_config_watcher_last_tick_age_seconds"
-
-
-@pytest.fixture
-def manager(bundled_config):
-    m = ConfigurationManager(bundled_config, environ={})
-    m.load_environment_config("staging")
-    yield m
-    m.close()
 
 
 def _freshness(m):

@@ -10,13 +10,13 @@ escaped all along."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from cfgcore.cli import main
 from cfgcore.observability.health import Check, HealthReport
+from tests.http_stub import http_server
 
 HOSTILE = {
     "live": True,
@@ -48,13 +48,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def base_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with http_server(_Handler) as url:
+        yield url
 
 
 def _plain(text: str) -> None:

@@ -5,13 +5,13 @@ one-line error saying it is not a cfgcore health report."""
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from cfgcore.cli import main
+from tests.http_stub import http_server
 
 CHUNK = b"x" * 65536
 
@@ -44,13 +44,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def base_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with http_server(_Handler) as url:
+        yield url
 
 
 def test_an_endless_body_is_cut_and_refused(base_url, capsys):

@@ -13,18 +13,9 @@ import threading
 
 import pytest
 
-from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability.http import serve
 
 BURST = 64
-
-
-@pytest.fixture
-def manager(bundled_config):
-    m = ConfigurationManager(bundled_config, environ={})
-    m.load_environment_config("staging")
-    yield m
-    m.close()
 
 
 def _connect_all(port: int, count: int, wait: float) -> int:

@@ -22,14 +22,6 @@ class _Quiet(WSGIRequestHandler):
 
 
 @pytest.fixture
-def manager(bundled_config):
-    m = ConfigurationManager(bundled_config, environ={})
-    m.load_environment_config("staging")
-    yield m
-    m.close()
-
-
-@pytest.fixture
 def wsgi_port(manager):
     server = make_server("127.0.0.1", 0, wsgi_app(manager), handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

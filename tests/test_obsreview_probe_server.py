@@ -12,17 +12,8 @@ import time
 
 import pytest
 
-from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability import http as probe_http
 from cfgcore.observability.http import serve
-
-
-@pytest.fixture
-def manager(bundled_config):
-    m = ConfigurationManager(bundled_config, environ={})
-    m.load_environment_config("staging")
-    yield m
-    m.close()
 
 
 def _get(host: str, port: int, path: str = "/health/live") -> tuple[int, bytes]:
