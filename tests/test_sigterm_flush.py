@@ -9,9 +9,10 @@ Python runs the handler on the main thread only. A SIGTERM the kernel gave to an
 thread (it may, when the main thread has a signal pending) while the main thread waited
 in C (``Event().wait()``, ``join()``) was noted and never handled: the process never
 ended (once in CI). A thread of cfgcore's own now watches for it in every process where
-the handler is cfgcore's, forked children included: through cfgcore's C handler in front
-of CPython's, which leaves the wake-up fd to event loops (trio warned at each run when
-cfgcore held it), or, without the compiled extension, through the wake-up fd."""
+the handler is cfgcore's, forked children included: through a C handler in front of
+CPython's, which leaves the wake-up fd to event loops (trio warned at each run when
+cfgcore held it): cfgcore's own, or, without the compiled extension, faulthandler's
+(that install read the wake-up fd, and an event loop that set its own left it deaf)."""
 
 from __future__ import annotations
 
@@ -142,9 +143,9 @@ def _serve(tmp_path, mode: str = "default", wait: str = "sleep", sigterm: str = 
 
 _CHAINED: list[bool] = []  # the last service's: is the C handler in front of CPython's?
 
-# The two ways the watcher hears SIGTERM: cfgcore's C handler (the compiled extension),
-# or the wake-up fd (a pure-Python install).
-WATCHES = {"c-handler": {}, "wakeup-fd": {"CFGCORE_NO_EXTENSIONS": "1"}}
+# The two C handlers the watcher hears SIGTERM from: cfgcore's (the compiled extension),
+# or faulthandler's (a pure-Python install; it read the wake-up fd before).
+WATCHES = {"c-handler": {}, "pure-python": {"CFGCORE_NO_EXTENSIONS": "1"}}
 
 
 @pytest.fixture(params=list(WATCHES))
@@ -196,33 +197,30 @@ def test_a_sigterm_another_thread_takes_still_flushes_and_ends(tmp_path, wait, w
     # The C-level handler runs on the thread the signal reached and only notes it for
     # the main thread, which sleeps on in Event().wait() or join(): the handler never
     # ran and the process lived on (the default action would have ended it). cfgcore's
-    # watcher reads the signal's byte (from its C handler's pipe, or the wake-up fd)
-    # and starts the flush, whose end wakes the main thread.
+    # watcher reads what the C handler in front of CPython's wrote to its pipe (cfgcore's
+    # or faulthandler's) and starts the flush, whose end wakes the main thread.
     proc, handled, watched = _serve(tmp_path, wait=wait, sigterm="elsewhere", **WATCHES[watch])
     assert handled and watched
-    assert _CHAINED[-1] is (watch == "c-handler")
+    assert _CHAINED[-1]
     assert proc.wait(60) == -signal.SIGTERM
     assert _exposed(tmp_path) == USERS
 
 
 @NEEDS_PTHREAD_KILL
 @pytest.mark.parametrize("mode", ["fd-before", "fd-after"])
-@pytest.mark.skipif(
-    cfgcore.IMPLEMENTATION != "c",
-    reason="no compiled extension built here: "
-    "a pure-Python install watches through the wake-up fd (the loop's)",
-)
-def test_an_event_loops_wake_up_fd_leaves_the_c_handler_hearing(tmp_path, mode):
+def test_an_event_loops_wake_up_fd_leaves_the_c_handler_hearing(tmp_path, mode, watch):
     """An event loop holds the process's one wake-up fd (asyncio's add_signal_handler,
     trio), taken before cfgcore arms its handler or after. The watcher that read the
     wake-up fd either never started (it stays the loop's) or went deaf once the loop
     took it over: a SIGTERM another thread took while the main thread slept in C was
-    never handled. cfgcore's C handler writes to its own pipe, whoever holds the fd.
-    (A pure-Python install still reads the wake-up fd: there the handler alone serves.)"""
-    proc, handled, watched = _serve(tmp_path, mode, wait="event", sigterm="elsewhere")
-    assert handled and watched and _CHAINED[-1]
+    never handled. The C handler writes to cfgcore's own pipe, whoever holds the fd: in
+    a pure-Python install too, which still read the wake-up fd (both modes failed)."""
+    proc, handled, watched = _serve(tmp_path, mode, wait="event", sigterm="elsewhere",
+                                    **WATCHES[watch])  # fmt: skip
+    assert handled and watched
     assert proc.wait(60) == -signal.SIGTERM
     assert _exposed(tmp_path) == USERS
+    assert _CHAINED[-1]
 
 
 @pytest.mark.parametrize("sigterm", ["", pytest.param("elsewhere", marks=NEEDS_PTHREAD_KILL)])
@@ -325,8 +323,8 @@ def test_a_forked_child_watches_a_pipe_of_its_own(tmp_path, watch):
 
 def test_a_wake_up_fd_already_held_stays_its_holders(watch):
     """An event loop's wake-up fd (asyncio's add_signal_handler, trio) set before cfgcore
-    arms its handler is not taken over: the fd stays the loop's. cfgcore's C handler
-    watches all the same; a pure-Python install does not watch then."""
+    arms its handler is not taken over: the fd stays the loop's. The watch runs all the
+    same, in a pure-Python install too (it did not watch then)."""
     code = textwrap.dedent(
         """
         import os, signal, threading
@@ -344,8 +342,36 @@ def test_a_wake_up_fd_already_held_stays_its_holders(watch):
         [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC, **WATCHES[watch]},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    watched = watch == "c-handler"
-    assert out.stdout.split() == ["True", str(not watched), str(watched), "True"], out.stderr
+    assert out.stdout.split() == ["True", "False", "True", "True"], out.stderr
+
+
+def test_the_watch_leaves_the_wake_up_fd_unset(watch):
+    """Armed with nothing holding the wake-up fd, the watch leaves it so: an application
+    setting its own (``signal.set_wakeup_fd`` answers the fd it replaces: trio warns
+    when that is not -1) finds none, and keeps it; the watch goes on writing to its own
+    pipe. A pure-Python install held it: the application's replaced cfgcore's (the
+    watch went deaf) and an asyncio loop's close set it to -1 (deaf for good)."""
+    code = textwrap.dedent(
+        """
+        import asyncio, os, signal
+        import cfgcore.dynamic_config  # (arms the exit hooks and the SIGTERM handler)
+        from cfgcore.runtime import forks
+        held = signal.set_wakeup_fd(-1)
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        replaced = signal.set_wakeup_fd(w)
+        loop = asyncio.new_event_loop()  # takes it for its own signal handler, then
+        loop.add_signal_handler(signal.SIGUSR1, lambda: None)  # gives it back (-1)
+        loop.close()
+        print(held, replaced, forks._watch is not None, forks._chained,
+              forks._watched_fd() == forks._watch[2], signal.set_wakeup_fd(-1))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC, **WATCHES[watch]},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.split() == ["-1", "-1", "True", "True", "True", "-1"], out.stderr
 
 
 def _trio_run(env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -371,25 +397,16 @@ def _trio_run(env: dict[str, str]) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-@pytest.mark.skipif(cfgcore.IMPLEMENTATION != "c", reason="no compiled extension built here")
-def test_trio_runs_under_warnings_as_errors_with_the_watch_armed():
+def test_trio_runs_under_warnings_as_errors_with_the_watch_armed(watch):
     """trio takes the wake-up fd at each ``trio.run()`` and warns when it finds one held
     (a RuntimeWarning; under ``-W error`` the run fails with TrioInternalError). The
     watch, armed before, holds no wake-up fd: each run starts clean, and the watch still
-    writes to its own pipe afterwards."""
+    writes to its own pipe afterwards. A pure-Python install's watch held it: trio
+    warned, and failed under ``-W error``."""
     pytest.importorskip("trio")
-    out = _trio_run({})
+    out = _trio_run(WATCHES[watch])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ran", "True", "ran", "True"]
-
-
-def test_trio_warns_once_a_pure_python_watch_holds_the_wake_up_fd():
-    """The documented limit of a pure-Python install: its watcher holds the wake-up fd,
-    so trio warns, and fails under ``-W error``; docs/operations tell the workaround."""
-    pytest.importorskip("trio")
-    out = _trio_run(WATCHES["wakeup-fd"])
-    assert out.returncode != 0 and "collided with another library" in out.stderr, out.stderr
-    assert "ran" not in out.stdout
 
 
 @pytest.mark.skipif(cfgcore.IMPLEMENTATION != "c", reason="no compiled extension built here")
@@ -450,3 +467,57 @@ def test_the_c_handler_writes_the_pipe_then_runs_pythons_and_gives_way():
         "unwatched 3 [] -1",
         "replaced False 4 []",
     ], out.stderr
+
+
+PURE_FORKS = textwrap.dedent(
+    """
+    import faulthandler, os, signal, sys, threading, time
+    if sys.argv[1] == "registered":  # an application's, before cfgcore is imported
+        faulthandler.register(signal.SIGTERM, chain=True)
+    import cfgcore.dynamic_config  # (arms the exit hooks and the SIGTERM handler)
+    from cfgcore.runtime import forks
+    assert forks._via == "faulthandler", forks._via
+    if sys.argv[1] == "default":  # the application sets SIGTERM back to the default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    elif sys.argv[1] == "own":
+        signal.signal(signal.SIGTERM, lambda *a: os._exit(7))
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)  # (a SIGTERM dropped: the child lives on, and fails the test)
+        def elsewhere():
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        threading.Thread(target=elsewhere).start()
+        while True:
+            time.sleep(0.01)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not hasattr(signal, "pthread_kill"), reason="needs fork"
+)
+@pytest.mark.parametrize(
+    "mode, ends",
+    [
+        ("cfgcore", -signal.SIGTERM),
+        ("default", -signal.SIGTERM),
+        ("own", 7),
+        ("registered", -signal.SIGTERM),
+    ],  # fmt: skip
+)
+def test_a_pure_python_watch_never_drops_a_childs_sigterm(mode, ends):
+    """faulthandler's registration is dropped in a forked child (it wrote to the
+    parent's pipe) only where that cannot leave CPython's handler in front of a Python
+    handler that is the default: CPython drops each SIGTERM then ("ignored due to race
+    condition"). Whatever SIGTERM's handler is (cfgcore's, set back to the default, the
+    application's), the child's SIGTERM does what that handler says; and an application's
+    own faulthandler registration, found when cfgcore arms, leaves cfgcore's handler
+    whole."""
+    out = subprocess.run(
+        [sys.executable, "-c", PURE_FORKS, mode],
+        env={**os.environ, "PYTHONPATH": SRC, **WATCHES["pure-python"]},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.split() == [str(ends)], out.stderr

@@ -94,6 +94,10 @@ class ConfigFlags:
         self.appeared = False
         self._lock = threading.Lock()
         self._holds = False  # this manager holds self._live (released by close())
+        self._closed = False  # close() was called: a set opened from now on is not held
+        # What a closed manager still hears of its set (see close()): held here, as the
+        # set holds its subscribers weakly.
+        self._pairing = _Pairing(manager)
         self.record_usage: bool | None = None  # None: $CFGCORE_USAGE decides
         self._usage: Any = None  # the usage recorder this manager holds (released by close())
         # The refusal the live set told this manager last (audited then): see told().
@@ -163,6 +167,8 @@ class ConfigFlags:
                     for refusal in live.take_start_refusals("config"):
                         if manager is not None:
                             manager._error_event(refusal, "load")
+        if self._closed:  # (opened by a read after close(): served, never held)
+            self._let_go()
         return self._live
 
     def _appeared(self, placeholder: Any, live: LiveFlags, url: str) -> None:
@@ -260,11 +266,21 @@ class ConfigFlags:
     def close(self) -> None:
         """Let go of the shared live set (the last holder's release stops its watcher
         or fleet follower and closes the store); the engine keeps serving the flags it
-        has."""
+        has, and another manager still holding the set may change them: the manager's
+        :meth:`~cfgcore.config.manager.ConfigurationManager.pinned` pair follows such a
+        change as :attr:`engine` does (its listeners and audit log hear nothing more).
+        A set first opened after this (a read of a manager closed before it served
+        flags) serves its document and is let go of at once: nothing is left to close."""
+        with self._lock:
+            self._closed = True
+        self._let_go()
+
+    def _let_go(self) -> None:
         with self._lock:  # once: a second close() must not release another's hold
             live, holds, self._holds = self._live, self._holds, False
             usage, self._usage = self._usage, None
         if live is not None and holds:
+            live.subscribe(self._pairing)  # (first: no document goes live unpaired)
             remove_owner = getattr(live.store, "remove_owner", None)
             if remove_owner is not None:
                 remove_owner(self)
@@ -355,6 +371,27 @@ class ConfigFlags:
         if manager is not None:
             manager._error_event(error, source)
             self._told = error
+
+
+class _Pairing:
+    """A closed manager's subscription to its flag set: each document that goes live
+    pairs with the manager's configuration for :meth:`pinned()
+    <cfgcore.config.manager.ConfigurationManager.pinned>`, as while it was open; changes
+    and refusals are no longer told to its listeners or audit log."""
+
+    def __init__(self, manager: ConfigurationManager) -> None:
+        self._manager = weakref.ref(manager)
+
+    def flags_serving(self, new: Any) -> None:
+        manager = self._manager()
+        if manager is not None:
+            manager._pair_up()
+
+    def flags_changed(self, old: Any, new: Any, source: str, doc: Any, initiator: Any) -> None:
+        return None
+
+    def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
+        return None
 
 
 def _own(store: Any, flags: ConfigFlags) -> None:

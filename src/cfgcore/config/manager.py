@@ -814,8 +814,13 @@ class ConfigurationManager(ConfigView):
         Never waits on a change under way: the pair is set in one assignment each time
         either half goes live (:meth:`_pair_up`), so a request reads it while a large
         flag document compiles or a fleet store is written, and gets the pair that
-        served before until the new one is live whole. After :meth:`close` it answers the
-        last pair this manager served (nothing follows changes any more)."""
+        served before until the new one is live whole.
+
+        After :meth:`close` it keeps answering, never raising (a closing process still
+        serves the requests under way), and what it answers is what :meth:`get` and
+        :attr:`flags` serve: the configuration this manager last activated (no watcher
+        follows the files any more) and the flags its engine serves, which another
+        manager still holding the same store may change (paired as before)."""
         pair, flags = self._pair, self._flags
         if pair is not None and pair[0].version and pair[1] is not None:
             live = flags._live  # (serving_engine() inlined: this is the request path)
@@ -948,8 +953,11 @@ class ConfigurationManager(ConfigView):
     def close(self) -> None:
         """Stop watchers (the thread and the asyncio one) and background listener threads,
         and let go of the flag set (its fleet follower stops with the last manager).
-        Reads keep serving the last configuration; :meth:`health` reports not ready from
-        here on (a closing process should get no new traffic)."""
+        Reads (:meth:`get`, :attr:`flags`, :meth:`pinned`) keep serving the last
+        configuration and the flags its engine serves, and never raise for the close;
+        :meth:`health` reports not ready from here on (a closing process should get no
+        new traffic). A read that opens the flag set after this (the manager never
+        served flags before) serves its document without holding the set open."""
         self.closed = True
         self.reloader.close()
         self._flags.close()

@@ -57,11 +57,15 @@ error``) takes it as if cfgcore were not there, and the watch goes on hearing SI
 meanwhile. Whoever sets SIGTERM's handler again (``signal.signal``, an event loop's
 handler for SIGTERM itself) replaces cfgcore's C handler with CPython's: that handler
 decides, and the watcher hears nothing more. Without the compiled extension (a
-pure-Python install, ``CFGCORE_NO_EXTENSIONS``) the watcher reads the wake-up fd
-instead, taken only while no one holds it (an event loop's stays theirs, and the
-handler alone serves then); a loop that takes it later leaves the watcher deaf, and
-trio warns at each run: a trio application there installs its own SIGTERM handler
-before cfgcore is imported, or sets ``CFGCORE_SIGTERM_FLUSH=0``.
+pure-Python install, ``CFGCORE_NO_EXTENSIONS``) the C handler in front of CPython's is
+:func:`faulthandler.register`'s for SIGTERM (``chain=True``), which writes the threads'
+stacks to cfgcore's pipe and then calls CPython's handler: the same watch, the wake-up
+fd left alone the same way (it held the wake-up fd before: an event loop that set its
+own later left the watcher deaf, and trio warned at each run). faulthandler keeps one
+registration per signal: an application that registers SIGTERM with it after cfgcore
+takes it over, and the watcher hears nothing more, as for a handler set again. Only
+where neither handler can be set (not POSIX) does the watcher read the wake-up fd,
+taken while no one holds it.
 
 A SIGTERM that reaches a forked child before the interpreter has set itself up there
 is lost: CPython discards the signals its handler caught until then (it cannot tell
@@ -93,6 +97,7 @@ from __future__ import annotations
 import _thread
 import atexit
 import contextlib
+import faulthandler
 import functools
 import importlib
 import logging
@@ -242,10 +247,12 @@ def _flush_then_end() -> None:
 _END_SECONDS = 5.0  # how long the main thread's handler may take to end the process
 
 
-# The pipe this process watches for SIGTERM: (pid, read end, write end), written by
-# cfgcore's C handler (_chained) or, without it, as the wake-up fd.
+# The pipe this process watches for SIGTERM: (pid, read end, write end), written by a
+# C handler in front of CPython's (_chained: cfgcore's, or faulthandler's in a
+# pure-Python install, _via says which) or, without one, as the wake-up fd.
 _watch: tuple[int, int, int] | None = None
 _chained = False
+_via = ""  # "c": cfgcore._eval.sigterm_watch; "faulthandler"; "": the wake-up fd
 
 
 def _watch_sigterm() -> None:
@@ -255,9 +262,11 @@ def _watch_sigterm() -> None:
     again in a forked child (:func:`_repair_child`) and a ``multiprocessing`` child
     (:func:`_arm_child`), on the main thread while the handler is ours. Once per
     process. The signal's byte comes from cfgcore's C handler in front of CPython's
-    (:func:`cfgcore._eval.sigterm_watch`); without the compiled extension, from the
+    (:func:`cfgcore._eval.sigterm_watch`); without the compiled extension, from
+    :func:`faulthandler.register`'s C handler, chained to CPython's in the same way
+    (:func:`_faulthandler_watch`); where neither is available (not POSIX), from the
     wake-up fd, taken only while no one (an event loop) holds it."""
-    global _watch, _chained
+    global _watch, _chained, _via
     if _watch is not None and _watch[0] == os.getpid():
         return
     if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
@@ -267,7 +276,8 @@ def _watch_sigterm() -> None:
     r, w = os.pipe()
     try:
         os.set_blocking(w, False)  # (a handler never waits on a full pipe)
-        chained = _chain_sigterm(w)
+        via = _chain_sigterm(w)
+        chained = bool(via)
         if not chained:
             old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
     except (ValueError, OSError):  # an embedded interpreter, say
@@ -279,14 +289,14 @@ def _watch_sigterm() -> None:
         os.close(r)
         os.close(w)
         return
-    _watch, _chained = (os.getpid(), r, w), chained
-    threading.Thread(target=_read_wakeups, args=(r,), name="cfgcore-sigterm-watch",
-                     daemon=True).start()  # fmt: skip
+    _watch, _chained, _via = (os.getpid(), r, w), chained, via
+    threading.Thread(target=_read_wakeups, args=(r, via == "faulthandler"),
+                     name="cfgcore-sigterm-watch", daemon=True).start()  # fmt: skip
 
 
 def _compiled_watch() -> Any:
     """The compiled extension's SIGTERM handler functions, or None (a pure-Python
-    install, or ``CFGCORE_NO_EXTENSIONS``: the wake-up fd serves)."""
+    install, or ``CFGCORE_NO_EXTENSIONS``: faulthandler's handler serves)."""
     try:
         from cfgcore import _compat
     except ImportError:  # (armed while cfgcore itself is still being imported)
@@ -295,17 +305,46 @@ def _compiled_watch() -> Any:
     return impl if hasattr(impl, "sigterm_watch") else None
 
 
-def _chain_sigterm(w: int) -> bool:
-    """Have cfgcore's C handler write SIGTERM's number to ``w``: False where it cannot
-    (OSError when sigaction fails)."""
+def _chain_sigterm(w: int) -> str:
+    """Have a C handler in front of CPython's write to ``w`` on each SIGTERM: "c"
+    (cfgcore's), "faulthandler" (without the compiled extension), or "" where neither
+    can (OSError when sigaction fails)."""
     compiled = _compiled_watch()
-    return compiled is not None and bool(compiled.sigterm_watch(w))
+    if compiled is not None:
+        return "c" if compiled.sigterm_watch(w) else ""
+    return "faulthandler" if _faulthandler_watch(w) else ""
+
+
+def _faulthandler_watch(w: int) -> bool:
+    """A pure-Python install's C handler in front of CPython's: :func:`faulthandler.register`
+    for SIGTERM with ``chain=True`` writes the stacks of the process's threads to ``w``
+    (any bytes: a SIGTERM; the watcher reads them as such), on whichever thread the
+    signal reached, then calls CPython's handler, as cfgcore's compiled handler does
+    with one byte. It holds no wake-up fd. Called while SIGTERM's handler is cfgcore's
+    (so its C handler is CPython's, which faulthandler chains to). False where
+    faulthandler cannot register a signal (not POSIX: the wake-up fd serves).
+
+    faulthandler keeps one registration per signal. One still there (this process's
+    before a fork, or an application's, whose handler ``signal.signal`` replaced when
+    cfgcore installed its own) is dropped first, and CPython's handler set again at
+    once: dropping it puts back the action it found, which serves a SIGTERM for that
+    moment (the default ends the process, CPython's runs cfgcore's handler)."""
+    if not hasattr(faulthandler, "register"):
+        return False
+    unregister: Any = faulthandler.unregister  # (True when one was registered: typeshed says None)
+    if unregister(signal.SIGTERM):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    faulthandler.register(signal.SIGTERM, file=w, all_threads=True, chain=True)
+    return True
 
 
 def _watched_fd() -> int:
     """The fd SIGTERM's number is written to now for this process's watcher (-1: none):
     the C handler's, or, without it, the wake-up fd (read on the main thread only; it
-    may be another library's). For tests and debugging."""
+    may be another library's). faulthandler's cannot be read back: its pipe while
+    SIGTERM's Python handler is cfgcore's. For tests and debugging."""
+    if _via == "faulthandler":
+        return _watch[2] if _watch is not None and _handler_is_ours() else -1
     if _chained:
         compiled = _compiled_watch()
         if compiled is None or not compiled.sigterm_chained():
@@ -316,10 +355,11 @@ def _watched_fd() -> int:
     return held
 
 
-def _read_wakeups(r: int) -> None:
+def _read_wakeups(r: int, any_byte: bool = False) -> None:
     # cfgcore's C handler writes SIGTERM's number to this pipe (or Python the number of
     # each signal it catches, to the wake-up fd), on whichever thread the signal
-    # reached, before any Python handler runs.
+    # reached, before any Python handler runs. faulthandler's (any_byte) writes text,
+    # and only for SIGTERM.
     while True:
         try:
             data = os.read(r, 512)
@@ -329,7 +369,8 @@ def _read_wakeups(r: int) -> None:
             return
         # Only while the handler is cfgcore's: one the application installed since
         # decides what its SIGTERM does (the wake-up fd stays ours unless it takes it).
-        if signal.SIGTERM in data and not _flush_done and _handler_is_ours():
+        heard = any_byte or signal.SIGTERM in data
+        if heard and not _flush_done and _handler_is_ours():
             _start_flush()
 
 
@@ -345,16 +386,18 @@ def _unwatch_inherited() -> None:
     the flush there). Told to write nothing first, then closed: a signal's byte must
     never land in a file that reuses the fd. The child then watches a pipe of its own
     (:func:`_repair_child`)."""
-    global _watch, _chained
+    global _watch, _chained, _via
     if _watch is None or _watch[0] == os.getpid():
         return
     _, r, w = _watch
     _watch = None
     if _chained:
-        _chained = False
+        via, _chained, _via = _via, False, ""
         compiled = _compiled_watch()
-        if compiled is not None:
+        if via == "c" and compiled is not None:
             compiled.sigterm_unwatch()  # (before the pipe is closed: see the docstring)
+        elif via == "faulthandler" and not _unregister_faulthandler():
+            return  # (w stays open: see _unregister_faulthandler)
         for fd in (r, w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -368,6 +411,24 @@ def _unwatch_inherited() -> None:
     for fd in (r, w):
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+def _unregister_faulthandler() -> bool:
+    """Drop the parent's faulthandler registration for SIGTERM in a forked child (SIGTERM
+    blocked), so nothing writes to the parent's pipe: True once done. Not while SIGTERM's
+    Python handler is the default or ignored: ``signal.signal`` set that action over
+    faulthandler's, and dropping the registration would put CPython's handler back
+    (which then drops each SIGTERM, "ignored due to race condition"); the registration
+    writes nothing then, and the pipe's write end stays open, never reused."""
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):  # pragma: no cover - no SIGTERM here
+        return False
+    if handler in (signal.SIG_DFL, signal.SIG_IGN, None):
+        return False
+    faulthandler.unregister(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, handler)  # (CPython's C handler for it, whatever was put back)
+    return True
 
 
 class _SigintAtExit:
