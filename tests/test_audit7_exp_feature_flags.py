@@ -49,8 +49,8 @@ class Hostile(Enum):
         (Hostile.EMPTY, "must be a non-empty string"),
         (Hostile.SURROGATE, "not valid Unicode"),
         ("beta_\ud800", "not valid Unicode"),
-        (Hostile.LAYER, "flags.__layer__.mine: reserved for experiment layers"),
-        ("__layer__.x", "flags.__layer__.x: reserved for experiment layers"),
+        (Hostile.LAYER, 'flags["__layer__.mine"]: reserved for experiment layers'),
+        ("__layer__.x", 'flags["__layer__.x"]: reserved for experiment layers'),
         (Hostile.ELIGIBLE, "reserved for experiment layers"),
     ],
 )

@@ -2157,7 +2157,7 @@ class ABTests:
         that keeps its changes in this process (``persist=False``), which writes no
         file: its refusals are key paths and messages, as a problem about a value
         passed in code is (:class:`~cfgcore.errors.Problem`)."""
-        return self.manager.flags_file if self.manager.persist else None
+        return self.manager._where
 
     def _reject(self, problems: Sequence[str | Problem], *, logged: bool = True) -> bool:
         """False, the refusal in ``last_problems`` (each naming :attr:`_file`, in place
@@ -2165,10 +2165,8 @@ class ABTests:
         file a ``persist=False`` manager started from) and ``last_error`` (the store
         named once, then each problem)."""
         file = self._file
-        store = self.manager._live.store
-        ours = {None, self.manager.flags_file, store.url, getattr(store, "path", None)}
         kept = [(Problem(path="", message=p) if isinstance(p, str) else p) for p in problems]
-        kept = [dataclasses.replace(p, file=file) if p.file in ours else p for p in kept]
+        kept = self.manager._named(kept)
         self.manager.last_problems = kept
         shown = "; ".join(
             str(dataclasses.replace(p, file=None) if p.file == file else p) for p in kept

@@ -37,6 +37,7 @@ A/B tests are described in :mod:`cfgcore.experiments.abtest`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import math
@@ -60,7 +61,13 @@ from cfgcore._numbers import (
 )
 from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
-from cfgcore.errors import ConfigError, Problem, format_key_path, printable_name
+from cfgcore.errors import (
+    ConfigError,
+    Problem,
+    child_key_path,
+    key_segment,
+    printable_name,
+)
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.event_ids import event_id_text
 from cfgcore.experiments.exposures import (
@@ -661,27 +668,57 @@ class DynamicConfigurationManager:
         is not True/False (``"false"`` would be truthy), or a non-boolean flag.
         """
         key = flag_key(flag)
-        if is_internal_flag(key):
-            raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
+        self._refuse_internal(key)
         self._refuse_non_switch(key, enabled)
         # A number by its value, never a bool (float(True) rolled the flag out to 1 % of
         # users) nor text ("50" is the caller's to parse: cfgcore._numbers).
         pct = real_number(rollout_percentage)
         if pct is None or not 0.0 <= pct <= 100.0:
-            raise ConfigError(
-                f"{self.flags_file}: flags.{key}.rollout_percentage: must be a number within "
-                f"0..100, got {shown(rollout_percentage)}"
+            raise self._refused(
+                (key, "rollout_percentage"),
+                f"must be a number within 0..100, got {shown(rollout_percentage)}",
             )
 
-        self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
+        self._mutate(rollout_change(key, bool(enabled), pct, self._where), "set_feature_flag")
+
+    @property
+    def _where(self) -> str | None:
+        """What a refused change names as its file: the flag store the manager writes
+        (:attr:`flags_file`); None for one that keeps its changes in this process
+        (``persist=False``), which writes no file: its refusals are key paths and
+        messages, as a problem about a value passed in code is
+        (:class:`~cfgcore.errors.Problem`)."""
+        return self.flags_file if self.persist else None
+
+    def _refused(self, path: tuple[Any, ...], message: str) -> ConfigError:
+        """The refusal of an argument: the key path ``flags.KEY...`` it would have
+        changed (``path``: the flag key, then the fields and indexes below it, a key
+        the dotted form cannot show quoted) and ``message``, naming :attr:`_where`."""
+        at = child_key_path("flags", path[0]) + "".join(map(key_segment, path[1:]))
+        return ConfigError([Problem(path=at, message=message, file=self._where)])
+
+    def _named(self, problems: Iterable[Problem]) -> list[Problem]:
+        """``problems`` with every name of the store they were found in (none, its URL,
+        its file, the document a ``persist=False`` manager's private copy started from,
+        ``memory://...``) replaced by :attr:`_where`: a refusal names the store once,
+        as the user knows it, and a ``persist=False`` manager's none. A problem that
+        names another file (a secret reference's) keeps it."""
+        store = self._live.store
+        ours = {None, self.flags_file, store.url, getattr(store, "path", None)}
+        if store.kind == "memory":
+            ours.add(getattr(store, "origin", None))
+        where = self._where
+        return [dataclasses.replace(p, file=where) if p.file in ours else p for p in problems]
+
+    def _refuse_internal(self, key: str) -> None:
+        if is_internal_flag(key):
+            raise self._refused((key,), "reserved for experiment layers")
 
     def _refuse_non_switch(self, key: str, enabled: Any) -> None:
         # bool("false") is True: a flag switched "off" from a form or a CLI string would
         # go on for everyone. Only true/false (or 1/0) are switches.
         if type(enabled) is not bool and not (type(enabled) is int and enabled in (0, 1)):
-            raise ConfigError(
-                f"{self.flags_file}: flags.{key}.enabled: must be true or false, got {enabled!r}"
-            )
+            raise self._refused((key, "enabled"), f"must be true or false, got {enabled!r}")
 
     @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
     def register_custom_feature_flag(
@@ -694,17 +731,13 @@ class DynamicConfigurationManager:
         ConfigError.
         """
         key = flag_key(flag)
-        if is_internal_flag(key):
-            # derive_flags replaces such flags: it was "created" (True) and never served.
-            raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
+        # derive_flags replaces such flags: it was "created" (True) and never served.
+        self._refuse_internal(key)
         # null would be persisted and refused on load; a str subclass is stored as the
         # text it holds (msgspec refuses to write one), a lone surrogate is no text.
         text = exact_name(description)
         if text is None:
-            raise ConfigError(
-                f"{self.flags_file}: {format_key_path(('flags', key, 'description'))}: "
-                "must be a string (no lone surrogate)"
-            )
+            raise self._refused((key, "description"), "must be a string (no lone surrogate)")
         description = text
         self._refuse_non_switch(key, enabled)
         if isinstance(flag, Enum):
@@ -726,21 +759,21 @@ class DynamicConfigurationManager:
         """
         key = flag_key(flag)
         pres: list[str | Prerequisite] = []
-        at = format_key_path(("flags", key, "prerequisites"))
+        at = (key, "prerequisites")
         if isinstance(depends_on, str | Enum):
             # One flag: a str iterated by character asked for a flag per letter.
             depends_on = [depends_on]
         elif not isinstance(depends_on, Iterable):
-            raise ConfigError(
-                f"{self.flags_file}: {at}: expected flags (or (flag, variant) pairs), "
-                f"got a {type(depends_on).__name__}"
+            raise self._refused(
+                at,
+                f"expected flags (or (flag, variant) pairs), got a {type(depends_on).__name__}",
             )
         for i, dep in enumerate(depends_on):
             if isinstance(dep, tuple):
                 if len(dep) != 2:
-                    raise ConfigError(
-                        f"{self.flags_file}: {at}[{i}]: expected a flag or a (flag, variant) "
-                        f"pair, got a tuple of {len(dep)}"
+                    raise self._refused(
+                        (*at, i),
+                        f"expected a flag or a (flag, variant) pair, got a tuple of {len(dep)}",
                     )
                 # A variant is named as a flag is: an Enum member by its value, a str
                 # subclass by its text (str() of either named another variant).
@@ -748,15 +781,16 @@ class DynamicConfigurationManager:
                 variant = exact_name(name)
                 if variant is None:
                     got = repr(name)[:60] if type(name) is str else f"a {type(name).__name__}"
-                    raise ConfigError(
-                        f"{self.flags_file}: {at}[{i}].variant: must be a variant name "
-                        f"(a string, no lone surrogate), got {printable_name(got)}"
+                    raise self._refused(
+                        (*at, i, "variant"),
+                        "must be a variant name (a string, no lone surrogate), "
+                        f"got {printable_name(got)}",
                     )
                 pres.append(Prerequisite(flag=flag_key(dep[0]), variant=variant))
             else:
                 pres.append(flag_key(dep))
 
-        self._mutate(dependencies_change(key, pres, self.flags_file), "set_flag_dependencies")
+        self._mutate(dependencies_change(key, pres, self._where), "set_flag_dependencies")
 
     @guarded("flag.delete", lambda self, flag, **kw: _flag_target(flag))
     def delete_feature_flag(self, flag: Any, *, actor: str | None = None) -> bool:
@@ -769,10 +803,9 @@ class DynamicConfigurationManager:
         and nothing is written. Audited and announced like any flag change.
         """
         key = flag_key(flag)
-        if is_internal_flag(key):
-            raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
+        self._refuse_internal(key)
         try:
-            self._mutate(delete_change(key, self.flags_file), "delete_feature_flag")
+            self._mutate(delete_change(key, self._where), "delete_feature_flag")
         except UnknownFlagError:
             return False
         self._custom.pop(key, None)
@@ -1210,7 +1243,15 @@ class DynamicConfigurationManager:
         the snapshot written (which may differ from what ``change`` made: a test the
         fleet's guardrail stop register holds stopped is written stopped)."""
         who = actor or current_actor()
-        return self._live.update(change, source=source, actor=who, initiator=self)[1]
+        try:
+            return self._live.update(change, source=source, actor=who, initiator=self)[1]
+        except ConfigError as exc:
+            # Named as this manager's other refusals are (the store's URL, memory://...
+            # for persist=False, is no name its user knows); the same exception.
+            named = self._named(exc.problems)
+            if named != exc.problems:
+                exc.relocate(named)
+            raise
 
     def save(self) -> None:
         """Write the live flags to the store now (atomically)."""

@@ -120,19 +120,21 @@ def with_rollout(flag: Flag, pct: float) -> Flag:
     return msgspec.structs.replace(flag, rules=rules, default=default)
 
 
-def rollout_change(key: str, enabled: bool, pct: float, where: str) -> Change:
+def rollout_change(key: str, enabled: bool, pct: float, where: str | None) -> Change:
     """The change ``set_feature_flag`` makes: ``key`` on or off, rolled out to ``pct``
-    percent of the users its rules let through (created when unknown)."""
+    percent of the users its rules let through (created when unknown). ``where``: the
+    file its refusal names (None: none, a manager that writes no file)."""
 
     def change(snap: Snapshot) -> Snapshot:
         old = snap.flags.get(key)
         if old is None:
             old = Flag(description="created by set_feature_flag")
         elif key in snap.experiments or not is_boolean(old):
-            raise ConfigError(
-                f"{where}: flags.{key}: not a boolean feature flag "
-                "(use the A/B test API for multivariate flags)"
-            )
+            raise ConfigError([Problem(
+                child_key_path("flags", key),
+                "not a boolean feature flag (use the A/B test API for multivariate flags)",
+                file=where,
+            )])  # fmt: skip
         new = msgspec.structs.replace(with_rollout(old, pct), enabled=enabled)
         return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
 
@@ -151,13 +153,14 @@ def custom_flag_change(key: str, description: str, enabled: bool) -> Change:
     return change
 
 
-def dependencies_change(key: str, pres: list[str | Prerequisite], where: str) -> Change:
-    """The change ``set_flag_dependencies`` makes: ``key``'s prerequisites."""
+def dependencies_change(key: str, pres: list[str | Prerequisite], where: str | None) -> Change:
+    """The change ``set_flag_dependencies`` makes: ``key``'s prerequisites (``where``:
+    as :func:`rollout_change`'s)."""
 
     def change(snap: Snapshot) -> Snapshot:
         old = snap.flags.get(key)
         if old is None:
-            raise ConfigError(f"{where}: flags.{key}: unknown flag")
+            raise ConfigError([Problem(child_key_path("flags", key), "unknown flag", file=where)])
         new = msgspec.structs.replace(old, prerequisites=pres)
         return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
 
@@ -171,7 +174,7 @@ class FlagInUseError(ConfigError):
     (``"flag checkout_v2 (prerequisite)"``); the message names them all.
     """
 
-    def __init__(self, flag: str, dependents: list[str], where: str) -> None:
+    def __init__(self, flag: str, dependents: list[str], where: str | None) -> None:
         self.flag = flag
         self.dependents = list(dependents)
         message = "cannot delete: still used by " + ", ".join(self.dependents)
@@ -200,7 +203,7 @@ def flag_dependents(snap: Snapshot, key: str) -> list[str]:
     return found
 
 
-def delete_change(key: str, where: str) -> Change:
+def delete_change(key: str, where: str | None) -> Change:
     """The change ``delete_feature_flag`` makes: ``key`` removed. Refused (the store
     writes nothing) with :class:`FlagInUseError` while anything depends on it, and with
     :class:`UnknownFlagError` when the newest document has no such flag."""

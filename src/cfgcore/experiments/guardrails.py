@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from cfgcore.errors import ConfigError, printable_lines, printable_name
+from cfgcore.errors import ConfigError, Problem, child_key_path, printable_lines, printable_name
 from cfgcore.experiments.abtest import ANY_RUN, check_record, run_of
 from cfgcore.experiments.exposures import (
     Exposure,
@@ -438,8 +438,9 @@ class Guardrails:
         meta = self.manager._tests.get(test_name) if isinstance(test_name, str) else None
         if meta is None:
             raise ConfigError(
-                f"{self.manager.flags_file}: experiments.{test_name}: unknown A/B test"
-            )
+                [Problem(child_key_path("experiments", test_name), "unknown A/B test",
+                         file=self.manager._where)]
+            )  # fmt: skip
         check_record(test_name, meta, self.manager.flags_file)
         if self.manager.exposures is not None:
             self.manager.exposures.flush()

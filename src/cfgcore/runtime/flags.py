@@ -619,7 +619,14 @@ class LiveFlags:
         """Record a refused document and tell the subscribers (which audit it), all but
         ``initiator``: the subscriber whose own read was refused reports that itself."""
         with deferred_delivery(), self._lock:
-            self.last_error = exc
+            if not (isinstance(exc, StopRegisterError) and self.document_refused):
+                # An entry of the stop register passed over refuses no document: a
+                # document refusal standing stays what last_error says (health's flags
+                # check, cfgcore_flags_last_document_rejected, the next read of that
+                # document not judged again) until the store holds another document;
+                # the entry is said by the store's stop_register_problem, and told to
+                # the subscribers below (audited) all the same.
+                self.last_error = exc
             if isinstance(exc, StopRegisterError):  # the store logged it (not a document)
                 # Nor counted as a refused document: the document it came with went live
                 # (the store counts the entry in cfgcore_flag_store_stop_entries_rejected_total),
@@ -814,7 +821,7 @@ class LiveFlags:
         when it could not be read) for ``exc``, unless its refusal stands already (told
         then): what the set stands on is returned."""
         with deferred_delivery(), self._lock:
-            standing = self.last_error
+            standing = self.last_error if self.document_refused else None
             if standing is not None and key == self._rejected:
                 return standing
             self._rejected = key
@@ -856,7 +863,7 @@ class LiveFlags:
         refused last."""
         if self.back_to_live(key):
             return True
-        return self.last_error is not None and key == self._rejected
+        return self.document_refused and key == self._rejected
 
     def _on_stored(self, doc: FlagDocument) -> None:
         """A newer document from the store's watcher (another process or machine)."""

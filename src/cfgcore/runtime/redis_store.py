@@ -3261,9 +3261,8 @@ class RedisFlagStore(RedisFollower):
         try:
             content, writer = _stop_signed(entry)
             self.keys.verify_stop(
-                self.stops_key, test, content, writer, entry.get("signature"),
-                f"{self.url} ({self.stops_key})",
-            )  # fmt: skip
+                self.stops_key, test, content, writer, entry.get("signature"), self.url
+            )
         except ConfigError as exc:
             verdict: Any = exc
         else:

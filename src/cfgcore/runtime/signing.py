@@ -447,11 +447,14 @@ class FleetKeys:
         self, key: str, test: str, content: bytes, writer: bytes, envelope: Any, origin: str
     ) -> None:
         """Nothing when ``envelope`` is a valid signature of entry ``test`` of the
-        guardrail stop register ``key`` by a trusted key; ConfigError saying why."""
+        guardrail stop register ``key`` by a trusted key; ConfigError saying why, naming
+        the store ``origin`` as its file and the register and the entry in its message
+        (as every refusal of a stop register entry does)."""
         shown = test if len(test) <= 80 and test.isprintable() else test[:77] + "..."
         self._verify(
             lambda kid: stop_message(kid, key, test, content, writer),
-            envelope, f"guardrail stop entry {shown!r}", "guardrail stop entries",
+            envelope, f"the guardrail stop register {key}: guardrail stop entry {shown!r}",
+            "guardrail stop entries",
             "entry (changed after it was signed, or signed for another test or "
             "namespace)", origin,
         )  # fmt: skip
