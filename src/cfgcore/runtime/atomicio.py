@@ -341,7 +341,9 @@ def atomic_write(
     and a new file, or one replacing a symlink or anything else, gets ``0o644`` minus
     the umask. An existing regular file's owner and group are kept as far as the
     writer may give them (root rewriting a service's ``root:app`` 0640 file must not
-    leave it ``root:root``, which the service cannot read).
+    leave it ``root:root``, which the service cannot read), except another user's in a
+    directory every user may create files in (``/tmp``), which anyone may have put
+    there: the new file is the writer's, its mode without write access for others.
 
     >>> atomic_write("/tmp/cfgcore-doc.txt", b"hello")
     """
@@ -357,9 +359,11 @@ def atomic_write(
     with contextlib.suppress(FileNotFoundError):
         st = os.lstat(target)
         if stat.S_ISREG(st.st_mode):
-            owner = (st.st_uid, st.st_gid)
+            planted = _maybe_planted(st, directory)
+            owner = None if planted else (st.st_uid, st.st_gid)
             if mode is None:
-                mode = st.st_mode & 0o777
+                # (one anyone may have put there lends no write access to others)
+                mode = st.st_mode & (0o755 if planted else 0o777)
     # A new file without an explicit mode is created 0o644 and the kernel applies the
     # umask: reading the umask (os.umask twice) would briefly set it process-wide,
     # and another thread creating a file in that window would get it world-writable.
@@ -388,6 +392,20 @@ def atomic_write(
             os.unlink(tmp)
         raise
     fsync_dir(directory)
+
+
+def _maybe_planted(st: os.stat_result, directory: str) -> bool:
+    """Whether the file ``st`` (its lstat) in ``directory`` may be one another user put
+    there for a writer to take over: another user's (not root's or this one's) in a
+    directory every user may create files in (``/tmp``). Root replaces it there
+    (the sticky bit stops others only), and keeping its owner and mode gave the new
+    file to whoever made the name first, writable by them (or by everyone)."""
+    if not hasattr(os, "geteuid") or st.st_uid in (0, os.geteuid()):
+        return False
+    try:
+        return bool(os.stat(directory).st_mode & stat.S_IWOTH) and not _read_only(directory)
+    except OSError:
+        return False
 
 
 def _keep_owner(fd: int, owner: tuple[int, int]) -> None:
