@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from typing import Any
 
@@ -238,18 +239,37 @@ def write_together(directory: str, items: list[tuple[str, bytes]], *, replace: b
 
 
 def recover(directory: str) -> None:
-    """Roll back what a run that crashed while writing left half done (see above)."""
+    """Roll back what a run that crashed while writing left half done (see above).
+
+    Only a staging directory a run of this user made (``mkdtemp``: this user's, no one
+    else may write in it) is rolled back and removed: in a directory others may create
+    files in (a shared, sticky one), another user's, with a plan and "backups" of their
+    own, made a run replace or remove any file of the directory with what they chose."""
     try:
         names = [n for n in os.listdir(directory) if n.startswith(STAGE_PREFIX)]
     except OSError:
         return
     for name in names:
         stage = os.path.join(directory, name)
-        if os.path.islink(stage) or not os.path.isdir(stage):
+        if not _own_stage(stage):
             continue
         if os.path.lexists(os.path.join(stage, PLAN)):
             _roll_back(directory, stage)
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _own_stage(stage: str) -> bool:
+    """Whether ``stage`` is a directory (not a link to one) of this user that no one
+    else may write in, as ``mkdtemp`` makes it."""
+    try:
+        st = os.lstat(stage)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    if os.name == "nt" or not hasattr(os, "geteuid"):  # pragma: no cover - no POSIX owners
+        return True
+    return st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _roll_back(directory: str, stage: str) -> None:

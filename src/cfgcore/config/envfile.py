@@ -113,8 +113,9 @@ def _warn_ignored(path: str, why: str) -> None:
 def untrusted(path: str) -> str:
     """Why the ``.env`` file ``path`` may hold anyone's values (``""``: it may not):
     writable by every user, in a directory that lets anyone replace it, or in one every
-    user may create files in (``/tmp``) and made by another user than this one or root."""
-    from cfgcore.runtime.atomicio import _read_only, rewritable_by_all
+    user may create files in (``/tmp``) and made by another user than this one or root
+    (:func:`cfgcore.runtime.atomicio.rewritable_by_all`, as for key and policy files)."""
+    from cfgcore.runtime.atomicio import rewritable_by_all
 
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return ""
@@ -122,22 +123,7 @@ def untrusted(path: str) -> str:
         st = os.stat(path)
     except OSError:
         return ""  # reading it says why
-    why = rewritable_by_all(path, st)
-    if why:
-        return why
-    directory = os.path.dirname(os.path.realpath(path))
-    try:
-        dst = os.stat(directory)
-    except OSError:
-        return ""
-    if (
-        dst.st_mode & stat.S_IWOTH
-        and st.st_uid not in (0, os.geteuid())
-        and not _read_only(directory)
-    ):
-        return (f"its directory {directory} lets every user create files, and this one "
-                f"belongs to uid {st.st_uid}")  # fmt: skip
-    return ""
+    return rewritable_by_all(path, st)
 
 
 class EnvironWithFile(Mapping[str, str]):

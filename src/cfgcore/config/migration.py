@@ -31,7 +31,9 @@ key over the earlier, and both are reported.
 
 Bad input raises :class:`cfgcore.ConfigError` naming the file and line: binary or
 non-UTF-8 content, files over ``max_bytes``, duplicate keys and lines that cannot be
-parsed (every problem of the file at once).
+parsed (every problem of the file at once), and a key whose dotted path (where the
+mapping puts it) would nest its value deeper than a configuration file may
+(:data:`~cfgcore.config.files.MAX_DEPTH` levels).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ from typing import Any
 
 import msgspec.inspect as mi
 
+from cfgcore.config.files import MAX_DEPTH
 from cfgcore.config.legacy_formats import (
+    _TOO_DEEP,
     DEFAULT_MAX_BYTES,
     LEGACY_FORMATS,
     LegacyEntry,
@@ -533,6 +537,26 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
 # ----------------------------------------------------------------------------- migrator
 
 
+def _deepest_level(path: str, value: Any) -> int:
+    """The level of the deepest mapping or list ``value`` set at the dotted ``path``
+    makes (the level :func:`cfgcore.config.files.tree_problem` judges: the top level's is
+    0); iterative."""
+    deepest = path.count(".")  # the mapping holding the last part
+    stack: list[tuple[Any, int]] = [(value, deepest + 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            stack += [(v, level + 1) for v in (node.values() if isinstance(node, dict) else node)]
+    return deepest
+
+
+def _cut_path(path: str) -> str:
+    """A dotted path of a deep key as a problem names it: its first six parts."""
+    parts = path.split(".")
+    return format_key_path(parts[:6]) + (".…" if len(parts) > 6 else "")
+
+
 def _set(tree: dict[str, Any], path: str, value: Any) -> str | None:
     """Set a dotted path; the clashing path if a value sits where a section must go."""
     parts = path.split(".")
@@ -627,6 +651,16 @@ class LegacyConfigMigrator:
             if problem:
                 report.untyped[target] = problem
             placed[target] = (key, value)
+        # A dotted key is as many levels of the tree: refused past what a configuration
+        # file may nest, as a nested JSON/YAML legacy file is (every later step recurses;
+        # the file written would load nowhere).
+        deep = [
+            Problem(_cut_path(target), _TOO_DEEP, file=name, line=report.lines.get(key) or None)
+            for target, (key, value) in placed.items()
+            if _deepest_level(target, value) >= MAX_DEPTH
+        ]
+        if deep:
+            raise ConfigError(deep)
         config: dict[str, Any] = {}
         for target, (key, value) in placed.items():
             clash = _set(config, target, value)

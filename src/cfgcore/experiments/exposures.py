@@ -473,12 +473,49 @@ def recover_appends(journal: str) -> bool:
 
 
 def _read_journal(journal: str) -> bytes | None:
+    """The journal's bytes (None: there is none). A journal names the files its
+    take-back rewrites and the record of ingested inputs it writes, at any path: one
+    that is not this user's, root's or its directory owner's (as an ingest run as root
+    leaves it), or a symlink, is refused (ConfigError naming it): another user who may
+    create files in the state directory (a shared, sticky one) made every later ingest
+    and report cut lines out of any file its user may write, and write the record
+    anywhere."""
+    try:
+        st = os.lstat(journal)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=journal) from None
+    why = _foreign_journal(journal, st)
+    if why:
+        raise ConfigError(
+            f"journal of an unfinished ingest refused: {why}, and a journal names the "
+            "files its take-back rewrites; not taken back (its owner's next ingest or "
+            "report takes it back; else remove it)",
+            file=journal,
+        )
     try:
         return read_regular(journal)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=journal) from None
+
+
+def _foreign_journal(journal: str, st: os.stat_result) -> str:
+    """Why the journal ``journal`` (``st``: its lstat) is not one an ingest of this
+    service wrote (``""``: it may be)."""
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symlink (an ingest writes its journal as a file)"
+    if not hasattr(os, "geteuid"):  # pragma: no cover - no POSIX owners
+        return ""
+    try:
+        home = os.stat(os.path.dirname(os.path.abspath(journal))).st_uid
+    except OSError:
+        home = None
+    if st.st_uid in _owners() or st.st_uid == home:
+        return ""
+    return f"it belongs to uid {st.st_uid}, not to this user, root or its directory's owner"
 
 
 def _take_back(

@@ -33,6 +33,7 @@ __all__ = [
     "read_regular",
     "read_regular_fd",
     "replaceable_by_all",
+    "trust_fix",
 ]
 
 
@@ -252,34 +253,60 @@ def replaceable_by_all(path: str) -> str:
 
     A directory every user may write without the sticky bit lets anyone rename what it
     holds: ``path``'s own directory, and any directory above it (a subdirectory renamed
-    away and made again). Checked on the way to ``path`` as written and as resolved
-    (a symlink's own directory counts too)."""
+    away and made again). One every user may create files in (``/tmp``, sticky) lets
+    anyone be first to make a name there: what it holds on the way to ``path`` (the
+    file, a symlink to it, a directory above it) must then be this user's or root's, as
+    whoever made it may replace or rewrite it (a policy or key file another user left
+    in ``/tmp``, or in a directory they made there, was theirs to fill). Checked on the
+    way to ``path`` as written and as resolved (a symlink's own directory counts too)."""
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return ""
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for start in (os.path.abspath(path), os.path.realpath(path)):
-        directory = os.path.dirname(start)
-        while directory not in seen:
-            seen.add(directory)
+        entry, directory = start, os.path.dirname(start)
+        while (directory, entry) not in seen:
+            seen.add((directory, entry))
             try:
                 st = os.stat(directory)
             except OSError:
                 st = None
-            if (
-                st is not None
-                and st.st_mode & stat.S_IWOTH
-                and not st.st_mode & stat.S_ISVTX
-                and not _read_only(directory)
-            ):
+            if st is not None and st.st_mode & stat.S_IWOTH and not _read_only(directory):
                 own = directory == os.path.dirname(start)
                 where = "its directory" if own else "the directory"
-                return (
-                    f"{where} {directory} is writable by every user (mode "
-                    f"{stat.S_IMODE(st.st_mode):04o}), so anyone may replace "
-                    + ("it" if own else "what it holds, and it")
-                )
-            directory = os.path.dirname(directory)
+                if not st.st_mode & stat.S_ISVTX:
+                    return (
+                        f"{where} {directory} is writable by every user (mode "
+                        f"{stat.S_IMODE(st.st_mode):04o}), so anyone may replace "
+                        + ("it" if own else "what it holds, and it")
+                    )
+                owner = _owner(entry)
+                if owner is not None and owner not in (0, os.geteuid()):
+                    what = "this one" if own else f"{os.path.basename(entry)} in it"
+                    return (
+                        f"{where} {directory} {_CREATE_BY_ALL}, and {what} belongs to uid {owner}"
+                    )
+            entry, directory = directory, os.path.dirname(directory)
     return ""
+
+
+def trust_fix(why: str) -> str:
+    """What makes a file :func:`rewritable_by_all` refused for ``why`` trusted again."""
+    if _CREATE_BY_ALL in why:
+        return "keep it in a directory other users cannot write, owned by this user or root"
+    return "chmod o-w"
+
+
+# How replaceable_by_all names a directory every user may create files in.
+_CREATE_BY_ALL = "lets every user create files"
+
+
+def _owner(path: str) -> int | None:
+    """The uid owning ``path`` itself (a symlink's own, not its target's); None when it
+    cannot be stat'ed (reading it says why)."""
+    try:
+        return os.lstat(path).st_uid
+    except OSError:
+        return None
 
 
 def _read_only(directory: str) -> bool:
@@ -314,7 +341,9 @@ def atomic_write(
     and a new file, or one replacing a symlink or anything else, gets ``0o644`` minus
     the umask. An existing regular file's owner and group are kept as far as the
     writer may give them (root rewriting a service's ``root:app`` 0640 file must not
-    leave it ``root:root``, which the service cannot read).
+    leave it ``root:root``, which the service cannot read), except another user's in a
+    directory every user may create files in (``/tmp``), which anyone may have put
+    there: the new file is the writer's, its mode without write access for others.
 
     >>> atomic_write("/tmp/cfgcore-doc.txt", b"hello")
     """
@@ -330,9 +359,11 @@ def atomic_write(
     with contextlib.suppress(FileNotFoundError):
         st = os.lstat(target)
         if stat.S_ISREG(st.st_mode):
-            owner = (st.st_uid, st.st_gid)
+            planted = _maybe_planted(st, directory)
+            owner = None if planted else (st.st_uid, st.st_gid)
             if mode is None:
-                mode = st.st_mode & 0o777
+                # (one anyone may have put there lends no write access to others)
+                mode = st.st_mode & (0o755 if planted else 0o777)
     # A new file without an explicit mode is created 0o644 and the kernel applies the
     # umask: reading the umask (os.umask twice) would briefly set it process-wide,
     # and another thread creating a file in that window would get it world-writable.
@@ -361,6 +392,20 @@ def atomic_write(
             os.unlink(tmp)
         raise
     fsync_dir(directory)
+
+
+def _maybe_planted(st: os.stat_result, directory: str) -> bool:
+    """Whether the file ``st`` (its lstat) in ``directory`` may be one another user put
+    there for a writer to take over: another user's (not root's or this one's) in a
+    directory every user may create files in (``/tmp``). Root replaces it there
+    (the sticky bit stops others only), and keeping its owner and mode gave the new
+    file to whoever made the name first, writable by them (or by everyone)."""
+    if not hasattr(os, "geteuid") or st.st_uid in (0, os.geteuid()):
+        return False
+    try:
+        return bool(os.stat(directory).st_mode & stat.S_IWOTH) and not _read_only(directory)
+    except OSError:
+        return False
 
 
 def _keep_owner(fd: int, owner: tuple[int, int]) -> None:

@@ -10,7 +10,9 @@ With an access policy loaded (:func:`set_policy`, or a file named by
 ``CFGCORE_ACCESS_POLICY``), a change the actor's roles do not allow raises
 ``PermissionError``, changes nothing and is audited as ``denied``. A policy file that
 every local user may rewrite (world-writable, or in a world-writable directory without
-the sticky bit) is refused, and with it every change.
+the sticky bit), or that another user made in a directory every user may create files
+in (``/tmp``; a symlink or a directory of theirs on the way too), is refused, and with
+it every change.
 
 The policy guards the change APIs and the CLI commands built on them; it is not a
 sandbox for code running in the same process. ``manager.dynamic.store``,
@@ -274,17 +276,20 @@ def get_policy() -> AccessPolicy | None:
 
 def _refuse_writable_by_all(path: str, st: os.stat_result) -> None:
     """A policy any local user can rewrite (the file, or a directory that lets anyone
-    replace it: world-writable without the sticky bit) grants whatever they like:
-    refuse it, as ssh and sudo refuse such files."""
+    replace it: world-writable without the sticky bit), or another user's in a directory
+    every user may create files in (anyone could have been first to make it), grants
+    whatever they like: refuse it, as ssh and sudo refuse such files."""
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return
     # Every directory above it too (only its own was: one writable by every user higher
     # up let anyone rename the policy's directory away and make their own).
-    from cfgcore.runtime.atomicio import rewritable_by_all
+    from cfgcore.runtime.atomicio import rewritable_by_all, trust_fix
 
     why = rewritable_by_all(path, st)
     if why:
-        raise ConfigError(f"access policy refused: {why}; refusing changes (chmod o-w)", file=path)
+        raise ConfigError(
+            f"access policy refused: {why}; refusing changes ({trust_fix(why)})", file=path
+        )
 
 
 def resolve_actor(actor: str | None) -> str:

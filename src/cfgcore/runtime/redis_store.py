@@ -143,7 +143,7 @@ from urllib.parse import quote
 import msgspec
 
 from cfgcore._numbers import shown, whole_number
-from cfgcore.errors import ConfigError, StopRegisterError
+from cfgcore.errors import ConfigError, StopRegisterError, printable_name
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import MAX_READ_BYTES, FileLock, atomic_write, read_regular
 from cfgcore.runtime.flagstore import (
@@ -1051,6 +1051,25 @@ def _writer(actor: str | None) -> dict[str, Any]:
     return writer
 
 
+def _refuse_open_ca(parsed: Any) -> None:
+    """A CA file (``ssl_ca_certs=``) every local user may rewrite or replace, or another
+    user's in a directory every user may create files in, trusts whatever server they
+    choose: ConfigError naming the option, as a key or policy file so is refused
+    (:func:`cfgcore.runtime.atomicio.rewritable_by_all`)."""
+    from cfgcore.runtime.atomicio import rewritable_by_all, trust_fix
+
+    ca = parsed.options.get("ssl_ca_certs")
+    if ca is None:
+        return
+    why = rewritable_by_all(os.fspath(ca))
+    if why:
+        raise ConfigError(
+            f"ssl_ca_certs={printable_name(ca)} refused: {why}, and whoever can put a "
+            f"certificate there is trusted as the Redis server ({trust_fix(why)})",
+            file=parsed.redacted(),
+        )
+
+
 class RedisFlagStore(RedisFollower):
     """The flag document in Redis, shared by every process that opens the same URL.
 
@@ -1100,6 +1119,7 @@ class RedisFlagStore(RedisFollower):
         gives it (one or the other, or both alike): a whole number from 1,000 to
         10,000,000; :data:`cfgcore.snapshot.MAX_MSGPACK_ITEMS` (1,000,000) by default."""
         self._parsed = parse_redis_url(url)
+        _refuse_open_ca(self._parsed)
         if credential_provider is not None:
             p = self._parsed
             if p.username is not None or p.password is not None or ("password_file" in p.options):

@@ -792,7 +792,8 @@ def _refuse_writable_by_all(path: str) -> None:
     """A key file any local user can rewrite lets them put their own key first: every
     value encrypted or re-encrypted (``cfgcore secrets rotate``) from then on is theirs
     to read. Refused, like a world-writable directory without the sticky bit above it
-    (anyone may replace the file)."""
+    (anyone may replace the file), and another user's file in a directory every user
+    may create files in (anyone could have been first to make it)."""
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return
 
@@ -801,13 +802,13 @@ def _refuse_writable_by_all(path: str) -> None:
     except OSError:
         return  # reading it says why
     # (every directory above it too, not only its own: see replaceable_by_all)
-    from cfgcore.runtime.atomicio import rewritable_by_all
+    from cfgcore.runtime.atomicio import rewritable_by_all, trust_fix
 
     why = rewritable_by_all(path, st)
     if why:
         raise ConfigError(
             f"key file refused: {why}, and whoever can put a key first reads every value "
-            "encrypted from then on (chmod o-w)",
+            f"encrypted from then on ({trust_fix(why)})",
             file=path,
         )
 

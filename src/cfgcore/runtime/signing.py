@@ -184,11 +184,12 @@ class _Signer:
 def _read_key_file(path: str, *, private: bool) -> list[tuple[int, str]]:
     """The key lines of ``path`` (line number, text), comments and blank lines left out.
 
-    Refused when every local user may rewrite or replace it (they would put their own
+    Refused when every local user may rewrite or replace it, or another user made it in
+    a directory every user may create files in (they would put their own
     key there: sign the fleet's documents, or be trusted by its followers); a private key
     every local user may read is warned about, as ``cfgcore secrets`` does for its keys.
     """
-    from cfgcore.runtime.atomicio import read_regular, rewritable_by_all
+    from cfgcore.runtime.atomicio import read_regular, rewritable_by_all, trust_fix
 
     what = "signing key file" if private else "verification key file"
     if os.name != "nt":
@@ -203,7 +204,7 @@ def _read_key_file(path: str, *, private: bool) -> list[tuple[int, str]]:
                     f"{what} refused: {why}, and whoever can put a key there "
                     + ("signs documents every follower serves" if private
                        else "is trusted by this process")
-                    + " (chmod o-w)",
+                    + f" ({trust_fix(why)})",
                     file=path,
                 )  # fmt: skip
             seen = (os.path.abspath(path), st.st_ino, st.st_mode)
