@@ -1093,6 +1093,173 @@ def moved_from_records(doc: Snapshot, now: float, file: str | None = None) -> li
     return moved_users(recorded, doc, now, file)
 
 
+def rules_ahead_of_split(
+    old: Snapshot | None, new: Snapshot, now: float, file: str | None = None
+) -> list[Problem]:
+    """Warnings (never refusals) for the rules document ``new`` places ahead of a
+    running A/B test's split: a rule there takes the users it matches before the split
+    is reached, so users the test enrolled get its answer instead of their variant. A
+    targeting change, not refused (docs/experiments.md), but told: one Problem per
+    rule, at its key path, naming the test and what share of its traffic the rule can
+    take (exact for a rollout bucketed as the split is), else that it can take any
+    enrolled user matching its condition.
+
+    ``old``: the document served before this one goes live; a rule it had ahead of the
+    split already is told again only when something it reads changes (a flag its
+    condition's ``prerequisite`` names, a segment it uses): ``set_feature_flag`` on
+    that flag widens or narrows the rule. Removing a rule, a rule after the split, a
+    test not running (not served yet, stopped, a flag switched off) or made a new run
+    (a later ``since``) and a test new in ``new`` give nothing. ``old`` None (``cfgcore
+    validate`` of a file: nothing to compare with): every rule ahead of a running
+    test's split is told, as the test's own flag has none."""
+    problems: list[Problem] = []
+    for name, meta in new.experiments.items():
+        flag = new.flags.get(name)
+        first = flag.rules[0] if isinstance(flag, Flag) and flag.rules else None
+        if first is None or first.split is not None or first.buckets is not None:
+            continue  # its split first (a test's own flag, the usual case), or none
+        try:
+            served = _served_split(name, flag)
+        except (TypeError, AttributeError):
+            continue  # a malformed flag: the compiler refuses it
+        if flag is None or served is None or served[0] == 0 or not flag.enabled:
+            continue  # (a test's own flag has no rule ahead of its split: the usual case)
+        if not isinstance(meta, Mapping) or status_of(meta) != "active":
+            continue
+        was = meta if old is None else old.experiments.get(name)
+        if not isinstance(was, Mapping) or not has_served(was, now):
+            continue  # new in this document, or not served yet: nobody is enrolled
+        if old is not None and _restarted(was, meta):
+            continue
+        at, (i, split, bucketing) = child_key_path("flags", name), served
+        earlier: list[Any] = []
+        if old is not None:
+            before = old.flags.get(name)
+            try:
+                was_split = _served_split(name, before)
+            except (TypeError, AttributeError):
+                was_split = None
+            if before is not None and was_split is not None:
+                earlier = list(before.rules[: was_split[0]])
+        for j, rule in enumerate(flag.rules[:i]):
+            kept = next((k for k, r in enumerate(earlier) if same(r, rule)), None)
+            if kept is not None:
+                del earlier[kept]
+                assert old is not None  # (earlier is empty without it)
+                changed = _changed_inputs(rule, old, new)
+                if not changed:
+                    continue  # as it was: told when it went live
+                why = f", {changed}, which this document changes (so do the users it takes)"
+            else:
+                why = "" if old is None else ", added or changed by this document"
+            reach = _reach(rule, flag, split, bucketing)
+            problems.append(Problem(
+                path=f"{at}.rules[{j}]",
+                message=(
+                    f"A/B test {name!r} is running, and this rule of its flag comes ahead "
+                    f"of its split ({at}.rules[{i}]){why}: {reach}. Users it takes get "
+                    "its answer instead of the variant the test enrolled them in (a "
+                    "targeting change, not refused; put the rule after the split to "
+                    "leave the test's users alone)"
+                ),
+                file=file,
+                kind="flags",
+            ))  # fmt: skip
+    return problems
+
+
+def _changed_inputs(rule: Rule, old: Snapshot, new: Snapshot) -> str:
+    """What ``rule``'s condition reads that differs between ``old`` and ``new`` (a
+    flag named by a ``prerequisite``, a segment it uses, theirs included), as words;
+    ``""`` when nothing does."""
+    flags: list[str] = []
+    segments: list[str] = []
+    stack = [rule.when]
+    while stack:
+        c = stack.pop()
+        if not isinstance(c, Condition):
+            continue
+        pre = c.prerequisite
+        key = pre if isinstance(pre, str) else getattr(pre, "flag", None)
+        if isinstance(key, str) and key not in flags:
+            flags.append(key)
+        if isinstance(c.segment, str) and c.segment not in segments:
+            segments.append(c.segment)
+            stack.append(new.segments.get(c.segment))
+        stack.extend(c.all or ())
+        stack.extend(c.any or ())
+        stack.append(c.not_)
+    what = [f"flag {k!r:.60}" for k in flags if not same(old.flags.get(k), new.flags.get(k))]
+    what += [
+        f"segment {s!r:.60}" for s in segments if not same(old.segments.get(s), new.segments.get(s))
+    ]
+    return f"its condition reads {' and '.join(what)}" if what else ""
+
+
+def _served_as(variant: Any) -> str:
+    if variant == NO_VARIANT:
+        return "no variant (out of the test)"
+    return f"{variant!r:.60}"
+
+
+def _reach(rule: Rule, flag: Flag, split: Mapping[str, Any], bucketing: tuple[Any, ...]) -> str:
+    """What share of a test's traffic ``rule`` (ahead of its split) can take, in words:
+    a percentage when it can be computed (a rollout; exact, with the users it moves,
+    when bucketed as the split is), else "any enrolled user matching its condition"."""
+    conditional = rule.when is not None or bool(rule.gates)
+    matching = " (those of them matching its condition)" if conditional else ""
+    if rule.buckets is not None and rule.hash is not None:
+        try:
+            space = int(rule.hash.space)
+            width = sum(int(w) for v, w in rule.buckets if v is not None)
+            share = min(max(width, 0), space) / space
+        except (TypeError, ValueError, ZeroDivisionError):
+            return "it can take any enrolled user matching its condition"
+        return (
+            f"it can take about {share:.3%} of the test's traffic{matching} (its own "
+            "buckets, hashed otherwise than the split)"
+        )
+    serve = _served_as(rule.serve)
+    if rule.rollout is None:
+        if not conditional:
+            return f"it takes every enrolled user (no condition, no rollout), serving them {serve}"
+        return f"it can take any enrolled user matching its condition, serving them {serve}"
+    try:
+        cut = round(float(rule.rollout) * (BUCKETS // 100))
+    except (TypeError, ValueError, OverflowError):
+        return f"it can take any enrolled user matching its condition, serving them {serve}"
+    cut = min(max(cut, 0), BUCKETS)
+    take = cut / BUCKETS
+    by = rule.bucket_by or flag.bucket_by or list(DEFAULT_BUCKET_BY)
+    _salt, split_by, _scheme, split_hash, split_buckets = bucketing
+    same_buckets = split_hash is None and split_buckets is None
+    if tuple([by] if isinstance(by, str) else by) != split_by or not same_buckets:
+        return (
+            f"it can take about {take:.3%} of the test's traffic{matching} (its rollout, "
+            f"bucketed otherwise than the split), serving them {serve}"
+        )
+    # Bucketed as the split is (the flag's salt and hashing): the rollout takes the
+    # buckets below its cut, which the split gave to the variants it covers there.
+    moved, pos = 0, 0
+    try:
+        ranges = _ranges(split)
+    except (TypeError, ValueError):
+        ranges = []
+    for end, variant in ranges:
+        top = min(end, cut)
+        if top > pos and variant != rule.serve:
+            moved += top - pos
+        pos = max(pos, end)
+        if pos >= cut:
+            break
+    upto = "up to " if conditional else ""
+    return (
+        f"it can take {upto}{take:.3%} of the test's traffic{matching} (its rollout, "
+        f"bucketed as the split is: the buckets below {take:.3%}), serving them {serve}: "
+        f"{upto}{moved / BUCKETS:.3%} of its users would get {serve} instead of their variant"
+    )
+
+
 def has_served(meta: Mapping[str, Any], now: float) -> bool:
     """Whether a stored test has served its variants: its window opened while it was
     active (a test stopped before it opened, or created and not started, has not), or
