@@ -1115,8 +1115,9 @@ def rules_ahead_of_split(
     problems: list[Problem] = []
     for name, meta in new.experiments.items():
         flag = new.flags.get(name)
-        first = flag.rules[0] if isinstance(flag, Flag) and flag.rules else None
-        if first is None or first.split is not None or first.buckets is not None:
+        rules = flag.rules if isinstance(flag, Flag) else None
+        first = rules[0] if isinstance(rules, list) and rules else None
+        if not isinstance(first, Rule) or first.split is not None or first.buckets is not None:
             continue  # its split first (a test's own flag, the usual case), or none
         try:
             served = _served_split(name, flag)
@@ -1142,6 +1143,8 @@ def rules_ahead_of_split(
             if before is not None and was_split is not None:
                 earlier = list(before.rules[: was_split[0]])
         for j, rule in enumerate(flag.rules[:i]):
+            if not isinstance(rule, Rule):
+                continue  # (a document built in Python: the compiler refuses it)
             kept = next((k for k, r in enumerate(earlier) if same(r, rule)), None)
             if kept is not None:
                 del earlier[kept]
