@@ -323,3 +323,32 @@ def test_a_configuration_managers_reload_audits_it(tmp_path, monkeypatch, config
     (entry,) = [e for e in AuditLog.read(tmp_path / "audit0.jsonl") if e.get("kind") == "flags"]
     (text,) = entry["warnings"]
     assert "flags.checkout.rules[0]" in text and "10.000% of the test's traffic" in text
+
+
+def test_a_prerequisite_put_on_a_running_tests_flag_is_warned(tmp_path, impl, caplog):
+    """``set_flag_dependencies`` on a running test's flag (or a prerequisite written by
+    hand) is checked before its split: users for whom it does not hold leave the test.
+    Told when it is added and when the flag it reads changes, not while it stands."""
+    m = _manager(tmp_path, impl)
+    try:
+        m.register_custom_feature_flag("beta", enabled=False)
+        assert m.create_ab_test(_test()), m.last_error
+        before = _variants(m)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="cfgcore"):
+            m.set_flag_dependencies(TEST, ["beta"])
+        (text,) = _warnings(caplog)
+        assert "flags.checkout.prerequisites[0]" in text and "'beta'" in text, text
+        assert "out of the test" in text, text
+        assert all(v is None for v in _variants(m).values())  # all of them left the test
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="cfgcore"):
+            m.set_feature_flag("other", True)
+            assert _warnings(caplog) == []
+            m.set_feature_flag("beta", True, 100.0)
+            (text,) = _warnings(caplog)
+        assert "flags.checkout.prerequisites[0]" in text and "which this document changes" in text
+        assert _variants(m) == before  # back in the test, each with their variant
+        assert [e["path"] for e in _audited(m)] == ["flags.checkout", "flags.beta"]
+    finally:
+        m.close()

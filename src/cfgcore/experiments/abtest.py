@@ -72,10 +72,10 @@ from cfgcore.errors import (
     python_key,
     python_key_segment,
 )
-from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
+from cfgcore.experiments.layers import allocate_layer_slice, is_internal_flag, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
-from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot, same
+from cfgcore.snapshot import Condition, Flag, Prerequisite, Rule, Schedule, Snapshot, same
 from cfgcore.validation.structure import describe
 
 if TYPE_CHECKING:
@@ -1102,7 +1102,9 @@ def rules_ahead_of_split(
     targeting change, not refused (docs/experiments.md), but told: one Problem per
     rule, at its key path, naming the test and what share of its traffic the rule can
     take (exact for a rollout bucketed as the split is), else that it can take any
-    enrolled user matching its condition.
+    enrolled user matching its condition. A ``prerequisites`` entry of the test's flag
+    (other than the layers' and the holdout's) is checked before any rule: users for
+    whom it does not hold leave the test (no variant), told the same way at its path.
 
     ``old``: the document served before this one goes live; a rule it had ahead of the
     split already is told again only when something it reads changes (a flag its
@@ -1115,16 +1117,20 @@ def rules_ahead_of_split(
     problems: list[Problem] = []
     for name, meta in new.experiments.items():
         flag = new.flags.get(name)
-        rules = flag.rules if isinstance(flag, Flag) else None
+        if not isinstance(flag, Flag):
+            continue
+        rules, pres = flag.rules, _own_prerequisites(flag)
         first = rules[0] if isinstance(rules, list) and rules else None
-        if not isinstance(first, Rule) or first.split is not None or first.buckets is not None:
-            continue  # its split first (a test's own flag, the usual case), or none
+        if not pres and (
+            not isinstance(first, Rule) or first.split is not None or first.buckets is not None
+        ):
+            continue  # its split first, nothing before it (a test's own flag: the usual case)
         try:
             served = _served_split(name, flag)
         except (TypeError, AttributeError):
             continue  # a malformed flag: the compiler refuses it
-        if flag is None or served is None or served[0] == 0 or not flag.enabled:
-            continue  # (a test's own flag has no rule ahead of its split: the usual case)
+        if served is None or not flag.enabled:
+            continue
         if not isinstance(meta, Mapping) or status_of(meta) != "active":
             continue
         was = meta if old is None else old.experiments.get(name)
@@ -1134,14 +1140,41 @@ def rules_ahead_of_split(
             continue
         at, (i, split, bucketing) = child_key_path("flags", name), served
         earlier: list[Any] = []
+        earlier_pres: list[Any] = []
         if old is not None:
             before = old.flags.get(name)
             try:
                 was_split = _served_split(name, before)
             except (TypeError, AttributeError):
                 was_split = None
-            if before is not None and was_split is not None:
+            if isinstance(before, Flag) and was_split is not None:
                 earlier = list(before.rules[: was_split[0]])
+                earlier_pres = [p for _, p in _own_prerequisites(before)]
+        for k, pre in pres:
+            target = pre if isinstance(pre, str) else pre.flag
+            kept = next((n for n, p in enumerate(earlier_pres) if same(p, pre)), None)
+            if kept is not None:
+                del earlier_pres[kept]
+                assert old is not None  # (earlier_pres is empty without it)
+                if same(old.flags.get(target), new.flags.get(target)):
+                    continue  # as it was: told when it went live
+                why = (f", it reads flag {target!r:.60}, which this document changes (so do "
+                       "the users it takes)")  # fmt: skip
+            else:
+                why = "" if old is None else ", added or changed by this document"
+            problems.append(Problem(
+                path=f"{at}.prerequisites[{k}]",
+                message=(
+                    f"A/B test {name!r} is running, and this prerequisite of its flag is "
+                    f"checked ahead of its split ({at}.rules[{i}]){why}: it can take any "
+                    f"enrolled user for whom it does not hold (flag {target!r:.60}) out of "
+                    "the test: no variant, as outside the test, their later events not "
+                    "recorded (a targeting change, not refused; remove the prerequisite to "
+                    "leave the test's users alone)"
+                ),
+                file=file,
+                kind="flags",
+            ))  # fmt: skip
         for j, rule in enumerate(flag.rules[:i]):
             if not isinstance(rule, Rule):
                 continue  # (a document built in Python: the compiler refuses it)
@@ -1169,6 +1202,17 @@ def rules_ahead_of_split(
                 kind="flags",
             ))  # fmt: skip
     return problems
+
+
+def _own_prerequisites(flag: Flag) -> list[tuple[int, str | Prerequisite]]:
+    """``[(index, prerequisite)]`` of ``flag``'s prerequisites other than those the
+    experiment layers and the holdout derive (:func:`~cfgcore.experiments.layers.derive_flags`)."""
+    out: list[tuple[int, str | Prerequisite]] = []
+    for k, pre in enumerate(flag.prerequisites if isinstance(flag.prerequisites, list) else ()):
+        target = pre if isinstance(pre, str) else getattr(pre, "flag", None)
+        if isinstance(target, str) and not is_internal_flag(target):
+            out.append((k, pre))
+    return out
 
 
 def _changed_inputs(rule: Rule, old: Snapshot, new: Snapshot) -> str:
