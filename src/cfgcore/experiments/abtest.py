@@ -954,6 +954,9 @@ def moved_users(
                     if share:
                         found.append((f"{where}.split", f"this split would move {share:.3%} "
                                       "of its users to another variant"))  # fmt: skip
+                    if isinstance(base, Mapping):
+                        found += _later_splits(name, old.flags.get(name),
+                                               new.flags.get(name), base)  # fmt: skip
             fixed = _moved_by_fixed_serve(name, old.flags.get(name), new.flags.get(name), meta)
             if fixed is not None:
                 found.append(fixed)
@@ -999,6 +1002,51 @@ def moved_users(
             )
         problems.append(Problem(path=paths[0], message=message, file=file, kind="flags"))
     return problems
+
+
+def _later_splits(
+    name: str, before: Flag | None, after: Flag | None, base: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """``[(key path, why)]`` for the splits of test ``name``'s flag ``after`` past its
+    first one (:func:`_served_split`, judged by the caller) that users can reach and
+    that split them otherwise than ``base``, the test's split as served: the first
+    split made conditional (``when``, gates), the users it does not take are split by
+    the next one. A split as ``before`` had it (unchanged) is not judged again; a later
+    split bucketed as the first is reached by nobody once an unconditional one is
+    passed (every user with a bucket was assigned there, the others have none)."""
+    if after is None or not isinstance(after.rules, list):
+        return []
+    served = _served_split(name, after)
+    if served is None:
+        return []
+    first, _, bucketing = served
+    kept = list(before.rules) if before is not None and isinstance(before.rules, list) else []
+    found: list[tuple[str, str]] = []
+    rules = after.rules
+    if rules[first].when is None and not rules[first].gates:
+        return []  # an unconditional first split: no bucketed user goes past it
+    for r in range(first + 1, len(rules)):
+        rule = rules[r]
+        if not isinstance(rule, Rule) or (rule.split is None and rule.buckets is None):
+            continue
+        by = rule.bucket_by or after.bucket_by or list(DEFAULT_BUCKET_BY)
+        salt = after.salt if after.salt is not None else name
+        mine = (salt, tuple([by] if isinstance(by, str) else by), after.bucketing,
+                rule.hash, rule.buckets)  # fmt: skip
+        where = f"{child_key_path('flags', name)}.rules[{r}]"
+        if not any(same(rule, k) for k in kept):
+            if mine != bucketing:
+                why = ("this rule buckets users another way (salt, bucket_by or hashing): "
+                       "the users it reaches would be bucketed again")  # fmt: skip
+                found.append((where, why))
+            else:
+                share = moved_share(base, rule.split or {})
+                if share:
+                    found.append((f"{where}.split", f"this split would move {share:.3%} of "
+                                  "the users it reaches to another variant"))  # fmt: skip
+        if mine == bucketing and rule.when is None and not rule.gates:
+            break  # every user with a bucket is assigned here: nobody reaches the rest
+    return found
 
 
 _WRITE_BACK = (
