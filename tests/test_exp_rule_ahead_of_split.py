@@ -352,3 +352,34 @@ def test_a_prerequisite_put_on_a_running_tests_flag_is_warned(tmp_path, impl, ca
         assert [e["path"] for e in _audited(m)] == ["flags.checkout", "flags.beta"]
     finally:
         m.close()
+
+
+def test_a_rule_between_a_conditional_split_and_the_next_is_ahead_of_that(tmp_path, impl, caplog):
+    """Past a conditional split, users it does not take reach the next split: a rule
+    put between the two takes them first."""
+    m = _manager(tmp_path, impl)
+    try:
+        assert m.create_ab_test(_test()), m.last_error
+        pro = Condition(attr="plan", eq="pro")
+        weights = {"control": 50, "green": 30, "blue": 20}
+        _hand_edit(m, lambda s: _rules(s, [Rule(when=pro, split=weights), *s.flags[TEST].rules]))
+        with caplog.at_level(logging.WARNING, logger="cfgcore"):
+            assert m.reload()
+            assert _warnings(caplog) == []  # the same split for pro users: nobody moves
+            before = _variants(m)
+            _hand_edit(
+                m,
+                lambda s: _rules(s, [s.flags[TEST].rules[0], Rule(serve="blue"),
+                                     s.flags[TEST].rules[1]]),
+            )  # fmt: skip
+            assert m.reload()
+        (text,) = _warnings(caplog)
+        assert "flags.checkout.rules[1]: " in text and "split (flags.checkout.rules[2])" in text
+        assert "every enrolled user" in text, text
+        after = _variants(m)
+        pros = {u["user_id"] for u in USERS if u["plan"] == "pro"}
+        assert {u for u in before if before[u] != after[u]} == {
+            u for u in before if u not in pros and before[u] != "blue"
+        }
+    finally:
+        m.close()

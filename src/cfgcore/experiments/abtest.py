@@ -621,12 +621,39 @@ def _served_split(
         return None
     for i, rule in enumerate(flag.rules):
         if rule.split is not None or rule.buckets is not None:
-            by = rule.bucket_by or flag.bucket_by or list(DEFAULT_BUCKET_BY)
-            salt = flag.salt if flag.salt is not None else key
-            bucketing = (salt, tuple([by] if isinstance(by, str) else by), flag.bucketing,
-                         rule.hash, rule.buckets)  # fmt: skip
-            return i, dict(rule.split or {}), bucketing
+            return i, dict(rule.split or {}), _bucketing(key, flag, rule)
     return None
+
+
+def _bucketing(key: str, flag: Flag, rule: Rule) -> tuple[Any, ...]:
+    """What picks a user's bucket in ``rule`` of test ``key``'s ``flag``."""
+    by = rule.bucket_by or flag.bucket_by or list(DEFAULT_BUCKET_BY)
+    salt = flag.salt if flag.salt is not None else key
+    return (salt, tuple([by] if isinstance(by, str) else by), flag.bucketing, rule.hash,
+            rule.buckets)  # fmt: skip
+
+
+def _reached_splits(key: str, flag: Flag | None) -> list[int]:
+    """The indices of the split rules of test ``key``'s ``flag`` that users reach: its
+    first split (:func:`_served_split`), and past a conditional (or gated) one the
+    later splits, up to the first unconditional one bucketed as the first (every user
+    with a bucket is assigned there; the others have none, for any of them)."""
+    served = _served_split(key, flag)
+    if flag is None or served is None:
+        return []
+    first, _, bucketing = served
+    rules = flag.rules
+    out = [first]
+    if rules[first].when is None and not rules[first].gates:
+        return out
+    for r in range(first + 1, len(rules)):
+        rule = rules[r]
+        if not isinstance(rule, Rule) or (rule.split is None and rule.buckets is None):
+            continue
+        out.append(r)
+        if _bucketing(key, flag, rule) == bucketing and rule.when is None and not rule.gates:
+            break
+    return out
 
 
 def _restarted(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -1014,38 +1041,26 @@ def _later_splits(
     the next one. A split as ``before`` had it (unchanged) is not judged again; a later
     split bucketed as the first is reached by nobody once an unconditional one is
     passed (every user with a bucket was assigned there, the others have none)."""
-    if after is None or not isinstance(after.rules, list):
+    reached = _reached_splits(name, after)
+    if after is None or len(reached) < 2:
         return []
-    served = _served_split(name, after)
-    if served is None:
-        return []
-    first, _, bucketing = served
+    bucketing = _bucketing(name, after, after.rules[reached[0]])
     kept = list(before.rules) if before is not None and isinstance(before.rules, list) else []
     found: list[tuple[str, str]] = []
-    rules = after.rules
-    if rules[first].when is None and not rules[first].gates:
-        return []  # an unconditional first split: no bucketed user goes past it
-    for r in range(first + 1, len(rules)):
-        rule = rules[r]
-        if not isinstance(rule, Rule) or (rule.split is None and rule.buckets is None):
+    for r in reached[1:]:
+        rule = after.rules[r]
+        if any(same(rule, k) for k in kept):
             continue
-        by = rule.bucket_by or after.bucket_by or list(DEFAULT_BUCKET_BY)
-        salt = after.salt if after.salt is not None else name
-        mine = (salt, tuple([by] if isinstance(by, str) else by), after.bucketing,
-                rule.hash, rule.buckets)  # fmt: skip
         where = f"{child_key_path('flags', name)}.rules[{r}]"
-        if not any(same(rule, k) for k in kept):
-            if mine != bucketing:
-                why = ("this rule buckets users another way (salt, bucket_by or hashing): "
-                       "the users it reaches would be bucketed again")  # fmt: skip
-                found.append((where, why))
-            else:
-                share = moved_share(base, rule.split or {})
-                if share:
-                    found.append((f"{where}.split", f"this split would move {share:.3%} of "
-                                  "the users it reaches to another variant"))  # fmt: skip
-        if mine == bucketing and rule.when is None and not rule.gates:
-            break  # every user with a bucket is assigned here: nobody reaches the rest
+        if _bucketing(name, after, rule) != bucketing:
+            why = ("this rule buckets users another way (salt, bucket_by or hashing): "
+                   "the users it reaches would be bucketed again")  # fmt: skip
+            found.append((where, why))
+            continue
+        share = moved_share(base, rule.split or {})
+        if share:
+            found.append((f"{where}.split", f"this split would move {share:.3%} of the "
+                          "users it reaches to another variant"))  # fmt: skip
     return found
 
 
@@ -1170,11 +1185,17 @@ def rules_ahead_of_split(
         rules, pres = flag.rules, _own_prerequisites(flag)
         first = rules[0] if isinstance(rules, list) and rules else None
         if not pres and (
-            not isinstance(first, Rule) or first.split is not None or first.buckets is not None
+            not isinstance(first, Rule)
+            or (
+                (first.split is not None or first.buckets is not None)
+                and first.when is None
+                and not first.gates
+            )
         ):
             continue  # its split first, nothing before it (a test's own flag: the usual case)
         try:
             served = _served_split(name, flag)
+            reached = _reached_splits(name, flag)
         except (TypeError, AttributeError):
             continue  # a malformed flag: the compiler refuses it
         if served is None or not flag.enabled:
@@ -1196,7 +1217,7 @@ def rules_ahead_of_split(
             except (TypeError, AttributeError):
                 was_split = None
             if isinstance(before, Flag) and was_split is not None:
-                earlier = list(before.rules[: was_split[0]])
+                earlier = [r for _, r in _rules_ahead(name, before)]
                 earlier_pres = [p for _, p in _own_prerequisites(before)]
         for k, pre in pres:
             target = pre if isinstance(pre, str) else pre.flag
@@ -1223,9 +1244,8 @@ def rules_ahead_of_split(
                 file=file,
                 kind="flags",
             ))  # fmt: skip
-        for j, rule in enumerate(flag.rules[:i]):
-            if not isinstance(rule, Rule):
-                continue  # (a document built in Python: the compiler refuses it)
+        for j, rule in _rules_ahead(name, flag, reached):
+            split_at = min(r for r in reached if r > j)
             kept = next((k for k, r in enumerate(earlier) if same(r, rule)), None)
             if kept is not None:
                 del earlier[kept]
@@ -1241,7 +1261,7 @@ def rules_ahead_of_split(
                 path=f"{at}.rules[{j}]",
                 message=(
                     f"A/B test {name!r} is running, and this rule of its flag comes ahead "
-                    f"of its split ({at}.rules[{i}]){why}: {reach}. Users it takes get "
+                    f"of its split ({at}.rules[{split_at}]){why}: {reach}. Users it takes get "
                     "its answer instead of the variant the test enrolled them in (a "
                     "targeting change, not refused; put the rule after the split to "
                     "leave the test's users alone)"
@@ -1250,6 +1270,19 @@ def rules_ahead_of_split(
                 kind="flags",
             ))  # fmt: skip
     return problems
+
+
+def _rules_ahead(name: str, flag: Flag, reached: list[int] | None = None) -> list[tuple[int, Rule]]:
+    """``[(index, rule)]`` of the rules of test ``name``'s ``flag`` that users meet
+    before a split they reach (:func:`_reached_splits`), splits left out."""
+    reached = _reached_splits(name, flag) if reached is None else reached
+    if not reached:
+        return []
+    return [
+        (j, rule)
+        for j, rule in enumerate(flag.rules[: reached[-1]])
+        if isinstance(rule, Rule) and rule.split is None and rule.buckets is None
+    ]
 
 
 def _own_prerequisites(flag: Flag) -> list[tuple[int, str | Prerequisite]]:
@@ -1317,7 +1350,10 @@ def _reach(rule: Rule, flag: Flag, split: Mapping[str, Any], bucketing: tuple[An
     serve = _served_as(rule.serve)
     if rule.rollout is None:
         if not conditional:
-            return f"it takes every enrolled user (no condition, no rollout), serving them {serve}"
+            return (
+                f"it takes every enrolled user that reaches it (no condition, no rollout), "
+                f"serving them {serve}"
+            )
         return f"it can take any enrolled user matching its condition, serving them {serve}"
     try:
         cut = round(float(rule.rollout) * (BUCKETS // 100))
