@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import queue
 import sys
 import time
 from collections.abc import Mapping
 from typing import Any
+
+log = logging.getLogger("cfgcore.cli")
 
 __all__ = ["keygen", "publish", "register", "retire", "watch_store"]
 
@@ -301,12 +304,13 @@ def publish(args: argparse.Namespace) -> int:
             # writes before), and a failover keeps both or neither. A publish that
             # another one overtook judges its flags again against the flags now stored.
             restoring = bool(args.flags_from_cache)
+            warned: list[Any] = []  # (of the stored document the write applied to)
             with RedisFlagStore(args.store) as fstore:
                 try:
                     new, fnew = store.publish_with_flags(
                         doc,
                         fstore,
-                        lambda stored: _judged(stored, flags, restoring),
+                        lambda stored: _judged(stored, flags, restoring, warned),
                         check=Engine().compile,
                         actor=args.actor,
                         expected_version=args.expect_version,
@@ -316,6 +320,10 @@ def publish(args: argparse.Namespace) -> int:
                     raise _environment_hint(exc, args, snap.environment) from None
             print(f"published {snap.environment} as version {new.version} to {store.url}")
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
+            for problem in warned:
+                # A targeting change of a running test: told, not refused (every
+                # process serving the store logs and audits it as it takes it too).
+                log.warning("%s", problem)
     manager.close()
     return 0
 
@@ -410,7 +418,7 @@ def _stored_for_force(store: Any) -> Any:
         ) from None
 
 
-def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
+def _judged(stored: Any, flags: Any, restoring: bool, warned: list[Any] | None = None) -> Any:
     """``flags`` (recording the retirement of the A/B tests ``stored`` holds and it
     drops), once judged as every process judges a document before it goes live:
     no secret reference served as written, and (unless ``restoring`` a document the
@@ -418,11 +426,18 @@ def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
     ``stored`` document. A forced write is not exempt: followers would refuse such a
     document and keep the last one, while processes starting afterwards served it, and
     the fleet would split. Raises ConfigError naming the test and what moved (restart
-    it as a new run with a later ``experiments.TEST.since`` to mean it)."""
+    it as a new run with a later ``experiments.TEST.since`` to mean it). ``warned``
+    (emptied, then filled): the rules ``flags`` places ahead of a running test's split,
+    told and not refused (:func:`~cfgcore.experiments.abtest.rules_ahead_of_split`)."""
     import time
 
     from cfgcore.errors import ConfigError
-    from cfgcore.experiments.abtest import moved_users, retire_dropped, without_malformed_records
+    from cfgcore.experiments.abtest import (
+        moved_users,
+        retire_dropped,
+        rules_ahead_of_split,
+        without_malformed_records,
+    )
     from cfgcore.runtime.flags import derive, refuse_literal_secrets
 
     new = derive(flags, "--flags")
@@ -430,9 +445,12 @@ def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
     if not restoring and stored.experiments:
         # (a stored record no process serves does not refuse the publish replacing it)
         base = derive(without_malformed_records(stored))
-        problems = moved_users(base, new, time.time(), "--flags")
+        now = time.time()
+        problems = moved_users(base, new, now, "--flags")
         if problems:
             raise ConfigError(problems)
+        if warned is not None:
+            warned[:] = rules_ahead_of_split(base, new, now, "--flags")
     # The A/B tests it drops are retired in the same write, as delete_ab_test retires
     # them, whether or not a process serving the store is running to see the drop.
     return retire_dropped(stored, flags)

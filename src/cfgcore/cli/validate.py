@@ -161,6 +161,8 @@ def _validate(args: argparse.Namespace, validator: Any, skipped: set[str]) -> in
     )
     # Activation compiles the flags with the configuration and refuses both if they do
     # not compile: so does validate (issue 10: validate said valid, load failed).
+    if RULE_AHEAD in skipped:
+        flag_problems = [p for p in flag_problems if not isinstance(p, _RuleAhead)]
     report.results[:0] = [_flag_result(p) for p in flag_problems]
     if not args.files:
         report.results.extend(_resolved_findings(args, validator, name, env, report.results, snap))
@@ -345,7 +347,10 @@ def _empty_secret_findings(snap: Any, environ: Mapping[str, str] | None) -> list
 def _compile_flags(url: str, seed: str | None) -> list[Problem]:
     """Problems of the flag document at ``url`` (a path or store URL), compiled as
     activation compiles it (experiment layers derived, then the compiler); [] if fine."""
+    import time
+
     from cfgcore.engine import Engine
+    from cfgcore.experiments.abtest import rules_ahead_of_split
     from cfgcore.runtime.flags import derive
     from cfgcore.runtime.flagstore import document_lines, open_store
 
@@ -356,17 +361,26 @@ def _compile_flags(url: str, seed: str | None) -> list[Problem]:
     try:
         doc = store.read()
         with document_lines(store, doc):  # file:line: key path: ...
-            Engine().compile(derive(doc.snapshot, doc.origin), file=doc.origin)
+            derived = derive(doc.snapshot, doc.origin)
+            Engine().compile(derived, file=doc.origin)
+            # What goes live with it, told and not refused: a rule ahead of a running
+            # A/B test's split takes users the test enrolled (every rule there: there
+            # is no earlier document to compare with; the test's own flag has none).
+            ahead = rules_ahead_of_split(None, derived, time.time(), doc.origin)
+            return [_RuleAhead(p.path, p.message, p.file, p.line, p.kind) for p in ahead]
     except ConfigError as exc:
         return list(exc.problems)
     finally:
         store.close()
-    return []
 
 
 def _flag_result(problem: Problem) -> Any:
     from cfgcore.validation.core import ValidationResult
 
+    if isinstance(problem, _RuleAhead):
+        return ValidationResult(
+            rule_id=RULE_AHEAD, severity="warning", message=str(problem), key_path=""
+        )
     if isinstance(problem, _RefusedProblem):
         rule_id = "config.refused"
     elif isinstance(problem, _LayerProblem):
@@ -386,6 +400,10 @@ class _LayerProblem(Problem):
     the one an earlier file set), reported beside the flag compile problems."""
 
 
+class _RuleAhead(Problem):
+    """A rule ahead of a running A/B test's split: a warning, not a refusal."""
+
+
 class _RefusedProblem(Problem):
     """Loading refuses the environment whatever its files hold (production from the
     embedded demo set): reported like the flag compile problems."""
@@ -400,8 +418,11 @@ READ = "config.read"
 # The checks this command adds to the validation engine's rules (directory mode), by the
 # rule id their findings print: --disable and --list-rules take them like the engine's,
 # so a warning's [rule id] can be copied into --disable (it was "unknown rule id").
+RULE_AHEAD = "flags.rule_ahead_of_split"
+
 COMMAND_CHECKS = {
     EMPTY_SECRET: "secrets a ${VAR:-} reference left empty (the variable not set)",
+    RULE_AHEAD: "flag rules ahead of a running A/B test's split (they take users it enrolled)",
     UNKNOWN_OVERRIDE: "CFGCORE__ variables that match no configuration key (a misspelt override)",
 }
 

@@ -337,6 +337,12 @@ class ConfigFlags:
         if live is not None and live.last_error is not None:
             live.back_to_live(checksum(raw))
 
+    def warnings(self) -> tuple[str, ...]:
+        """What the live flag document went live with that is told, not refused (a
+        rule placed ahead of a running A/B test's split), for its audit entry."""
+        live = self._live
+        return tuple(str(w) for w in live.live_warnings()) if live is not None else ()
+
     def told(self, error: ConfigError) -> bool:
         """Whether ``error`` is the refusal the live set told this manager last
         (:meth:`flags_rejected` audited it): the manager's activation that then meets

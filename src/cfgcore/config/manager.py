@@ -404,7 +404,7 @@ class ConfigurationManager(ConfigView):
     def _flags_event(self, origin: str, source: str, snap: ConfigSnapshot) -> ConfigChangeEvent:
         return ConfigChangeEvent(
             origin, None, None, source, snap.version, time.time(), kind="flags",
-            environment=snap.environment or None,
+            environment=snap.environment or None, warnings=self._flags.warnings(),
         )  # fmt: skip
 
     def _error_event(self, exc: ConfigError, source: str) -> ConfigChangeEvent:

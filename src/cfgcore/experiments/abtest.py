@@ -72,10 +72,10 @@ from cfgcore.errors import (
     python_key,
     python_key_segment,
 )
-from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
+from cfgcore.experiments.layers import allocate_layer_slice, is_internal_flag, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
-from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot, same
+from cfgcore.snapshot import Condition, Flag, Prerequisite, Rule, Schedule, Snapshot, same
 from cfgcore.validation.structure import describe
 
 if TYPE_CHECKING:
@@ -621,12 +621,39 @@ def _served_split(
         return None
     for i, rule in enumerate(flag.rules):
         if rule.split is not None or rule.buckets is not None:
-            by = rule.bucket_by or flag.bucket_by or list(DEFAULT_BUCKET_BY)
-            salt = flag.salt if flag.salt is not None else key
-            bucketing = (salt, tuple([by] if isinstance(by, str) else by), flag.bucketing,
-                         rule.hash, rule.buckets)  # fmt: skip
-            return i, dict(rule.split or {}), bucketing
+            return i, dict(rule.split or {}), _bucketing(key, flag, rule)
     return None
+
+
+def _bucketing(key: str, flag: Flag, rule: Rule) -> tuple[Any, ...]:
+    """What picks a user's bucket in ``rule`` of test ``key``'s ``flag``."""
+    by = rule.bucket_by or flag.bucket_by or list(DEFAULT_BUCKET_BY)
+    salt = flag.salt if flag.salt is not None else key
+    return (salt, tuple([by] if isinstance(by, str) else by), flag.bucketing, rule.hash,
+            rule.buckets)  # fmt: skip
+
+
+def _reached_splits(key: str, flag: Flag | None) -> list[int]:
+    """The indices of the split rules of test ``key``'s ``flag`` that users reach: its
+    first split (:func:`_served_split`), and past a conditional (or gated) one the
+    later splits, up to the first unconditional one bucketed as the first (every user
+    with a bucket is assigned there; the others have none, for any of them)."""
+    served = _served_split(key, flag)
+    if flag is None or served is None:
+        return []
+    first, _, bucketing = served
+    rules = flag.rules
+    out = [first]
+    if rules[first].when is None and not rules[first].gates:
+        return out
+    for r in range(first + 1, len(rules)):
+        rule = rules[r]
+        if not isinstance(rule, Rule) or (rule.split is None and rule.buckets is None):
+            continue
+        out.append(r)
+        if _bucketing(key, flag, rule) == bucketing and rule.when is None and not rule.gates:
+            break
+    return out
 
 
 def _restarted(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -954,6 +981,9 @@ def moved_users(
                     if share:
                         found.append((f"{where}.split", f"this split would move {share:.3%} "
                                       "of its users to another variant"))  # fmt: skip
+                    if isinstance(base, Mapping):
+                        found += _later_splits(name, old.flags.get(name),
+                                               new.flags.get(name), base)  # fmt: skip
             fixed = _moved_by_fixed_serve(name, old.flags.get(name), new.flags.get(name), meta)
             if fixed is not None:
                 found.append(fixed)
@@ -999,6 +1029,39 @@ def moved_users(
             )
         problems.append(Problem(path=paths[0], message=message, file=file, kind="flags"))
     return problems
+
+
+def _later_splits(
+    name: str, before: Flag | None, after: Flag | None, base: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """``[(key path, why)]`` for the splits of test ``name``'s flag ``after`` past its
+    first one (:func:`_served_split`, judged by the caller) that users can reach and
+    that split them otherwise than ``base``, the test's split as served: the first
+    split made conditional (``when``, gates), the users it does not take are split by
+    the next one. A split as ``before`` had it (unchanged) is not judged again; a later
+    split bucketed as the first is reached by nobody once an unconditional one is
+    passed (every user with a bucket was assigned there, the others have none)."""
+    reached = _reached_splits(name, after)
+    if after is None or len(reached) < 2:
+        return []
+    bucketing = _bucketing(name, after, after.rules[reached[0]])
+    kept = list(before.rules) if before is not None and isinstance(before.rules, list) else []
+    found: list[tuple[str, str]] = []
+    for r in reached[1:]:
+        rule = after.rules[r]
+        if any(same(rule, k) for k in kept):
+            continue
+        where = f"{child_key_path('flags', name)}.rules[{r}]"
+        if _bucketing(name, after, rule) != bucketing:
+            why = ("this rule buckets users another way (salt, bucket_by or hashing): "
+                   "the users it reaches would be bucketed again")  # fmt: skip
+            found.append((where, why))
+            continue
+        share = moved_share(base, rule.split or {})
+        if share:
+            found.append((f"{where}.split", f"this split would move {share:.3%} of the "
+                          "users it reaches to another variant"))  # fmt: skip
+    return found
 
 
 _WRITE_BACK = (
@@ -1091,6 +1154,241 @@ def moved_from_records(doc: Snapshot, now: float, file: str | None = None) -> li
         doc, flags={k: v for k, v in doc.flags.items() if k not in doc.experiments}
     )
     return moved_users(recorded, doc, now, file)
+
+
+def rules_ahead_of_split(
+    old: Snapshot | None, new: Snapshot, now: float, file: str | None = None
+) -> list[Problem]:
+    """Warnings (never refusals) for the rules document ``new`` places ahead of a
+    running A/B test's split: a rule there takes the users it matches before the split
+    is reached, so users the test enrolled get its answer instead of their variant. A
+    targeting change, not refused (docs/experiments.md), but told: one Problem per
+    rule, at its key path, naming the test and what share of its traffic the rule can
+    take (exact for a rollout bucketed as the split is), else that it can take any
+    enrolled user matching its condition. A ``prerequisites`` entry of the test's flag
+    (other than the layers' and the holdout's) is checked before any rule: users for
+    whom it does not hold leave the test (no variant), told the same way at its path.
+
+    ``old``: the document served before this one goes live; a rule it had ahead of the
+    split already is told again only when something it reads changes (a flag its
+    condition's ``prerequisite`` names, a segment it uses): ``set_feature_flag`` on
+    that flag widens or narrows the rule. Removing a rule, a rule after the split, a
+    test not running (not served yet, stopped, a flag switched off) or made a new run
+    (a later ``since``) and a test new in ``new`` give nothing. ``old`` None (``cfgcore
+    validate`` of a file: nothing to compare with): every rule ahead of a running
+    test's split is told, as the test's own flag has none."""
+    problems: list[Problem] = []
+    for name, meta in new.experiments.items():
+        flag = new.flags.get(name)
+        if not isinstance(flag, Flag):
+            continue
+        rules, pres = flag.rules, _own_prerequisites(flag)
+        first = rules[0] if isinstance(rules, list) and rules else None
+        if not pres and (
+            not isinstance(first, Rule)
+            or (
+                (first.split is not None or first.buckets is not None)
+                and first.when is None
+                and not first.gates
+            )
+        ):
+            continue  # its split first, nothing before it (a test's own flag: the usual case)
+        try:
+            served = _served_split(name, flag)
+            reached = _reached_splits(name, flag)
+        except (TypeError, AttributeError):
+            continue  # a malformed flag: the compiler refuses it
+        if served is None or not flag.enabled:
+            continue
+        if not isinstance(meta, Mapping) or status_of(meta) != "active":
+            continue
+        was = meta if old is None else old.experiments.get(name)
+        if not isinstance(was, Mapping) or not has_served(was, now):
+            continue  # new in this document, or not served yet: nobody is enrolled
+        if old is not None and _restarted(was, meta):
+            continue
+        at, (i, split, bucketing) = child_key_path("flags", name), served
+        earlier: list[Any] = []
+        earlier_pres: list[Any] = []
+        if old is not None:
+            before = old.flags.get(name)
+            try:
+                was_split = _served_split(name, before)
+            except (TypeError, AttributeError):
+                was_split = None
+            if isinstance(before, Flag) and was_split is not None:
+                earlier = [r for _, r in _rules_ahead(name, before)]
+                earlier_pres = [p for _, p in _own_prerequisites(before)]
+        for k, pre in pres:
+            target = pre if isinstance(pre, str) else pre.flag
+            kept = next((n for n, p in enumerate(earlier_pres) if same(p, pre)), None)
+            if kept is not None:
+                del earlier_pres[kept]
+                assert old is not None  # (earlier_pres is empty without it)
+                if same(old.flags.get(target), new.flags.get(target)):
+                    continue  # as it was: told when it went live
+                why = (f", it reads flag {target!r:.60}, which this document changes (so do "
+                       "the users it takes)")  # fmt: skip
+            else:
+                why = "" if old is None else ", added or changed by this document"
+            problems.append(Problem(
+                path=f"{at}.prerequisites[{k}]",
+                message=(
+                    f"A/B test {name!r} is running, and this prerequisite of its flag is "
+                    f"checked ahead of its split ({at}.rules[{i}]){why}: it can take any "
+                    f"enrolled user for whom it does not hold (flag {target!r:.60}) out of "
+                    "the test: no variant, as outside the test, their later events not "
+                    "recorded (a targeting change, not refused; remove the prerequisite to "
+                    "leave the test's users alone)"
+                ),
+                file=file,
+                kind="flags",
+            ))  # fmt: skip
+        for j, rule in _rules_ahead(name, flag, reached):
+            split_at = min(r for r in reached if r > j)
+            kept = next((k for k, r in enumerate(earlier) if same(r, rule)), None)
+            if kept is not None:
+                del earlier[kept]
+                assert old is not None  # (earlier is empty without it)
+                changed = _changed_inputs(rule, old, new)
+                if not changed:
+                    continue  # as it was: told when it went live
+                why = f", {changed}, which this document changes (so do the users it takes)"
+            else:
+                why = "" if old is None else ", added or changed by this document"
+            reach = _reach(rule, flag, split, bucketing)
+            problems.append(Problem(
+                path=f"{at}.rules[{j}]",
+                message=(
+                    f"A/B test {name!r} is running, and this rule of its flag comes ahead "
+                    f"of its split ({at}.rules[{split_at}]){why}: {reach}. Users it takes get "
+                    "its answer instead of the variant the test enrolled them in (a "
+                    "targeting change, not refused; put the rule after the split to "
+                    "leave the test's users alone)"
+                ),
+                file=file,
+                kind="flags",
+            ))  # fmt: skip
+    return problems
+
+
+def _rules_ahead(name: str, flag: Flag, reached: list[int] | None = None) -> list[tuple[int, Rule]]:
+    """``[(index, rule)]`` of the rules of test ``name``'s ``flag`` that users meet
+    before a split they reach (:func:`_reached_splits`), splits left out."""
+    reached = _reached_splits(name, flag) if reached is None else reached
+    if not reached:
+        return []
+    return [
+        (j, rule)
+        for j, rule in enumerate(flag.rules[: reached[-1]])
+        if isinstance(rule, Rule) and rule.split is None and rule.buckets is None
+    ]
+
+
+def _own_prerequisites(flag: Flag) -> list[tuple[int, str | Prerequisite]]:
+    """``[(index, prerequisite)]`` of ``flag``'s prerequisites other than those the
+    experiment layers and the holdout derive (:func:`~cfgcore.experiments.layers.derive_flags`)."""
+    out: list[tuple[int, str | Prerequisite]] = []
+    for k, pre in enumerate(flag.prerequisites if isinstance(flag.prerequisites, list) else ()):
+        target = pre if isinstance(pre, str) else getattr(pre, "flag", None)
+        if isinstance(target, str) and not is_internal_flag(target):
+            out.append((k, pre))
+    return out
+
+
+def _changed_inputs(rule: Rule, old: Snapshot, new: Snapshot) -> str:
+    """What ``rule``'s condition reads that differs between ``old`` and ``new`` (a
+    flag named by a ``prerequisite``, a segment it uses, theirs included), as words;
+    ``""`` when nothing does."""
+    flags: list[str] = []
+    segments: list[str] = []
+    stack = [rule.when]
+    while stack:
+        c = stack.pop()
+        if not isinstance(c, Condition):
+            continue
+        pre = c.prerequisite
+        key = pre if isinstance(pre, str) else getattr(pre, "flag", None)
+        if isinstance(key, str) and key not in flags:
+            flags.append(key)
+        if isinstance(c.segment, str) and c.segment not in segments:
+            segments.append(c.segment)
+            stack.append(new.segments.get(c.segment))
+        stack.extend(c.all or ())
+        stack.extend(c.any or ())
+        stack.append(c.not_)
+    what = [f"flag {k!r:.60}" for k in flags if not same(old.flags.get(k), new.flags.get(k))]
+    what += [
+        f"segment {s!r:.60}" for s in segments if not same(old.segments.get(s), new.segments.get(s))
+    ]
+    return f"its condition reads {' and '.join(what)}" if what else ""
+
+
+def _served_as(variant: Any) -> str:
+    if variant == NO_VARIANT:
+        return "no variant (out of the test)"
+    return f"{variant!r:.60}"
+
+
+def _reach(rule: Rule, flag: Flag, split: Mapping[str, Any], bucketing: tuple[Any, ...]) -> str:
+    """What share of a test's traffic ``rule`` (ahead of its split) can take, in words:
+    a percentage when it can be computed (a rollout; exact, with the users it moves,
+    when bucketed as the split is), else "any enrolled user matching its condition"."""
+    conditional = rule.when is not None or bool(rule.gates)
+    matching = " (those of them matching its condition)" if conditional else ""
+    if rule.buckets is not None and rule.hash is not None:
+        try:
+            space = int(rule.hash.space)
+            width = sum(int(w) for v, w in rule.buckets if v is not None)
+            share = min(max(width, 0), space) / space
+        except (TypeError, ValueError, ZeroDivisionError):
+            return "it can take any enrolled user matching its condition"
+        return (
+            f"it can take about {share:.3%} of the test's traffic{matching} (its own "
+            "buckets, hashed otherwise than the split)"
+        )
+    serve = _served_as(rule.serve)
+    if rule.rollout is None:
+        if not conditional:
+            return (
+                f"it takes every enrolled user that reaches it (no condition, no rollout), "
+                f"serving them {serve}"
+            )
+        return f"it can take any enrolled user matching its condition, serving them {serve}"
+    try:
+        cut = round(float(rule.rollout) * (BUCKETS // 100))
+    except (TypeError, ValueError, OverflowError):
+        return f"it can take any enrolled user matching its condition, serving them {serve}"
+    cut = min(max(cut, 0), BUCKETS)
+    take = cut / BUCKETS
+    by = rule.bucket_by or flag.bucket_by or list(DEFAULT_BUCKET_BY)
+    _salt, split_by, _scheme, split_hash, split_buckets = bucketing
+    same_buckets = split_hash is None and split_buckets is None
+    if tuple([by] if isinstance(by, str) else by) != split_by or not same_buckets:
+        return (
+            f"it can take about {take:.3%} of the test's traffic{matching} (its rollout, "
+            f"bucketed otherwise than the split), serving them {serve}"
+        )
+    # Bucketed as the split is (the flag's salt and hashing): the rollout takes the
+    # buckets below its cut, which the split gave to the variants it covers there.
+    moved, pos = 0, 0
+    try:
+        ranges = _ranges(split)
+    except (TypeError, ValueError):
+        ranges = []
+    for end, variant in ranges:
+        top = min(end, cut)
+        if top > pos and variant != rule.serve:
+            moved += top - pos
+        pos = max(pos, end)
+        if pos >= cut:
+            break
+    upto = "up to " if conditional else ""
+    return (
+        f"it can take {upto}{take:.3%} of the test's traffic{matching} (its rollout, "
+        f"bucketed as the split is: the buckets below {take:.3%}), serving them {serve}: "
+        f"{upto}{moved / BUCKETS:.3%} of its users would get {serve} instead of their variant"
+    )
 
 
 def has_served(meta: Mapping[str, Any], now: float) -> bool:

@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Any, cast
 
@@ -86,6 +86,7 @@ from cfgcore.experiments.features import (
     feature_status,
     flag_key,
     rollout_change,
+    with_warnings,
 )
 from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
@@ -1196,16 +1197,19 @@ class DynamicConfigurationManager:
         if self._source is not new:
             self._install_source(new)
         over = self._live.written_over
+        # Rules the document places ahead of a running test's split (logged by the
+        # flag set): audited on the change of the flag that holds them.
+        warned = list(self._live.warnings)
         if over is None:
-            self._emit(old, new, source, doc)
+            self._emit(old, new, source, doc, warned)
         else:
             # A change made through cfgcore on a stored document this process did not
             # serve (a newer one not read yet, one it refused): audited as the change
             # it made to that document, and the document's own difference from what
             # served as the store's (its writer's, as a reload tells it).
             stored_doc, stored = over
-            self._emit(old, stored, self._live.store.kind, stored_doc)
-            self._emit(stored, new, source, doc)
+            warned = self._emit(old, stored, self._live.store.kind, stored_doc, warned, rest=False)
+            self._emit(stored, new, source, doc, warned)
         self.guardrails.flags_changed(new)
         # Stops held across restarts whatever becomes of the audit log.
         record_stops(self._live.store, self.audit.path, old, new)
@@ -1216,13 +1220,24 @@ class DynamicConfigurationManager:
         self.guardrails.flags_rejected(error)
 
     def _emit(
-        self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument | None = None
-    ) -> list[ConfigChangeEvent]:
+        self,
+        old: Snapshot,
+        new: Snapshot,
+        source: str,
+        doc: FlagDocument | None = None,
+        warnings: Sequence[Problem] = (),
+        *,
+        rest: bool = True,
+    ) -> list[Problem]:
+        """Audit and announce the change from ``old`` to ``new``, ``warnings`` on the
+        events of the flags they concern (``rest``: those of an unchanged flag on the
+        first event); returns the warnings left unplaced."""
         actor = (doc.writer.get("actor") if doc is not None else None) or current_actor()
         events = change_events(old, new, source, self._engine.version, self._now(), actor, doc)
+        events, left = with_warnings(events, warnings, rest=rest)
         self.audit.record_all(events)
         self.events.emit(events)
-        return events
+        return left
 
     def _emit_error(self, exc: BaseException, source: str) -> None:
         event = ConfigChangeEvent(

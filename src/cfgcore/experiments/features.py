@@ -8,8 +8,9 @@ conflict, without surprises.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -286,6 +287,37 @@ def change_events(
     if not same(old.metadata, new.metadata):
         events.append(event("metadata", copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)))
     return events
+
+
+def with_warnings(
+    events: list[ConfigChangeEvent], warnings: Sequence[Problem], *, rest: bool = True
+) -> tuple[list[ConfigChangeEvent], list[Problem]]:
+    """``events`` with each warning (a Problem at a key path under ``flags.KEY``) on
+    the event of that flag's change; ``rest``: one whose flag did not change (a rule
+    whose condition reads a flag that did) goes on the first event. Returns the events
+    and the warnings left unplaced."""
+    if not warnings or not events:
+        return events, list(warnings)
+    placed: dict[int, list[str]] = {}
+    left: list[Problem] = []
+    for w in warnings:
+        at = next((i for i, e in enumerate(events) if _under(w.path, e)), None)
+        if at is None:
+            if not rest:
+                left.append(w)
+                continue
+            at = 0
+        placed.setdefault(at, []).append(str(w))
+    out = [
+        dataclasses.replace(e, warnings=(*e.warnings, *placed[i])) if i in placed else e
+        for i, e in enumerate(events)
+    ]
+    return out, left
+
+
+def _under(path: str, event: ConfigChangeEvent) -> bool:
+    at = event.config_path
+    return at.startswith("flags") and (path == at or path.startswith((at + ".", at + "[")))
 
 
 def _plain(flag: Flag | None) -> Any:

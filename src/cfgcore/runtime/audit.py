@@ -767,6 +767,8 @@ def _entry(event: ConfigChangeEvent) -> dict[str, Any]:
         entry["store_version"] = event.store_version
     if event.writer:
         entry["writer"] = {k: v for k, v in event.writer.items() if k != "id"}
+    if event.warnings:
+        entry["warnings"] = [redact_text(str(w)) for w in event.warnings]
     return entry
 
 

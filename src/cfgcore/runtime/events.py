@@ -66,6 +66,8 @@ class ConfigChangeEvent:
     For a flag document from a store, ``store_version`` is its version
     in the store and ``writer`` who wrote it (``host``, ``pid``, ``actor``, ``time``),
     also when the change was made by another process or machine (``source="redis"``).
+    ``warnings``: what the change went live with that is told, not refused (a rule
+    placed ahead of a running A/B test's split: docs/experiments.md), one text each.
 
     >>> e = ConfigChangeEvent("a.b", 1, 2, "update_config", 3, 0.0)
     >>> e.is_error
@@ -84,6 +86,9 @@ class ConfigChangeEvent:
     actor: str | None = None  # who made the change ("user@host" by default; see runtime.policy)
     store_version: int | None = None
     writer: Mapping[str, Any] | None = None
+    # What the change went live with that is worth telling and is not refused (a rule
+    # placed ahead of a running A/B test's split), one line each, key path first.
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_error(self) -> bool:

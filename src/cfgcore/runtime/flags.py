@@ -213,6 +213,13 @@ class LiveFlags:
         # it was applied to and that document as served, when this set served another
         # (so a change is audited as the difference it made to the stored document).
         self.written_over: tuple[FlagDocument, Snapshot] | None = None
+        # While subscribers hear of a swap: the rules the new document places ahead of a
+        # running A/B test's split (logged at WARNING by install, audited with the
+        # change: :func:`~cfgcore.experiments.abtest.rules_ahead_of_split`).
+        self.warnings: tuple[Problem, ...] = ()
+        # (checksum of the document, its warnings): those of the live document, for a
+        # configuration manager whose own activation swapped it in and audits it.
+        self.warned: tuple[str | None, tuple[Problem, ...]] = (None, ())
         # Documents this set swapped in ("ok") or refused ("rejected"): kept here, not in
         # the process-wide registry, so a closed set's series go with it (a process
         # opening a store per tenant, or per test, would otherwise grow its scrape).
@@ -542,6 +549,7 @@ class LiveFlags:
                 with_swap()
             new = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
             subscribers = self._each() if old_doc is not None else []
+            warned = self._rules_ahead(old, new, doc) if old_doc is not None else ()
             # The subscribers' views of the document (a dynamic-config manager's flags,
             # tests and dedup, swapped in one assignment each) move before anything
             # else says it is live: whoever sees this set's document or source change
@@ -558,11 +566,16 @@ class LiveFlags:
             self.last_error = None
             self.installed_at = time.time()
             self.documents["ok"] += 1
-            for sub in subscribers:
-                try:
-                    sub.flags_changed(old, self.source, source, doc, initiator)
-                except Exception:
-                    log.exception("flag subscriber %r failed", sub)
+            self.warnings = warned
+            self.warned = (doc.checksum, warned)
+            try:
+                for sub in subscribers:
+                    try:
+                        sub.flags_changed(old, self.source, source, doc, initiator)
+                    except Exception:
+                        log.exception("flag subscriber %r failed", sub)
+            finally:
+                self.warnings = ()
             if old_doc is not None:
                 self._record_drops(old)
             # The older compiled snapshot (millions of table items for a large document)
@@ -1014,6 +1027,30 @@ class LiveFlags:
             return doc, decrypt_snapshot(derive(stored, origin), origin)
         except ConfigError:
             return None
+
+    def live_warnings(self) -> tuple[Problem, ...]:
+        """The warnings the live document went live with (:meth:`_rules_ahead`)."""
+        checksum, warned = self.warned
+        doc = self.document
+        return warned if doc is not None and doc.checksum == checksum else ()
+
+    def _rules_ahead(self, old: Snapshot, new: Snapshot, doc: FlagDocument) -> tuple[Problem, ...]:
+        """The rules ``new`` (going live in place of ``old``) places ahead of a running
+        A/B test's split, each logged at WARNING (a targeting change, never refused:
+        :func:`~cfgcore.experiments.abtest.rules_ahead_of_split`). Never raises: a swap
+        is never held up by what it tells."""
+        if not new.experiments:
+            return ()
+        try:
+            from cfgcore.experiments.abtest import rules_ahead_of_split
+
+            found = tuple(rules_ahead_of_split(old, new, self.now(), doc.origin or self.store.url))
+        except Exception:
+            log.exception("could not judge the rules ahead of the A/B tests' splits")
+            return ()
+        for problem in found:
+            log.warning("%s", problem)
+        return found
 
     def acquire(self) -> bool:
         """Count one more holder (a manager); False if the set is closed already.
