@@ -1,0 +1,177 @@
+"""A pre-fork server's workers, forked while the parent's threads were busy.
+
+* A configuration manager's locks held across slow Redis work were not repaired in a
+  forked child: the published source's (a thread following a published environment,
+  ``config_source=URL``, reading Redis) and the flag source's (a thread opening the
+  manager's flag store at its first activation). A worker forked meanwhile hung
+  forever at ``close()`` and at any activation that needed them; both are now new
+  locks in the child, as the manager's own lock is.
+* ``cfgcore_dropped_events_total``: the counters of a forked worker start at zero, but
+  a writer's drops and losses were the parent's in the child, so each worker reported
+  the records its parent dropped (and had not had collected) as its own, and a sum over
+  the workers counted them once per worker.
+
+Each child reports through its exit status; a deadlock becomes SIGALRM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import warnings
+
+import pytest
+
+import cfgcore.metrics
+from cfgcore.config import published
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.runtime import flagstore
+from cfgcore.runtime.redis_store import PublishedConfig, RedisConfigStore
+
+
+def _fork(child):
+    """Run ``child()`` (returns an exit status) in a forked child; its exit status
+    (-SIGALRM when it hung)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork with threads
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.alarm(10)
+            code = child()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "base.yaml").write_text("app: {name: base}\n")
+    (d / "development.yaml").write_text("{}\n")
+    return d
+
+
+def test_a_worker_forked_while_a_published_environment_was_being_read_closes(
+    redis_server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    url = redis_server.url + "?namespace=prefork"
+    for env in ("development", "production"):
+        with RedisConfigStore(url, env) as store:
+            tree = {"app": {"n": env}}
+            store.update(
+                lambda _, env=env, tree=tree: PublishedConfig(environment=env, config=tree)
+            )
+    m = ConfigurationManager(config_source=url, environment="development", environ={})
+    m.load_environment_config()
+    # A thread starts following production and waits for Redis (slow), under the
+    # published source's lock, as the main thread forks a worker.
+    reading, answer = threading.Event(), threading.Event()
+    first_pair = published.PublishedSource._first_pair
+
+    def slow_first_pair(self, store, live):
+        on_thread = threading.current_thread() is not threading.main_thread()
+        if store.environment == "production" and on_thread:
+            reading.set()
+            answer.wait(10)
+        return first_pair(self, store, live)
+
+    monkeypatch.setattr(published.PublishedSource, "_first_pair", slow_first_pair)
+    t = threading.Thread(target=m._published.sync, args=("production",))
+    t.start()
+    try:
+        assert reading.wait(5)
+
+        def child():
+            snap = m.load_environment_config("production")  # followed here, by this worker
+            if snap["app"]["n"] != "production":
+                return 3
+            m.close()  # a worker's shutdown
+            return 0
+
+        assert _fork(child) == 0
+    finally:
+        answer.set()
+        t.join(10)
+        m.close()
+
+
+def test_a_worker_forked_while_the_flag_store_was_being_opened_loads(config_dir, monkeypatch):
+    (config_dir / "flags.yaml").write_text('flags:\n  a: {default: "on"}\n')
+    m = ConfigurationManager(str(config_dir), environment="development", environ={})
+    # The first activation opens the flag store (a Redis one may take seconds to
+    # answer) under the flag source's lock, on a thread, as the main thread forks.
+    opening, opened = threading.Event(), threading.Event()
+    open_store = flagstore.open_store
+
+    def slow_open(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            opening.set()
+            opened.wait(10)
+        return open_store(*args, **kwargs)
+
+    monkeypatch.setattr(flagstore, "open_store", slow_open)
+    t = threading.Thread(target=m.load_environment_config)
+    t.start()
+    try:
+        assert opening.wait(5)
+
+        def child():
+            m.load_environment_config()
+            if m.get("app.name") != "base" or m.flags.is_enabled("a", {}) is not True:
+                return 3
+            m.close()
+            return 0
+
+        assert _fork(child) == 0
+    finally:
+        opened.set()
+        t.join(10)
+        m.close()
+
+
+def _dropped(stream):
+    samples = cfgcore.metrics.snapshot()["metrics"]["cfgcore_dropped_events_total"]["samples"]
+    return sum(s["value"] for s in samples if s["labels"]["stream"] == stream)
+
+
+def test_a_forked_worker_does_not_report_its_parents_dropped_records(impl, monkeypatch):
+    from cfgcore.experiments import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_impl", impl)
+
+    written = []
+    release = threading.Event()
+
+    def deliver(batch):
+        release.wait(10)
+        written.extend(batch)
+
+    before = _dropped("prefork-probe")  # (another test's writer of that name)
+    w = writer_module.BackgroundWriter(deliver, name="cfgcore-prefork-probe", max_pending=5)
+    try:
+        for i in range(50):  # the writer is stuck on its first batch: most are dropped
+            w.append(i)
+        dropped = w.dropped
+        assert dropped >= 40
+
+        def child():
+            if w.dropped != 0:
+                return 3  # the parent's
+            if _dropped("prefork-probe") != 0:
+                return 4  # reported by this worker as its own
+            release.set()
+            for i in range(3):
+                w.append(i)
+            return 0 if w.flush(5) and w.dropped == 0 else 5
+
+        assert _fork(child) == 0
+        assert _dropped("prefork-probe") == before + dropped  # the parent's, reported there
+    finally:
+        release.set()
+        w.close()
