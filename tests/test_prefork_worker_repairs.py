@@ -175,3 +175,47 @@ def test_a_forked_worker_does_not_report_its_parents_dropped_records(impl, monke
     finally:
         release.set()
         w.close()
+
+
+def _open_inodes():
+    """The (device, inode) of each descriptor this process holds."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            st = os.stat(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_worker_does_not_keep_its_parents_subscription_open(redis_server, tmp_path, monkeypatch):
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from tests.waiting import wait_for
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    m = DynamicConfigurationManager(store=redis_server.url + "?namespace=prefork")
+    try:
+        store = m.store
+        assert wait_for(lambda: store.connected)
+        sock = store._pubsub.connection._sock  # the follower waits on it, on its thread
+        st = os.fstat(sock.fileno())
+        parents = (st.st_dev, st.st_ino)
+
+        def child():
+            # The parent's follower thread is not here, but its frame still held the
+            # subscription's connection: the socket stayed open in every worker for its
+            # whole life (a subscribed client kept alive in Redis should the parent end).
+            if parents in _open_inodes():
+                return 3
+            m.set_feature_flag("x", True)  # written and followed on connections of its own
+            return 0 if wait_for(lambda: m.engine.is_enabled("x", {}), 10) else 4
+
+        assert _fork(child) == 0
+        # The parent's subscription was closed in the child only: it still hears of the
+        # child's write.
+        assert wait_for(lambda: m.engine.is_enabled("x", {}))
+        assert store._pubsub.connection._sock.fileno() == sock.fileno() != -1
+    finally:
+        m.close()
