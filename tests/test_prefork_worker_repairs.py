@@ -5,7 +5,11 @@
   ``config_source=URL``, reading Redis) and the flag source's (a thread opening the
   manager's flag store at its first activation). A worker forked meanwhile hung
   forever at ``close()`` and at any activation that needed them; both are now new
-  locks in the child, as the manager's own lock is.
+  locks in the child, as the manager's own lock is. So is the lock under which a
+  thread builds the process-wide dynamic-config manager (opening its store): a worker
+  forked meanwhile hung at its first ``is_feature_enabled()``.
+* The parent's Redis subscription socket stayed open in every worker (the follower's
+  frame, kept by CPython in the child, held it); the worker closes its copy.
 * ``cfgcore_dropped_events_total``: the counters of a forked worker start at zero, but
   a writer's drops and losses were the parent's in the child, so each worker reported
   the records its parent dropped (and had not had collected) as its own, and a sum over
@@ -219,3 +223,41 @@ def test_a_worker_does_not_keep_its_parents_subscription_open(redis_server, tmp_
         assert store._pubsub.connection._sock.fileno() == sock.fileno() != -1
     finally:
         m.close()
+
+
+def test_a_worker_forked_while_the_process_wide_manager_was_being_built_checks_flags(
+    tmp_path, monkeypatch
+):
+    from cfgcore import dynamic_config
+    from cfgcore.experiments import dynamic
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "flags.json").write_text('{"flags": {"a": {"default": "on"}}}')
+    monkeypatch.setenv("CFGCORE_FLAG_STORE", str(tmp_path / "flags.json"))
+    dynamic_config.reset_dynamic_config_manager()
+    # The seed's module-level check builds the process-wide manager on first use, under
+    # a lock, opening its store (a Redis one may take seconds): on a thread of the
+    # parent, as the main thread forks a worker.
+    opening, opened = threading.Event(), threading.Event()
+    open_store = dynamic.open_store
+
+    def slow_open(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            opening.set()
+            opened.wait(10)
+        return open_store(*args, **kwargs)
+
+    monkeypatch.setattr(dynamic, "open_store", slow_open)
+    t = threading.Thread(target=dynamic_config.is_feature_enabled, args=("a", {}))
+    t.start()
+    try:
+        assert opening.wait(5)
+
+        def child():  # the worker's first request
+            return 0 if dynamic_config.is_feature_enabled("a", {"user_id": "1"}) else 3
+
+        assert _fork(child) == 0
+    finally:
+        opened.set()
+        t.join(10)
+        dynamic_config.reset_dynamic_config_manager()
