@@ -10,6 +10,9 @@
   forked meanwhile hung at its first ``is_feature_enabled()``.
 * The parent's Redis subscription socket stayed open in every worker (the follower's
   frame, kept by CPython in the child, held it); the worker closes its copy.
+* A worker forked while its parent's exposure writer was stuck took the parent's
+  "stuck at N" mark for its own writer, whose count starts over: it wrote its metric
+  events before their exposures without waiting.
 * ``cfgcore_dropped_events_total``: the counters of a forked worker start at zero, but
   a writer's drops and losses were the parent's in the child, so each worker reported
   the records its parent dropped (and had not had collected) as its own, and a sum over
@@ -261,3 +264,51 @@ def test_a_worker_forked_while_the_process_wide_manager_was_being_built_checks_f
         opened.set()
         t.join(10)
         dynamic_config.reset_dynamic_config_manager()
+
+
+def test_a_worker_writes_its_exposures_before_its_metric_events_whatever_its_parent_did(
+    tmp_path, monkeypatch
+):
+    import time
+    from datetime import datetime, timedelta
+
+    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+    from cfgcore.experiments import metrics
+    from tests.waiting import wait_for
+
+    monkeypatch.setattr(metrics, "EXPOSURES_FIRST_WAIT", 1.0)
+    metric_log = tmp_path / "flags.metrics.jsonl"
+    gate = threading.Event()
+    early: list[str] = []  # users whose metric event reached its log before their exposure
+
+    class Sink:  # the application's exposure sink: stuck in the parent, slow in the child
+        def write(self, batch):
+            gate.wait(30)
+            time.sleep(0.2)
+            text = metric_log.read_text() if metric_log.exists() else ""
+            early.extend(e.user for e in batch if f'"{e.user}"' in text)
+
+    m = DynamicConfigurationManager(flags_file=tmp_path / "flags.json", exposure_sinks=[Sink()])
+    now = datetime.now()
+    test = ABTestConfiguration(
+        "t", "d", now - timedelta(days=1), now + timedelta(days=3),
+        {"control": 50, "b": 50}, {"control": {}, "b": {}}, ["m"],
+    )  # fmt: skip
+    assert m.create_ab_test(test)
+    try:
+        assert m.record_metric("t", "m", 1, user_id="parent-user")
+        # The metric writer gave up waiting for the parent's stuck exposure writer.
+        assert wait_for(lambda: metric_log.exists() and "parent-user" in metric_log.read_text())
+
+        def child():
+            gate.set()  # (this process's sink only)
+            if not m.record_metric("t", "m", 1, user_id="child-user"):
+                return 3
+            if not m.flush(10):
+                return 4
+            return 5 if "child-user" in early else 0
+
+        assert _fork(child) == 0
+    finally:
+        gate.set()
+        m.close()
