@@ -103,6 +103,12 @@ class ConfigFlags:
         # The refusal the live set told this manager last (audited then): see told().
         self._told: ConfigError | None = None
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child (the manager's repair): the lock a parent's thread may have
+        held opening the store (a Redis one answers in seconds when it is slow) is the
+        child's own; a store not opened by then is opened here when first needed."""
+        self._lock = threading.Lock()
+
     def url(self) -> str | None:
         """Where the flags live: a store path or URL, or None (no flags)."""
         from cfgcore.config.manager import default_config_dir

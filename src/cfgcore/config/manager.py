@@ -949,6 +949,12 @@ class ConfigurationManager(ConfigView):
         self._lock = threading.RLock()
         self._pair_lock = threading.Lock()  # (pinned()'s pair: set at every activation)
         self.reloader.after_fork_in_child()
+        # Their locks are held across Redis reads (opening the flag store, following a
+        # published environment): a worker forked meanwhile hung at close() and at the
+        # activation that needs them.
+        self._flags.after_fork_in_child()
+        if self._published is not None:
+            self._published.after_fork_in_child()
 
     def close(self) -> None:
         """Stop watchers (the thread and the asyncio one) and background listener threads,

@@ -139,6 +139,14 @@ class PublishedSource:
         # until a version goes live (refusal()).
         self._refused: dict[str, tuple[int | None, ConfigError]] = {}
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child (the manager's repair): :meth:`sync` holds the lock while it
+        reads Redis; a parent's thread holding it at the fork left the child's
+        ``close()`` and its next environment waiting forever. An environment that thread
+        had not finished is followed by the child when it is loaded there. (The stores'
+        followers restart themselves in the child.)"""
+        self._lock = threading.Lock()
+
     def path(self, env: str) -> str:
         return os.path.join(self.dir, f"{env}.json")
 

@@ -1410,6 +1410,11 @@ def _reset_managers_after_fork() -> None:
     # in flight); that lock would stay held forever in the child.
     # The update path also takes the audit log's lock, and record_metric the metrics
     # store's (which only the exposure logger resets, when exposures are logged).
+    # And the process-wide manager's, held while a thread builds it (opening its store,
+    # seconds for a slow Redis): each worker forked meanwhile hung at its first
+    # is_feature_enabled(); it builds its own (the parent's was not done).
+    global _MANAGER_LOCK
+    _MANAGER_LOCK = threading.Lock()
     for manager in list(_MANAGERS):
         manager._lock = threading.RLock()
         manager.audit._lock = threading.Lock()

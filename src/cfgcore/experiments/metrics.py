@@ -709,6 +709,10 @@ class MetricsStore:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+        # The exposure writer's `done` starts over in the child: the parent's stuck mark
+        # (its count when a wait gave up) matched it there, and the worker's metric
+        # events were written without waiting for their exposures.
+        self._after_stuck = -1
         if self._sink is not None:
             self._sink._after_fork_in_child()
 

@@ -457,10 +457,14 @@ class BackgroundWriter:
         self._sealed = self.closed  # closed in the parent: nothing writes here
         self._wake = threading.Event()
         self._thread = None
-        self.done = self.polls = self._withdrawn = 0
+        # The counts are this process's, as the metrics' are: the parent's drops and
+        # losses were reported by each worker as its own (cfgcore_dropped_events_total
+        # summed over the workers counted them once per worker).
+        self._queue.dropped = self._queue.byte_dropped = 0
+        self.done = self.polls = self._withdrawn = self.errors = self.lost = 0
         self._failing_since, self._lost_unlogged = None, 0
-        self._drops_seen, self._drops_logged_at = self.dropped, None  # the parent's said
-        self._byte_drops_seen = self._queue.byte_dropped
+        self._drops_seen, self._drops_logged_at = 0, None
+        self._byte_drops_seen = 0
 
 
 _WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()

@@ -765,6 +765,10 @@ def _reset_after_fork() -> None:
     # A harvest in another thread at fork time would leave the lock held in the child.
     global _harvest_lock
     _harvest_lock = threading.Lock()
+    # The writers' counts start at zero in the child too (writer.py): so do the marks
+    # of what was harvested from them.
+    for writer in list(_WRITERS.keys()):
+        _WRITERS[writer] = 0
     _CLOSED._after_fork_in_child()
     _EXPOSURES._after_fork_in_child()
     EVALUATION_SERIES._after_fork_in_child()

@@ -722,7 +722,8 @@ class RedisFollower:
         # locks are repaired by hooks that may run after this one.
         self._lock = threading.Lock()
         self._thread = None
-        self._pubsub = None
+        inherited, self._pubsub = self._pubsub, None
+        _close_inherited(inherited)
         self._problems_lock = threading.Lock()
         self._stops_judging = threading.Lock()  # (a read of the stop register)
         self._stops_found = None
@@ -738,6 +739,21 @@ class RedisFollower:
     def _restart_in_child(self) -> None:
         if self._callbacks and not self._closed.is_set():
             self._start()
+
+
+def _close_inherited(pubsub: Any) -> None:
+    """In a forked child, close this process's copy of the parent's subscription socket.
+
+    The parent's follower thread is gone from the child, but CPython keeps the objects
+    its frame held, the subscription among them: the socket stayed open in every worker
+    for the worker's life (should the parent end first, Redis kept a subscribed client
+    nobody reads, buffering every announcement for it). Closed, not shut down: the
+    connection is the parent's, which goes on following on it. redis-py's own
+    ``disconnect()`` is not used here: it may take locks a parent's thread held."""
+    sock = getattr(getattr(pubsub, "connection", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()  # (this process's descriptor only)
 
 
 def _identity(raw: list[Any], by_fleet: bool = False) -> tuple[bytes, ...]:
