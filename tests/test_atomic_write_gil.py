@@ -114,6 +114,21 @@ def test_the_compiled_steps_are_the_ones_used_where_built():
     assert atomicio._native is _atomic and NATIVE
 
 
+def test_no_extensions_takes_the_python_steps(tmp_path):
+    """CFGCORE_NO_EXTENSIONS=1 (every module's pure-Python reference) covers these too."""
+    code = (
+        "import sys; from cfgcore.runtime import atomicio\n"
+        f"atomicio.atomic_write({str(tmp_path / 'f.yaml')!r}, b'x')\n"
+        "print(atomicio.NATIVE, atomicio._native)\n"
+    )
+    env = {**os.environ, "CFGCORE_NO_EXTENSIONS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "None"]
+    assert (tmp_path / "f.yaml").read_bytes() == b"x" and _files(tmp_path) == ["f.yaml"]
+
+
 @posix_only
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 @pytest.mark.parametrize("mode", [None, 0o600, 0o640, 0o755])
