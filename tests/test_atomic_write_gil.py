@@ -399,3 +399,71 @@ def test_the_compiled_steps_are_durable_in_order(tmp_path):
     assert steps == ["create", "fchmod", "write", "fsync", "rename", "open dir", "fsync"]
     assert target.read_bytes() == b"new data"
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+
+
+# ----------------------------------------------------------- the audit log's head
+
+
+def _audit_event(i: int):
+    from cfgcore.runtime.events import ConfigChangeEvent
+
+    return ConfigChangeEvent(f"a.k{i}", i, i + 1, "update_config", i, 1.7e9 + i, actor="ops")
+
+
+@posix_only
+def test_the_audit_head_is_written_alike(tmp_path, path):
+    """The ``.head`` record (by rename, in one C call where built): the same record,
+    0640 minus the umask, no temp file, and ``verify`` confirms the tail with it."""
+    from cfgcore.runtime.audit import AuditLog, verify
+
+    log_path = tmp_path / "audit.jsonl"
+    log = AuditLog(log_path)
+    for i in range(3):
+        log.record(_audit_event(i))
+    head = tmp_path / "audit.jsonl.head"
+    assert stat.S_IMODE(os.stat(head).st_mode) == 0o640 & ~_umask()
+    assert b'"seq":3' in head.read_bytes()
+    assert _files(tmp_path) == ["audit.jsonl", "audit.jsonl.head", "audit.jsonl.lock"]
+    assert verify(log_path).ok and verify(log_path).tail
+
+
+@posix_only
+def test_a_directory_at_the_audit_head_fails_alike(tmp_path, path, caplog):
+    """The rename over a directory planted at the head's name fails: logged as before,
+    the entry written, the temp file removed."""
+    from cfgcore.runtime.audit import AuditLog
+
+    log_path = tmp_path / "audit.jsonl"
+    (tmp_path / "audit.jsonl.head").mkdir()
+    (tmp_path / "audit.jsonl.head" / "x").write_bytes(b"")
+    entry = AuditLog(log_path).record(_audit_event(1))
+    assert entry["seq"] == 1 and b'"seq":1' in log_path.read_bytes()
+    assert any("cannot record the audit log head" in r.getMessage() for r in caplog.records)
+    assert not [n for n in _files(tmp_path) if n.endswith(".tmp")]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@needs_build
+def test_an_audited_flag_write_makes_its_head_rename_in_one_call(tmp_path, monkeypatch):
+    """The audit entry of a flag change: its ``.head`` temp file and rename are made in
+    one C call too (the rename was the last one a change made from Python)."""
+    from cfgcore.dynamic_config import DynamicConfigurationManager, FeatureFlag
+
+    flags = tmp_path / "flags.yaml"
+    flags.write_text("flags:\n  experimental_ml_models: {default: 'off'}\n")
+    m = DynamicConfigurationManager(str(flags), state_dir=tmp_path / "state")
+    renamed: list[str] = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b, **k: renamed.append(str(b)) or real(a, b, **k))
+    try:
+        m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 40.0)
+    finally:
+        monkeypatch.undo()
+        m.close()
+    assert renamed == []
+    assert (tmp_path / "flags.audit.jsonl.head").exists()

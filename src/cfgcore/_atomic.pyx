@@ -8,7 +8,9 @@ close the directory. Each one made from Python releases the GIL and takes it bac
 after; beside a thread running Python code (a CPU-bound request), each take-back after
 a call that blocks (an ``fsync``, a rename, a create) waits up to the interpreter's
 switch interval (5 ms), so a flag change there took 20 to 30 such waits where it
-needs none. :func:`replace` makes them all in one call that releases the GIL once.
+needs none. :func:`replace` makes them all in one call that releases the GIL once;
+:func:`write_new` does the same for the audit log's ``.head`` record (create, write,
+rename: a record readers see whole, which is not fsynced).
 
 The recipe and its safety rules are the Python path's, step for step (atomicio.py
 says why each is there). On a failure it returns which step failed and the ``errno``,
@@ -19,11 +21,15 @@ the call returns (an interrupted system call is made again, as Python does).
 
 from libc.errno cimport EINTR, ENOENT, errno
 from libc.stdio cimport rename
-from posix.fcntl cimport O_CLOEXEC, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY
+from posix.fcntl cimport O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_NONBLOCK, O_RDONLY, O_WRONLY
 from posix.fcntl cimport open as c_open
 from posix.stat cimport S_ISREG, fchmod, fstat, lstat, struct_stat
 from posix.types cimport gid_t, mode_t, uid_t
 from posix.unistd cimport close, fchown, fsync, write
+
+
+cdef extern from "<fcntl.h>" nogil:
+    enum: O_NOFOLLOW  # (POSIX 2008; not in Cython's posix/fcntl.pxd)
 
 # What failed (the caller names the files as the Python path's OSError would).
 cdef enum:
@@ -164,4 +170,49 @@ def replace(bytes target, bytes directory, bytes tmp, bytes data, int mode):
     cdef int step
     with nogil:
         step = _steps(c_target, c_directory, c_tmp, c_data, size, mode, &err)
+    return step, err
+
+
+cdef int _new_then_rename(const char* tmp, const char* target, const char* data, Py_ssize_t size,
+                          int perm, int* err) noexcept nogil:
+    cdef int fd, rc
+    while True:
+        fd = c_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                    <mode_t>perm)
+        if fd >= 0 or errno != EINTR:
+            break
+    if fd < 0:
+        err[0] = errno
+        return S_CREATE
+    if _write_all(fd, data, size) != 0:
+        err[0] = errno
+        close(fd)
+        return S_WRITE
+    if close(fd) != 0 and errno != EINTR:
+        err[0] = errno
+        return S_CLOSE
+    while True:
+        rc = _retried(rename(tmp, target))
+        if rc <= 0:
+            break
+    if rc != 0:
+        err[0] = errno
+        return S_RENAME
+    return S_OK
+
+
+def write_new(bytes tmp, bytes target, bytes data, int perm):
+    """Create ``tmp`` (``O_EXCL``, never through a symlink, never blocking), write
+    ``data``, close it and rename it over ``target``, without the GIL and without an
+    fsync: a record replaced as a whole for readers, which a crash may take back (the
+    audit log's ``.head``). ``perm``: the new file's mode before the umask. Returns
+    ``(step, errno)`` as :func:`replace` does (the temp file is left to the caller)."""
+    cdef const char* c_tmp = tmp
+    cdef const char* c_target = target
+    cdef const char* c_data = data
+    cdef Py_ssize_t size = len(data)
+    cdef int err = 0
+    cdef int step
+    with nogil:
+        step = _new_then_rename(c_tmp, c_target, c_data, size, perm, &err)
     return step, err
