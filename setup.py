@@ -53,6 +53,17 @@ extensions = [
     )
     for name in ("_eval", "_tree")
 ]
+# cfgcore._atomic: the atomic file write's system calls in one call without the GIL
+# (POSIX calls only: Windows keeps the Python steps of cfgcore.runtime.atomicio).
+if sys.platform != "win32":
+    extensions.append(
+        Extension(
+            "cfgcore._atomic",
+            ["src/cfgcore/_atomic.pyx"],
+            define_macros=macros,
+            extra_compile_args=compile_args,
+        )
+    )
 
 MARKER = "_no_extension.json"
 

@@ -231,6 +231,16 @@ def impl(request):
     return mod
 
 
+@pytest.fixture
+def python_atomic_write(monkeypatch):
+    """``atomic_write`` through its Python steps (not ``cfgcore._atomic``'s one C call),
+    for a test that watches or fails those steps through ``os`` (``os.fsync`` replaced).
+    tests/test_atomic_write_gil.py checks that both paths agree."""
+    from cfgcore.runtime import atomicio
+
+    monkeypatch.setattr(atomicio, "_native", None)
+
+
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
 
 

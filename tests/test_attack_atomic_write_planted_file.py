@@ -26,6 +26,19 @@ pytestmark = pytest.mark.skipif(
 OTHER = 12345
 
 
+@pytest.fixture(autouse=True, params=["c", "python"])
+def steps(request, monkeypatch):
+    """Both ways atomic_write makes its steps: cfgcore._atomic's one C call (where
+    built) and the Python steps; each applies the rule."""
+    from cfgcore.runtime import atomicio
+
+    if request.param == "python":
+        monkeypatch.setattr(atomicio, "_native", None)
+    elif atomicio._native is None:
+        pytest.skip("cfgcore._atomic is not built here (a pure-Python install)")
+    return request.param
+
+
 def _planted(directory, mode):
     path = directory / "state.json"
     path.write_text("{}")

@@ -125,11 +125,14 @@ def test_a_symlinked_lock_file_creates_nothing_where_it_points(tmp_path, caplog)
 
 
 @pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX")
-def test_atomic_write_sets_the_mode_on_what_it_wrote_not_on_a_swapped_name(tmp_path, monkeypatch):
+def test_atomic_write_sets_the_mode_on_what_it_wrote_not_on_a_swapped_name(
+    tmp_path, monkeypatch, python_atomic_write
+):
     # atomic_write chmod-ed its temp file by name after writing it: whoever can write the
     # directory could swap that name for a symlink in between, and the chmod followed it
     # (as root: /etc/shadow made world-readable). The race window is opened on purpose
-    # here: the swap happens during the write's fsync.
+    # here: the swap happens during the write's fsync. (The Python steps, where a test
+    # can open the window; cfgcore._atomic's fchmod is on the descriptor too.)
     from cfgcore.runtime import atomicio
 
     victim = tmp_path / "victim"

@@ -143,7 +143,9 @@ def test_encoding_keeps_variant_and_flag_order(make):
         assert list(again.flags["z"].variants) == ["y", "x"]
 
 
-def test_atomic_write_fsyncs_the_file_and_then_the_directory(tmp_path, monkeypatch):
+def test_atomic_write_fsyncs_the_file_and_then_the_directory(
+    tmp_path, monkeypatch, python_atomic_write
+):
     synced: list[str] = []
     real_fsync = os.fsync
 

@@ -48,7 +48,9 @@ def test_an_unknown_extension_is_refused_naming_the_file(checkout_test, tmp_path
     assert not target.exists()
 
 
-def test_a_failed_plot_leaves_the_previous_file_whole(checkout_test, tmp_path, capsys, monkeypatch):
+def test_a_failed_plot_leaves_the_previous_file_whole(
+    checkout_test, tmp_path, capsys, monkeypatch, python_atomic_write
+):
     from cfgcore.runtime import atomicio
 
     target = tmp_path / "plot.png"

@@ -32,7 +32,7 @@ sdist=$(ls "$work"/dist/cfgcore-*.tar.gz)
 python -m twine check --strict "$sdist" "$@"
 
 listing=$(tar tzf "$sdist")
-for want in src/cfgcore/_eval.pyx src/cfgcore/_tree.pyx src/cfgcore/_tree.pyi src/cfgcore/_layout.pxd src/cfgcore/_eval.pyi src/cfgcore/py.typed setup.py LICENSE \
+for want in src/cfgcore/_eval.pyx src/cfgcore/_tree.pyx src/cfgcore/_atomic.pyx src/cfgcore/_tree.pyi src/cfgcore/_layout.pxd src/cfgcore/_eval.pyi src/cfgcore/py.typed setup.py LICENSE \
     pyproject.toml README.md tests/conftest.py tests/test_core_build.py benchmarks/bench_core.py \
     docs/architecture.md src/cfgcore/defaults/flags.yaml; do
     grep -q "^cfgcore-[^/]*/$want\$" <<<"$listing" || fail "$want is missing from ${sdist##*/}"

@@ -39,7 +39,7 @@ import msgspec
 
 from cfgcore._clock import read_clock
 from cfgcore._numbers import whole_at_least
-from cfgcore._reclaim import retire
+from cfgcore._reclaim import retire_if_large
 from cfgcore.errors import (
     ConfigError,
     Problem,
@@ -578,12 +578,15 @@ class LiveFlags:
                 self.warnings = ()
             if old_doc is not None:
                 self._record_drops(old)
-            # The older compiled snapshot (millions of table items for a large document)
+            # The older compiled snapshot of a large document (millions of table items)
             # is freed off this thread, a piece at a time, once nothing holds it. Handed
             # over once the listeners have run (the outermost change section's end):
             # starting the reclaimer's thread lets other threads run, and a reader must
-            # not see the new flags before the managers' views and listeners do.
-            run_after_delivery(partial(retire, retired))
+            # not see the new flags before the managers' views and listeners do. A small
+            # one (under LARGE_FLAGS flags, freed whole well within a switch interval)
+            # starts no thread: a thread started is a GIL hand-over or two each way, 5 ms
+            # each beside a CPU-bound thread, on every flag change.
+            run_after_delivery(partial(retire_if_large, retired))
         return True
 
     def _record_drops(self, old: Snapshot) -> None:

@@ -1,0 +1,106 @@
+"""Flag writes beside CPU-bound threads: ``set_feature_flag`` on a manager with the
+file flag store, alone and with two threads spinning pure-Python loops in the same
+process. Medians, p90 and max of ``--writes`` writes (50 by default), in ms.
+
+A system call releases the GIL and takes it back after; beside a thread that never
+blocks, each take-back may wait up to ``sys.getswitchinterval()`` (5 ms). So what a
+write costs there is roughly its number of GIL hand-overs times that interval, not its
+own work. Run with the tree to measure on ``PYTHONPATH``::
+
+    PYTHONPATH=src python benchmarks/flag_write_gil.py [--writes 50] [--spinners 2]
+
+``--python-steps`` makes ``atomic_write`` take its Python steps where the compiled
+ones (``cfgcore._atomic``) are built: what the C call buys, in one tree.
+
+``--strace`` prints nothing timed: it makes ``--writes`` writes alone, for
+``strace -f -c`` (or ``strace -f -e trace=%file,%desc``) to count what one write does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+
+def _spin(stop: threading.Event) -> None:
+    n = 0
+    while not stop.is_set():
+        for i in range(10_000):  # pure Python: holds the GIL until asked to drop it
+            n += i
+
+
+def _figures(spent: list[float]) -> str:
+    ms = sorted(s * 1000 for s in spent)
+    p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
+    return f"median {statistics.median(ms):7.2f}  p90 {p90:7.2f}  max {ms[-1]:7.2f} ms"
+
+
+def _writes(manager, count: int) -> list[float]:
+    from cfgcore.dynamic_config import FeatureFlag
+
+    spent = []
+    for i in range(count):
+        start = time.perf_counter()
+        manager.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 10.0 + i % 2)
+        spent.append(time.perf_counter() - start)
+    return spent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--writes", type=int, default=50)
+    ap.add_argument("--spinners", type=int, default=2)
+    ap.add_argument("--strace", action="store_true", help="writes alone, untimed")
+    ap.add_argument("--python-steps", action="store_true", help="atomic_write in Python")
+    args = ap.parse_args()
+    if args.python_steps:
+        from cfgcore.runtime import atomicio
+
+        atomicio._native = None  # type: ignore[attr-defined]
+
+    directory = tempfile.mkdtemp(prefix="cfgcore-gilwrite-")
+    os.environ["CFGCORE_STATE_DIR"] = os.path.join(directory, "state")
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from cfgcore.engine import bundled_flags_path
+
+    flags = os.path.join(directory, "flags.yaml")
+    shutil.copyfile(bundled_flags_path(), flags)
+    manager = DynamicConfigurationManager(flags, log_exposures=False)
+    try:
+        _writes(manager, 3)  # warm: the first write creates the lock, sidecar and logs
+        if args.strace:
+            sys.stderr.write(f"--- {args.writes} writes from here ---\n")
+            _writes(manager, args.writes)
+            return
+        from cfgcore.runtime import atomicio
+
+        native = getattr(atomicio, "_native", None) is not None
+        route = "C (GIL released)" if native else "Python"
+        print(f"CPython {sys.version.split()[0]}, switch interval "
+              f"{sys.getswitchinterval() * 1000:g} ms, atomic write: {route}")  # fmt: skip
+        print(f"alone:           {_figures(_writes(manager, args.writes))}")
+        stop = threading.Event()
+        threads = [threading.Thread(target=_spin, args=(stop,)) for _ in range(args.spinners)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.2)
+            spent = _writes(manager, args.writes)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        print(f"{args.spinners} CPU threads:   {_figures(spent)}")
+    finally:
+        manager.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
