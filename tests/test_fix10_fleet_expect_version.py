@@ -44,7 +44,10 @@ def _stored(client, ns: str) -> dict:
     out = {}
     for key in sorted(client.keys(f"{{{ns}}}:*")):
         kind = client.type(key)
-        out[key] = client.hgetall(key) if kind == b"hash" else client.get(key)
+        if kind == b"zset":  # (the record of recent writes)
+            out[key] = client.zrange(key, 0, -1, withscores=True)
+        else:
+            out[key] = client.hgetall(key) if kind == b"hash" else client.get(key)
     return out
 
 

@@ -36,7 +36,12 @@ def _publish(url: str, env: str, gen: int, **kwargs):
 
 
 def _stored(client, ns: str) -> dict:
-    return {k: client.hgetall(k) for k in sorted(client.keys(f"{{{ns}}}:*"))}
+    return {
+        k: client.zrange(k, 0, -1, withscores=True)  # (the records of recent writes)
+        if client.type(k) == b"zset"
+        else client.hgetall(k)
+        for k in sorted(client.keys(f"{{{ns}}}:*"))
+    }
 
 
 def test_flags_published_for_another_environment_are_refused(redis_server):

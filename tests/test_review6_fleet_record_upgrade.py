@@ -76,6 +76,9 @@ def test_processes_raising_the_floor_at_once_keep_the_highest_record(redis_serve
         barrier = threading.Barrier(len(stores))
 
         def mark(i: int) -> None:
+            # (as if each had read version i + 1 from Redis: only an epoch a process
+            # read from Redis or wrote is recorded, never one only its cache file names)
+            stores[i]._confirmed, stores[i]._confirmed_epoch = i + 1, epoch
             barrier.wait()
             stores[i]._mark_lost(stores[i]._client, i + 1, epoch)
 

@@ -57,9 +57,16 @@ MAX_COALESCED = 1000
 MAX_VERSION = 2**53 - 1
 
 
-def stored_version(raw: Any, origin: str) -> int:
+def stored_version(raw: Any, origin: str, where: str = "") -> int:
     """A document version read back (the Redis field, the cache file) as an int
-    in ``0..MAX_VERSION`` (2**53 - 1); ConfigError naming ``origin`` otherwise."""
+    in ``0..MAX_VERSION`` (2**53 - 1); ConfigError naming ``origin`` otherwise (and
+    ``where``, the key and field it was read from, when given).
+
+    The one rule for a stored version, which the write scripts read by too
+    (``version_of`` in redis_store's Lua helpers): ASCII digits only (leading zeros
+    allowed), nothing else: not ``1.0``, ``0x2``, `` 3``, ``+3`` or ``1e3``, which Lua's
+    ``tonumber`` alone would take."""
+    suffix = f" ({where})" if where else ""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("ascii")
@@ -69,10 +76,15 @@ def stored_version(raw: Any, origin: str) -> int:
     if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 4000:
         raw = int(raw)
     if type(raw) is not int:
-        raise ConfigError(f"stored version {str(raw)[:40]!r} is not a number", file=origin)
+        raise ConfigError(
+            f"stored version {str(raw)[:40]!r} is not a number (ASCII digits only){suffix}",
+            file=origin,
+        )
     if not 0 <= raw <= MAX_VERSION:
         shown = str(raw) if raw.bit_length() < 200 else f"of {raw.bit_length()} bits"
-        raise ConfigError(f"stored version {shown} is out of range (0 to 2**53 - 1)", file=origin)
+        raise ConfigError(
+            f"stored version {shown} is out of range (0 to 2**53 - 1){suffix}", file=origin
+        )
     return raw
 
 

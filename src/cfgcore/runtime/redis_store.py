@@ -44,6 +44,10 @@ hash tag so key and channel stay on one slot)::
                          document gone or older (Redis restarted empty, a lost failover)
     {NS}:flags:floor:epoch  "VERSION EPOCH": the epoch that process served at the floor's
                          version (void when the floor has another version)
+    {NS}:flags:writes    sorted set: the token of each of the newest WRITES_KEPT writes (its
+                         writer record and checksum: write_token) -> the version it took,
+                         written with the document: a write script sent again after its
+                         reply was lost answers what it did (_CAS)
     {NS}:flags:guardrail-stops  hash: A/B test name -> JSON {"at": TIME, "record": ...}:
                          the fleet's guardrail stop register (the stops in force, the
                          record each went live with; an end: null record, resumed or
@@ -157,6 +161,7 @@ from cfgcore.runtime.redis_follow import (
     BACKOFF_MAX,
     CACHE_RETRY_SECONDS,
     JITTER,
+    MAX_VERSION,
     RedisFollower,
     stored_epoch,
     stored_version,
@@ -235,6 +240,13 @@ MAX_CACHE_BYTES = MAX_DOCUMENT_BYTES + (1 << 20)
 # (a few milliseconds each); past that it is skipped and retried like a failed write.
 CACHE_LOCK_SECONDS = 2.0
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
+# The writes a document's record of recent writes keeps ({NS}:flags:writes: a token of
+# each write and the version it took, written in the write's own step): a write script
+# sent again after its reply was lost finds its write there, even with other writers'
+# documents stored on top since, and answers what it did instead of making the change a
+# second time. Far more writes than a fleet makes in the seconds a resend takes; about
+# 140 KB in Redis once full (MEMORY USAGE).
+WRITES_KEPT = 1024
 
 # Shared by the scripts: a stored version or floor is usable only as an integer in
 # 0..2**53 - 1 (what Lua numbers count exactly); anything else stored there (by hand, by
@@ -244,6 +256,7 @@ MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a 
 # than cfgcore writes there is never copied into the script's memory. LIMIT and FIELDS
 # are FIELD_LIMITS.
 _LUA_HELPERS = (
+    f"local WRITES_KEPT = {WRITES_KEPT}\n"
     "local LIMIT = {"
     + ", ".join(f"{name} = {limit}" for name, limit in FIELD_LIMITS.items())
     + "}\nlocal FIELDS = {"
@@ -264,11 +277,27 @@ end
 local function usable(n)
   return n ~= nil and n >= 0 and n < 9007199254740992 and n == math.floor(n)
 end
+-- A stored version (a document's version field, a floor key) by the rule Python reads
+-- it by (stored_version): ASCII digits only, 0 to 2**53 - 1; nil for anything else.
+-- (tonumber alone also takes '1.0', '0x2', ' 3', '3 ', '+3' and '1e3': a write went
+-- through, or was numbered, by a version every reader refuses or ignores.)
+local function version_of(text)
+  if type(text) ~= 'string' or not string.find(text, '^[0-9]+$') then return nil end
+  local n = tonumber(text)
+  if usable(n) then return n end
+  return nil
+end
 local function floor_of(key)
   if redis.call('TYPE', key).ok ~= 'string' then return 0 end
-  local n = tonumber(small(key, LIMIT.version) or '')
-  if usable(n) then return n end
-  return 0
+  return version_of(small(key, LIMIT.version)) or 0
+end
+-- The version field of the document hash at key as stored (within its limit, else
+-- 'oversized'): false for no document (no version and no data), '' for data without a
+-- version (Python refuses it as it refuses any version it cannot read).
+local function stored_text(key)
+  local raw = hfield(key, 'version', 'oversized')
+  if not raw and redis.call('HEXISTS', key, 'data') == 1 then return '' end
+  return raw
 end
 -- The epoch the fleet served at the floor's version, as the process that raised the
 -- floor there recorded it ("VERSION EPOCH" in ekey), or '': none recorded, or recorded
@@ -304,8 +333,8 @@ end
 -- the fleet served since), not a repair (a forced write is numbered above the floor).
 local function forced_above(key, raw, floor_key)
   if hfield(key, 'forced') ~= '1' then return false end
-  local n = tonumber(raw)
-  return not usable(n) or n > floor_of(floor_key)
+  local n = version_of(raw)
+  return n == nil or n > floor_of(floor_key)
 end
 -- Compare-and-set on a version the caller names (a publisher's --expect-version):
 -- nil when ``expected`` is '' (none named) or the stored version is ``expected`` (0 for
@@ -317,23 +346,40 @@ local function held_version(key, expected)
   if kind == 'none' then
     held = 0
   elseif kind == 'hash' then
-    local n = tonumber(hfield(key, 'version', 'oversized') or '0')
-    if usable(n) then held = n end
+    local raw = stored_text(key)
+    held = raw and (version_of(raw) or -1) or 0  -- (a hash of no document: none)
   end
   if held == tonumber(expected) then return nil end
   return held
 end
--- The version of the document at key when it is the one this very write stored (its
--- writer record, unique to each write, and its checksum), else nil: a script sent again
--- after its reply was lost (redis-py sends a command again on a new connection when the
--- first one fails) answers what it did instead of counting its own write as another
--- writer's (a conflict: the change made a second time; --expect-version refused).
-local function written_by(key, writer, checksum)
-  if redis.call('TYPE', key).ok ~= 'hash' then return nil end
-  if hfield(key, 'writer') ~= writer or hfield(key, 'checksum') ~= checksum then return nil end
-  local n = tonumber(hfield(key, 'version', 'oversized') or '')
-  if usable(n) then return n end
-  return nil
+-- The token of a write (its writer record, unique to each write, and its checksum) in
+-- the record of recent writes (see write_token in Python: the same text).
+local function write_token(writer, checksum)
+  return redis.sha1hex(writer .. '\\n' .. checksum)
+end
+-- The version this very write took when the store holds it (the writer record and
+-- checksum of the document at key), or its record of recent writes at wkey (a sorted
+-- set: token -> version) names it, else nil: a script sent again after its reply was
+-- lost (redis-py sends a command again on a new connection when the first one fails)
+-- answers what it did instead of counting its own write as another writer's (a
+-- conflict: the change made a second time; --expect-version refused), also when another
+-- writer's document was stored on top of it meanwhile (a forced resend replaced it).
+local function written_by(key, wkey, writer, checksum)
+  if redis.call('TYPE', key).ok == 'hash' and hfield(key, 'writer') == writer
+      and hfield(key, 'checksum') == checksum then
+    local n = version_of(stored_text(key))
+    if n then return n end
+  end
+  if redis.call('TYPE', wkey).ok ~= 'zset' then return nil end
+  return version_of(redis.call('ZSCORE', wkey, write_token(writer, checksum)))
+end
+-- Record a write made now (version n) at wkey, keeping the newest WRITES_KEPT (by
+-- version); a key of another type there (not cfgcore's) is replaced.
+local function record_write(wkey, writer, checksum, n)
+  local kind = redis.call('TYPE', wkey).ok
+  if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', wkey) end
+  redis.call('ZADD', wkey, n, write_token(writer, checksum))
+  redis.call('ZREMRANGEBYRANK', wkey, 0, -(WRITES_KEPT + 1))
 end
 local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
   -- (past LIMIT.epoch: not cfgcore's, refused as corrupt)
@@ -343,14 +389,15 @@ end
 )
 
 # Compare-and-set in one step. KEYS[1] the document hash, KEYS[2] the fleet's version
-# floor (a plain key; see _LOST), KEYS[3] the epoch recorded beside it: without force, a
+# floor (a plain key; see _LOST), KEYS[3] the epoch recorded beside it, KEYS[4] the
+# record of recent writes (written_by, record_write): without force, a
 # document of another epoch than the one recorded that no forced write began is not
 # written to ({-5, floor}: re-created after the fleet served the recorded one).
 # ARGV: expected version, version floor (the highest this writer has seen: after a
 # failover that lost writes, versions continue above it instead of repeating numbers
 # followers already hold), checksum, writer, data, channel, force
 # ("1": overwrite whatever is there, even an unreadable version field or a key of
-# another type). Returns {1, new} on success, {0, current} on a conflict, {-1, 0} if
+# another type). Returns {1, new} on success, {0, current} on a conflict, {-1, text} if
 # the stored version is not a usable number (and force is off), {-2, floor} if the
 # document is gone although a version was seen (and force is off): writing now would
 # start over from the seed, {-3, type} if the key holds another type than a hash (and
@@ -371,8 +418,9 @@ end
 # signature always names the version it is stored under. A forced write also removes an
 # environment record longer than cfgcore writes (FIELD_LIMITS), which readers refuse.
 # A store already holding this write (its writer record ARGV[4], unique to each write,
-# and checksum ARGV[3]: the script sent again after its reply was lost) answers
-# {1, its version}, writing nothing (written_by); so does _PAIR.
+# and checksum ARGV[3]: the script sent again after its reply was lost), or whose record
+# of recent writes KEYS[4] names it (another writer's document stored on top since),
+# answers {1, its version}, writing nothing (written_by); so does _PAIR.
 # ARGV[13] the checksum of the document the change was computed from ('' for none):
 # compared like the version and the epoch, so another document stored under the same
 # number since the read (a failover lost the write that took it first and another
@@ -381,7 +429,7 @@ end
 _CAS = (
     _LUA_HELPERS
     + """
-local mine = written_by(KEYS[1], ARGV[4], ARGV[3])
+local mine = written_by(KEYS[1], KEYS[4], ARGV[4], ARGV[3])
 if mine then return {1, mine} end
 local kind = redis.call('TYPE', KEYS[1]).ok
 local held = held_version(KEYS[1], ARGV[10])
@@ -390,7 +438,7 @@ if kind ~= 'hash' and kind ~= 'none' then
   if ARGV[7] ~= '1' then return {-3, kind} end
   redis.call('DEL', KEYS[1])
 end
-local raw = hfield(KEYS[1], 'version', 'oversized')
+local raw = stored_text(KEYS[1])
 local epoch = epoch_of(KEYS[1])
 if raw and ARGV[7] ~= '1' then
   local fleet = floor_epoch(KEYS[2], KEYS[3])
@@ -401,9 +449,9 @@ end
 local floor = math.max(tonumber(ARGV[2]), floor_of(KEYS[2]))
 local cur = 0
 if raw then
-  cur = tonumber(raw)
-  if not usable(cur) then
-    if ARGV[7] ~= '1' then return {-1, 0} end
+  cur = version_of(raw)
+  if not cur then
+    if ARGV[7] ~= '1' then return {-1, raw} end  -- (the text, to name it)
     cur = 0  -- numbered above the floor: followers raise it when they refuse this one
   end
 elseif floor > 0 and ARGV[7] ~= '1' then
@@ -435,6 +483,7 @@ elseif epoch == '' then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[9])
   redis.call('HDEL', KEYS[1], 'forced')
 end
+record_write(KEYS[4], ARGV[4], ARGV[3], new)
 redis.call('PUBLISH', ARGV[6], new .. ' ' .. ARGV[3])
 return {1, new}
 """
@@ -517,8 +566,8 @@ local served, sum = string.match(ARGV[2], '^(%d*):?(%x*)$')
 -- and such a version compared as text was never the one served, so every poll of every
 -- process downloaded the whole document again; a value past 2**53 - 1 rounds to no
 -- version a reader serves)
-local same = served and served ~= '' and r[1]
-  and (r[1] == served or (string.match(r[1], '^%d+$') and tonumber(r[1]) == tonumber(served)))
+local same = served and served ~= '' and version_of(r[1]) ~= nil
+  and version_of(r[1]) == tonumber(served)
 if same and epoch == ARGV[3]
     and (fleet == '' or fleet == epoch) and (sum == '' or r[2] == sum) then
   -- the version the reader serves already: only the version is sent back
@@ -565,7 +614,8 @@ return cur
 # step, both forced writes (as _CAS with force), so no follower can ever read one
 # publish's configuration with another's flags (two publishes at once interleaved their
 # two writes before). KEYS[1..3] the configuration's document, floor and floor record,
-# KEYS[4..6] the flag document's: all in the namespace's hash slot ({NS}), so the script
+# KEYS[4..6] the flag document's, KEYS[7] and KEYS[8] the records of recent writes of
+# the two (written_by, record_write): all in the namespace's hash slot ({NS}), so the script
 # runs on a cluster too. ARGV[1] the flag document's identity ("VERSION CHECKSUM" as
 # identity() computes it) when the publisher read and judged it: another one stored since
 # (a concurrent publish or write) is a conflict ({0, 0, 0}), and the publisher judges its
@@ -598,8 +648,7 @@ end
 local function next_version(key, floor_key, floor)
   local cur = 0
   if redis.call('TYPE', key).ok == 'hash' then
-    local n = tonumber(hfield(key, 'version', 'oversized') or '')
-    if usable(n) then cur = n end
+    cur = version_of(stored_text(key)) or 0
   end
   return math.max(cur, tonumber(floor), floor_of(floor_key)) + 1
 end
@@ -619,8 +668,8 @@ local function write(key, new, a, s)  -- a: the ARGV index of checksum, writer, 
     redis.call('HDEL', key, 'environment')
   end
 end
-local cmine = written_by(KEYS[1], ARGV[4], ARGV[3])
-local fmine = written_by(KEYS[4], ARGV[10], ARGV[9])
+local cmine = written_by(KEYS[1], KEYS[7], ARGV[4], ARGV[3])
+local fmine = written_by(KEYS[4], KEYS[8], ARGV[10], ARGV[9])
 if cmine and fmine then return {1, cmine, fmine} end
 local held = held_version(KEYS[1], ARGV[14])
 if held then return {-6, held, 0} end
@@ -644,6 +693,8 @@ end
 write(KEYS[1], cv, 3, 18)
 write(KEYS[4], fv, 9, 20)
 redis.call('HSET', KEYS[4], 'environment', ARGV[15])
+record_write(KEYS[7], ARGV[4], ARGV[3], cv)
+record_write(KEYS[8], ARGV[10], ARGV[9], fv)
 redis.call('PUBLISH', ARGV[6], cv .. ' ' .. ARGV[3])
 redis.call('PUBLISH', ARGV[12], fv .. ' ' .. ARGV[9])
 return {1, cv, fv}
@@ -1035,6 +1086,13 @@ def _cached_document(blob: dict[Any, Any]) -> Any:
 _LOCAL: Any = object()
 
 
+def write_token(writer: bytes, checksum: str) -> str:
+    """The token of a write in its document's record of recent writes (the write
+    scripts' ``write_token``: the same text): its writer field, unique to each write,
+    and its checksum."""
+    return hashlib.sha1(writer + b"\n" + checksum.encode()).hexdigest()  # noqa: S324
+
+
 def _written(version: Any, epoch: str | None, forced: bool, checksum: str) -> FlagDocument:
     """What ``_saw`` needs of a document this process wrote."""
     return FlagDocument(Snapshot(), b"", int(version), checksum, {}, "", epoch, forced)
@@ -1151,6 +1209,8 @@ class RedisFlagStore(RedisFollower):
         self.floor_key = f"{{{ns}}}:{document}:floor"
         # "VERSION EPOCH": the epoch the fleet served at the floor's version
         self.floor_epoch_key = f"{{{ns}}}:{document}:floor:epoch"
+        # The recent writes: a token of each and the version it took (WRITES_KEPT)
+        self.writes_key = f"{{{ns}}}:{document}:writes"
         # The fleet's guardrail stop register (see write_stop_register)
         self.stops_key = f"{{{ns}}}:{document}:guardrail-stops"
         # The lowest flag document version this process accepts (``min_version=`` in
@@ -1192,6 +1252,12 @@ class RedisFlagStore(RedisFollower):
         self.lost_since: float | None = None
         self._lock = threading.Lock()  # guards _seen and the callback list
         self._seen = 0  # the highest version read, written or delivered by this process
+        # Of those, the highest read from Redis or written by this process, and its
+        # epoch: what the fleet's floor may rise to (never what only a cache file says)
+        self._confirmed = 0
+        self._confirmed_epoch: str | None = None
+        # The cache file's identity as last checked: (the file's stat, the identity)
+        self._cache_checked: tuple[Any, tuple[int, str | None]] | None = None
         # The checksum of that version's document: a failover that lost a write lets
         # another writer store another document under the same number (see _catch_up).
         self._served_sum = ""
@@ -1503,7 +1569,9 @@ class RedisFlagStore(RedisFollower):
         for the cache file (:meth:`_write_cache`)."""
         if version_raw is None and data is None:
             return FlagDocument(self._empty(), b"", 0, hashlib.sha256(b"").hexdigest(), {}, origin)
-        version = stored_version(version_raw, origin)
+        # (read from Redis: the key and field are named)
+        where = f"the 'version' field of {self.key}" if origin == self.url else ""
+        version = stored_version(version_raw, origin, where)
         epoch = stored_epoch(epoch_raw, version, origin)
         try:
             checksum = checksum_raw.decode() if isinstance(checksum_raw, bytes) else checksum_raw
@@ -1673,6 +1741,23 @@ class RedisFlagStore(RedisFollower):
         signature = raw[10] if len(raw) > 10 else None
         return self._document_from(
             raw[0], raw[1], raw[2], raw[3], self.url, raw[7], raw[8] == 1, signature
+        )
+
+    def _unusable_version(self, raw: Any) -> str:
+        """What is wrong with ``raw``, the text of this store's ``version`` field that
+        is no version (:func:`stored_version`'s rule, the write scripts' too), naming the
+        key, the field and the text."""
+        if isinstance(raw, bytes):
+            raw = raw.decode("ascii", "backslashreplace")
+        if raw == "oversized":  # (the scripts' word for one over FIELD_LIMITS)
+            text = f"over its {FIELD_LIMITS['version']}-byte limit"
+        elif raw in (None, ""):
+            text = "empty or missing (beside the document's data)"
+        else:
+            text = f"{str(raw)[:40]!r}"
+        return (
+            f"the 'version' field of {self.key} is {text}, not a version (ASCII digits "
+            f"only, 0 to 2**53 - 1)"
         )
 
     def _oversized_field_message(self, version_raw: Any, over: Any) -> str:
@@ -2012,16 +2097,45 @@ class RedisFlagStore(RedisFollower):
         return _environment_text(env) if isinstance(env, str) else None
 
     def _cache_identity(self) -> tuple[int, str | None]:
-        """The version and epoch in the cache file; (0, None) if there is none (or it is
-        unreadable); the epoch is None for a cache file of a release before epochs."""
-        blob = self._own_cache()
-        version = blob.get("version") if blob is not None else None
-        if blob is None or type(version) is not int or version <= 0:
+        """The version and epoch in the cache file; (0, None) if there is none, or it is
+        unreadable, or its document fails the checks a restore makes (:meth:`read_cache`:
+        its data match its checksum, its version and epoch are ones cfgcore writes, and
+        with verification keys its signature is valid): a damaged or planted file that
+        no restore would serve does not count as what this host served either. The
+        epoch is None for a cache file of a release before epochs. (Checked once per
+        state of the file: its size, times and inode.)"""
+        if self.cache_path is None:
             return 0, None
         try:
-            return version, stored_epoch(blob.get("epoch"), version, self.url)
+            st = os.stat(self.cache_path)
+            state: Any = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            state = None
+        checked = self._cache_checked
+        if state is not None and checked is not None and checked[0] == state:
+            return checked[1]
+        identity = self._checked_cache_identity()
+        if state is not None:
+            self._cache_checked = (state, identity)
+        return identity
+
+    def _checked_cache_identity(self) -> tuple[int, str | None]:
+        """:meth:`_cache_identity`, read and checked now."""
+        blob = self._own_cache()
+        version = blob.get("version") if blob is not None else None
+        if blob is None or type(version) is not int or not 0 < version <= MAX_VERSION:
+            return 0, None
+        data, checksum = blob.get("data"), blob.get("checksum")
+        if not isinstance(data, bytes) or checksum != hashlib.sha256(data).hexdigest():
+            return 0, None
+        try:
+            epoch = stored_epoch(blob.get("epoch"), version, self.url)
+            if self.keys.verifies:
+                writer, signature = self._cached_signature(blob, self.url)
+                self.keys.verify(self.key, version, data, writer, signature, self.url)
         except ConfigError:
-            return version, None
+            return 0, None
+        return version, epoch
 
     def served_instead(self, refused: FlagDocument) -> None:
         """The flag set refused ``refused``, the document :meth:`read` gave at start,
@@ -2036,6 +2150,9 @@ class RedisFlagStore(RedisFollower):
             if self._seen > 0 and doc.epoch != self._epoch:
                 self._before = self._epoch or ""  # (a publish, most often)
             self._seen, self._epoch, self._served_sum = doc.version, doc.epoch, doc.checksum
+        if doc.origin in (self.url, "") and doc.version >= self._confirmed:
+            # read from Redis (or written by this process): not a cache file's
+            self._confirmed, self._confirmed_epoch = doc.version, doc.epoch
 
     def _known_epoch(self) -> str | None:
         """The epoch of the document this process serves or, before it serves one, of
@@ -2299,6 +2416,16 @@ class RedisFlagStore(RedisFollower):
                 version = self._seen
                 if epoch is not None:
                     epoch = self._epoch
+            # The epoch recorded beside the floor is one this process read from Redis
+            # or wrote, never one only its cache file names (restored, or judged by at
+            # a start): every process, a new one too, refuses a document of another
+            # epoch by that record, so a file copied from another host (of another
+            # Redis at the same URL) made the whole fleet refuse the store's real
+            # document. The floor's version still rises to the cache file's (checked
+            # as a restore checks it): the next write is numbered above what this host
+            # served, as after a failover that lost writes.
+            if epoch is not None and epoch != self._confirmed_epoch:
+                epoch = None
         keys = [self.floor_key, self.floor_epoch_key]
         with contextlib.suppress(redis.RedisError):
             self._lost(keys=keys, args=[version, epoch or ""], client=client)
@@ -2535,7 +2662,7 @@ class RedisFlagStore(RedisFollower):
                     self._refuse_closed("write")  # (closed while the change was made)
                     sent = True
                     reply = self._cas(
-                        keys=[self.key, self.floor_key, self.floor_epoch_key],
+                        keys=[self.key, self.floor_key, self.floor_epoch_key, self.writes_key],
                         args=[
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0", old.epoch or "", fresh,
@@ -2548,7 +2675,10 @@ class RedisFlagStore(RedisFollower):
                         and len(reply) == 2
                         and reply[0] in (1, 0, -1, -2, -3, -4, -5, -6, -8)
                         and type(reply[0]) is int
-                        and (type(reply[1]) is int or (reply[0] == -3 and type(reply[1]) is bytes))
+                        and (
+                            type(reply[1]) is int
+                            or (reply[0] in (-1, -3) and type(reply[1]) is bytes)
+                        )
                     ):
                         raise _unexpected("the write script", reply)
                     status, version = reply
@@ -2566,7 +2696,9 @@ class RedisFlagStore(RedisFollower):
                 # connection refused, credentials refused at connect): certainly not
                 # written, nothing to ask.
                 wrote = (
-                    self._wrote_already(writer["id"], checksum, max(old.version, 0))
+                    self._wrote_already(
+                        writer["id"], checksum, max(old.version, 0), writer_blob, epoch, forced
+                    )
                     if sent
                     else False
                 )
@@ -2599,9 +2731,9 @@ class RedisFlagStore(RedisFollower):
                 raise self._refuse(self._lost_message(int(version)))
             if status == -5:  # the floor key's record, read by the script itself
                 raise self._refused_by_fleet(old, fleet or "?" * 12)
-            if status == -1:
+            if status == -1:  # (the text stored, as the script read it)
                 raise ConfigError(
-                    "stored version is not a usable number (0 to 2**53 - 1): repair with "
+                    f"not written: {self._unusable_version(version)}; repair with "
                     + self._repair_command(),
                     file=self.url,
                 )
@@ -2810,12 +2942,24 @@ class RedisFlagStore(RedisFollower):
         over = reply[1].decode(errors="replace") if reply[1] is not None else None
         return reply[0].decode(errors="replace"), over, values
 
-    def _wrote_already(self, write_id: str, checksum: str, read: int | None = None) -> bool | None:
+    def _wrote_already(
+        self,
+        write_id: str,
+        checksum: str,
+        read: int | None = None,
+        writer_field: bytes | None = None,
+        epoch: str | None = None,
+        forced: bool = False,
+    ) -> bool | None:
         """After a dropped reply: did the script run anyway? (Then it must not run again.)
-        None when the store cannot be asked (the outcome is unknown), or holds another
-        type than a hash (replaced since, or before: either way it cannot tell), or
-        another writer's document numbered above ``read``, the version the change was
-        made on (that writer may have written on top of this one: it cannot tell).
+        True when the store holds the write, or its record of recent writes names it
+        (``writer_field``, the writer field sent, and ``checksum``: see :data:`WRITES_KEPT`;
+        ``epoch`` and ``forced`` those the write gave the document). None when the store
+        cannot be asked (the outcome is unknown), or holds another type than a hash
+        (replaced since, or before: either way it cannot tell), or another writer's
+        document numbered above ``read``, the version the change was made on, that the
+        record does not tell from one written on top of this one (a record trimmed
+        since, or a store an earlier release wrote: it cannot tell).
 
         The fields it looks at (``version``, ``writer``, ``epoch``, ``forced``) are
         measured before they are read (:meth:`_fields`): one longer than cfgcore writes
@@ -2826,6 +2970,18 @@ class RedisFlagStore(RedisFollower):
         refuses the document, saying the same)."""
         import redis
 
+        if writer_field is not None:
+            try:
+                score = self._client.zscore(self.writes_key, write_token(writer_field, checksum))
+            except redis.ResponseError:  # (another type there: not cfgcore's, no record)
+                score = None
+            except redis.RedisError:
+                return None  # unreachable: it may or may not have run
+            version = whole_number(score) if score is not None else None
+            if version is not None and 0 < version <= MAX_VERSION:
+                with self._lock:
+                    self._saw(_written(version, epoch, forced, checksum))
+                return True
         try:
             kind, over, (raw_version, raw_writer, raw_epoch, raw_forced) = self._fields(
                 "version", "writer", "epoch", "forced"
@@ -3789,6 +3945,7 @@ class RedisConfigStore(RedisFlagStore):
                     keys=[
                         self.key, self.floor_key, self.floor_epoch_key,
                         flags.key, flags.floor_key, flags.floor_epoch_key,
+                        self.writes_key, flags.writes_key,
                     ],
                     args=[
                         seen,
@@ -3813,13 +3970,15 @@ class RedisConfigStore(RedisFlagStore):
                 if not isinstance(exc, redis.RedisError) and not self.closed:
                     raise
                 wrote = (
-                    flags._wrote_already(fwriter["id"], fsum, max(old.version, 0))
+                    flags._wrote_already(
+                        fwriter["id"], fsum, max(old.version, 0), fblob, fepoch, True
+                    )
                     if sent
                     else False
                 )
                 if wrote:
                     # The script ran before the reply was lost: both are written.
-                    self._wrote_already(cwriter["id"], csum)
+                    self._wrote_already(cwriter["id"], csum, None, cblob, cepoch, True)
                     reply = [1, self._seen, flags._seen]
                 else:
                     why = self._failure(exc, wrote, "publish")
@@ -3919,16 +4078,15 @@ def retire_namespace(url: str, *, force: bool = False) -> list[bytes]:
         ours = re.compile(
             rb"\{"
             + re.escape(ns.encode())
-            + rb"\}:(?:flags|config:[^:]+)(?::floor(?::epoch)?|:guardrail-stops)?"
+            + rb"\}:(?:flags|config:[^:]+)(?::floor(?::epoch)?|:guardrail-stops|:writes)?"
         )
+        document = re.compile(rb"\{" + re.escape(ns.encode()) + rb"\}:(?:flags|config:[^:]+)")
         match = "{" + re.sub(r"([*?\[\]\\])", r"\\\1", ns) + "}:*"  # MATCH is a glob
         try:
             keys = sorted(
                 {k for k in store._client.scan_iter(match=match, count=1000) if ours.fullmatch(k)}
             )
-            documents = [
-                k for k in keys if not k.endswith((b":floor", b":floor:epoch", b":guardrail-stops"))
-            ]
+            documents = [k for k in keys if document.fullmatch(k)]
             channels = {store.channel.encode()} | {k + b":changes" for k in documents}
             followers = sum(n for _, n in store._client.pubsub_numsub(*sorted(channels)))
             if followers and not force:
