@@ -543,12 +543,28 @@ class ProfileManager:
                 setting = "CONFIG_PROFILE" if other == "deployment" else "CONFIG_GEOGRAPHIC_PROFILE"
                 hint = f" (it is a {other} profile: select it as {setting})"
             else:
-                hint = did_you_mean(name.lower(), known, n=1)
+                hint = self._file_hint(kind, name) or did_you_mean(name.lower(), known, n=1)
             raise ConfigError(
                 f"unknown {kind} profile {name!r}{hint}; known: {', '.join(known)}",
                 kind="profile",
             )
         return profile
+
+    def _file_hint(self, kind: str, name: str) -> str:
+        """`` (profiles/peak.yaml defines it as 'black_friday': ...)`` when ``name`` is
+        the file name (or path) of a custom profile that its ``name:`` calls otherwise:
+        a profile is selected by its name, never by its file."""
+        stem = os.path.splitext(os.path.basename(name))[0].lower()
+        for (k, _), profile in list(self._profiles.items()):
+            if k != kind or profile.source == "builtin":
+                continue
+            if os.path.splitext(os.path.basename(profile.source))[0].lower() == stem:
+                return (
+                    f" ({profile.source} defines it as {profile.name!r}: a profile is "
+                    f"selected by its name, the file's 'name:' or else the file name "
+                    f"without its extension)"
+                )
+        return ""
 
     def get_deployment_profile(self, profile: DeploymentProfile | str) -> Profile:
         """The deployment profile for an enum member or a name (case-insensitive)."""
