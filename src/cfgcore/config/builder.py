@@ -728,6 +728,8 @@ class ConfigBuilder:
             # Its lines too: an error in a value the profile sets names the file's line.
             layer.text, layer.fmt, layer.line_prefix = profile.text, profile.fmt, ("overrides",)
             layer.marks = profile.marks
+        if profile.base is not None:
+            layer.parts = tuple(_profile_part(p, kind) for p in profile.chain())
         try:
             data = self.transformer.transform(raw, self.transforms, file=file)
             check_transformed(data, file or f"<profile {profile.name}>", layer)
@@ -905,9 +907,9 @@ def null_over_section(below: Mapping[str, Any], layer: Layer) -> list[Problem]:
             path = (*prefix, key)
             if value is None:
                 dotted = format_path(path)
-                line = None
+                line, written = None, layer.written_by(path)
                 with contextlib.suppress(Exception):
-                    line = layer.line_of(path)
+                    line = written.line_of(path)
                 out.append(
                     Problem(
                         dotted,
@@ -915,7 +917,7 @@ def null_over_section(below: Mapping[str, Any], layer: Layer) -> list[Problem]:
                         "(a file saved half-way, or a section whose keys are all commented "
                         "out?): give it its keys, or set it to '__delete__' to "
                         "remove the section on purpose",
-                        file=layer.file,
+                        file=written.file or layer.file,
                         line=line,
                         kind="incomplete",
                     )
@@ -928,16 +930,35 @@ def null_over_section(below: Mapping[str, Any], layer: Layer) -> list[Problem]:
     return out
 
 
+def _profile_part(profile: Profile, kind: str) -> Layer:
+    """The layer of what ``profile``'s own file writes (the built-in's overrides for a
+    built-in profile), for :attr:`Layer.parts` of a profile that extends it."""
+    own = profile.overrides if profile.own is None else profile.own
+    if profile.source == "builtin" or profile.text is None:
+        return Layer(name=profile.name, kind=kind, data=thaw(own))
+    return Layer(
+        name=profile.name, kind=kind, data=thaw(own), file=profile.source, text=profile.text,
+        fmt=profile.fmt, marks=profile.marks, line_prefix=("overrides",),
+    )  # fmt: skip
+
+
 def with_lines(problems: list[Problem], layer: Layer | None) -> list[Problem]:
     """``problems`` with the line ``layer``'s file defines each one's key path on, where
-    the raiser (a transformation step, a secret that does not resolve) did not say."""
+    the raiser (a transformation step, a secret that does not resolve) did not say. A
+    key a profile takes from the profile it extends names that profile's file."""
     if layer is None or layer.file is None:
         return problems
     out = []
     for p in problems:
-        if p.line is None and p.path and p.file == layer.file:
+        if p.path and p.file == layer.file:
             with contextlib.suppress(Exception):
-                p = dataclasses.replace(p, line=layer.line_of(parse_path(p.path)))
+                path = parse_path(p.path)
+                written = layer.written_by(path)
+                if written is not layer:
+                    where = written.file or f"<profile {written.name}>"
+                    p = dataclasses.replace(p, file=where, line=written.line_of(path))
+                elif p.line is None:
+                    p = dataclasses.replace(p, line=layer.line_of(path))
         out.append(p)
     return out
 
@@ -953,7 +974,10 @@ def check_transformed(data: Any, file: str, layer: Layer | None = None) -> None:
     line = None
     if layer is not None:
         with contextlib.suppress(Exception):
-            line = layer.line_of(parse_path(path))
+            written = layer.written_by(parse_path(path))
+            if written is not layer:
+                file = written.file or f"<profile {written.name}>"
+            line = written.line_of(parse_path(path))
     raise ConfigError([Problem(path, message, file=file, line=line)], kind="transform")
 
 

@@ -76,6 +76,18 @@ class Layer:
     # Where ``data`` sits in ``text``: a custom profile's overrides are under the
     # file's ``overrides:`` key, so its lines are looked up below that prefix.
     line_prefix: tuple[str, ...] = ()
+    # A custom profile that extends another is one layer written by several files: one
+    # layer per profile of the chain (the furthest base first), each with its own file's
+    # lines, so a key is traced to the file that writes it (see ``written_by``).
+    parts: tuple[Layer, ...] = field(default=(), repr=False)
+
+    def written_by(self, path: tuple[Any, ...]) -> Layer:
+        """The layer whose file decides ``path``: the topmost of ``parts`` that says
+        something about it, else this one."""
+        for part in reversed(self.parts):
+            if part.lookup(path)[0] != "absent":
+                return part
+        return self
 
     def __repr__(self) -> str:
         # Secret-named keys and resolved secrets masked; the raw text is left out.

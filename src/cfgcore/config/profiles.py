@@ -133,6 +133,20 @@ class Profile:
     fmt: str | None = field(default=None, repr=False, compare=False)
     # Its lines as the file's one parse found them (a YAML file's yamlio.LineMarks).
     marks: Any = field(default=None, repr=False, compare=False)
+    # A profile that ``extends`` another: that profile, and the overrides this one's own
+    # file writes (``overrides`` holds both, composed). An error or ``explain`` about a
+    # key the extended profile sets names that profile's file and line, not this one's.
+    base: Profile | None = field(default=None, repr=False, compare=False)
+    own: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def chain(self) -> list[Profile]:
+        """This profile and the ones it extends, the furthest base first."""
+        out: list[Profile] = []
+        profile: Profile | None = self
+        while profile is not None and len(out) <= MAX_DEPTH:
+            out.append(profile)
+            profile = profile.base
+        return out[::-1]
 
     def apply(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A new plain dict: ``config`` with this profile's overrides merged over it.
@@ -412,6 +426,8 @@ class ProfileManager:
                 kind="profile",
             )
         extends = data.get("extends")
+        base: Profile | None = None
+        own: Mapping[str, Any] | None = None
         if extends:
             try:
                 base = self._get(kind, str(extends))
@@ -427,12 +443,14 @@ class ProfileManager:
                     [Problem("extends", message, file=path, line=layer.line_of(("extends",)))],
                     kind="profile",
                 ) from None
-            overrides = compose_overrides(base.overrides, overrides)
+            own, overrides = overrides, compose_overrides(base.overrides, overrides)
         return self.register(
             Profile(
                 name=str(name),
                 kind=kind,
                 overrides=_freeze_overrides(overrides),
+                base=base,
+                own=None if own is None else _freeze_overrides(own),
                 description=str(data.get("description", "")),
                 source=path,
                 region=str(data.get("region", name)) if kind == "geographic" else None,
@@ -525,12 +543,28 @@ class ProfileManager:
                 setting = "CONFIG_PROFILE" if other == "deployment" else "CONFIG_GEOGRAPHIC_PROFILE"
                 hint = f" (it is a {other} profile: select it as {setting})"
             else:
-                hint = did_you_mean(name.lower(), known, n=1)
+                hint = self._file_hint(kind, name) or did_you_mean(name.lower(), known, n=1)
             raise ConfigError(
                 f"unknown {kind} profile {name!r}{hint}; known: {', '.join(known)}",
                 kind="profile",
             )
         return profile
+
+    def _file_hint(self, kind: str, name: str) -> str:
+        """`` (profiles/peak.yaml defines it as 'black_friday': ...)`` when ``name`` is
+        the file name (or path) of a custom profile that its ``name:`` calls otherwise:
+        a profile is selected by its name, never by its file."""
+        stem = os.path.splitext(os.path.basename(name))[0].lower()
+        for (k, _), profile in list(self._profiles.items()):
+            if k != kind or profile.source == "builtin":
+                continue
+            if os.path.splitext(os.path.basename(profile.source))[0].lower() == stem:
+                return (
+                    f" ({profile.source} defines it as {profile.name!r}: a profile is "
+                    f"selected by its name, the file's 'name:' or else the file name "
+                    f"without its extension)"
+                )
+        return ""
 
     def get_deployment_profile(self, profile: DeploymentProfile | str) -> Profile:
         """The deployment profile for an enum member or a name (case-insensitive)."""

@@ -112,6 +112,7 @@ def explain(layers: list[Layer], key: str | Sequence[Any], merged: Any) -> Prove
             # A section variables merged into: named when one variable did it alone.
             below = {v for p, v in layer.env_vars.items() if p[: len(path)] == path}
             env_var = below.pop() if len(below) == 1 else None
+        written = layer.written_by(path)
         src = None
         for end in range(len(path), 0, -1):
             src = layer.sources.get(path[:end])
@@ -119,12 +120,12 @@ def explain(layers: list[Layer], key: str | Sequence[Any], merged: Any) -> Prove
                 break
         chain.append(
             Origin(
-                layer=layer.name,
+                layer=written.name,
                 kind=layer.kind,
                 status=status,
                 value=value,
-                file=layer.file,
-                line=layer.line_of(decisive if status != "set" else path),
+                file=written.file,
+                line=written.line_of(decisive if status != "set" else path),
                 env_var=env_var,
                 source=src[0] if src else None,
                 timestamp=src[1] if src else None,

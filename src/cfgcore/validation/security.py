@@ -786,8 +786,11 @@ class PlaintextSecretRule(_SecurityRule):
             ctx,
             path,
             f"secret stored as {kind} in plain text (value not shown)",
+            # (cfgcore decrypts ENC[...] only: an "enc:" value passes this rule as a
+            # pointer for another tool to resolve, and cfgcore would serve it as text.)
             f"Use an environment reference such as ${{{var}}} (no default) or an encrypted "
-            "value (enc:...), and rotate the exposed secret",
+            f"value (`cfgcore secrets encrypt --path {path}` writes one: ENC[...]), and "
+            "rotate the exposed secret",
         )
 
 
