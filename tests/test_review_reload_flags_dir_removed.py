@@ -62,6 +62,11 @@ def test_rm_rf_then_mkdir_of_the_flags_directory_succeeds(tmp_path):
                 timeout=30,
             )
             assert await wait_for_async(lambda: m.audit.pending() == 0, timeout=30)
+            # The reload's change event reaches this loop's listener before the loop
+            # ends: under load it was still being dispatched when asyncio.run closed
+            # the loop, and its coroutine was never awaited (a RuntimeWarning, an error
+            # here). Waited for from another thread, so this loop runs it meanwhile.
+            assert await asyncio.to_thread(m.events.wait_idle, 30)
             kinds = [e["kind"] for e in AuditLog.read(m.audit.path)]
             # The removal, written once the directory was back, before the reload's
             # change that followed it.
