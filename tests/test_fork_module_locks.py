@@ -180,9 +180,11 @@ def _module_locks() -> list[tuple[str, str]]:
             for node in body:
                 if isinstance(node, ast.ClassDef):
                     walk(node.body, prefix + node.name + ".")
-                elif isinstance(node, ast.If | ast.Try):
+                elif isinstance(node, ast.If | ast.Try | ast.With):
                     walk(node.body, prefix)
-                    walk(node.orelse, prefix)
+                    walk(getattr(node, "orelse", []), prefix)
+                    for handler in getattr(node, "handlers", []):
+                        walk(handler.body, prefix)
                 elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
                     call = node.value
                     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
