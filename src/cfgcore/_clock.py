@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cfgcore._numbers import real_number, shown
+from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = ["epoch_seconds", "read_clock", "read_stamp", "stamp_clock"]
 
@@ -42,6 +43,14 @@ log = logging.getLogger("cfgcore.clock")
 # The kinds of refused answers logged already (one ERROR line each per process).
 _said: set[str] = set()
 _said_lock = threading.Lock()
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held it at the fork: the child's first refused
+    # answer (on the evaluation path) would wait for it forever.
+    global _said_lock
+    _said_lock = threading.Lock()
 
 
 class _Refused(TypeError):

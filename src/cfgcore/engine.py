@@ -32,6 +32,7 @@ from cfgcore.compiler import Tables, compile_incremental, compile_snapshot
 from cfgcore.details import EvaluationCounts
 from cfgcore.errors import SnapshotError
 from cfgcore.observability import debug as _debug
+from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.snapshot import (
     Format,
     Snapshot,
@@ -46,6 +47,15 @@ _log = logging.getLogger(__name__)
 # The engine holding each compiled snapshot installed in one (see _EngineAPI._own).
 _owners: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
 _owners_lock = threading.Lock()
+
+
+@after_fork_in_child
+def _renew_owners_lock() -> None:
+    # A thread of the parent may have held it at the fork (building or swapping an
+    # engine): the child's first engine or swap would wait for it forever.
+    global _owners_lock
+    _owners_lock = threading.Lock()
+
 
 # multidict's pattern: type checkers always see the typed reference names (the
 # compiled module's stub declares the same API); at run time the live implementation's.

@@ -70,6 +70,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.validation.core import (
     BLOCKING_SEVERITIES,
     SEVERITIES,
@@ -104,6 +105,17 @@ ValidationEngine = ConfigValidator
 
 _shared: ConfigValidator | None = None
 _shared_lock = threading.Lock()
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held either lock at the fork (building the
+    # shared validator, or its plan for an environment during a reload): held for good
+    # in the child, whose first load or reload validating would wait for it forever.
+    global _shared_lock
+    _shared_lock = threading.Lock()
+    if _shared is not None:
+        _shared._after_fork_in_child()
 
 
 def get_config_validator() -> ConfigValidator:

@@ -65,6 +65,7 @@ from cfgcore.config.tree import (
     thaw,
 )
 from cfgcore.errors import ConfigError, Problem
+from cfgcore.runtime.forks import after_fork_in_child
 
 #: The fields of a custom profile file; the configuration keys it sets go under
 #: ``overrides``.
@@ -603,6 +604,16 @@ class ProfileManager:
 
 _manager: ProfileManager | None = None
 _manager_lock = threading.Lock()
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held either lock at the fork (building the
+    # process-wide manager, registering a profile): held for good in the child.
+    global _manager_lock
+    _manager_lock = threading.Lock()
+    if _manager is not None:
+        _manager._lock = threading.Lock()
 
 
 def get_profile_manager() -> ProfileManager:

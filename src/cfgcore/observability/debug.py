@@ -39,12 +39,13 @@ from typing import Any
 
 from cfgcore import _counting
 from cfgcore import _layout as _L
+from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = ["disable_debug_mode", "enable_debug_mode", "enabled"]
 
 log = logging.getLogger("cfgcore.evaluation")
 _ROOT = logging.getLogger("cfgcore")
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # renewed in a forked child (_after_fork_in_child)
 _ENABLED = False
 _SAVED_LEVEL = logging.NOTSET
 _HANDLER: logging.Handler | None = None
@@ -52,6 +53,12 @@ _REPR = reprlib.Repr()
 _REPR.maxstring = 80
 _REPR.maxother = 80
 _ABSENT = object()
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()  # (a thread of the parent may have held it at the fork)
 
 
 def enabled() -> bool:

@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from cfgcore.metrics import collect
 from cfgcore.observability.registry import Family, exported_text
+from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = ["CONTENT_TYPE", "CfgcoreCollector", "exposition", "register"]
 
@@ -88,6 +89,14 @@ _registered: weakref.WeakKeyDictionary[CollectorRegistry, CfgcoreCollector] = (
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held it at the fork: a worker's first register()
+    # (or /metrics scrape) would wait for it forever.
+    global _lock
+    _lock = threading.Lock()
 
 
 def register(registry: CollectorRegistry | None = None) -> CfgcoreCollector:

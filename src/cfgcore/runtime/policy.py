@@ -90,6 +90,7 @@ import msgspec
 
 from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore.errors import ConfigError, Problem, child_key_path
+from cfgcore.runtime.forks import after_fork_in_child
 
 if TYPE_CHECKING:
     from cfgcore.config.files import Layer
@@ -223,11 +224,19 @@ def load_policy(path: str | os.PathLike[str]) -> AccessPolicy:
 
 # --------------------------------------------------------------------------- process state
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # renewed in a forked child (_after_fork_in_child)
 _policy: AccessPolicy | None = None
 _policy_env: tuple[Any, ...] | None = None  # (path, identity) loaded from CFGCORE_ACCESS_POLICY
 _authorizer: Authorizer | None = None
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("cfgcore_actor", default=None)
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held it at the fork (reading the policy file):
+    # held for good in the child, whose first change would wait for it forever.
+    global _lock
+    _lock = threading.Lock()
 
 
 def set_policy(policy: AccessPolicy | str | os.PathLike[str] | None) -> AccessPolicy | None:

@@ -82,6 +82,7 @@ from typing import Any
 from cfgcore import errors as _errors
 from cfgcore._encoding import decode_text
 from cfgcore.errors import ConfigError, Problem, format_key_path, rendered_key_path
+from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = [
     "MASK",
@@ -448,6 +449,29 @@ def forget_secrets() -> None:
         _index.clear()
         _cost = 0
         _pattern, _pattern_stale = None, False
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    """A thread of the parent may have held ``_known_lock`` at the fork (resolving a
+    build's secrets): held for good in the child, where the next registration, and
+    masking while the pattern is stale, would wait for it forever. Renewed; and when it
+    was held, what it guards may be half changed (a secret remembered but not all its
+    spellings indexed, so shown in clear), so the index, the cost and the pattern are
+    rebuilt from the remembered secrets."""
+    global _known_lock, _cost, _pattern, _pattern_stale
+    held = _known_lock.locked()
+    _known_lock = threading.Lock()
+    if not held:
+        return
+    _spelled.clear()
+    _index.clear()
+    cost = 0
+    for forms in list(_known.values()):
+        cost += _cost_of(forms)
+        for form in forms:
+            _index_add(form)
+    _cost, _pattern, _pattern_stale = cost, None, True
 
 
 def is_secret_variable(name: str, environ: Mapping[str, str] | None = None) -> bool:

@@ -105,6 +105,10 @@ class ConfigValidator:
             self._rules[rule.rule_id] = rule
         self._plans: dict[str | None, _Plan] = {}
 
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: a lock a thread of the parent held at the fork stays held."""
+        self._lock = threading.Lock()
+
     # --- rule management ------------------------------------------------------------------
 
     @staticmethod
