@@ -43,6 +43,7 @@ date does not make it one that never served.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import logging
@@ -75,7 +76,16 @@ from cfgcore.errors import (
 from cfgcore.experiments.layers import allocate_layer_slice, is_internal_flag, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
-from cfgcore.snapshot import Condition, Flag, Prerequisite, Rule, Schedule, Snapshot, same
+from cfgcore.snapshot import (
+    Condition,
+    Flag,
+    Prerequisite,
+    Rule,
+    SameSet,
+    Schedule,
+    Snapshot,
+    same,
+)
 from cfgcore.validation.structure import describe
 
 if TYPE_CHECKING:
@@ -1045,11 +1055,12 @@ def _later_splits(
     if after is None or len(reached) < 2:
         return []
     bucketing = _bucketing(name, after, after.rules[reached[0]])
-    kept = list(before.rules) if before is not None and isinstance(before.rules, list) else []
+    # (a set: one lookup per split, not a comparison with each rule of ``before``)
+    kept = SameSet(before.rules if before is not None and isinstance(before.rules, list) else ())
     found: list[tuple[str, str]] = []
     for r in reached[1:]:
         rule = after.rules[r]
-        if any(same(rule, k) for k in kept):
+        if rule in kept:
             continue
         where = f"{child_key_path('flags', name)}.rules[{r}]"
         if _bucketing(name, after, rule) != bucketing:
@@ -1208,8 +1219,10 @@ def rules_ahead_of_split(
         if old is not None and _restarted(was, meta):
             continue
         at, (i, split, bucketing) = child_key_path("flags", name), served
-        earlier: list[Any] = []
-        earlier_pres: list[Any] = []
+        # What ``old`` had ahead of the split: sets, each rule of ``new`` looked up once
+        # (compared with each of ``old``'s, thousands of rules took tens of seconds,
+        # inside the swap)
+        earlier, earlier_pres = SameSet(), SameSet()
         if old is not None:
             before = old.flags.get(name)
             try:
@@ -1217,13 +1230,11 @@ def rules_ahead_of_split(
             except (TypeError, AttributeError):
                 was_split = None
             if isinstance(before, Flag) and was_split is not None:
-                earlier = [r for _, r in _rules_ahead(name, before)]
-                earlier_pres = [p for _, p in _own_prerequisites(before)]
+                earlier = SameSet(r for _, r in _rules_ahead(name, before))
+                earlier_pres = SameSet(p for _, p in _own_prerequisites(before))
         for k, pre in pres:
             target = pre if isinstance(pre, str) else pre.flag
-            kept = next((n for n, p in enumerate(earlier_pres) if same(p, pre)), None)
-            if kept is not None:
-                del earlier_pres[kept]
+            if earlier_pres.take(pre):
                 assert old is not None  # (earlier_pres is empty without it)
                 if same(old.flags.get(target), new.flags.get(target)):
                     continue  # as it was: told when it went live
@@ -1245,10 +1256,8 @@ def rules_ahead_of_split(
                 kind="flags",
             ))  # fmt: skip
         for j, rule in _rules_ahead(name, flag, reached):
-            split_at = min(r for r in reached if r > j)
-            kept = next((k for k, r in enumerate(earlier) if same(r, rule)), None)
-            if kept is not None:
-                del earlier[kept]
+            split_at = reached[bisect.bisect_right(reached, j)]  # (reached is ascending)
+            if earlier.take(rule):
                 assert old is not None  # (earlier is empty without it)
                 changed = _changed_inputs(rule, old, new)
                 if not changed:
