@@ -8,7 +8,10 @@ the rules of the test's flag. Both run inside the flag set's swap, on every docu
 that goes live: a test's flag with 5,000 per-user rules ahead of its split, all edited
 at once, took 24 s to judge (the compiler takes 0.1 s for it), and one with 3,000
 conditional splits 4 s on every write, even when none of them changed. Each rule is
-now looked up once by its encoded bytes (:class:`cfgcore.snapshot.SameSet`).
+now looked up once by its encoded bytes (:class:`cfgcore.snapshot.SameSet`). And the
+warnings were placed on the audit events of their flags by looking through the events
+for each warning (25 s for 5,000 warnings on a change of 5,000 flags, inside the swap
+too); each is now found by its key path.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import pytest
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from cfgcore.errors import Problem
 from cfgcore.experiments.abtest import moved_users, rules_ahead_of_split
+from cfgcore.experiments.features import with_warnings
 from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.flags import derive
 from cfgcore.snapshot import (
     Condition,
@@ -149,3 +155,36 @@ def test_same_set_compares_as_same_does():
     other = SameSet([odd])
     assert odd in other and object() not in other
     assert other.take(odd) and not other.take(odd)
+
+
+def _event(path: str) -> ConfigChangeEvent:
+    return ConfigChangeEvent(path, 1, 2, "file", 3, 0.0, kind="flags")
+
+
+def test_warnings_placed_on_their_events_in_linear_time():
+    events = [_event(f"flags.f{i}") for i in range(5000)] + [_event(f"flags.{TEST}")]
+    warnings = [Problem(path=f"flags.{TEST}.rules[{j}]", message="m") for j in range(5000)]
+    started = time.perf_counter()
+    out, left = with_warnings(events, warnings)
+    took = time.perf_counter() - started
+    assert took < BOUND, f"{took:.1f} s to place 5,000 warnings on 5,001 events"
+    assert left == [] and len(out[-1].warnings) == 5000
+    assert all(not e.warnings for e in out[:-1])
+
+
+def test_warnings_go_to_the_event_of_their_flag():
+    events = [_event("flags.a"), _event('flags["a.b"]'), _event("flags.ab"), _event("other.x")]
+    warnings = [
+        Problem(path='flags["a.b"].rules[1]', message="quoted"),
+        Problem(path="flags.ab.prerequisites[0]", message="not under a"),
+        Problem(path="flags.a.rules[0]", message="a"),
+        Problem(path="flags.a", message="a itself"),
+        Problem(path="flags.unchanged.rules[0]", message="elsewhere"),
+    ]
+    out, left = with_warnings(events, warnings)
+    said = [[w.split(": ", 1)[-1] for w in e.warnings] for e in out]
+    assert said == [["a", "a itself", "elsewhere"], ["quoted"], ["not under a"], []]
+    assert left == []
+    out, left = with_warnings(events, warnings, rest=False)
+    assert [p.message for p in left] == ["elsewhere"]
+    assert out[0].warnings == tuple(str(w) for w in warnings[2:4])
