@@ -32,6 +32,7 @@ from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.flags import derive
 from cfgcore.snapshot import (
     Condition,
+    Flag,
     Rule,
     SameSet,
     Snapshot,
@@ -188,3 +189,69 @@ def test_warnings_go_to_the_event_of_their_flag():
     out, left = with_warnings(events, warnings, rest=False)
     assert [p.message for p in left] == ["elsewhere"]
     assert out[0].warnings == tuple(str(w) for w in warnings[2:4])
+
+
+def _decoded(snap: Snapshot) -> Snapshot:
+    """``snap`` as a store or file gives it: every flag and segment a new object."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(snap), type=Snapshot)
+
+
+def _reading(snap: Snapshot, n: int, when) -> Snapshot:
+    """``n`` rules ahead of the test's split, rule ``i`` reading ``when`` and country ``ci``."""
+    ahead = [
+        Rule(when=Condition(all=[when, Condition(attr="country", eq=f"c{i}")]), serve="control")
+        for i in range(n)
+    ]
+    return _with_rules(snap, [*ahead, *snap.flags[TEST].rules])
+
+
+def test_kept_rules_reading_a_large_flag_compare_it_once(served):
+    _, snap = served
+    n, size = 3000, 4000
+    big = Flag(
+        rules=[Rule(when=Condition(attr="user_id", eq=f"u{i}"), serve="on") for i in range(size)],
+        default="off",
+    )
+    old = _reading(snap, n, Condition(prerequisite="big"))
+    old = msgspec.structs.replace(old, flags={**old.flags, "big": big, "other": Flag(default="x")})
+    # Another flag changed: every rule ahead kept, the flag they read as it was.
+    new = _decoded(msgspec.structs.replace(old, flags={**old.flags, "other": Flag(default="y")}))
+    started = time.perf_counter()
+    assert rules_ahead_of_split(old, new, time.time(), "flags.yaml") == []
+    took = time.perf_counter() - started
+    assert took < BOUND, f"{took:.1f} s to judge {n} kept rules reading a flag of {size} rules"
+    # The flag they read changed: each is told, naming it.
+    wider = msgspec.structs.replace(big, default="on")
+    new = _decoded(msgspec.structs.replace(old, flags={**old.flags, "big": wider}))
+    found = rules_ahead_of_split(old, new, time.time(), "flags.yaml")
+    assert len(found) == n and all("reads flag 'big'" in p.message for p in found)
+
+
+def test_kept_rules_using_a_chain_of_segments_walk_it_once(served):
+    _, snap = served
+    n, depth = 3000, 100
+    segments = {
+        f"s{k}": Condition(
+            all=[
+                Condition(segment=f"s{k + 1}"),
+                *(Condition(attr="x", eq=f"v{j}") for j in range(10)),
+            ]
+        )
+        for k in range(depth)
+    }
+    segments[f"s{depth}"] = Condition(attr="y", eq="1")
+    old = _reading(snap, n, Condition(segment="s0"))
+    old = msgspec.structs.replace(
+        old, flags={**old.flags, "other": Flag(default="x")}, segments=segments
+    )
+    new = _decoded(msgspec.structs.replace(old, flags={**old.flags, "other": Flag(default="y")}))
+    started = time.perf_counter()
+    assert rules_ahead_of_split(old, new, time.time(), "flags.yaml") == []
+    took = time.perf_counter() - started
+    assert took < BOUND, f"{took:.1f} s to judge {n} kept rules using {depth} segments"
+    # A segment deep in the chain changed: each rule is told, naming that one.
+    changed = {**segments, "s57": Condition(attr="x", eq="other")}
+    new = _decoded(msgspec.structs.replace(old, segments=changed))
+    found = rules_ahead_of_split(old, new, time.time(), "flags.yaml")
+    assert len(found) == n
+    assert all("its condition reads segment 's57', which" in p.message for p in found)
