@@ -43,6 +43,7 @@ date does not make it one that never served.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import logging
@@ -75,7 +76,16 @@ from cfgcore.errors import (
 from cfgcore.experiments.layers import allocate_layer_slice, is_internal_flag, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
-from cfgcore.snapshot import Condition, Flag, Prerequisite, Rule, Schedule, Snapshot, same
+from cfgcore.snapshot import (
+    Condition,
+    Flag,
+    Prerequisite,
+    Rule,
+    SameSet,
+    Schedule,
+    Snapshot,
+    same,
+)
 from cfgcore.validation.structure import describe
 
 if TYPE_CHECKING:
@@ -1045,11 +1055,12 @@ def _later_splits(
     if after is None or len(reached) < 2:
         return []
     bucketing = _bucketing(name, after, after.rules[reached[0]])
-    kept = list(before.rules) if before is not None and isinstance(before.rules, list) else []
+    # (a set: one lookup per split, not a comparison with each rule of ``before``)
+    kept = SameSet(before.rules if before is not None and isinstance(before.rules, list) else ())
     found: list[tuple[str, str]] = []
     for r in reached[1:]:
         rule = after.rules[r]
-        if any(same(rule, k) for k in kept):
+        if rule in kept:
             continue
         where = f"{child_key_path('flags', name)}.rules[{r}]"
         if _bucketing(name, after, rule) != bucketing:
@@ -1178,6 +1189,7 @@ def rules_ahead_of_split(
     validate`` of a file: nothing to compare with): every rule ahead of a running
     test's split is told, as the test's own flag has none."""
     problems: list[Problem] = []
+    memo: dict[Any, Any] = {}  # (segments walked, flags and segments compared: _differs)
     for name, meta in new.experiments.items():
         flag = new.flags.get(name)
         if not isinstance(flag, Flag):
@@ -1208,8 +1220,10 @@ def rules_ahead_of_split(
         if old is not None and _restarted(was, meta):
             continue
         at, (i, split, bucketing) = child_key_path("flags", name), served
-        earlier: list[Any] = []
-        earlier_pres: list[Any] = []
+        # What ``old`` had ahead of the split: sets, each rule of ``new`` looked up once
+        # (compared with each of ``old``'s, thousands of rules took tens of seconds,
+        # inside the swap)
+        earlier, earlier_pres = SameSet(), SameSet()
         if old is not None:
             before = old.flags.get(name)
             try:
@@ -1217,15 +1231,13 @@ def rules_ahead_of_split(
             except (TypeError, AttributeError):
                 was_split = None
             if isinstance(before, Flag) and was_split is not None:
-                earlier = [r for _, r in _rules_ahead(name, before)]
-                earlier_pres = [p for _, p in _own_prerequisites(before)]
+                earlier = SameSet(r for _, r in _rules_ahead(name, before))
+                earlier_pres = SameSet(p for _, p in _own_prerequisites(before))
         for k, pre in pres:
             target = pre if isinstance(pre, str) else pre.flag
-            kept = next((n for n, p in enumerate(earlier_pres) if same(p, pre)), None)
-            if kept is not None:
-                del earlier_pres[kept]
+            if earlier_pres.take(pre):
                 assert old is not None  # (earlier_pres is empty without it)
-                if same(old.flags.get(target), new.flags.get(target)):
+                if not _differs(old.flags, new.flags, target, memo):
                     continue  # as it was: told when it went live
                 why = (f", it reads flag {target!r:.60}, which this document changes (so do "
                        "the users it takes)")  # fmt: skip
@@ -1245,12 +1257,10 @@ def rules_ahead_of_split(
                 kind="flags",
             ))  # fmt: skip
         for j, rule in _rules_ahead(name, flag, reached):
-            split_at = min(r for r in reached if r > j)
-            kept = next((k for k, r in enumerate(earlier) if same(r, rule)), None)
-            if kept is not None:
-                del earlier[kept]
+            split_at = reached[bisect.bisect_right(reached, j)]  # (reached is ascending)
+            if earlier.take(rule):
                 assert old is not None  # (earlier is empty without it)
-                changed = _changed_inputs(rule, old, new)
+                changed = _changed_inputs(rule, old, new, memo)
                 if not changed:
                     continue  # as it was: told when it went live
                 why = f", {changed}, which this document changes (so do the users it takes)"
@@ -1296,32 +1306,73 @@ def _own_prerequisites(flag: Flag) -> list[tuple[int, str | Prerequisite]]:
     return out
 
 
-def _changed_inputs(rule: Rule, old: Snapshot, new: Snapshot) -> str:
-    """What ``rule``'s condition reads that differs between ``old`` and ``new`` (a
-    flag named by a ``prerequisite``, a segment it uses, theirs included), as words;
-    ``""`` when nothing does."""
-    flags: list[str] = []
-    segments: list[str] = []
-    stack = [rule.when]
+def _differs(
+    old: Mapping[str, Any], new: Mapping[str, Any], key: str, memo: dict[Any, Any]
+) -> bool:
+    """Whether ``key`` of ``old`` (flags or segments) is not :func:`same` as in ``new``,
+    compared once per judge (``memo``): thousands of kept rules reading one large flag
+    encoded it twice each, seconds on every swap."""
+    at = ("differs", id(old), id(new), key)
+    found = memo.get(at)
+    if found is None:
+        found = memo[at] = not same(old.get(key), new.get(key))
+    return bool(found)
+
+
+def _reads(condition: Any, flags: dict[str, None], segments: dict[str, None]) -> None:
+    """Add the flags ``condition`` names by ``prerequisite`` and the segments it uses
+    (not theirs) to ``flags`` and ``segments`` (ordered sets)."""
+    stack = [condition]
     while stack:
         c = stack.pop()
         if not isinstance(c, Condition):
             continue
         pre = c.prerequisite
         key = pre if isinstance(pre, str) else getattr(pre, "flag", None)
-        if isinstance(key, str) and key not in flags:
-            flags.append(key)
-        if isinstance(c.segment, str) and c.segment not in segments:
-            segments.append(c.segment)
-            stack.append(new.segments.get(c.segment))
+        if isinstance(key, str):
+            flags.setdefault(key)
+        if isinstance(c.segment, str):
+            segments.setdefault(c.segment)
         stack.extend(c.all or ())
         stack.extend(c.any or ())
         stack.append(c.not_)
-    what = [f"flag {k!r:.60}" for k in flags if not same(old.flags.get(k), new.flags.get(k))]
+
+
+def _changed_inputs(
+    rule: Rule, old: Snapshot, new: Snapshot, memo: dict[Any, Any] | None = None
+) -> str:
+    """What ``rule``'s condition reads that differs between ``old`` and ``new`` (a
+    flag named by a ``prerequisite``, a segment it uses, theirs included), as words;
+    ``""`` when nothing does. ``memo``: what the judge found already (each segment's
+    reads, each comparison), so that thousands of kept rules using the same segments
+    and flags walk and compare them once."""
+    memo = {} if memo is None else memo
+    flags: dict[str, None] = {}
+    segments: dict[str, None] = {}
+    _reads(rule.when, flags, segments)
+    # (rules reading the same flags and segments directly read the same in all)
+    told = ("told", id(old), id(new), tuple(flags), tuple(segments))
+    if told in memo:
+        return str(memo[told])
+    todo = list(segments)
+    while todo:
+        name = todo.pop()
+        at = ("reads", id(new), name)
+        found = memo.get(at)
+        if found is None:
+            found = memo[at] = ({}, {})
+            _reads(new.segments.get(name), *found)
+        flags.update(found[0])
+        for s in found[1]:
+            if s not in segments:
+                segments[s] = None
+                todo.append(s)
+    what = [f"flag {k!r:.60}" for k in flags if _differs(old.flags, new.flags, k, memo)]
     what += [
-        f"segment {s!r:.60}" for s in segments if not same(old.segments.get(s), new.segments.get(s))
+        f"segment {s!r:.60}" for s in segments if _differs(old.segments, new.segments, s, memo)
     ]
-    return f"its condition reads {' and '.join(what)}" if what else ""
+    memo[told] = f"its condition reads {' and '.join(what)}" if what else ""
+    return str(memo[told])
 
 
 def _served_as(variant: Any) -> str:

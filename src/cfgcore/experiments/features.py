@@ -300,8 +300,15 @@ def with_warnings(
         return events, list(warnings)
     placed: dict[int, list[str]] = {}
     left: list[Problem] = []
+    # The first event at each flag key path: a warning's event is found by the key
+    # paths its own path starts with (looking through the events for each warning
+    # took 25 s for 5,000 of them on a change of 5,000 flags, inside the swap)
+    first: dict[str, int] = {}
+    for i, e in enumerate(events):
+        if e.config_path.startswith("flags"):
+            first.setdefault(e.config_path, i)
     for w in warnings:
-        at = next((i for i, e in enumerate(events) if _under(w.path, e)), None)
+        at = _event_of(w.path, first)
         if at is None:
             if not rest:
                 left.append(w)
@@ -315,9 +322,12 @@ def with_warnings(
     return out, left
 
 
-def _under(path: str, event: ConfigChangeEvent) -> bool:
-    at = event.config_path
-    return at.startswith("flags") and (path == at or path.startswith((at + ".", at + "[")))
+def _event_of(path: str, first: Mapping[str, int]) -> int | None:
+    """The first event whose key path is ``path`` or one it is under (``at.`` or
+    ``at[`` starts it), from ``first`` (key path -> index of its first event)."""
+    found = [first[path]] if path in first else []
+    found += [first[path[:k]] for k, c in enumerate(path) if c in ".[" and path[:k] in first]
+    return min(found) if found else None
 
 
 def _plain(flag: Flag | None) -> Any:
