@@ -12,11 +12,19 @@ now looked up once by its encoded bytes (:class:`cfgcore.snapshot.SameSet`). And
 warnings were placed on the audit events of their flags by looking through the events
 for each warning (25 s for 5,000 warnings on a change of 5,000 flags, inside the swap
 too); each is now found by its key path.
+
+No clock here (the suite runs on shared, noisy machines): the judges' work is counted
+as the bytes they encode to compare values as stored (``cfgcore.snapshot._SAME``, what
+:func:`cfgcore.snapshot.same` and :class:`~cfgcore.snapshot.SameSet` encode with),
+bounded by a small multiple of the documents' own encoded size. The pairwise judges
+encoded each rule once per rule it was compared with: thousands of times that size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import msgspec
@@ -42,9 +50,37 @@ from cfgcore.snapshot import (
 )
 
 TEST = "checkout"
-# Far above what either judge needs once linear (milliseconds); the quadratic ones took
-# 10 s and more for these sizes.
-BOUND = 2.0
+# Encoded bytes a judge may compare, per encoded byte of the documents it judges: far
+# above what a linear judge needs (each value encoded a few times), far below the
+# pairwise judges (each rule encoded once per rule: thousands of times).
+PER_BYTE = 20
+
+
+class _CountingEncoder:
+    """``snapshot._SAME`` counting what it encodes."""
+
+    def __init__(self, inner: msgspec.msgpack.Encoder) -> None:
+        self.inner = inner
+        self.encoded = 0
+
+    def encode(self, value: object) -> bytes:
+        out = self.inner.encode(value)
+        self.encoded += len(out)
+        return out
+
+
+@pytest.fixture
+def compared(monkeypatch) -> Iterator[_CountingEncoder]:
+    """The bytes encoded to compare values as stored, from here on."""
+    import cfgcore.snapshot as snapshot
+
+    counting = _CountingEncoder(snapshot._SAME)
+    monkeypatch.setattr(snapshot, "_SAME", counting)
+    yield counting
+
+
+def _size(*snaps: Snapshot) -> int:
+    return sum(len(msgspec.msgpack.encode(s)) for s in snaps)
 
 
 @pytest.fixture(autouse=True)
@@ -91,14 +127,14 @@ def served(tmp_path, impl):
     m.close()
 
 
-def test_rules_ahead_of_a_split_judged_in_linear_time(served):
+def test_rules_ahead_of_a_split_judged_in_linear_time(served, compared):
     _, snap = served
     n = 5000
     old, new = _per_user(snap, n, "user_id"), _per_user(snap, n, "account")
-    started = time.perf_counter()
+    compared.encoded = 0
     found = rules_ahead_of_split(old, new, time.time(), "flags.yaml")
-    took = time.perf_counter() - started
-    assert took < BOUND, f"{took:.1f} s to judge {n} rules ahead of a split"
+    work = compared.encoded / _size(old, new)
+    assert work < PER_BYTE, f"{work:.0f} bytes compared per byte to judge {n} rules ahead"
     # Still right: every edited rule told once at its own path, an unchanged one not.
     assert [p.path for p in found] == [f"flags.{TEST}.rules[{i}]" for i in range(n)]
     assert rules_ahead_of_split(old, old, time.time(), "flags.yaml") == []
@@ -109,7 +145,7 @@ def test_rules_ahead_of_a_split_judged_in_linear_time(served):
     assert [p.path for p in found] == [f"flags.{TEST}.rules[1234]"]
 
 
-def test_later_splits_judged_in_linear_time(served):
+def test_later_splits_judged_in_linear_time(served, compared):
     _, snap = served
     n = 4000
     split = snap.flags[TEST].rules[0]
@@ -119,10 +155,10 @@ def test_later_splits_judged_in_linear_time(served):
     old = _with_rules(snap, [*conditional, split])
     extra = Rule(when=Condition(attr="plan", eq="pro"), serve="control")
     new = _with_rules(snap, [*conditional, extra, split])
-    started = time.perf_counter()
+    compared.encoded = 0
     problems = moved_users(derive(old), derive(new), time.time(), "flags.yaml")
-    took = time.perf_counter() - started
-    assert took < BOUND, f"{took:.1f} s to judge {n} splits"
+    work = compared.encoded / _size(old, new)
+    assert work < PER_BYTE, f"{work:.0f} bytes compared per byte to judge {n} splits"
     assert problems == []  # (the same splits, the same weights: nobody moves)
     # A later split that moves users is still found among them.
     moved = list(conditional)
@@ -132,17 +168,18 @@ def test_later_splits_judged_in_linear_time(served):
     assert problems and "rules[2500]" in str(problems)
 
 
-def test_a_swap_of_thousands_of_rules_ahead_is_not_held_up(served, caplog):
+def test_a_swap_of_thousands_of_rules_ahead_is_not_held_up(served, compared):
     m, snap = served
     n = 4000
     fmt = format_for(m.flags_file)
-    atomic_write(m.flags_file, encode_snapshot(_per_user(snap, n, "user_id"), fmt))
+    old, new = _per_user(snap, n, "user_id"), _per_user(snap, n, "account")
+    atomic_write(m.flags_file, encode_snapshot(old, fmt))
     assert m.reload(), m.last_error
-    atomic_write(m.flags_file, encode_snapshot(_per_user(snap, n, "account"), fmt))
-    started = time.perf_counter()
+    atomic_write(m.flags_file, encode_snapshot(new, fmt))
+    compared.encoded = 0
     assert m.reload(), m.last_error
-    took = time.perf_counter() - started
-    assert took < 5 * BOUND, f"{took:.1f} s to take a document with {n} edited rules"
+    work = compared.encoded / _size(old, new)
+    assert work < PER_BYTE, f"{work:.0f} bytes compared per byte to take {n} edited rules"
     assert m.is_feature_enabled(TEST, {"user_id": "x", "account": "u7"}) is not None
 
 
@@ -162,13 +199,30 @@ def _event(path: str) -> ConfigChangeEvent:
     return ConfigChangeEvent(path, 1, 2, "file", 3, 0.0, kind="flags")
 
 
+class _CountingPath(str):
+    """An event's key path counting the comparisons made with it."""
+
+    uses = 0
+
+    def startswith(self, *args: object) -> bool:  # type: ignore[override]
+        _CountingPath.uses += 1
+        return super().startswith(*args)  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        _CountingPath.uses += 1
+        return super().__eq__(other)
+
+    __hash__ = str.__hash__
+
+
 def test_warnings_placed_on_their_events_in_linear_time():
     events = [_event(f"flags.f{i}") for i in range(5000)] + [_event(f"flags.{TEST}")]
+    events = [dataclasses.replace(e, config_path=_CountingPath(e.config_path)) for e in events]
     warnings = [Problem(path=f"flags.{TEST}.rules[{j}]", message="m") for j in range(5000)]
-    started = time.perf_counter()
+    _CountingPath.uses = 0
     out, left = with_warnings(events, warnings)
-    took = time.perf_counter() - started
-    assert took < BOUND, f"{took:.1f} s to place 5,000 warnings on 5,001 events"
+    # Each event's path looked at a few times, not once per warning (25 million).
+    assert _CountingPath.uses < 4 * len(events), _CountingPath.uses
     assert left == [] and len(out[-1].warnings) == 5000
     assert all(not e.warnings for e in out[:-1])
 
@@ -205,7 +259,7 @@ def _reading(snap: Snapshot, n: int, when) -> Snapshot:
     return _with_rules(snap, [*ahead, *snap.flags[TEST].rules])
 
 
-def test_kept_rules_reading_a_large_flag_compare_it_once(served):
+def test_kept_rules_reading_a_large_flag_compare_it_once(served, compared):
     _, snap = served
     n, size = 3000, 4000
     big = Flag(
@@ -216,10 +270,10 @@ def test_kept_rules_reading_a_large_flag_compare_it_once(served):
     old = msgspec.structs.replace(old, flags={**old.flags, "big": big, "other": Flag(default="x")})
     # Another flag changed: every rule ahead kept, the flag they read as it was.
     new = _decoded(msgspec.structs.replace(old, flags={**old.flags, "other": Flag(default="y")}))
-    started = time.perf_counter()
+    compared.encoded = 0
     assert rules_ahead_of_split(old, new, time.time(), "flags.yaml") == []
-    took = time.perf_counter() - started
-    assert took < BOUND, f"{took:.1f} s to judge {n} kept rules reading a flag of {size} rules"
+    work = compared.encoded / _size(old, new)
+    assert work < PER_BYTE, f"{work:.0f} bytes compared per byte: {n} rules reading a flag"
     # The flag they read changed: each is told, naming it.
     wider = msgspec.structs.replace(big, default="on")
     new = _decoded(msgspec.structs.replace(old, flags={**old.flags, "big": wider}))
@@ -227,7 +281,7 @@ def test_kept_rules_reading_a_large_flag_compare_it_once(served):
     assert len(found) == n and all("reads flag 'big'" in p.message for p in found)
 
 
-def test_kept_rules_using_a_chain_of_segments_walk_it_once(served):
+def test_kept_rules_using_a_chain_of_segments_walk_it_once(served, compared):
     _, snap = served
     n, depth = 3000, 100
     segments = {
@@ -245,10 +299,10 @@ def test_kept_rules_using_a_chain_of_segments_walk_it_once(served):
         old, flags={**old.flags, "other": Flag(default="x")}, segments=segments
     )
     new = _decoded(msgspec.structs.replace(old, flags={**old.flags, "other": Flag(default="y")}))
-    started = time.perf_counter()
+    compared.encoded = 0
     assert rules_ahead_of_split(old, new, time.time(), "flags.yaml") == []
-    took = time.perf_counter() - started
-    assert took < BOUND, f"{took:.1f} s to judge {n} kept rules using {depth} segments"
+    work = compared.encoded / _size(old, new)
+    assert work < PER_BYTE, f"{work:.0f} bytes compared per byte: {n} rules using segments"
     # A segment deep in the chain changed: each rule is told, naming that one.
     changed = {**segments, "s57": Condition(attr="x", eq="other")}
     new = _decoded(msgspec.structs.replace(old, segments=changed))
