@@ -126,3 +126,17 @@ def test_a_build_that_left_the_modules_out_on_purpose_is_quiet(tmp_path):
     marker = {"reason": "CFGCORE_NO_EXTENSIONS was set at build time", "deliberate": True}
     got = _use(_copy(tmp_path, ("_atomic",), marker), tmp_path)
     assert got["warnings"] == [] and got["native"] is False and got["written"] == "written"
+
+
+@needs_build
+@pytest.mark.parametrize("module", ["_atomic", "_tree"])
+def test_cibuildwheels_first_check_fails_a_wheel_without_the_module(tmp_path, module):
+    """Its tests skip where the module is not built (``importorskip``): the wheel's first
+    test command is what fails such a wheel."""
+    from tests.test_audit_pkg_metadata import CIBW, _commands
+
+    first = _commands(CIBW["test-command"])[0]
+    code = first[len('python -c "') : -1]
+    done = _run(_copy(tmp_path, (module,)), tmp_path, "-c", code)
+    assert done.returncode != 0 and f"not compiled: cfgcore.{module}" in done.stderr
+    assert _run(_copy(tmp_path / "all", ()), tmp_path, "-c", code).returncode == 0
