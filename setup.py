@@ -1,4 +1,5 @@
-"""Build the compiled parts: the evaluation core (cfgcore._eval) and the tree reads (cfgcore._tree).
+"""Build the compiled parts: the evaluation core (cfgcore._eval), the tree reads (cfgcore._tree)
+and the atomic write's system calls (cfgcore._atomic, POSIX).
 
 Knobs (environment variables):
   CFGCORE_DEBUG=1          line tracing, -O0 -g (for coverage and gdb)
@@ -71,6 +72,10 @@ MARKER = "_no_extension.json"
 class OptionalBuildExt(build_ext):
     """build_ext that falls back to the pure-Python evaluator instead of failing."""
 
+    def initialize_options(self):
+        super().initialize_options()
+        self._failed = {}  # extension name -> why it failed to build
+
     def finalize_options(self):
         # cythonize() before setuptools finalizes the Extension objects it returns.
         if not _flag("CFGCORE_NO_EXTENSIONS"):
@@ -92,7 +97,50 @@ class OptionalBuildExt(build_ext):
         except (CCompilerError, ExecError, PlatformError, OSError) as exc:
             self._skip(f"the C extension failed to build: {exc}", deliberate=False)
             return
-        self._write_marker(None)
+        self._drop_failed()
+        if "cfgcore._eval" in self._failed:
+            exc = self._failed["cfgcore._eval"]
+            self._skip(f"the C extension failed to build: {exc}", deliberate=False)
+        elif self._failed:
+            self._partial()
+        else:
+            self._write_marker(None)
+
+    # Each module on its own: the evaluator built and another module failed (cfgcore._atomic
+    # on a system without one of its calls) installs the evaluator and that module's
+    # Python steps, and says which (the first failure used to end the build, with a
+    # warning of no compiled evaluator and the modules built before it still installed).
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except (CCompilerError, ExecError, PlatformError, OSError) as exc:
+            self._failed[ext.name] = exc
+
+    def copy_extensions_to_source(self):  # (an in-place build: nothing to copy for those)
+        self._drop_failed()
+        super().copy_extensions_to_source()
+
+    def _drop_failed(self):
+        self.extensions = [ext for ext in self.extensions if ext.name not in self._failed]
+
+    def _partial(self):
+        names = ", ".join(sorted(self._failed))
+        reasons = "; ".join(f"{name}: {exc}" for name, exc in sorted(self._failed.items()))
+        bar = "*" * 78
+        sys.stderr.write(
+            f"\n{bar}\nWARNING: cfgcore is being installed without {names} (it failed to"
+            f" build: {reasons}).\nThe compiled evaluator was built; {names} takes its"
+            " pure-Python steps (the same results, slower), and importing it warns.\n"
+            "Fix the build and reinstall, past pip's cache of this build:\n  pip install"
+            f" --no-cache-dir --force-reinstall --no-deps cfgcore\n{bar}\n\n"
+        )
+        self._write_marker(
+            {
+                "reason": f"failed to build: {reasons}",
+                "deliberate": False,
+                "missing": sorted(self._failed),
+            }  # fmt: skip
+        )
 
     def _skip(self, reason, *, deliberate):
         bar = "*" * 78

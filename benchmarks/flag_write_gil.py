@@ -5,7 +5,9 @@ process. Medians, p90 and max of ``--writes`` writes (50 by default), in ms.
 A system call releases the GIL and takes it back after; beside a thread that never
 blocks, each take-back may wait up to ``sys.getswitchinterval()`` (5 ms). So what a
 write costs there is roughly its number of GIL hand-overs times that interval, not its
-own work. Run with the tree to measure on ``PYTHONPATH``::
+own work. Each run checks what it timed: the last rollout written is served and in the
+file read back from disk, and no temporary file is left. Run with the tree to measure on
+``PYTHONPATH``::
 
     PYTHONPATH=src python benchmarks/flag_write_gil.py [--writes 50] [--spinners 2]
 
@@ -49,7 +51,26 @@ def _writes(manager, count: int) -> list[float]:
         start = time.perf_counter()
         manager.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 10.0 + i % 2)
         spent.append(time.perf_counter() - start)
+    _check(manager, 10.0 + (count - 1) % 2)
     return spent
+
+
+def _check(manager, rollout: float) -> None:
+    """What was timed did its work: the last rollout is served and in the file (read
+    back from disk), and no temporary file was left beside it."""
+    import yaml
+
+    key = "experimental_ml_models"
+    served = manager.get_feature_flags_status()[key]
+    with open(manager.flags_file, encoding="utf-8") as f:
+        on_disk = [rule.get("rollout") for rule in yaml.safe_load(f)["flags"][key]["rules"]]
+    left = [n for n in os.listdir(os.path.dirname(manager.flags_file)) if n.endswith(".tmp")]
+    if served["rollout_percentage"] != rollout or rollout not in on_disk or left:
+        raise SystemExit(
+            f"the writes did not do their work: served {served}, rollouts in "
+            f"{manager.flags_file}: {on_disk}, temporary files left: {left} "
+            f"(expected rollout {rollout})"
+        )
 
 
 def main() -> None:

@@ -142,6 +142,7 @@ site = os.path.realpath(sys.argv[1])
 where = os.path.realpath(cfgcore.__file__)
 assert where.startswith(site) and "site-packages" in where, f"imported from {where}"
 assert cfgcore.IMPLEMENTATION == "c", cfgcore.IMPLEMENTATION
+import cfgcore._tree, cfgcore._atomic  # (the evaluator's IMPLEMENTATION says nothing of these)
 print(f"cfgcore {cfgcore.__version__} from {where} ({cfgcore.IMPLEMENTATION})")
 EOF
         if [ "$tests" = all ]; then set --; else read -r -a args <<<"$tests"; set -- "${args[@]}"; fi

@@ -9,7 +9,8 @@
 #   3. installed with CFGCORE_NO_EXTENSIONS=1, it installs the pure-Python evaluator on
 #      purpose and `import cfgcore` is quiet (-W error);
 #   4. installed with the machine's C compiler, it builds the compiled evaluator
-#      (IMPLEMENTATION == "c"), and the installed metadata's version is cfgcore.__version__;
+#      (IMPLEMENTATION == "c") and the other compiled modules (_tree, _atomic), and the
+#      installed metadata's version is cfgcore.__version__;
 #      built with the warnings GCC 14 makes errors made errors here too (the compilers of
 #      manylinux_2_28, musllinux_1_2, Debian 13), so an older compiler that only warns
 #      cannot hide a build those machines would fall back to pure Python on.
@@ -84,7 +85,10 @@ echo "sdist with CFGCORE_NO_EXTENSIONS=1: installs the pure-Python evaluator, im
 gcc14_errors="-Werror=incompatible-pointer-types -Werror=implicit-function-declaration -Werror=int-conversion -Werror=implicit-int"
 CFLAGS="${CFLAGS:-} $gcc14_errors" "$py" -m pip install -v --no-cache-dir --no-build-isolation --no-deps --force-reinstall \
     "$sdist" >"$work/cc-ok.log" 2>&1 || { tail -30 "$work/cc-ok.log"; fail "install with a C compiler failed"; }
+# (every compiled module, not only the evaluator: a module that failed alone installs
+# its Python steps, and the evaluator's IMPLEMENTATION would still say c)
 out=$(cd "$work" && "$py" -W error -c 'import importlib.metadata as m, cfgcore
+import cfgcore._eval, cfgcore._tree, cfgcore._atomic
 assert m.version("cfgcore") == cfgcore.__version__, (m.version("cfgcore"), cfgcore.__version__)
 print(cfgcore.IMPLEMENTATION)' 2>&1) || fail "with a C compiler: import failed or warned: $out"
 [ "$out" = c ] || { grep -m 10 -e "error:" "$work/cc-ok.log" >&2; fail "with a C compiler: IMPLEMENTATION is not c: $out"; }

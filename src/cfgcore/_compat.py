@@ -9,37 +9,13 @@ message. ``IMPLEMENTATION`` is ``"c"`` or ``"py"`` and always tells the truth.
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from types import ModuleType
-from typing import Any
 
-from cfgcore._env import NO_EXTENSIONS, env_flag
+from cfgcore._env import NO_EXTENSIONS, REBUILD_COMMAND, build_skipped_extension, env_flag
 
 __all__ = ["IMPLEMENTATION", "NO_EXTENSIONS", "USE_EXTENSIONS", "env_flag", "implementations"]
 
-
-def build_skipped_extension() -> dict[str, Any] | None:
-    """Why this installation was built without ``cfgcore._eval``, or None.
-
-    setup.py writes ``_no_extension.json`` (``{"reason", "deliberate"}``) beside this
-    module when it installs the pure-Python evaluator: deliberately
-    (``CFGCORE_NO_EXTENSIONS=1`` at build time) or because no C compiler worked.
-    """
-    path = os.path.join(os.path.dirname(__file__), "_no_extension.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-# How to rebuild after installing a compiler. pip keeps the wheel it built from the sdist
-# (the pure-Python one) in its cache and a plain reinstall, even --force-reinstall,
-# installs that wheel again without running the compiler.
-REBUILD_COMMAND = "pip install --no-cache-dir --force-reinstall --no-deps cfgcore"
 
 USE_EXTENSIONS = not NO_EXTENSIONS  # the compiled evaluator is wanted (it may still fail)
 EXTENSION_ERROR: str | None = None

@@ -1,14 +1,21 @@
 """Environment switches read before anything else is imported (no cfgcore imports).
 
 ``NO_EXTENSIONS`` (``CFGCORE_NO_EXTENSIONS``) makes every module use its pure-Python
-reference instead of the compiled one: the flag evaluator (:mod:`cfgcore._compat`)
-and the configuration tree's read path (:mod:`cfgcore.config.tree`).
+reference instead of the compiled one: the flag evaluator (:mod:`cfgcore._compat`),
+the configuration tree's read path (:mod:`cfgcore.config.tree`) and the atomic write's
+system calls (:mod:`cfgcore.runtime.atomicio`).
+
+:func:`extension_missing` is what a module whose compiled part (``cfgcore._tree``,
+``cfgcore._atomic``) failed to import calls before it takes its Python steps.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import warnings
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
@@ -33,3 +40,65 @@ def env_flag(name: str, default: bool = False) -> bool:
 
 
 NO_EXTENSIONS = env_flag("CFGCORE_NO_EXTENSIONS")
+
+
+# How to rebuild after installing a compiler. pip keeps the wheel it built from the sdist
+# (the pure-Python one) in its cache and a plain reinstall, even --force-reinstall,
+# installs that wheel again without running the compiler.
+REBUILD_COMMAND = "pip install --no-cache-dir --force-reinstall --no-deps cfgcore"
+
+#: The compiled modules that failed to import where the evaluator did, with why:
+#: ``{"cfgcore._atomic": "ImportError: ..."}`` (``python -m cfgcore --version`` names them).
+MISSING_EXTENSIONS: dict[str, str] = {}
+
+
+def build_skipped_extension() -> dict[str, Any] | None:
+    """Why this installation was built without its compiled modules, or None.
+
+    setup.py writes ``_no_extension.json`` (``{"reason", "deliberate"}``) beside this
+    module when a build installs no compiled module, or not all of them: deliberately
+    (``CFGCORE_NO_EXTENSIONS=1`` at build time) or because the C compiler failed.
+    """
+    path = os.path.join(os.path.dirname(__file__), "_no_extension.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def extension_missing(module: str, exc: ImportError) -> None:
+    """``module`` (``"cfgcore._tree"``, ``"cfgcore._atomic"``) failed to import and its
+    caller takes its pure-Python steps instead: warn once, as :mod:`cfgcore._compat`
+    does for the evaluator, unless the build left the compiled modules out on purpose
+    (``CFGCORE_NO_EXTENSIONS=1`` at build time). An installation without the compiled
+    evaluator too (no compiler at all) says so once, in the evaluator's warning.
+
+    Without this an installation whose evaluator is compiled but which lacks one of the
+    other modules (an in-place build older than the module, a compiler that failed on
+    that module alone) ran slower without a word: ``IMPLEMENTATION`` says ``"c"``.
+    """
+    if module in MISSING_EXTENSIONS:
+        return
+    reason = f"{type(exc).__name__}: {exc}"
+    skipped = build_skipped_extension()
+    if skipped is not None:
+        reason = f"not built: {skipped.get('reason')}"
+    MISSING_EXTENSIONS[module] = reason
+    if skipped is not None and skipped.get("deliberate"):
+        return
+    try:
+        evaluator = importlib.util.find_spec("cfgcore._eval")
+    except (ImportError, ValueError):
+        evaluator = None
+    if evaluator is None:  # no compiled evaluator either: cfgcore._compat warns
+        return
+    warnings.warn(
+        f"cfgcore: the compiled module {module} failed to import ({reason}); its "
+        "pure-Python steps run instead (the same results, slower). Rebuild the compiled "
+        f"modules: {REBUILD_COMMAND} (or install a wheel; in a source checkout: pip "
+        "install --no-deps -e .); or set CFGCORE_NO_EXTENSIONS=1 to silence this.",
+        RuntimeWarning,
+        stacklevel=3,
+    )

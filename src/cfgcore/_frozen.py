@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cfgcore._env import NO_EXTENSIONS
+from cfgcore._env import NO_EXTENSIONS, extension_missing
 
 READ_ONLY = (
     "read-only: the configuration and flag values are shared by every reader; change "
@@ -119,7 +119,8 @@ if TYPE_CHECKING or NO_EXTENSIONS:
 else:
     try:
         from cfgcore._tree import FrozenDict, FrozenList, untrack, untrack_atoms
-    except ImportError:  # built without a compiler: cfgcore._compat warns about that
+    except ImportError as exc:  # the Python containers, said once (cfgcore._env)
+        extension_missing("cfgcore._tree", exc)
         FrozenDict = PyFrozenDict
         FrozenList = PyFrozenList
         untrack, untrack_atoms = _keep_tracked, _keep_atoms_tracked

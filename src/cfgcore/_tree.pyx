@@ -251,7 +251,9 @@ cdef extern from "Python.h":
     int PyObject_IS_GC(PyObject*)
     int PyObject_GC_IsTracked(PyObject*)
     void PyObject_GC_UnTrack(void*)
-    int PyObject_TypeCheck(PyObject*, PyObject*)
+    # (a PyTypeObject*, as Python.h declares it: a PyObject* there is an incompatible
+    # pointer type, which GCC 14 makes an error)
+    int PyObject_TypeCheck(PyObject*, _TraversedType*)
     int PyList_Append(object, PyObject*) except -1
 
 
@@ -271,7 +273,7 @@ cdef inline bint _enters(PyObject* obj, PyObject* structs) noexcept:
         return True
     if kind == <PyObject*>FrozenDict or kind == <PyObject*>FrozenList:
         return True  # read-only: nothing can be made to hold a cycle through them
-    return PyObject_TypeCheck(obj, structs) != 0
+    return PyObject_TypeCheck(obj, <_TraversedType*>structs) != 0
 
 
 cdef int _visit(PyObject* obj, void* arg) noexcept:

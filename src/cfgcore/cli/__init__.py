@@ -172,11 +172,17 @@ environment (README.md has the full table):
 
 
 def _version() -> str:
-    from cfgcore import __version__
+    from cfgcore import __version__, _frozen  # noqa: F401  (the tree's compiled part)
     from cfgcore._compat import IMPLEMENTATION
+    from cfgcore._env import MISSING_EXTENSIONS
+    from cfgcore.runtime import atomicio  # noqa: F401  (the atomic write's)
 
     py = ".".join(map(str, sys.version_info[:3]))
-    return f"cfgcore {__version__} (evaluator: {IMPLEMENTATION}, Python {py})"
+    # A compiled evaluator beside a missing compiled module (an in-place build older
+    # than the module): say which runs its Python steps (a build with none says "py").
+    lost = f"; not compiled: {', '.join(sorted(MISSING_EXTENSIONS))}" if (
+        IMPLEMENTATION == "c" and MISSING_EXTENSIONS) else ""  # fmt: skip
+    return f"cfgcore {__version__} (evaluator: {IMPLEMENTATION}, Python {py}{lost})"
 
 
 def _add_output_options(parser: argparse.ArgumentParser, *, top: bool) -> None:

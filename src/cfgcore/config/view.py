@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from cfgcore._env import NO_EXTENSIONS
+from cfgcore._env import NO_EXTENSIONS, extension_missing
 from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore.config import checks
 from cfgcore.config.provenance import Provenance, explain
@@ -87,7 +87,8 @@ if TYPE_CHECKING or NO_EXTENSIONS:
 else:
     try:
         from cfgcore._tree import ABSENT, LiveReads
-    except ImportError:  # built without a compiler: cfgcore._compat warns about that
+    except ImportError as exc:  # the Python reads, said once (cfgcore._env)
+        extension_missing("cfgcore._tree", exc)
         LiveReads = PyLiveReads
         ABSENT = object()
 

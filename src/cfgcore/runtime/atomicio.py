@@ -19,7 +19,7 @@ import stat
 import time
 from types import ModuleType
 
-from cfgcore._env import NO_EXTENSIONS
+from cfgcore._env import NO_EXTENSIONS, extension_missing
 
 try:
     import fcntl
@@ -34,8 +34,9 @@ _native: ModuleType | None = None
 if not NO_EXTENSIONS and os.name != "nt":
     try:
         from cfgcore import _atomic as _native  # type: ignore[no-redef]
-    except ImportError:  # built without a compiler: cfgcore._compat warns about that
+    except ImportError as exc:  # the Python steps, said once (cfgcore._env)
         _native = None
+        extension_missing("cfgcore._atomic", exc)
 #: True when :func:`atomic_write` makes its system calls in one C call.
 NATIVE = _native is not None
 
