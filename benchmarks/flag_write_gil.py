@@ -11,6 +11,11 @@ file read back from disk, and no temporary file is left. Run with the tree to me
 
     PYTHONPATH=src python benchmarks/flag_write_gil.py [--writes 50] [--spinners 2]
 
+``--flags N`` pads the bundled catalog to N flags (on, off, a 25 % rollout, a segment
+rule, in turn); ``--format json`` writes it as JSON. The "alone" line also gives the
+writing thread's CPU time per write (``time.thread_time``: its Python work plus the
+kernel time of its own system calls, not the waits).
+
 ``--python-steps`` makes ``atomic_write`` take its Python steps where the compiled
 ones (``cfgcore._atomic``) are built: what the C call buys, in one tree.
 
@@ -43,14 +48,16 @@ def _figures(spent: list[float]) -> str:
     return f"median {statistics.median(ms):7.2f}  p90 {p90:7.2f}  max {ms[-1]:7.2f} ms"
 
 
-def _writes(manager, count: int) -> list[float]:
+def _writes(manager, count: int, cpu: list[float] | None = None) -> list[float]:
     from cfgcore.dynamic_config import FeatureFlag
 
     spent = []
     for i in range(count):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         manager.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 10.0 + i % 2)
         spent.append(time.perf_counter() - start)
+        if cpu is not None:
+            cpu.append(time.thread_time() - start_cpu)
     _check(manager, 10.0 + (count - 1) % 2)
     return spent
 
@@ -73,12 +80,35 @@ def _check(manager, rollout: float) -> None:
         )
 
 
+def _catalog(path: str, flags: int, fmt: str) -> None:
+    """The bundled catalog padded to ``flags`` flags, written to ``path`` as ``fmt``."""
+    import msgspec
+
+    from cfgcore.engine import bundled_flags_path
+    from cfgcore.snapshot import Condition, Flag, Rule, encode_snapshot, load_snapshot
+
+    bundled = load_snapshot(bundled_flags_path())
+    table = dict(bundled.flags)
+    kinds = [
+        Flag(default="on"),
+        Flag(default="off"),
+        Flag(default="off", rules=[Rule(serve="on", rollout=25)]),
+        Flag(default="off", rules=[Rule(when=Condition(segment="premium"), serve="on")]),
+    ]
+    for i in range(flags - len(table)):
+        table[f"flag_{i:04d}"] = kinds[i % len(kinds)]
+    with open(path, "wb") as fh:
+        fh.write(encode_snapshot(msgspec.structs.replace(bundled, flags=table), fmt))  # type: ignore[arg-type]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--writes", type=int, default=50)
     ap.add_argument("--spinners", type=int, default=2)
     ap.add_argument("--strace", action="store_true", help="writes alone, untimed")
     ap.add_argument("--python-steps", action="store_true", help="atomic_write in Python")
+    ap.add_argument("--flags", type=int, default=0, help="pad the catalog to N flags")
+    ap.add_argument("--format", choices=("yaml", "json"), default="yaml")
     args = ap.parse_args()
     if args.python_steps:
         from cfgcore.runtime import atomicio
@@ -90,8 +120,11 @@ def main() -> None:
     from cfgcore.dynamic_config import DynamicConfigurationManager
     from cfgcore.engine import bundled_flags_path
 
-    flags = os.path.join(directory, "flags.yaml")
-    shutil.copyfile(bundled_flags_path(), flags)
+    flags = os.path.join(directory, f"flags.{args.format}")
+    if args.flags or args.format != "yaml":
+        _catalog(flags, args.flags, args.format)
+    else:
+        shutil.copyfile(bundled_flags_path(), flags)
     manager = DynamicConfigurationManager(flags, log_exposures=False)
     try:
         _writes(manager, 3)  # warm: the first write creates the lock, sidecar and logs
@@ -105,7 +138,11 @@ def main() -> None:
         route = "C (GIL released)" if native else "Python"
         print(f"CPython {sys.version.split()[0]}, switch interval "
               f"{sys.getswitchinterval() * 1000:g} ms, atomic write: {route}")  # fmt: skip
-        print(f"alone:           {_figures(_writes(manager, args.writes))}")
+        cpu: list[float] = []
+        alone = _figures(_writes(manager, args.writes, cpu))
+        print(f"{len(manager.snapshot.flags)} flags ({args.format}), CPU per write alone: "
+              f"median {statistics.median(cpu) * 1000:.2f} ms")  # fmt: skip
+        print(f"alone:           {alone}")
         stop = threading.Event()
         threads = [threading.Thread(target=_spin, args=(stop,)) for _ in range(args.spinners)]
         for t in threads:

@@ -51,6 +51,7 @@ import json
 import math
 import numbers
 import os
+import pickle
 import re
 import weakref
 from collections.abc import Iterable, Iterator
@@ -1971,11 +1972,80 @@ def _may_hold_non_finite(data: Any) -> bool:
     return _NON_FINITE_FLOAT64.search(packed) is not None
 
 
+_YAML_OPTIONS: dict[str, Any] = {"sort_keys": False, "allow_unicode": True}
+
+
+class YamlEntries:
+    """The YAML text of a snapshot's entries, kept from one encoding to the next: a
+    change to one flag of 1,000 emits that flag's YAML, not the document's (PyYAML's
+    emitter runs in Python, 0.1-0.2 ms a flag). The bytes are those one ``dump_yaml``
+    of the whole document gives: in block style the text of a mapping is its entries'
+    texts one after the other, each the same wherever it stands (no anchors: a snapshot's
+    plain data shares no list or mapping; no document end marker: the root is a
+    mapping). An entry is reused when its key and value are the same data (their
+    MessagePack bytes: a value changed in place is emitted again); the texts kept are
+    those of the last document only. Not thread-safe: its owner (a file store) encodes
+    under its lock.
+
+    PyYAML's C emitter (libyaml) is not used: it writes other bytes for some text (an
+    emoji as a ``\\U0001F600`` escape, an empty key without ``? ``), and a flag file's
+    text must not change with whether libyaml is installed."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self) -> None:
+        self._texts: dict[bytes, str] = {}
+
+    def dump(self, data: dict[str, Any]) -> str:
+        flags = data.get("flags")
+        if not isinstance(flags, dict) or not flags:
+            self._texts = {}
+            return dump_yaml(data, **_YAML_OPTIONS)  # ("flags: {}": a flow mapping)
+        old: dict[bytes, str] = self._texts
+        new: dict[bytes, str] = {}
+        parts: list[str] = []
+        for key, value in data.items():
+            if key != "flags":
+                parts.append(self._entry(old, new, (key,), {key: value}, ""))
+                continue
+            parts.append("flags:\n")
+            for name, flag in value.items():
+                parts.append(self._entry(old, new, (key, name), {key: {name: flag}}, "flags:\n"))
+        self._texts = new
+        return "".join(parts)
+
+    @staticmethod
+    def _entry(
+        old: dict[bytes, str],
+        new: dict[bytes, str],
+        path: tuple[Any, ...],
+        doc: dict[str, Any],
+        head: str,
+    ) -> str:
+        # The key is the data, exactly (an int is not a float nor a bool); the path too:
+        # one flag's text under another name is another text.
+        try:
+            same = msgspec.msgpack.encode((path, doc))
+        except (OverflowError, TypeError, ValueError):  # an integer past 64 bits: pickle
+            same = b"p" + pickle.dumps((path, doc), protocol=5)
+        text = old.get(same)
+        if text is None:
+            text = dump_yaml(doc, **_YAML_OPTIONS)[len(head) :]
+        new[same] = text
+        return text
+
+
 def encode_snapshot(
-    snapshot: Snapshot, format: Format = "yaml", *, file: str | None = None
+    snapshot: Snapshot,
+    format: Format = "yaml",
+    *,
+    file: str | None = None,
+    entries: YamlEntries | None = None,
 ) -> bytes:
     """Encode a snapshot (the inverse of :func:`decode_snapshot`). ``file``, the file the
-    bytes are for, is named by a refusal (a NaN or infinity has no JSON number)."""
+    bytes are for, is named by a refusal (a NaN or infinity has no JSON number).
+    ``entries`` (YAML only) keeps the text of each flag for the next encoding with it:
+    the same bytes, emitting only what changed (:class:`YamlEntries`)."""
     if format == "msgpack":
         return encode_msgpack(snapshot, file=file)
     # A key that is not text in the document's metadata (given in Python, or read from
@@ -2008,5 +2078,7 @@ def encode_snapshot(
         return msgspec.json.format(encoded, indent=2) + b"\n"
     if format == "yaml":
         # (dump_yaml escapes the line breaks PyYAML wrote raw: NEL, U+2028, U+2029.)
-        return dump_yaml(data, sort_keys=False, allow_unicode=True).encode()
+        if entries is not None:
+            return entries.dump(data).encode()
+        return dump_yaml(data, **_YAML_OPTIONS).encode()
     raise SnapshotError(f"unknown snapshot format {format!r}")

@@ -49,6 +49,7 @@ from cfgcore.snapshot import (
     MAX_MSGPACK_ITEMS,
     Format,
     Snapshot,
+    YamlEntries,
     decode_snapshot,
     encode_snapshot,
     format_for,
@@ -314,6 +315,8 @@ class FileFlagStore:
         # by the whole content, so another writer's change is always decoded; replaced in
         # one assignment, so a thread reads an old or a new entry, never a mix.
         self._decoded: tuple[bytes, str, str, Snapshot] | None = None
+        # The YAML text of each flag last written here, for the next write to reuse.
+        self._yaml = YamlEntries()
 
     # A flag file that is a symbolic link is written through it (the file it points to
     # is replaced, the link stays): its lock, version sidecar and temp files live beside
@@ -440,7 +443,7 @@ class FileFlagStore:
             new_snap = change(old.snapshot)
             if check is not None:
                 check(new_snap)
-            data = encode_snapshot(new_snap, self.format, file=self.path)
+            data = encode_snapshot(new_snap, self.format, file=self.path, entries=self._yaml)
             if self.format == "msgpack":
                 # (a file no reader with this bound reads: the next change could not
                 # even read it back)

@@ -1,0 +1,142 @@
+"""A YAML flag file's write emits the YAML of what changed, not of every flag: the file
+store keeps each flag's text (:class:`cfgcore.snapshot.YamlEntries`) and the bytes it
+writes are those of one ``dump_yaml`` of the whole document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgcore.dynamic_config import DynamicConfigurationManager, FeatureFlag
+from cfgcore.engine import bundled_flags_path
+from cfgcore.snapshot import (
+    Condition,
+    Flag,
+    Rule,
+    Snapshot,
+    YamlEntries,
+    encode_snapshot,
+    load_snapshot,
+)
+from cfgcore.yamlio import StrictDumper, dump_yaml
+from tests.fuzz import examples
+
+
+def _whole(data):
+    return dump_yaml(data, sort_keys=False, allow_unicode=True)
+
+
+def _catalog(n: int) -> Snapshot:
+    """The bundled flags plus fillers up to ``n`` flags, some with text PyYAML quotes,
+    escapes or folds (an emoji, a NEL, a description past the 80-column width)."""
+    bundled = load_snapshot(bundled_flags_path())
+    flags = dict(bundled.flags)
+    kinds = [
+        Flag(default="on", description="emoji 😀 and a NEL\x85 inside"),
+        Flag(default="off", description="long " * 40, metadata={"": "empty key", "n": 2**70}),
+        Flag(default="off", rules=[Rule(serve="on", rollout=25)]),
+        Flag(default="off", rules=[Rule(when=Condition(segment="premium"), serve="on")]),
+    ]
+    for i in range(n - len(flags)):
+        flags[f"flag_{i:04d}"] = kinds[i % len(kinds)]
+    return msgspec.structs.replace(bundled, flags=flags)
+
+
+@pytest.fixture
+def big_yaml_manager(tmp_path):
+    path = tmp_path / "flags.yaml"
+    path.write_bytes(encode_snapshot(_catalog(200), "yaml"))
+    manager = DynamicConfigurationManager(str(path), log_exposures=False)
+    yield manager
+    manager.close()
+
+
+def test_a_flag_write_emits_the_changed_flag_only(big_yaml_manager, monkeypatch):
+    m = big_yaml_manager
+    m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 10.0)  # the texts kept
+    mappings = []
+    real = StrictDumper.represent_mapping
+
+    def counting(self, tag, mapping, flow_style=None):
+        mappings.append(mapping)
+        return real(self, tag, mapping, flow_style)
+
+    monkeypatch.setattr(StrictDumper, "represent_mapping", counting)
+    m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 20.0)
+    # Before: the whole document, 200 flags and their rules (over 400 mappings).
+    assert 0 < len(mappings) < 10
+    written = Path(m.flags_file).read_bytes()
+    assert written == _whole(msgspec.to_builtins(m.snapshot)).encode()
+    assert (
+        load_snapshot(m.flags_file).flags["experimental_ml_models"]
+        == m.snapshot.flags["experimental_ml_models"]
+    )
+
+
+def test_the_written_bytes_are_the_whole_documents(big_yaml_manager):
+    m = big_yaml_manager
+    for pct in (10.0, 20.0, 50.0, 100.0):
+        m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, pct)
+        m.register_custom_feature_flag(f"added_{int(pct)}", description="new 😀")
+        written = Path(m.flags_file).read_bytes()
+        assert written == encode_snapshot(m.snapshot, "yaml")
+
+
+def test_a_value_changed_in_place_is_emitted_again():
+    entries = YamlEntries()
+    data = {"flags": {"a": {"metadata": {"owners": ["x"]}}, "b": {"default": "on"}}}
+    assert entries.dump(data) == _whole(data)
+    data["flags"]["a"]["metadata"]["owners"].append("y")  # the same objects, changed
+    assert entries.dump(data) == _whole(data)
+    assert "- y" in entries.dump(data)
+    # a flag renamed keeps nothing of its old name's text
+    data["flags"] = {"c" if k == "a" else k: v for k, v in data["flags"].items()}
+    assert entries.dump(data) == _whole(data)
+
+
+def test_no_flags_is_the_whole_documents_flow_mapping():
+    entries = YamlEntries()
+    assert entries.dump({"flags": {}}) == _whole({"flags": {}}) == "flags: {}\n"
+    assert entries.dump({"flags": {"a": {}}, "segments": {}}) == "flags:\n  a: {}\nsegments: {}\n"
+
+
+_TEXT = st.text(max_size=100) | st.text(
+    alphabet=st.sampled_from(
+        list(" \t\n\r\x85\u2028\u2029:#-?'\"{}[],&*!|>%@`ab0.e+\ufeff\x00😀é")
+    ),
+    max_size=120,
+)
+_SCALARS = st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64) | st.floats()
+
+
+def _nested(inner):
+    return st.one_of(st.lists(inner, max_size=4), st.dictionaries(_TEXT, inner, max_size=4))
+
+
+_DATA = st.recursive(_SCALARS | _TEXT, _nested, max_leaves=20)
+
+
+@settings(max_examples=examples(300))
+@given(
+    st.dictionaries(_TEXT, _DATA, max_size=3),
+    st.dictionaries(_TEXT, _DATA, min_size=1, max_size=6),
+    st.integers(0, 5),
+    _DATA,
+)
+def test_entries_give_the_bytes_of_one_dump(other, flags, which, replacement):
+    """Whatever the text (quoted, escaped, folded, complex keys), wherever "flags" stands,
+    cold, warm, and after one flag changed."""
+    doc = {k: v for k, v in other.items() if k != "flags"}
+    doc["flags"] = flags
+    doc.update({"segments": other.get("flags", {})})
+    entries = YamlEntries()
+    assert entries.dump(doc) == _whole(doc)
+    assert entries.dump(doc) == _whole(doc)
+    changed = dict(flags)
+    changed[list(flags)[which % len(flags)]] = replacement
+    doc["flags"] = changed
+    assert entries.dump(doc) == _whole(doc)
