@@ -490,6 +490,8 @@ INLINE: dict[str, Run | str] = {
         shows=("wrote config/staging.yaml", "wrote config/flags.yaml"),
     ),
     "cfgcore --version": Run(shows=("cfgcore ", "(evaluator: ", "Python ")),
+    "python -m cfgcore --version": Run(shows=("cfgcore ", "(evaluator: ", "Python ")),
+    "cfgcore flags": FRAGMENT,
     "cfgcore get 'loggers[\"uvicorn.access\"].level'": Run("loggers", shows=("INFO",)),
     "cfgcore publish --flags": FRAGMENT,
     "cfgcore experiment start NAME": Run(
