@@ -117,6 +117,14 @@ class OptionalBuildExt(build_ext):
             self._failed[ext.name] = exc
 
     def copy_extensions_to_source(self):  # (an in-place build: nothing to copy for those)
+        # ... and no older build of a failed module left beside its sources: it would
+        # be imported (the older code, no warning) where the Python steps are announced.
+        build_py = self.get_finalized_command("build_py")
+        for ext in self.extensions:
+            if ext.name in self._failed:
+                stale = self._get_inplace_equivalent(build_py, ext)[0]
+                if os.path.exists(stale):
+                    os.remove(stale)
         self._drop_failed()
         super().copy_extensions_to_source()
 

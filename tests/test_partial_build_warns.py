@@ -140,3 +140,40 @@ def test_cibuildwheels_first_check_fails_a_wheel_without_the_module(tmp_path, mo
     done = _run(_copy(tmp_path, (module,)), tmp_path, "-c", code)
     assert done.returncode != 0 and f"not compiled: cfgcore.{module}" in done.stderr
     assert _run(_copy(tmp_path / "all", ()), tmp_path, "-c", code).returncode == 0
+
+
+@needs_build
+def test_a_compiled_evaluator_that_fails_to_import_warns_once(tmp_path):
+    # Every extension file present but none loads (copied from another machine, a
+    # damaged install): the evaluator's one warning, as when none is present. The
+    # check was "is there a cfgcore._eval file", so _tree and _atomic warned besides,
+    # telling to rebuild "the compiled modules" beside an evaluator that is not there.
+    root = _copy(tmp_path, ())
+    for so in (root / "cfgcore").glob("_*.so"):
+        if so.name.split(".")[0] in ("_eval", "_tree", "_atomic"):
+            so.write_bytes(b"not an extension module")
+    got = _use(root, tmp_path)
+    assert got["implementation"] == "py" and got["native"] is False
+    assert len(got["warnings"]) == 1 and "cfgcore._eval" in got["warnings"][0], got["warnings"]
+
+
+@needs_build
+def test_a_partial_builds_reason_is_given_for_the_module_it_left_out_only(tmp_path):
+    # The build left cfgcore._atomic out; cfgcore._tree is missing for another reason
+    # (deleted since): its warning gave the build's reason for _atomic as its own.
+    marker = {
+        "reason": "failed to build: cfgcore._atomic: command 'cc' failed",
+        "deliberate": False,
+        "missing": ["cfgcore._atomic"],
+    }
+    got = _use(_copy(tmp_path, ("_atomic", "_tree"), marker), tmp_path)
+    assert got["implementation"] == "c"
+    assert len(got["warnings"]) == 2, got["warnings"]
+    tree = next(w for w in got["warnings"] if "cfgcore._tree" in w)
+    atomic = next(w for w in got["warnings"] if "cfgcore._atomic" in w)
+    assert "not built: failed to build: cfgcore._atomic" in atomic
+    assert "cc' failed" not in tree and "ModuleNotFoundError" in tree, tree
+    # ... and the evaluator's own warning, when it is the one missing, likewise.
+    got = _use(_copy(tmp_path / "eval", ("_eval",), marker), tmp_path)
+    assert got["implementation"] == "py"
+    assert len(got["warnings"]) == 1 and "cc' failed" not in got["warnings"][0], got["warnings"]

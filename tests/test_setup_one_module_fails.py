@@ -95,3 +95,21 @@ def test_a_build_of_all_three_leaves_no_marker(tmp_path):
     assert done.returncode == 0, done.stderr
     assert _built(tree) == {"_eval", "_tree", "_atomic"}
     assert not (pkg / "_no_extension.json").exists()
+
+
+def test_an_in_place_build_that_fails_on_a_module_leaves_no_older_build_of_it(tmp_path):
+    # A checkout built before, then changed and built again with the compiler failing
+    # on one module: the older build's file stayed beside the sources, and that older
+    # code was imported while the build said the module takes its Python steps.
+    tree, env = _project(tmp_path, "_atomic")
+    pkg = tree / "src" / "cfgcore"
+    first = _build_in_place(tree, {**env, "CC": env["LDSHARED"].split()[0]})
+    assert first.returncode == 0, first.stderr
+    assert _built(tree) == {"_eval", "_tree", "_atomic"}
+    (pkg / "_atomic.pyx").write_text("WHO = '_atomic, changed'\n")
+    done = _build_in_place(tree, env)
+    assert done.returncode == 0, done.stderr
+    assert "refused _atomic" in done.stderr and "without cfgcore._atomic" in done.stderr
+    assert _built(tree) == {"_eval", "_tree"}, done.stderr
+    marker = json.loads((pkg / "_no_extension.json").read_text())
+    assert marker["missing"] == ["cfgcore._atomic"]

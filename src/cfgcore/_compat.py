@@ -37,7 +37,7 @@ else:
         from cfgcore import _eval_py as impl  # noqa: F401
 
         EXTENSION_ERROR = f"{type(exc).__name__}: {exc}"
-        skipped = build_skipped_extension()
+        skipped = build_skipped_extension("cfgcore._eval")
         if skipped is not None:
             EXTENSION_ERROR = f"not built: {skipped['reason']}"
         # A build made pure-Python on purpose (CFGCORE_NO_EXTENSIONS=1 at build time)

@@ -11,9 +11,11 @@ system calls (:mod:`cfgcore.runtime.atomicio`).
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -52,12 +54,15 @@ REBUILD_COMMAND = "pip install --no-cache-dir --force-reinstall --no-deps cfgcor
 MISSING_EXTENSIONS: dict[str, str] = {}
 
 
-def build_skipped_extension() -> dict[str, Any] | None:
+def build_skipped_extension(module: str | None = None) -> dict[str, Any] | None:
     """Why this installation was built without its compiled modules, or None.
 
     setup.py writes ``_no_extension.json`` (``{"reason", "deliberate"}``) beside this
     module when a build installs no compiled module, or not all of them: deliberately
-    (``CFGCORE_NO_EXTENSIONS=1`` at build time) or because the C compiler failed.
+    (``CFGCORE_NO_EXTENSIONS=1`` at build time) or because the C compiler failed. A
+    build that left some out names them (``"missing"``): given ``module``, the record
+    is returned only if the build left that module out (one missing for another
+    reason, deleted or damaged since, is not explained by another module's failure).
     """
     path = os.path.join(os.path.dirname(__file__), "_no_extension.json")
     try:
@@ -65,7 +70,36 @@ def build_skipped_extension() -> dict[str, Any] | None:
             info = json.load(f)
     except (OSError, ValueError):
         return None
-    return info if isinstance(info, dict) else None
+    if not isinstance(info, dict):
+        return None
+    missing = info.get("missing")
+    if module is not None and isinstance(missing, list) and module not in missing:
+        return None
+    return info
+
+
+def _evaluator_loads() -> bool:
+    """Whether the compiled evaluator's file is there and loads, without importing it
+    (its import imports much of cfgcore, and this runs inside the imports of the
+    modules it would reach). A file that exists but does not load (damaged, built for
+    another system) is no compiled evaluator: :mod:`cfgcore._compat` warns of it."""
+    if "cfgcore._eval" in sys.modules:
+        return True
+    try:
+        spec = importlib.util.find_spec("cfgcore._eval")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return False
+    if not spec.origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        return True  # (not a shared library: its import tells)
+    import ctypes
+
+    try:
+        ctypes.CDLL(spec.origin)  # the loader's step that fails for such a file
+    except OSError:
+        return False
+    return True
 
 
 def extension_missing(module: str, exc: ImportError) -> None:
@@ -82,17 +116,13 @@ def extension_missing(module: str, exc: ImportError) -> None:
     if module in MISSING_EXTENSIONS:
         return
     reason = f"{type(exc).__name__}: {exc}"
-    skipped = build_skipped_extension()
+    skipped = build_skipped_extension(module)
     if skipped is not None:
         reason = f"not built: {skipped.get('reason')}"
     MISSING_EXTENSIONS[module] = reason
     if skipped is not None and skipped.get("deliberate"):
         return
-    try:
-        evaluator = importlib.util.find_spec("cfgcore._eval")
-    except (ImportError, ValueError):
-        evaluator = None
-    if evaluator is None:  # no compiled evaluator either: cfgcore._compat warns
+    if not _evaluator_loads():  # no compiled evaluator either: cfgcore._compat warns
         return
     warnings.warn(
         f"cfgcore: the compiled module {module} failed to import ({reason}); its "
