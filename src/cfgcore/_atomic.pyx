@@ -83,6 +83,23 @@ cdef int _fsync(int fd) noexcept nogil:
             return rc
 
 
+cdef int _close_rename(int fd, const char* tmp, const char* target, int* err) noexcept nogil:
+    # Close the written temp file, then rename it over the target (a rename a signal
+    # interrupted is made again): S_OK, or the step that failed with err set.
+    cdef int rc
+    if close(fd) != 0 and errno != EINTR:
+        err[0] = errno
+        return S_CLOSE
+    while True:
+        rc = _retried(rename(tmp, target))
+        if rc <= 0:
+            break
+    if rc != 0:
+        err[0] = errno
+        return S_RENAME
+    return S_OK
+
+
 cdef bint _maybe_planted(const struct_stat* st, const char* directory) noexcept nogil:
     # atomicio._maybe_planted: another user's file (not root's, not this process's) in
     # a directory every user may create files in (/tmp) on a writable mount: anyone may
@@ -152,16 +169,9 @@ cdef int _steps(const char* target, const char* directory, const char* tmp,
         err[0] = errno
         close(fd)
         return rc
-    if close(fd) != 0 and errno != EINTR:
-        err[0] = errno
-        return S_CLOSE
-    while True:
-        rc = _retried(rename(tmp, target))
-        if rc <= 0:
-            break
-    if rc != 0:
-        err[0] = errno
-        return S_RENAME
+    rc = _close_rename(fd, tmp, target, err)
+    if rc != S_OK:
+        return rc
     # The rename made durable: fsync the directory.
     while True:
         dfd = c_open(directory, O_RDONLY | O_CLOEXEC)
@@ -200,7 +210,7 @@ def replace(bytes target, bytes directory, bytes tmp, bytes data, int mode):
 
 cdef int _new_then_rename(const char* tmp, const char* target, const char* data, Py_ssize_t size,
                           int perm, int* err) noexcept nogil:
-    cdef int fd, rc
+    cdef int fd
     while True:
         fd = c_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                     <mode_t>perm)
@@ -213,17 +223,7 @@ cdef int _new_then_rename(const char* tmp, const char* target, const char* data,
         err[0] = errno
         close(fd)
         return S_WRITE
-    if close(fd) != 0 and errno != EINTR:
-        err[0] = errno
-        return S_CLOSE
-    while True:
-        rc = _retried(rename(tmp, target))
-        if rc <= 0:
-            break
-    if rc != 0:
-        err[0] = errno
-        return S_RENAME
-    return S_OK
+    return _close_rename(fd, tmp, target, err)
 
 
 def write_new(bytes tmp, bytes target, bytes data, int perm):
