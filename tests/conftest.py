@@ -413,6 +413,17 @@ def stores():
 
 
 @pytest.fixture
+def private_state(tmp_path, monkeypatch, no_access_policy):
+    """A manager built with no arguments keeps its state in this test's directory: no
+    configuration directory or flag store from the environment, no access policy, the
+    state directory under ``tmp_path``, no usage file."""
+    for name in ("CFGCORE_CONFIG_DIR", "CFGCORE_FLAG_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CFGCORE_USAGE", "0")
+
+
+@pytest.fixture
 def no_access_policy(monkeypatch):
     """No access policy and no authorize hook, before and after the test."""
     from cfgcore.runtime import policy

@@ -39,12 +39,7 @@ TEST = "checkout"
 USERS = [{"user_id": f"u{i}"} for i in range(300)]
 
 
-@pytest.fixture(autouse=True)
-def _quiet_state(tmp_path, monkeypatch, no_access_policy):
-    for name in ("CFGCORE_CONFIG_DIR", "CFGCORE_FLAG_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CFGCORE_USAGE", "0")
+pytestmark = pytest.mark.usefixtures("private_state")
 
 
 def _test(**kw) -> ABTestConfiguration:

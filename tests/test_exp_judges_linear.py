@@ -83,12 +83,7 @@ def _size(*snaps: Snapshot) -> int:
     return sum(len(msgspec.msgpack.encode(s)) for s in snaps)
 
 
-@pytest.fixture(autouse=True)
-def _quiet_state(tmp_path, monkeypatch, no_access_policy):
-    for name in ("CFGCORE_CONFIG_DIR", "CFGCORE_FLAG_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CFGCORE_USAGE", "0")
+pytestmark = pytest.mark.usefixtures("private_state")
 
 
 def _manager(tmp_path, impl) -> DynamicConfigurationManager:

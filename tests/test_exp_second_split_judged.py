@@ -28,12 +28,7 @@ USERS = [{"user_id": f"u{i}", "plan": "pro" if i % 10 == 0 else "free"} for i in
 PRO = Condition(attr="plan", eq="pro")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_state(tmp_path, monkeypatch, no_access_policy):
-    for name in ("CFGCORE_CONFIG_DIR", "CFGCORE_FLAG_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CFGCORE_USAGE", "0")
+pytestmark = pytest.mark.usefixtures("private_state")
 
 
 @pytest.fixture
