@@ -21,7 +21,6 @@ Real managers on real flag files, and a real Redis (tests/redis_server.py).
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import msgspec
@@ -29,10 +28,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import Engine
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import Rule, Snapshot, encode_snapshot, format_for, load_snapshot
+from tests.ab_tests import ab_test as _test
 from tests.fuzz import examples
 
 TEST = "checkout"
@@ -40,21 +40,6 @@ USERS = [{"user_id": f"u{i}"} for i in range(300)]
 
 
 pytestmark = pytest.mark.usefixtures("private_state")
-
-
-def _test(**kw) -> ABTestConfiguration:
-    now = datetime.now(timezone.utc)
-    args = dict(
-        test_name=TEST,
-        description="d",
-        start_date=now - timedelta(days=1),
-        end_date=now + timedelta(days=10),
-        traffic_split={"control": 50, "green": 30, "blue": 20},
-        configurations={"control": {"x": 1}, "green": {"x": 2}, "blue": {"x": 3}},
-        success_metrics=["conv"],
-    )
-    args.update(kw)
-    return ABTestConfiguration(**args)
 
 
 def _manager(tmp_path, url=None) -> DynamicConfigurationManager:

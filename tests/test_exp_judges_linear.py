@@ -25,13 +25,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 
 import msgspec
 import pytest
 
-from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
-from cfgcore.engine import engine_class
 from cfgcore.errors import Problem
 from cfgcore.experiments.abtest import moved_users, rules_ahead_of_split
 from cfgcore.experiments.features import with_warnings
@@ -48,6 +45,7 @@ from cfgcore.snapshot import (
     format_for,
     load_snapshot,
 )
+from tests.ab_tests import yaml_manager_with_test
 
 TEST = "checkout"
 # Encoded bytes a judge may compare, per encoded byte of the documents it judges: far
@@ -86,23 +84,6 @@ def _size(*snaps: Snapshot) -> int:
 pytestmark = pytest.mark.usefixtures("private_state")
 
 
-def _manager(tmp_path, impl) -> DynamicConfigurationManager:
-    now = datetime.now(timezone.utc)
-    m = DynamicConfigurationManager(
-        flags_file=str(tmp_path / "flags.yaml"), state_dir=tmp_path / "state",
-        engine=engine_class(impl)(), record_usage=False, log_exposures=False,
-        guardrail_check_every=10**9,
-    )  # fmt: skip
-    assert m.create_ab_test(
-        ABTestConfiguration(
-            test_name=TEST, description="", start_date=now - timedelta(days=1),
-            end_date=now + timedelta(days=9), traffic_split={"control": 50, "green": 50},
-            configurations={"control": {}, "green": {}}, success_metrics=[],
-        )
-    ), m.last_error  # fmt: skip
-    return m
-
-
 def _with_rules(snap: Snapshot, rules: list[Rule]) -> Snapshot:
     flag = msgspec.structs.replace(snap.flags[TEST], rules=rules)
     return msgspec.structs.replace(snap, flags={**snap.flags, TEST: flag})
@@ -116,7 +97,7 @@ def _per_user(snap: Snapshot, n: int, attr: str) -> Snapshot:
 
 @pytest.fixture
 def served(tmp_path, impl):
-    m = _manager(tmp_path, impl)
+    m = yaml_manager_with_test(tmp_path, impl)
     snap = load_snapshot(m.flags_file)
     yield m, snap
     m.close()

@@ -28,31 +28,17 @@ import pytest
 
 from cfgcore._eval_py import bucket_of
 from cfgcore.cli import main
-from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import Condition, Rule, Snapshot, encode_snapshot, format_for, load_snapshot
+from tests.ab_tests import ab_test as _test
 
 TEST = "checkout"
 USERS = [{"user_id": f"u{i}", "plan": "pro" if i % 3 == 0 else "free"} for i in range(2000)]
 
 
 pytestmark = pytest.mark.usefixtures("private_state")
-
-
-def _test(**kw) -> ABTestConfiguration:
-    now = datetime.now(timezone.utc)
-    args = dict(
-        test_name=TEST,
-        description="d",
-        start_date=now - timedelta(days=1),
-        end_date=now + timedelta(days=10),
-        traffic_split={"control": 50, "green": 30, "blue": 20},
-        configurations={"control": {"x": 1}, "green": {"x": 2}, "blue": {"x": 3}},
-        success_metrics=["conv"],
-    )
-    args.update(kw)
-    return ABTestConfiguration(**args)
 
 
 def _manager(tmp_path, impl) -> DynamicConfigurationManager:

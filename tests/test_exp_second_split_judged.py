@@ -13,15 +13,12 @@ judged against the test's split too. Real managers on real flag files, both eval
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import msgspec
 import pytest
 
-from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
-from cfgcore.engine import engine_class
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import Condition, Rule, encode_snapshot, format_for, load_snapshot
+from tests.ab_tests import yaml_manager_with_test
 
 TEST = "checkout"
 USERS = [{"user_id": f"u{i}", "plan": "pro" if i % 10 == 0 else "free"} for i in range(2000)]
@@ -33,19 +30,7 @@ pytestmark = pytest.mark.usefixtures("private_state")
 
 @pytest.fixture
 def manager(tmp_path, impl):
-    now = datetime.now(timezone.utc)
-    m = DynamicConfigurationManager(
-        flags_file=str(tmp_path / "flags.yaml"), state_dir=tmp_path / "state",
-        engine=engine_class(impl)(), record_usage=False, log_exposures=False,
-        guardrail_check_every=10**9,
-    )  # fmt: skip
-    assert m.create_ab_test(
-        ABTestConfiguration(
-            test_name=TEST, description="", start_date=now - timedelta(days=1),
-            end_date=now + timedelta(days=9), traffic_split={"control": 50, "green": 50},
-            configurations={"control": {}, "green": {}}, success_metrics=[],
-        )
-    ), m.last_error  # fmt: skip
+    m = yaml_manager_with_test(tmp_path, impl)
     yield m
     m.close()
 
