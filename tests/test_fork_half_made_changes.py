@@ -137,3 +137,29 @@ def test_a_collector_being_registered_at_the_fork_is_not_registered_twice():
     # Before: the child registered another collector, which the registry refused
     # (ValueError: Duplicated timeseries), at every register() and every scrape.
     assert out == ["families: 1", "parent families: 1", "child exit 0"]
+
+
+def test_debug_mode_being_turned_on_at_the_fork_is_on_and_can_be_turned_off_in_the_child():
+    setup = """
+        import logging
+        from cfgcore.observability import debug as m
+
+        root = logging.getLogger("cfgcore")
+        set_level = root.setLevel
+
+        def pausing(level):  # the logger at DEBUG, debug mode not yet said to be on
+            set_level(level)
+            pause()
+
+        root.setLevel = pausing
+        """
+    check = """
+        on = m.enabled()
+        m.disable_debug_mode()
+        print("on:", on, "then off:", m.enabled(), root.level, root.handlers, flush=True)
+        """
+    out = _fork_mid_change(setup, "m.enable_debug_mode()", check)
+    # Before: off in the child with its logger left at DEBUG (10), which no
+    # disable_debug_mode() there put back.
+    assert out == ["on: True then off: False 0 []", "parent on: True then off: False 0 []",
+                   "child exit 0"]  # fmt: skip
