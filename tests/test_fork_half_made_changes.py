@@ -6,8 +6,9 @@ does not exist there: whatever it had changed and not yet finished stays as it w
 the fork. Each test freezes a thread inside such a change (between two of its steps),
 forks, and checks that the child acts on the change as far as it went, consistently:
 the shared validator runs the rule that was being added (its plans, a cache of the
-rules, are rebuilt), and the Prometheus collector the parent was registering is not
-registered a second time (prometheus_client refuses a duplicate).
+rules, are rebuilt), the Prometheus collector the parent was registering is not
+registered a second time (each family would be exposed twice), and debug mode being
+turned on is on, and off again with the logger's level back, after disable_debug_mode().
 """
 
 from __future__ import annotations
