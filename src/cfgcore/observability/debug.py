@@ -46,9 +46,11 @@ __all__ = ["disable_debug_mode", "enable_debug_mode", "enabled"]
 log = logging.getLogger("cfgcore.evaluation")
 _ROOT = logging.getLogger("cfgcore")
 _LOCK = threading.Lock()  # renewed in a forked child (_after_fork_in_child)
-_ENABLED = False
-_SAVED_LEVEL = logging.NOTSET
-_HANDLER: logging.Handler | None = None
+# (on, the cfgcore logger's level to restore or None, the handler added or None), set
+# in one assignment before the logger is changed: a child forked while a thread of its
+# parent was turning debug mode on or off finishes what the state says
+# (_after_fork_in_child). Off with a level: being turned off, the logger not yet put back.
+_STATE: tuple[bool, int | None, logging.Handler | None] = (False, None, None)
 _REPR = reprlib.Repr()
 _REPR.maxstring = 80
 _REPR.maxother = 80
@@ -57,40 +59,61 @@ _ABSENT = object()
 
 @after_fork_in_child
 def _after_fork_in_child() -> None:
+    # A thread of the parent may have held it at the fork, half-way through turning
+    # debug mode on or off: the child's logger was left at DEBUG with debug mode off,
+    # and no later disable_debug_mode() there put its level back.
     global _LOCK
-    _LOCK = threading.Lock()  # (a thread of the parent may have held it at the fork)
+    held = _LOCK.locked()
+    _LOCK = threading.Lock()
+    if held:
+        _settle()
+        _refresh_engines()
+
+
+def _settle() -> None:
+    """Make the cfgcore logger what :data:`_STATE` says (under _LOCK, or in a forked
+    child): DEBUG with the handler when on; put back when being turned off."""
+    global _STATE
+    on, level, handler = _STATE
+    if on:
+        if _ROOT.level != logging.DEBUG:
+            _ROOT.setLevel(logging.DEBUG)
+        if handler is not None and handler not in _ROOT.handlers:
+            _ROOT.addHandler(handler)
+    elif level is not None:
+        _ROOT.setLevel(level)
+        if handler is not None:
+            _ROOT.removeHandler(handler)
+        _STATE = (False, None, None)
 
 
 def enabled() -> bool:
     """Whether debug mode is on."""
-    return _ENABLED
+    return _STATE[0]
 
 
 def enable_debug_mode() -> None:
     """Log one line per engine evaluation, explaining it (see the module docstring)."""
-    global _ENABLED, _SAVED_LEVEL, _HANDLER
+    global _STATE
     with _LOCK:
-        if not _ENABLED:
-            _SAVED_LEVEL = _ROOT.level
-            _ROOT.setLevel(logging.DEBUG)
+        if not _STATE[0]:
+            handler = None
             if not _ROOT.hasHandlers():  # nobody configured logging: show the lines anyway
-                _HANDLER = logging.StreamHandler(sys.stderr)
-                _HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-                _ROOT.addHandler(_HANDLER)
-            _ENABLED = True
+                handler = logging.StreamHandler(sys.stderr)
+                handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            _STATE = (True, _ROOT.level, handler)
+            _settle()
     _refresh_engines()
 
 
 def disable_debug_mode() -> None:
     """Stop the per-evaluation lines; the ``cfgcore`` logger gets its level back."""
-    global _ENABLED, _HANDLER
+    global _STATE
     with _LOCK:
-        if _ENABLED:
-            _ROOT.setLevel(_SAVED_LEVEL)
-            if _HANDLER is not None:
-                _ROOT.removeHandler(_HANDLER)
-                _HANDLER = None
-            _ENABLED = False
+        on, level, handler = _STATE
+        if on:
+            _STATE = (False, level, handler)
+            _settle()
     _refresh_engines()
 
 

@@ -16,6 +16,7 @@ so are the label values: UTF-8, at most ``CFGCORE_METRICS_MAX_LABEL_BYTES`` byte
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Iterator
@@ -89,12 +90,18 @@ _registered: weakref.WeakKeyDictionary[CollectorRegistry, CfgcoreCollector] = (
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+# The registration under way (under _lock): the registry and the collector given to it
+# but not yet recorded in _registered.
+_registering: tuple[CollectorRegistry, CfgcoreCollector] | None = None
 
 
 @after_fork_in_child
 def _after_fork_in_child() -> None:
     # A thread of the parent may have held it at the fork: a worker's first register()
-    # (or /metrics scrape) would wait for it forever.
+    # (or /metrics scrape) would wait for it forever. That thread may have been
+    # registering a collector (_registering, left set in the child): the registry may or
+    # may not hold it, and register() settles which before using it (a second collector
+    # registered beside it wrote every family twice in each scrape of the worker).
     global _lock
     _lock = threading.Lock()
 
@@ -103,12 +110,25 @@ def register(registry: CollectorRegistry | None = None) -> CfgcoreCollector:
     """Register the collector on ``registry`` (default: prometheus_client's global
     ``REGISTRY``, which ``start_http_server`` and most framework integrations serve).
     Idempotent: a second call returns the collector already registered there."""
+    global _registering
     target = REGISTRY if registry is None else registry
     with _lock:
         found = _registered.get(target)
         if found is None:
-            found = CfgcoreCollector()
-            target.register(found)
+            left = _registering
+            if left is not None and left[0] is target:
+                # A forked child's: its parent forked while registering this collector
+                # here. Held or not, it is registered once.
+                found = left[1]
+                with contextlib.suppress(KeyError):
+                    target.unregister(found)
+            else:
+                found = CfgcoreCollector()
+            _registering = (target, found)
+            try:
+                target.register(found)
+            finally:
+                _registering = None
             _registered[target] = found
         return found
 

@@ -106,8 +106,14 @@ class ConfigValidator:
         self._plans: dict[str | None, _Plan] = {}
 
     def _after_fork_in_child(self) -> None:
-        """In a forked child: a lock a thread of the parent held at the fork stays held."""
+        """In a forked child: a lock a thread of the parent held at the fork stays held.
+        That thread may have been changing the rules or their levels, with the plans
+        (built from them) not yet dropped: they are, so the child validates by the rules
+        it holds (a rule added at the fork was never run there)."""
+        held = self._lock.locked()
         self._lock = threading.Lock()
+        if held:
+            self._plans = {}
 
     # --- rule management ------------------------------------------------------------------
 
