@@ -30,7 +30,7 @@ import msgspec
 import pytest
 
 from cfgcore.errors import Problem
-from cfgcore.experiments.abtest import moved_users, rules_ahead_of_split
+from cfgcore.experiments.abtest import judge_rules_ahead, moved_users, rules_ahead_of_split
 from cfgcore.experiments.features import with_warnings
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.runtime.events import ConfigChangeEvent
@@ -285,3 +285,37 @@ def test_kept_rules_using_a_chain_of_segments_walk_it_once(served, compared):
     found = rules_ahead_of_split(old, new, time.time(), "flags.yaml")
     assert len(found) == n
     assert all("its condition reads segment 's57', which" in p.message for p in found)
+
+
+def test_a_process_judging_every_standing_rule_ahead_stays_linear(served, compared):
+    """The flag set judges every rule ahead of a running split on each swap (each
+    logged once per process, the first time it stands: ``judge_rules_ahead`` with
+    ``standing``): thousands of kept rules reading one large flag, or a chain of
+    segments, still encode each flag and segment a few times, not once per rule."""
+    _, snap = served
+    n, size, depth = 3000, 4000, 100
+    big = Flag(
+        rules=[Rule(when=Condition(attr="user_id", eq=f"u{i}"), serve="on") for i in range(size)],
+        default="off",
+    )
+    segments = {
+        f"s{k}": Condition(all=[Condition(segment=f"s{k + 1}"), Condition(attr="x", eq=f"v{k}")])
+        for k in range(depth)
+    }
+    segments[f"s{depth}"] = Condition(prerequisite="big")
+    old = _reading(snap, n, Condition(segment="s0"))
+    old = msgspec.structs.replace(
+        old, flags={**old.flags, "big": big, "other": Flag(default="x")}, segments=segments
+    )
+    new = _decoded(msgspec.structs.replace(old, flags={**old.flags, "other": Flag(default="y")}))
+    for before in (old, None):  # a swap, and a first load
+        compared.encoded = 0
+        found = judge_rules_ahead(before, new, time.time(), "flags.yaml", standing=True)
+        work = compared.encoded / _size(old, new)
+        assert work < PER_BYTE, f"{work:.0f} bytes compared per byte: {n} standing rules"
+        assert len(found) == n and len({f.key for f in found}) == n
+        assert all(f.changed is (before is None) for f in found)
+    # The flag they read (through the segments) changed: every situation is another.
+    wider = _decoded(msgspec.structs.replace(new, flags={**new.flags, "big": Flag(default="on")}))
+    keys = {f.key for f in judge_rules_ahead(new, wider, time.time(), standing=True)}
+    assert keys.isdisjoint(f.key for f in found) and len(keys) == n

@@ -1784,21 +1784,21 @@ class SameSet:
         self._counts: dict[bytes, int] = {}
         self._other: list[Any] = []
         for value in values:
-            key = _same_key(value)
+            key = same_key(value)
             if key is None:
                 self._other.append(value)
             else:
                 self._counts[key] = self._counts.get(key, 0) + 1
 
     def __contains__(self, value: Any) -> bool:
-        key = _same_key(value)
+        key = same_key(value)
         if key is not None and key in self._counts:
             return True
         return any(same(value, v) for v in self._other)
 
     def take(self, value: Any) -> bool:
         """Remove one value :func:`same` as ``value``: False when there is none."""
-        key = _same_key(value)
+        key = same_key(value)
         left = self._counts.get(key, 0) if key is not None else 0
         if left:
             if left == 1:
@@ -1813,7 +1813,9 @@ class SameSet:
         return False
 
 
-def _same_key(value: Any) -> bytes | None:
+def same_key(value: Any) -> bytes | None:
+    """``value`` as :func:`same` compares it (its encoded bytes), or None when it
+    cannot be encoded (``same`` then compares by equality and type)."""
     try:
         return _SAME.encode(value)
     except (TypeError, ValueError, OverflowError):

@@ -46,6 +46,7 @@ from __future__ import annotations
 import bisect
 import copy
 import dataclasses
+import hashlib
 import logging
 import math
 import re
@@ -85,6 +86,7 @@ from cfgcore.snapshot import (
     Schedule,
     Snapshot,
     same,
+    same_key,
 )
 from cfgcore.validation.structure import describe
 
@@ -1188,8 +1190,64 @@ def rules_ahead_of_split(
     (a later ``since``) and a test new in ``new`` give nothing. ``old`` None (``cfgcore
     validate`` of a file: nothing to compare with): every rule ahead of a running
     test's split is told, as the test's own flag has none."""
-    problems: list[Problem] = []
+    return [found.problem for found in judge_rules_ahead(old, new, now, file)]
+
+
+@dataclass(frozen=True)
+class RuleAhead:
+    """A rule (or prerequisite) of a running A/B test's flag checked ahead of its split
+    (:func:`judge_rules_ahead`). ``changed``: told by :func:`rules_ahead_of_split`
+    (what the change from the old document did); ``key``: the situation, for telling
+    each once (``b""`` unless asked for)."""
+
+    problem: Problem
+    changed: bool
+    key: bytes = b""
+
+
+def judge_rules_ahead(
+    old: Snapshot | None,
+    new: Snapshot,
+    now: float,
+    file: str | None = None,
+    *,
+    standing: bool = False,
+) -> list[RuleAhead]:
+    """What :func:`rules_ahead_of_split` tells (``changed``), and with ``standing``
+    every other rule and prerequisite ahead of a running test's split in ``new`` too,
+    worded as ``old`` None words them (a rule kept as it was, a test new in ``new`` or
+    made a new run by it, a test that has started serving since ``old``), each with the
+    key of its situation: the test's run, the rule, the share it can take and what its
+    condition reads as ``new`` holds them (a flag or segment, theirs included). Equal
+    keys: the same users taken the same way, told once by a process
+    (:class:`cfgcore.runtime.flags.LiveFlags`). Linear in the documents' size: each
+    rule, flag and segment encoded a few times, whatever the number of rules."""
+    out: list[RuleAhead] = []
     memo: dict[Any, Any] = {}  # (segments walked, flags and segments compared: _differs)
+    seen: dict[bytes, int] = {}  # (keys made: an identical rule twice is two situations)
+
+    def told(problem: Problem, why: str | None, situation: tuple[Any, ...]) -> None:
+        # situation: (test, run, what: "rule" | "prerequisite", the rule, the digest of
+        # what it reads, the share it can take)
+        key = b""
+        if standing:
+            *head, item, reads, reach = situation
+            digest = hashlib.blake2b(digest_size=16)
+            for part in (repr(head), item, reads, reach):
+                if isinstance(part, str):
+                    digest.update(_text_bytes(part))
+                elif isinstance(part, bytes):
+                    digest.update(part)
+                else:
+                    digest.update(same_key(part) or _text_bytes(repr(part)))
+                digest.update(b"\0")
+            key = digest.digest()
+            count = seen.get(key, 0)
+            seen[key] = count + 1
+            if count:  # (the same rule twice ahead of the split)
+                key += count.to_bytes(8, "big")
+        out.append(RuleAhead(problem, why is not None, key))
+
     for name, meta in new.experiments.items():
         flag = new.flags.get(name)
         if not isinstance(flag, Flag):
@@ -1215,16 +1273,21 @@ def rules_ahead_of_split(
         if not isinstance(meta, Mapping) or status_of(meta) != "active":
             continue
         was = meta if old is None else old.experiments.get(name)
-        if not isinstance(was, Mapping) or not has_served(was, now):
-            continue  # new in this document, or not served yet: nobody is enrolled
-        if old is not None and _restarted(was, meta):
+        # Judged against ``old``: not a test new in this document or not served yet
+        # there (nobody was enrolled), nor one this document makes a new run.
+        judged = (
+            isinstance(was, Mapping)
+            and has_served(was, now)
+            and not (old is not None and _restarted(was, meta))
+        )
+        if not judged and not (standing and has_served(meta, now)):
             continue
         at, (i, split, bucketing) = child_key_path("flags", name), served
         # What ``old`` had ahead of the split: sets, each rule of ``new`` looked up once
         # (compared with each of ``old``'s, thousands of rules took tens of seconds,
         # inside the swap)
         earlier, earlier_pres = SameSet(), SameSet()
-        if old is not None:
+        if old is not None and judged:
             before = old.flags.get(name)
             try:
                 was_split = _served_split(name, before)
@@ -1235,51 +1298,70 @@ def rules_ahead_of_split(
                 earlier_pres = SameSet(p for _, p in _own_prerequisites(before))
         for k, pre in pres:
             target = pre if isinstance(pre, str) else pre.flag
-            if earlier_pres.take(pre):
+            why: str | None
+            if not judged:
+                why = None  # (standing only)
+            elif earlier_pres.take(pre):
                 assert old is not None  # (earlier_pres is empty without it)
                 if not _differs(old.flags, new.flags, target, memo):
-                    continue  # as it was: told when it went live
-                why = (f", it reads flag {target!r:.60}, which this document changes (so do "
-                       "the users it takes)")  # fmt: skip
+                    why = None  # as it was: told when it went live
+                else:
+                    why = (f", it reads flag {target!r:.60}, which this document changes "
+                           "(so do the users it takes)")  # fmt: skip
             else:
                 why = "" if old is None else ", added or changed by this document"
-            problems.append(Problem(
+            if why is None and not standing:
+                continue
+            problem = Problem(
                 path=f"{at}.prerequisites[{k}]",
                 message=(
                     f"A/B test {name!r} is running, and this prerequisite of its flag is "
-                    f"checked ahead of its split ({at}.rules[{i}]){why}: it can take any "
-                    f"enrolled user for whom it does not hold (flag {target!r:.60}) out of "
-                    "the test: no variant, as outside the test, their later events not "
+                    f"checked ahead of its split ({at}.rules[{i}]){why or ''}: it can take "
+                    f"any enrolled user for whom it does not hold (flag {target!r:.60}) out "
+                    "of the test: no variant, as outside the test, their later events not "
                     "recorded (a targeting change, not refused; remove the prerequisite to "
                     "leave the test's users alone)"
                 ),
                 file=file,
                 kind="flags",
-            ))  # fmt: skip
+            )  # fmt: skip
+            reads = _inputs_digest([target], [], new, memo) if standing else b""
+            told(problem, why, (name, run_of(meta), "prerequisite", pre, reads, ""))
         for j, rule in _rules_ahead(name, flag, reached):
             split_at = reached[bisect.bisect_right(reached, j)]  # (reached is ascending)
-            if earlier.take(rule):
+            if not judged:
+                why = None
+            elif earlier.take(rule):
                 assert old is not None  # (earlier is empty without it)
                 changed = _changed_inputs(rule, old, new, memo)
                 if not changed:
-                    continue  # as it was: told when it went live
-                why = f", {changed}, which this document changes (so do the users it takes)"
+                    why = None  # as it was: told when it went live
+                else:
+                    why = f", {changed}, which this document changes (so do the users it takes)"
             else:
                 why = "" if old is None else ", added or changed by this document"
+            if why is None and not standing:
+                continue
             reach = _reach(rule, flag, split, bucketing)
-            problems.append(Problem(
+            problem = Problem(
                 path=f"{at}.rules[{j}]",
                 message=(
                     f"A/B test {name!r} is running, and this rule of its flag comes ahead "
-                    f"of its split ({at}.rules[{split_at}]){why}: {reach}. Users it takes get "
-                    "its answer instead of the variant the test enrolled them in (a "
-                    "targeting change, not refused; put the rule after the split to "
+                    f"of its split ({at}.rules[{split_at}]){why or ''}: {reach}. Users it "
+                    "takes get its answer instead of the variant the test enrolled them in "
+                    "(a targeting change, not refused; put the rule after the split to "
                     "leave the test's users alone)"
                 ),
                 file=file,
                 kind="flags",
-            ))  # fmt: skip
-    return problems
+            )  # fmt: skip
+            reads = _inputs_digest(*_reads_of(rule, new, memo), new, memo) if standing else b""
+            told(problem, why, (name, run_of(meta), "rule", rule, reads, reach))
+    return out
+
+
+def _text_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _rules_ahead(name: str, flag: Flag, reached: list[int] | None = None) -> list[tuple[int, Rule]]:
@@ -1338,22 +1420,22 @@ def _reads(condition: Any, flags: dict[str, None], segments: dict[str, None]) ->
         stack.append(c.not_)
 
 
-def _changed_inputs(
-    rule: Rule, old: Snapshot, new: Snapshot, memo: dict[Any, Any] | None = None
-) -> str:
-    """What ``rule``'s condition reads that differs between ``old`` and ``new`` (a
-    flag named by a ``prerequisite``, a segment it uses, theirs included), as words;
-    ``""`` when nothing does. ``memo``: what the judge found already (each segment's
-    reads, each comparison), so that thousands of kept rules using the same segments
-    and flags walk and compare them once."""
-    memo = {} if memo is None else memo
+def _reads_of(
+    rule: Rule, new: Snapshot, memo: dict[Any, Any]
+) -> tuple[dict[str, None], dict[str, None]]:
+    """The flags (named by a ``prerequisite``) and segments ``rule``'s condition reads in
+    document ``new``, the segments' own included (ordered sets, not to be changed).
+    ``memo``: each segment's reads, walked once per judge, and those of the rules that
+    read the same directly."""
     flags: dict[str, None] = {}
     segments: dict[str, None] = {}
     _reads(rule.when, flags, segments)
-    # (rules reading the same flags and segments directly read the same in all)
-    told = ("told", id(old), id(new), tuple(flags), tuple(segments))
-    if told in memo:
-        return str(memo[told])
+    if not segments:
+        return flags, segments
+    walked = ("walked", id(new), tuple(flags), tuple(segments))
+    if walked in memo:
+        return cast("tuple[dict[str, None], dict[str, None]]", memo[walked])
+    memo[walked] = (flags, segments)
     todo = list(segments)
     while todo:
         name = todo.pop()
@@ -1367,6 +1449,47 @@ def _changed_inputs(
             if s not in segments:
                 segments[s] = None
                 todo.append(s)
+    return flags, segments
+
+
+def _inputs_digest(flags: Any, segments: Any, new: Snapshot, memo: dict[Any, Any]) -> bytes:
+    """A digest of the flags and segments named, as document ``new`` holds them: each
+    encoded once per judge (``memo``), and each set of them digested once."""
+    at = ("digest", id(new), tuple(flags), tuple(segments))
+    found = memo.get(at)
+    if found is None:
+        digest = hashlib.blake2b(digest_size=16)
+        for kind, names, held in (("flag", flags, new.flags), ("segment", segments, new.segments)):
+            for name in names:
+                one = ("encoded", id(new), kind, name)
+                data = memo.get(one)
+                if data is None:
+                    value = held.get(name)
+                    data = memo[one] = same_key(value) or _text_bytes(repr(value))
+                digest.update(_text_bytes(f"{kind} {name!r}\0"))
+                digest.update(data)
+                digest.update(b"\0")
+        found = memo[at] = digest.digest()
+    return bytes(found)
+
+
+def _changed_inputs(
+    rule: Rule, old: Snapshot, new: Snapshot, memo: dict[Any, Any] | None = None
+) -> str:
+    """What ``rule``'s condition reads that differs between ``old`` and ``new`` (a
+    flag named by a ``prerequisite``, a segment it uses, theirs included), as words;
+    ``""`` when nothing does. ``memo``: what the judge found already (each segment's
+    reads, each comparison), so that thousands of kept rules using the same segments
+    and flags walk and compare them once."""
+    memo = {} if memo is None else memo
+    direct: dict[str, None] = {}
+    direct_segments: dict[str, None] = {}
+    _reads(rule.when, direct, direct_segments)
+    # (rules reading the same flags and segments directly read the same in all)
+    told = ("told", id(old), id(new), tuple(direct), tuple(direct_segments))
+    if told in memo:
+        return str(memo[told])
+    flags, segments = _reads_of(rule, new, memo)
     what = [f"flag {k!r:.60}" for k in flags if _differs(old.flags, new.flags, k, memo)]
     what += [
         f"segment {s!r:.60}" for s in segments if _differs(old.segments, new.segments, s, memo)

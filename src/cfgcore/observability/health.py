@@ -404,7 +404,7 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
     if doc is None:
         return [Check("flags", "fail", "no flag document loaded")]
     count = len(live.source.flags)
-    out = [Check("flags", "ok", f"version {doc.version}, {count} flags")]
+    out = [Check("flags", "ok", f"version {doc.version}, {count} flags{_ahead(live)}")]
     if getattr(live, "closed", False):
         # Closed (its last manager closed, or close() called): the engine serves what
         # it last had, but no watcher or follower keeps it current any more.
@@ -426,6 +426,19 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
     if getattr(live.store, "kind", None) == "redis":
         out.append(_store_check("flag_store", live.store, bound))
     return out
+
+
+def _ahead(live: Any) -> str:
+    """``"; N rules ahead of a running A/B test's split (paths)"``: what the live flag
+    document held when it went live (logged once per process: docs/experiments.md);
+    ``""`` for none. A targeting choice, not a fault: the check's status is not
+    changed by it."""
+    ahead, paths = getattr(live, "ahead", (0, ()))
+    if not ahead:
+        return ""
+    shown = ", ".join(paths) + (f" and {ahead - len(paths)} more" if ahead > len(paths) else "")
+    rules = "rule" if ahead == 1 else "rules"
+    return f"; {ahead} {rules} ahead of a running A/B test's split ({shown})"
 
 
 def _store_check(name: str, store: Any, bound: float) -> Check:

@@ -67,6 +67,15 @@ _MAX_UNTOLD = 100
 # reader, whatever it read instead (nothing, or the seed), so one removal is refused,
 # counted and told once (LiveFlags._refuse), and ends when the file is back.
 _GONE = "flags file gone"
+# Rules ahead of a running A/B test's split this process has logged ((store URL, key
+# of the situation): LiveFlags._rules_ahead), oldest first: each is logged once per
+# process. Kept to the newest _TOLD_KEPT, never fewer than the document just judged
+# holds (a situation standing is never forgotten, and so never logged again).
+_TOLD: dict[tuple[str, bytes], None] = {}
+_TOLD_KEPT = 10_000
+_TOLD_LOCK = threading.Lock()
+# Key paths of the rules ahead of a split that health names (the rest are counted).
+SHOWN_AHEAD = 3
 
 
 class _Recorded(Exception):
@@ -214,9 +223,13 @@ class LiveFlags:
         # (so a change is audited as the difference it made to the stored document).
         self.written_over: tuple[FlagDocument, Snapshot] | None = None
         # While subscribers hear of a swap: the rules the new document places ahead of a
-        # running A/B test's split (logged at WARNING by install, audited with the
-        # change: :func:`~cfgcore.experiments.abtest.rules_ahead_of_split`).
+        # running A/B test's split (audited with the change:
+        # :func:`~cfgcore.experiments.abtest.rules_ahead_of_split`).
         self.warnings: tuple[Problem, ...] = ()
+        # The rules (and prerequisites) the live document holds ahead of a running A/B
+        # test's split when it went live: how many, and the key paths of the first
+        # (health). Each is logged at WARNING once per process (_rules_ahead).
+        self.ahead: tuple[int, tuple[str, ...]] = (0, ())
         # (checksum of the document, its warnings): those of the live document, for a
         # configuration manager whose own activation swapped it in and audits it.
         self.warned: tuple[str | None, tuple[Problem, ...]] = (None, ())
@@ -549,7 +562,8 @@ class LiveFlags:
                 with_swap()
             new = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
             subscribers = self._each() if old_doc is not None else []
-            warned = self._rules_ahead(old, new, doc) if old_doc is not None else ()
+            # (At the first load every rule ahead stands: logged, not audited.)
+            warned = self._rules_ahead(old if old_doc is not None else None, new, doc)
             # The subscribers' views of the document (a dynamic-config manager's flags,
             # tests and dedup, swapped in one assignment each) move before anything
             # else says it is live: whoever sees this set's document or source change
@@ -1037,23 +1051,49 @@ class LiveFlags:
         doc = self.document
         return warned if doc is not None and doc.checksum == checksum else ()
 
-    def _rules_ahead(self, old: Snapshot, new: Snapshot, doc: FlagDocument) -> tuple[Problem, ...]:
-        """The rules ``new`` (going live in place of ``old``) places ahead of a running
-        A/B test's split, each logged at WARNING (a targeting change, never refused:
-        :func:`~cfgcore.experiments.abtest.rules_ahead_of_split`). Never raises: a swap
-        is never held up by what it tells."""
+    def _rules_ahead(
+        self, old: Snapshot | None, new: Snapshot, doc: FlagDocument
+    ) -> tuple[Problem, ...]:
+        """The rules ``new`` (going live in place of ``old``; None: the first document
+        this set serves) places ahead of a running A/B test's split, for the audit entry
+        of the change (:func:`~cfgcore.experiments.abtest.rules_ahead_of_split`: () for
+        a first document, which is no change). Every such rule ``new`` holds (a
+        targeting change, never refused) is logged at WARNING once per process: the
+        first time a document holding it goes live, and again only when it takes other
+        users (the rule, or what its condition reads, changed; a new run of its test),
+        as worded for this change, or as standing (``old`` None: ``cfgcore validate``'s
+        words) when this change did not make it (a process starting, a test holding it
+        started since). Never raises: a swap is never held up by what it tells."""
         if not new.experiments:
+            self.ahead = (0, ())
             return ()
         try:
-            from cfgcore.experiments.abtest import rules_ahead_of_split
+            from cfgcore.experiments.abtest import judge_rules_ahead
 
-            found = tuple(rules_ahead_of_split(old, new, self.now(), doc.origin or self.store.url))
+            found = judge_rules_ahead(
+                old, new, self.now(), doc.origin or self.store.url, standing=True
+            )
+            url = self.store.url
+            with _TOLD_LOCK:
+                first = []
+                for ahead in found:
+                    key = (url, ahead.key)
+                    if key in _TOLD:
+                        del _TOLD[key]  # (kept as the newest: it stands)
+                    else:
+                        first.append(ahead.problem)
+                    _TOLD[key] = None
+                extra = len(_TOLD) - max(_TOLD_KEPT, len(found))
+                for key in list(itertools.islice(_TOLD, extra)) if extra > 0 else ():
+                    del _TOLD[key]
         except Exception:
             log.exception("could not judge the rules ahead of the A/B tests' splits")
+            self.ahead = (0, ())
             return ()
-        for problem in found:
+        self.ahead = (len(found), tuple(a.problem.path for a in found[:SHOWN_AHEAD]))
+        for problem in first:
             log.warning("%s", problem)
-        return found
+        return tuple(a.problem for a in found if a.changed) if old is not None else ()
 
     def acquire(self) -> bool:
         """Count one more holder (a manager); False if the set is closed already.
@@ -1206,8 +1246,10 @@ def live_flags_for(engine: Any) -> LiveFlags | None:
 
 @after_fork_in_child
 def _reset_after_fork() -> None:
-    global _SHARED_LOCK
+    global _SHARED_LOCK, _TOLD_LOCK
     _SHARED_LOCK = threading.Lock()
+    # (what the parent logged stays told: its workers share its log)
+    _TOLD_LOCK = threading.Lock()
     for live in list(_LIVE):
         live._lock = threading.RLock()
         # What this process did starts at zero, as the registry's counters do (in place:
