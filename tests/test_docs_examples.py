@@ -7,6 +7,7 @@ example and its rounding warning are run by tests/test_readme.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -100,6 +101,36 @@ def test_configuration_environ_mapping_reads_no_env_file(tmp_path, monkeypatch):
         assert manager.load_environment_config("staging")["app"]["region"] == "eu-west"
     finally:
         manager.close()
+
+
+def test_configuration_lifespan_aclose_delivers_the_last_change(tmp_path):
+    """ "Async change listeners and closing": the lifespan as written; a reload the
+    watcher made just before shutdown reaches the async listener before the loop ends."""
+    section = _section(_page("configuration.md"), "## Async change listeners and closing")
+    (block,) = _blocks(section, "python")
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "base.yaml").write_text("app:\n  region: eu\n")
+    (config / "staging.yaml").write_text("{}\n")
+    called: list[str] = []
+    got: list[str] = []
+
+    async def notify_monitoring(event):
+        called.append(event.config_path)
+        await asyncio.sleep(0.2)  # still running when the app shuts down
+        got.append(event.config_path)
+
+    namespace = {"contextlib": contextlib, "ConfigurationManager": ConfigurationManager,
+                 "notify_monitoring": notify_monitoring}  # fmt: skip
+    exec(block.replace('"config"', repr(str(config))), namespace)
+
+    async def app_run():
+        async with namespace["lifespan"](None):
+            (config / "base.yaml").write_text("app:\n  region: us\n")
+            assert await wait_for_async(lambda: called)
+
+    asyncio.run(app_run())
+    assert got == ["app.region"]
 
 
 # -- docs/flags.md --------------------------------------------------------------------------

@@ -102,11 +102,27 @@ def _closed_bus(_o: dict[str, Any], v: Any) -> EventBus:
     return bus
 
 
+def _aclosed_bus(_o: dict[str, Any], v: Any) -> EventBus:
+    """:func:`_closed_bus` through ``await bus.aclose(v)``."""
+    bus = EventBus()
+    bus.register(lambda _event: None)
+    bus.emit_in_background([ConfigChangeEvent("a", 1, 2, "update_config", 1, 0.0)])
+    assert bus._queue is not None  # (the dispatcher's)
+    try:
+        asyncio.run(bus.aclose(v))
+    except ValueError:
+        assert bus._queue is not None  # a refused timeout closes nothing
+        bus.close()
+        raise
+    return bus
+
+
 TIMEOUTS = [
     Timeout("AuditLog.flush", lambda o, v: o["audit"].flush(v), lambda o, r: r is True,
             none_ok=True),
     Timeout("EventBus.wait_idle", lambda o, v: o["bus"].wait_idle(v), lambda o, r: r is True),
     Timeout("EventBus.close", _closed_bus, lambda o, r: r._queue is None),
+    Timeout("EventBus.aclose", _aclosed_bus, lambda o, r: r._queue is None),
     Timeout("DirectoryWatcher.wait_ready", lambda o, v: o["watcher"].wait_ready(v),
             lambda o, r: r is True),
     Timeout("DirectoryWatcher.start wait", lambda o, v: o["watcher"].start(wait=v),

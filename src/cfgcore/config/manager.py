@@ -31,6 +31,7 @@ reason is in :attr:`last_error`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -965,9 +966,34 @@ class ConfigurationManager(ConfigView):
         new traffic). A read that opens the flag set after this (the manager never
         served flags before) serves its document without holding the set open."""
         self.closed = True
+        self._stop_sources()
+        self.events.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close` for code running in an event loop (a FastAPI/Starlette lifespan's
+        shutdown, the end of ``asyncio.run(main())``): ``await manager.aclose()``.
+
+        Stops the watchers (awaiting the asyncio one this loop runs, and the reload it
+        is running), the flag set and a published environment's follower, then waits,
+        without blocking the loop, until the events of the changes made by then have
+        reached every listener and each async listener's call has returned (5 s at most
+        in all: a listener stuck longer is left behind, logged). So none is lost when
+        the loop ends right after, as it may be after :meth:`close` (which cannot wait
+        for this loop's listeners from inside it). A listener that raises is logged, as
+        ever, never raised here; one that awaits this does not wait for itself.
+        What stays usable after it is what stays after :meth:`close`."""
+        self.closed = True
+        await self.reloader.stop_async_here()
+        # Joins the watcher thread, may talk to Redis: off the loop, which meanwhile
+        # runs the listeners those threads hand to it.
+        await asyncio.to_thread(self._stop_sources)
+        await self.events.aclose()
+
+    def _stop_sources(self) -> None:
+        """Stop everything that makes changes on its own (watchers, the fleet follower
+        with the last manager of the flag set, a published environment's follower)."""
         self.reloader.close()
         self._flags.close()
-        self.events.close()
         if self._published is not None:
             self._published.close()
 

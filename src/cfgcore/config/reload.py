@@ -407,6 +407,15 @@ class ReloadController:
         if watcher is not None:
             await watcher.stop()
 
+    async def stop_async_here(self) -> None:
+        """:meth:`stop_async` when the asyncio watcher runs on the calling loop (waits
+        for its task, and so for a reload it is running); one on another loop is left to
+        :meth:`close`, which asks it to stop."""
+        watcher = self._async_watcher
+        task = watcher.task if watcher is not None else None
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            await self.stop_async()
+
     def follow_inputs(self, snap: ConfigSnapshot) -> None:
         """``snap`` went live: watch the directories its inputs live in now. A secret
         file a new ``${file:...}`` reference reads (or a flags file moved) was

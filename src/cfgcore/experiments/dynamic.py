@@ -1381,9 +1381,32 @@ class DynamicConfigurationManager:
         connections. Evaluation keeps serving the last flags; changes need a new
         manager, and :meth:`health` is not ready from now on."""
         self.closed = True
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
+        self._stop_sources()
+        self.events.close()
+        self._release_usage()
+
+    async def aclose(self) -> None:
+        """:meth:`close` for code running in an event loop (a FastAPI/Starlette lifespan's
+        shutdown, the end of ``asyncio.run(main())``): ``await manager.aclose()``.
+
+        Does what :meth:`close` does (the blocking parts in a worker thread), but waits
+        for the change listeners without blocking the loop: the events of the changes
+        made by then reach every listener and each async listener's call returns before
+        it does (5 s at most in all: a listener stuck longer is left behind, logged), so
+        none is lost when the loop ends right after, as it may be after :meth:`close`
+        (which cannot wait for this loop's listeners from inside it). A listener that
+        raises is logged, as ever, never raised here; one that awaits this does not
+        wait for itself."""
+        self.closed = True
+        await asyncio.to_thread(self._stop_sources)
+        await self.events.aclose()
+        await asyncio.to_thread(self._release_usage)
+
+    def _stop_sources(self) -> None:
+        """Stop the watcher, let go of the flag set, and write and close the logs."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
         with self._lock:
             holds, self._holds_live = self._holds_live, False
         if holds:
@@ -1392,7 +1415,8 @@ class DynamicConfigurationManager:
             self.exposures.close()
         self.metrics.close()  # after the exposures, which it counts
         self.guardrails.close()  # the shared logs it tails
-        self.events.close()
+
+    def _release_usage(self) -> None:
         usage, self.usage = self.usage, None
         if usage is not None:
             usage.release()

@@ -12,6 +12,12 @@ flag reloads, the dynamic-config API, the fleet store):
 * :func:`deferred_delivery`: what a lock-holding change path (the live flag set's swap)
   wraps around its locked section, so that listeners run once the lock is released.
 
+Async listeners run on an event loop (see :class:`EventBus`); :meth:`EventBus.aclose`
+is the close for code running in that loop: it waits for them without blocking it. A
+delivery its loop ends before it finished (``asyncio.run`` cancels what is left, a loop
+closed before it started it) is counted in ``EventBus.abandoned`` and logged, and its
+coroutine closed: never a "coroutine ... was never awaited" warning.
+
 A listener that never returns (or is much slower than the changes) holds up only its
 own bus, and what waits for it is bounded: beyond ``MAX_BACKLOG`` batches waiting, the
 oldest are dropped (counted in ``EventBus.dropped``, logged once per stall), so a
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import inspect
 import logging
@@ -44,8 +51,9 @@ log = logging.getLogger("cfgcore.events")
 #: Batches of events that may wait for a bus's listeners; beyond it the oldest are dropped.
 MAX_BACKLOG = 10_000
 
-#: Seconds :meth:`EventBus.close` waits, in all, for the events queued before it and
-#: the async listeners already scheduled to finish (a stuck listener is left behind).
+#: Seconds :meth:`EventBus.close` (and :meth:`EventBus.aclose`) waits, in all, for the
+#: events queued before it and the async listeners already scheduled to finish (a stuck
+#: listener is left behind).
 CLOSE_WAIT = 5.0
 
 
@@ -123,7 +131,8 @@ class EventBus:
     either may be ``async``. Sync listeners run in the emitting thread, in registration
     order. Coroutines are scheduled: on the event loop running in the emitting thread
     if there is one, else on the loop given to :meth:`set_loop`, else on a private
-    background loop thread. Exceptions (sync or async) are logged on
+    background loop thread. In async code, close with ``await`` :meth:`aclose`, which
+    waits for the deliveries on the caller's loop too. Exceptions (sync or async) are logged on
     ``cfgcore.events`` and never propagate; a SystemExit or KeyboardInterrupt does
     propagate on the caller's own thread, and is logged like an error on cfgcore's
     threads (dispatcher, watchers, the Redis follower), which keep delivering.
@@ -146,7 +155,8 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._own_thread: threading.Thread | None = None
-        self._pending: set[Any] = set()
+        # Async deliveries until they end (their ``done`` future: what close waits on).
+        self._pending: dict[concurrent.futures.Future[None], _Pending] = {}
         # The dispatcher thread's queue: batches, _DRAIN (deliver the outbox), None (stop).
         self._queue: queue.SimpleQueue[Any] | None = None
         self._inflight = 0
@@ -156,6 +166,9 @@ class EventBus:
         self._drain_queued = False  # a _DRAIN waits in _queue (one is enough)
         self.dropped = 0  # batches dropped because MAX_BACKLOG batches were waiting
         self._shedding = False  # dropping since the last time the backlog emptied
+        # Async deliveries their event loop ended (cancelled, or closed) before they did.
+        self.abandoned = 0
+        self._abandon_told = False  # logged at WARNING since the last delivery finished
         _BUSES.add(self)
 
     # registration -------------------------------------------------------------------
@@ -338,22 +351,58 @@ class EventBus:
                     self._inflight -= 1
 
     def _schedule(self, awaitable: Any, listener: Any, event: ConfigChangeEvent) -> None:
-        coro = _guard(awaitable, listener, event)
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is not None:
-            task = running.create_task(coro)
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-            return
-        loop = self._loop
+        loop = running if running is not None else self._loop
         if loop is None or loop.is_closed() or not loop.is_running():
             loop = self._background_loop()
-        fut = asyncio.run_coroutine_threadsafe(coro, loop)
-        self._pending.add(fut)
-        fut.add_done_callback(self._pending.discard)
+        pending = _Pending(loop)
+        self._pending[done] = pending
+        done.add_done_callback(self._delivered)
+        delivery = _Delivery(self, awaitable, listener, event, done, pending)
+        if loop is running:
+            delivery.start()
+            return
+        try:
+            loop.call_soon_threadsafe(delivery.start)
+        except RuntimeError:  # the loop was closed meanwhile: the bus's own loop runs it
+            pending.loop = self._background_loop()
+            pending.loop.call_soon_threadsafe(delivery.start)
+
+    def _delivered(self, done: concurrent.futures.Future[None]) -> None:
+        self._pending.pop(done, None)
+
+    def _reap(self) -> None:
+        """Abandon the deliveries whose loop was closed before they finished (a task the
+        loop created while it was being shut down): nothing will ever run them."""
+        for pending in list(self._pending.values()):
+            task, delivery = pending.task, pending.delivery
+            if task is None or delivery is None or not pending.loop.is_closed():
+                continue
+            if not task.done():
+                with contextlib.suppress(Exception):  # (a listener ignoring GeneratorExit)
+                    task.get_coro().close()  # (a _run that started counts it and ends it)
+            delivery.drop()  # (one that never did)
+
+    def _abandon(self, listener: Any, event: ConfigChangeEvent, started: bool) -> None:
+        """An async delivery its event loop ended (or cancelled) before it finished:
+        counted in ``abandoned``; logged at WARNING once until a delivery finishes."""
+        with self._lock:
+            self.abandoned += 1
+            first, self._abandon_told = not self._abandon_told, True
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "async config change listener %r did not handle %s: %s (%d such deliveries "
+            "on this bus so far; in async code, close the manager with "
+            "'await manager.aclose()' to wait for them)",
+            listener, event.config_path,
+            "it was cancelled before it finished (its event loop ending)" if started
+            else "its event loop ended (or cancelled it) before it ran",
+            self.abandoned,
+        )  # fmt: skip
 
     def _background_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -402,12 +451,7 @@ class EventBus:
         event loop running in the calling thread are not waited for (they run once the
         caller returns to its loop)."""
         deadline = time.monotonic() + wait_seconds("timeout", timeout)
-        while (
-            (self._activating and self._others_activating())
-            or self._inflight
-            or self._outbox
-            or self._delivering.locked()
-        ):
+        while self._queued_elsewhere():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.001)
@@ -416,22 +460,27 @@ class EventBus:
         except RuntimeError:
             here = None
         while True:
-            waiting = [
-                f for f in list(self._pending)
-                if not (isinstance(f, asyncio.Future) and f.get_loop() is here)
-            ]  # fmt: skip
+            self._reap()
+            waiting = [f for f, p in list(self._pending.items()) if p.loop is not here]
             if not waiting:
                 return True
-            if time.monotonic() >= deadline:
-                return False
             for fut in waiting:
-                if isinstance(fut, asyncio.Future):  # a task on another thread's loop
-                    time.sleep(0.001)
-                    break
                 try:
                     fut.result(timeout=max(0.0, deadline - time.monotonic()))
-                except Exception:  # logged by _guard, or still running at the deadline
+                except Exception:  # still running at the deadline
                     pass
+                if time.monotonic() >= deadline and not fut.done():
+                    return False
+
+    def _queued_elsewhere(self) -> bool:
+        """Events queued, or being queued by an activation on another thread, or being
+        delivered by another thread (what close and aclose wait for first)."""
+        return bool(
+            (self._activating and self._others_activating())
+            or self._inflight
+            or self._outbox
+            or self._delivering.locked()
+        )
 
     def _waits_on_caller(self) -> bool:
         """Whether what :meth:`close` would wait for needs the calling thread: it is
@@ -447,13 +496,62 @@ class EventBus:
         longer is left behind, logged); then stop the dispatcher thread and the private
         background loop, if started. A listener that closes its own manager does not
         wait for itself. ``timeout``: a finite number of seconds >= 0, else ValueError
-        (and nothing is closed)."""
+        (and nothing is closed).
+
+        Called from a running event loop, it cannot wait for the deliveries on that
+        loop (they run once the caller returns to it): they are left scheduled, and
+        any the loop's end then cancels is counted in ``abandoned`` and logged, its
+        coroutine closed. Code in an event loop closes with ``await`` :meth:`aclose`."""
         timeout = wait_seconds("timeout", timeout)
         if not self._waits_on_caller() and not self.wait_idle(timeout):
-            log.warning(
-                "closing with change listeners still running after %.1f s: the events "
-                "they have not handled are not delivered", timeout,
-            )  # fmt: skip
+            self._left_behind(timeout)
+        thread = self._stop_threads()
+        if thread is not None:
+            thread.join(5)
+
+    async def aclose(self, timeout: float = CLOSE_WAIT) -> None:
+        """:meth:`close` for code running in an event loop (a web app's shutdown, the end
+        of ``asyncio.run``): waits, without blocking the loop, until the events queued
+        so far are delivered and every async delivery scheduled by then has finished,
+        those on the calling loop included, at most ``timeout`` seconds in all (a
+        listener stuck longer is left behind, logged, as by :meth:`close`). A listener
+        that raises is logged, never raised here; one that awaits this does not wait
+        for itself. ``timeout``: as :meth:`close`."""
+        timeout = wait_seconds("timeout", timeout)
+        deadline = time.monotonic() + timeout
+        me = asyncio.current_task()
+        here = asyncio.get_running_loop()
+        delivering = self._deliverer == threading.get_ident()  # (then: not waited for)
+        while True:
+            self._reap()
+            queued = not delivering and self._queued_elsewhere()
+            waiting = [p for p in list(self._pending.values()) if p.task is not me]
+            if not queued and not waiting:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._left_behind(timeout)
+                break
+            local = [p.task for p in waiting if p.loop is here and p.task is not None]
+            if not queued and len(local) == len(waiting):
+                await asyncio.wait(local, timeout=remaining)  # (never cancels them)
+            else:
+                # Events still queued, or deliveries on another thread's loop or on
+                # their way to this one: looked at again shortly.
+                await asyncio.sleep(min(0.002, remaining))
+        thread = self._stop_threads()
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 5)
+
+    def _left_behind(self, timeout: float) -> None:
+        log.warning(
+            "closing with change listeners still running after %.1f s: the events "
+            "they have not handled are not delivered", timeout,
+        )  # fmt: skip
+
+    def _stop_threads(self) -> threading.Thread | None:
+        """Stop the dispatcher thread and the private loop; the loop's thread to join
+        (None: none, or it is the caller's)."""
         with self._lock:
             q, self._queue = self._queue, None
             self._drain_queued = False  # the next background delivery starts a new thread
@@ -462,18 +560,20 @@ class EventBus:
         loop, self._own_loop = self._own_loop, None
         thread, self._own_thread = self._own_thread, None
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                loop.call_soon_threadsafe(loop.stop)
             # (Its thread closes it once stopped: an async listener calling close()
             # runs on that thread, which cannot wait for itself.)
             if thread is not None and thread is not threading.current_thread():
-                thread.join(5)
+                return thread
+        return None
 
     def _after_fork_in_child(self) -> None:
         # The background loop's thread does not exist in the child; start afresh.
         self._lock = threading.Lock()
         self._own_loop = None
         self._own_thread = None
-        self._pending = set()
+        self._pending = {}
         self._queue = None  # its thread is gone too; undelivered events die with it
         self._inflight = 0
         self._activating = collections.Counter()  # (the parent's threads are not here)
@@ -610,9 +710,82 @@ def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
-async def _guard(awaitable: Any, listener: Any, event: ConfigChangeEvent) -> None:
+class _Pending:
+    """Where an async delivery runs (``loop``) and, once started there, its ``task``
+    and ``delivery``."""
+
+    __slots__ = ("loop", "task", "delivery")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.task: asyncio.Task[None] | None = None
+        self.delivery: _Delivery | None = None
+
+
+class _Delivery:
+    """One async listener's awaitable on its way to its loop. It owns the awaitable
+    until :func:`_run` awaits it. Never awaited (its loop closed with :meth:`start`
+    still queued, so only that queue held this; its task cancelled before it ran, as
+    ``asyncio.run`` does to what is left when it ends), it closes the coroutine (no
+    "never awaited" warning), counts it on the bus and marks it done (:meth:`drop`)."""
+
+    __slots__ = ("bus", "awaitable", "listener", "event", "done", "pending")
+
+    def __init__(
+        self,
+        bus: EventBus,
+        awaitable: Any,
+        listener: Any,
+        event: ConfigChangeEvent,
+        done: concurrent.futures.Future[None],
+        pending: _Pending,
+    ) -> None:
+        self.bus, self.awaitable, self.listener, self.event = bus, awaitable, listener, event
+        self.done, self.pending = done, pending
+
+    def start(self) -> None:
+        """On its loop: start the task that awaits it."""
+        task = asyncio.get_running_loop().create_task(_run(self))
+        self.pending.task, self.pending.delivery = task, self
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.drop()  # (cancelled before it ran: its awaitable is still here)
+        _settle(self.done)
+
+    def drop(self) -> None:
+        """Not awaited and never will be: close it, count it, mark it done."""
+        awaitable, self.awaitable = self.awaitable, None
+        if awaitable is None:
+            return
+        try:
+            if inspect.iscoroutine(awaitable):  # (what would warn "never awaited")
+                awaitable.close()
+            self.bus._abandon(self.listener, self.event, started=False)
+        finally:
+            _settle(self.done)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # never raise from a finalizer
+            self.drop()
+
+
+async def _run(delivery: _Delivery) -> None:
+    awaitable, delivery.awaitable = delivery.awaitable, None
+    listener, event, bus = delivery.listener, delivery.event, delivery.bus
     try:
         await awaitable
+        bus._abandon_told = False  # the next one abandoned is logged at WARNING again
     except Exception:
         log.exception("async config change listener %r failed on %s", listener, event.config_path)
         instruments.listener_failed("async")
+    except (asyncio.CancelledError, GeneratorExit):  # its loop ended (or was closed)
+        bus._abandon(listener, event, started=True)
+        raise
+    finally:
+        _settle(delivery.done)
+
+
+def _settle(done: concurrent.futures.Future[None]) -> None:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        done.set_result(None)
