@@ -70,6 +70,13 @@ WATCHED = (
     from cfgcore.runtime import forks
     if sys.argv[2] == "fd-after":
         hold_wakeup_fd()
+    elif sys.argv[2] == "restore":  # as uvicorn's capture_signals does around its serving
+        old = signal.signal(signal.SIGTERM, lambda *a: None)
+        signal.signal(signal.SIGTERM, old)
+        if forks._chained:  # heard again within forks.REWATCH_SECONDS
+            end = time.monotonic() + 10 * forks.REWATCH_SECONDS
+            while forks._watched_fd() != forks._watch[2] and time.monotonic() < end:
+                time.sleep(0.05)
     """
     )
 )
@@ -221,6 +228,72 @@ def test_an_event_loops_wake_up_fd_leaves_the_c_handler_hearing(tmp_path, mode, 
     assert proc.wait(60) == -signal.SIGTERM
     assert _exposed(tmp_path) == USERS
     assert _CHAINED[-1]
+
+
+@NEEDS_PTHREAD_KILL
+@pytest.mark.parametrize("wait", ["event", "join"])
+def test_a_handler_set_again_to_cfgcores_is_watched_again(tmp_path, wait, watch):
+    """An application that saves SIGTERM's handler, sets its own and later sets the saved
+    one back (uvicorn's ``capture_signals``, ``old = signal.signal(...)`` then
+    ``signal.signal(SIGTERM, old)``) replaced the C handler in front of CPython's with
+    CPython's alone, twice: the Python handler was cfgcore's again, and the watch heard
+    nothing more. A SIGTERM another thread took while the main thread slept in C then
+    left the process running forever. The watcher puts cfgcore's C handler back in
+    front of CPython's (within ``REWATCH_SECONDS``), or faulthandler's without the
+    compiled extension."""
+    proc, handled, watched = _serve(tmp_path, "restore", wait=wait, sigterm="elsewhere",
+                                    **WATCHES[watch])  # fmt: skip
+    assert handled and watched
+    assert proc.wait(60) == -signal.SIGTERM
+    assert _exposed(tmp_path) == USERS
+
+
+UVICORN = WATCHED + textwrap.dedent(
+    """
+    import uvicorn
+
+    async def app(scope, receive, send):  # (lifespan only: no request is made)
+        while scope["type"] == "lifespan":
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+
+    def stop():
+        while not server.started:
+            time.sleep(0.01)
+        server.should_exit = True
+
+    threading.Thread(target=stop, daemon=True).start()
+    server.run()  # its handler while it serves, the saved one (cfgcore's) set back at its end
+    for i in range(int(sys.argv[3])):
+        assert m.get_ab_test_variant("t", {"user_id": f"u{i}"}) is not None
+    end = time.monotonic() + 10 * forks.REWATCH_SECONDS
+    while forks._watched_fd() != forks._watch[2] and time.monotonic() < end:
+        time.sleep(0.05)
+    print("handler", signal.getsignal(signal.SIGTERM) is forks._on_sigterm,
+          "watcher", watching(), flush=True)
+    threading.Thread(target=signal_elsewhere, daemon=True).start()
+    threading.Event().wait()
+    """
+)
+
+
+@NEEDS_PTHREAD_KILL
+def test_after_uvicorn_has_served_the_watch_still_hears_sigterm(tmp_path, watch):
+    """uvicorn's ``Server.run()`` saves SIGTERM's handler as it starts and sets it back
+    as it ends: a service that goes on after it (or waits for its threads) then never
+    ended on a SIGTERM another thread took while its main thread waited in C."""
+    pytest.importorskip("uvicorn")
+    proc = _start(UVICORN, str(tmp_path), "default", str(USERS), **WATCHES[watch])
+    assert proc.stdout is not None
+    assert proc.stdout.readline().split() == ["handler", "True", "watcher", "True"]
+    assert proc.wait(60) == -signal.SIGTERM
+    assert _exposed(tmp_path) == USERS
 
 
 @pytest.mark.parametrize("sigterm", ["", pytest.param("elsewhere", marks=NEEDS_PTHREAD_KILL)])
@@ -467,6 +540,93 @@ def test_the_c_handler_writes_the_pipe_then_runs_pythons_and_gives_way():
         "unwatched 3 [] -1",
         "replaced False 4 []",
     ], out.stderr
+
+
+@pytest.mark.skipif(cfgcore.IMPLEMENTATION != "c", reason="no compiled extension built here")
+def test_the_c_handler_is_put_back_only_in_front_of_cpythons():
+    """``cfgcore._eval.sigterm_rewatch``: once the Python handler is set back, it puts
+    the C handler back in front of CPython's (from another thread too), and the pipe
+    hears SIGTERM again; it leaves alone a handler never chained, another Python
+    handler, and an action other than CPython's (faulthandler's, set in front since)."""
+    code = textwrap.dedent(
+        """
+        import faulthandler, os, signal, threading
+        from cfgcore import _eval
+
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        os.set_blocking(r, False)
+        def drained():
+            try:
+                return list(os.read(r, 64))
+            except BlockingIOError:
+                return []
+
+        seen = []
+        def handler(signum, frame):
+            seen.append(signum)
+        def other(signum, frame):
+            pass
+        signal.signal(signal.SIGTERM, handler)
+        print("never", _eval.sigterm_rewatch(w, handler), _eval.sigterm_chained())
+        _eval.sigterm_watch(w)
+        signal.signal(signal.SIGTERM, signal.signal(signal.SIGTERM, other))  # set back
+        print("set back", _eval.sigterm_chained(), _eval.sigterm_rewatch(w, other),
+              _eval.sigterm_chained(), _eval.sigterm_rewatch(w, handler),
+              _eval.sigterm_chained())
+        signal.raise_signal(signal.SIGTERM)
+        print("heard", seen, drained() == [signal.SIGTERM])
+        signal.signal(signal.SIGTERM, handler)
+        done = []
+        t = threading.Thread(target=lambda: done.append(_eval.sigterm_rewatch(w, handler)))
+        t.start()
+        t.join()
+        print("thread", done, _eval.sigterm_chained())
+        signal.signal(signal.SIGTERM, handler)
+        faulthandler.register(signal.SIGTERM, file=open(os.devnull, "w"), chain=True)
+        print("other", _eval.sigterm_rewatch(w, handler), _eval.sigterm_chained())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": SRC, "CFGCORE_SIGTERM_FLUSH": "0"},
+    )  # fmt: skip
+    assert out.stdout.splitlines() == [
+        "never False False",
+        "set back False False False True True",
+        "heard [15] True",
+        "thread [True] True",
+        "other False False",
+    ], out.stderr
+
+
+def test_arming_again_on_the_main_thread_puts_the_c_handler_back(watch):
+    """Between two of the watcher's checks, cfgcore arming its handler on the main
+    thread (an exit hook registered) puts its C handler back at once. An application's
+    own handler set since is left alone, by that and by the watcher: it decides."""
+    code = textwrap.dedent(
+        """
+        import signal, time
+        import cfgcore.experiments.writer  # (its exit hook arms the handler)
+        from cfgcore.runtime import forks
+        w = forks._watch[2]
+        signal.signal(signal.SIGTERM, signal.signal(signal.SIGTERM, lambda *a: None))
+        print(forks._watched_fd() == w)
+        forks.at_exit(lambda: None)
+        print(forks._watched_fd() == w)
+        seen = []
+        signal.signal(signal.SIGTERM, lambda *a: seen.append(a[0]))
+        time.sleep(2.5 * forks.REWATCH_SECONDS)  # (the watcher looks twice meanwhile)
+        forks.at_exit(lambda: None)
+        signal.raise_signal(signal.SIGTERM)
+        print(forks._watched_fd(), seen, forks._flush_once.locked())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": SRC, **WATCHES[watch]},
+    )  # fmt: skip
+    assert out.stdout.splitlines() == ["False", "True", "-1 [15] False"], out.stderr
 
 
 PURE_FORKS = textwrap.dedent(

@@ -54,6 +54,11 @@ def sigterm_watch(fd: int) -> bool:
     handler in front of CPython's: True once that handler is cfgcore's, False where it
     cannot be (SIGTERM's action is the default or ignored, or not POSIX)."""
 
+def sigterm_rewatch(fd: int, handler: object) -> bool:
+    """Put cfgcore's C handler back in front of CPython's (writing to ``fd``) while
+    SIGTERM's Python handler is ``handler`` but its C handler is CPython's alone: True
+    once SIGTERM's C handler is cfgcore's, False where it is left alone."""
+
 def sigterm_watch_fd() -> int:
     """The fd SIGTERM's handler writes to now (-1: none)."""
 

@@ -17,8 +17,19 @@
 # add_signal_handler for SIGTERM) replaces both, as it replaced CPython's alone before;
 # the watch is then silent, as that handler decides. POSIX only (sigaction); elsewhere
 # sigterm_watch() answers False and forks.py falls back on the wake-up fd.
+#
+# Setting the saved handler back (uvicorn's capture_signals, or
+# old = signal.signal(SIGTERM, mine) ... signal.signal(SIGTERM, old)) makes cfgcore's
+# Python handler SIGTERM's again, but under CPython's C handler alone: nothing calls
+# ours. sigterm_rewatch() puts ours back in front then, from any thread: it holds the
+# GIL from its look at the Python handler to its sigaction, and every Python-level
+# change of SIGTERM's handler (signal.signal, faulthandler.register) sets the action and
+# the handler in one call under the GIL, so none can come in between. It only ever
+# chains to the C handler it chained to first (CPython's): any other action found (one
+# a native library set without Python) is left alone.
 
 from libc.errno cimport errno
+import _signal as _signal_c  # (signal.getsignal is Python code: the GIL could change hands)
 
 
 cdef extern from *:
@@ -28,6 +39,7 @@ cdef extern from *:
     static int cfg_term_chained(void) { return 0; }
     static int cfg_term_fd_now(void) { return -1; }
     static void cfg_term_set_fd(int fd) { (void)fd; }
+    static int cfg_term_rewatch(int fd) { (void)fd; return 0; }
     #else
     #include <errno.h>
     #include <signal.h>
@@ -37,6 +49,13 @@ cdef extern from *:
        written only while this handler is not installed, before sigaction installs it. */
     static volatile sig_atomic_t cfg_term_fd = -1;
     static struct sigaction cfg_term_next;
+    /* The C handler chained to first (CPython's), the only one chained to again. */
+    static void *cfg_term_python = NULL;
+
+    static void *cfg_handler_of(const struct sigaction *act) {
+        return (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction
+                                            : (void *)act->sa_handler;
+    }
 
     static void cfg_on_term(int signum, siginfo_t *info, void *uctx) {
         int saved = errno;
@@ -90,6 +109,8 @@ cdef extern from *:
             return 0;
         }
         cfg_term_next = cur;
+        if (cfg_term_python == NULL)
+            cfg_term_python = cfg_handler_of(&cur);
         cfg_term_fd = fd;
         mine = cur; /* CPython's mask and flags (SA_ONSTACK, no SA_RESTART: PEP 475) */
         mine.sa_flags |= SA_SIGINFO;
@@ -102,12 +123,29 @@ cdef extern from *:
         }
         return 1;
     }
+
+    /* As cfg_term_watch, once CPython's C handler has replaced ours (its Python handler
+       set again): 1: ours again (or still), writing fd. 0: left alone (never chained,
+       or an action other than the one first chained to). -1: sigaction failed. */
+    static int cfg_term_rewatch(int fd) {
+        struct sigaction cur;
+        if (sigaction(SIGTERM, NULL, &cur) != 0)
+            return -1;
+        if (cfg_is_ours(&cur)) {
+            cfg_term_fd = fd;
+            return 1;
+        }
+        if (cfg_term_python == NULL || cfg_handler_of(&cur) != cfg_term_python)
+            return 0;
+        return cfg_term_watch(fd);
+    }
     #endif
     """
     int cfg_term_watch(int fd)
     int cfg_term_chained()
     int cfg_term_fd_now()
     void cfg_term_set_fd(int fd)
+    int cfg_term_rewatch(int fd)
 
 
 def sigterm_watch(int fd):
@@ -117,6 +155,22 @@ def sigterm_watch(int fd):
     fd), False where it cannot be (no C handler to chain to: SIGTERM's action is the
     default or ignored; or not POSIX). OSError when sigaction fails."""
     cdef int done = cfg_term_watch(fd)
+    if done < 0:
+        raise OSError(errno, "sigaction(SIGTERM) failed")
+    return done == 1
+
+
+def sigterm_rewatch(int fd, handler):
+    """Put cfgcore's C handler back in front of CPython's, writing to ``fd``, while
+    SIGTERM's Python handler is ``handler`` (cfgcore's) but its C handler is CPython's
+    alone (the Python handler was set again): True once SIGTERM's C handler is
+    cfgcore's, False where it is left alone (another Python handler; an action other
+    than CPython's; never chained). Callable from any thread: the GIL is held
+    throughout (see the top of this file). OSError when sigaction fails."""
+    cdef int done
+    if _signal_c.getsignal(_signal_c.SIGTERM) is not handler:
+        return False
+    done = cfg_term_rewatch(fd)
     if done < 0:
         raise OSError(errno, "sigaction(SIGTERM) failed")
     return done == 1

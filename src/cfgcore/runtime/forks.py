@@ -56,14 +56,23 @@ each ``trio.run()``, which warns when it finds the fd held, and fails under ``-W
 error``) takes it as if cfgcore were not there, and the watch goes on hearing SIGTERM
 meanwhile. Whoever sets SIGTERM's handler again (``signal.signal``, an event loop's
 handler for SIGTERM itself) replaces cfgcore's C handler with CPython's: that handler
-decides, and the watcher hears nothing more. Without the compiled extension (a
+decides, and the watcher hears nothing more. One that sets cfgcore's handler back
+(uvicorn's ``capture_signals`` as it ends; ``old = signal.signal(SIGTERM, mine)`` then
+``signal.signal(SIGTERM, old)``) leaves it under CPython's C handler alone, and the
+watch was deaf from then on: the watcher puts cfgcore's C handler back in front of
+CPython's within :data:`REWATCH_SECONDS` (it wakes that often to look), and cfgcore
+arming its handler on the main thread does at once (:func:`_rewatch`). A SIGTERM
+another thread takes in between is Python's handler's alone, as without the watch.
+Without the compiled extension (a
 pure-Python install, ``CFGCORE_NO_EXTENSIONS``) the C handler in front of CPython's is
 :func:`faulthandler.register`'s for SIGTERM (``chain=True``), which writes the threads'
 stacks to cfgcore's pipe and then calls CPython's handler: the same watch, the wake-up
 fd left alone the same way (it held the wake-up fd before: an event loop that set its
 own later left the watcher deaf, and trio warned at each run). faulthandler keeps one
 registration per signal: an application that registers SIGTERM with it after cfgcore
-takes it over, and the watcher hears nothing more, as for a handler set again. Only
+takes it over, and the watcher hears nothing more, as for a handler set again; a
+handler set back to cfgcore's is told from it by reading SIGTERM's C handler with libc's
+``sigaction`` (:mod:`ctypes`), and faulthandler's put back as cfgcore's is. Only
 where neither handler can be set (not POSIX) does the watcher read the wake-up fd,
 taken while no one holds it.
 
@@ -102,6 +111,7 @@ import functools
 import importlib
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -175,11 +185,15 @@ _sigterm_seen = False
 def _arm_sigterm() -> None:
     """Handle SIGTERM (see the module docstring) if its action is still the default.
     Only the main thread may set a handler: from another thread this does nothing (the
-    next hook registered from the main thread arms it)."""
+    next hook registered from the main thread arms it). Armed already: the watch's C
+    handler is put back if the handler was set back to cfgcore's since (:func:`_rewatch`)."""
     global _sigterm_armed
-    if _sigterm_armed or os.environ.get("CFGCORE_SIGTERM_FLUSH", "").strip() == "0":
+    if os.environ.get("CFGCORE_SIGTERM_FLUSH", "").strip() == "0":
         return
     if threading.current_thread() is not threading.main_thread():
+        return
+    if _sigterm_armed:
+        _rewatch()  # (its handler set again since: see _rewatch)
         return
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
@@ -290,8 +304,98 @@ def _watch_sigterm() -> None:
         os.close(w)
         return
     _watch, _chained, _via = (os.getpid(), r, w), chained, via
-    threading.Thread(target=_read_wakeups, args=(r, via == "faulthandler"),
+    threading.Thread(target=_read_wakeups, args=(r, via == "faulthandler", chained),
                      name="cfgcore-sigterm-watch", daemon=True).start()  # fmt: skip
+
+
+#: How often the watcher checks that cfgcore's C handler is still in front of CPython's
+#: (:func:`_rewatch`): a handler set back to cfgcore's is heard again within this time.
+REWATCH_SECONDS = 1.0
+
+
+def _rewatch() -> bool:
+    """Put cfgcore's C handler back in front of CPython's once SIGTERM's Python handler
+    was set back to cfgcore's (uvicorn's ``capture_signals`` at its end; any
+    ``old = signal.signal(SIGTERM, mine)`` ... ``signal.signal(SIGTERM, old)``): setting
+    it replaced the C handler with CPython's alone, and the watch heard nothing more.
+    True while this process's watch is heard. Called by the watcher every
+    :data:`REWATCH_SECONDS` and on the main thread as cfgcore arms its handler; safe
+    from any thread (:func:`cfgcore._eval.sigterm_rewatch` holds the GIL from its look at
+    the Python handler to its ``sigaction``); without the compiled extension, see
+    :func:`_rewatch_faulthandler`."""
+    watch = _watch
+    if watch is None or watch[0] != os.getpid():
+        return False
+    if _via == "faulthandler":
+        return _rewatch_faulthandler(watch[2])
+    compiled = _compiled_watch() if _via == "c" else None
+    if compiled is None:
+        return False
+    try:
+        return bool(compiled.sigterm_rewatch(watch[2], _on_sigterm))
+    except (OSError, ValueError):  # pragma: no cover - sigaction failing for SIGTERM
+        return False
+
+
+# A pure-Python install's two C handlers for SIGTERM, as _faulthandler_watch read them:
+# CPython's (under its Python handlers) and faulthandler's (0, 0: unknown here).
+_fh_actions: tuple[int, int] = (0, 0)
+
+
+def _sigterm_action() -> int:
+    """The address of SIGTERM's C handler now (0: unknown), read with libc's
+    ``sigaction`` through :mod:`ctypes`: a pure-Python install has no other way to tell
+    faulthandler's handler from CPython's. The handler is the first member of ``struct
+    sigaction`` on the POSIX systems CPython runs on (glibc, musl, macOS, the BSDs);
+    :func:`_faulthandler_watch` checks that the two it reads differ before using them."""
+    global _libc_sigaction
+    try:
+        import ctypes
+
+        if _libc_sigaction is None:
+            fn = ctypes.CDLL(None).sigaction
+            fn.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+            fn.restype = ctypes.c_int
+            _libc_sigaction = fn
+        if not _libc_sigaction:
+            return 0
+        buf = ctypes.create_string_buffer(512)  # (larger than any struct sigaction)
+        if _libc_sigaction(signal.SIGTERM, None, buf) != 0:
+            return 0
+        return ctypes.c_void_p.from_buffer(buf).value or 0
+    except (ImportError, OSError, AttributeError, ValueError):  # no ctypes, no sigaction
+        _libc_sigaction = False
+        return 0
+
+
+_libc_sigaction: Any = None  # libc's sigaction through ctypes (False: none here)
+
+
+def _rewatch_faulthandler(w: int) -> bool:
+    """:func:`_rewatch` without the compiled extension: faulthandler's registration
+    put back in front of CPython's handler, while SIGTERM's Python handler is cfgcore's
+    and its C handler CPython's alone (any other is left alone). faulthandler keeps its
+    registration when its handler is replaced, and registering again would not set it
+    again: dropped first, which sets back the action it found (CPython's, SIGTERM's
+    already). From the watcher thread the GIL may pass to the main thread between the
+    look at the handlers and the registration: a handler the application sets in that
+    instant (microseconds, once a second at most) finds faulthandler's in front of
+    CPython's, which writes the threads' stacks to cfgcore's pipe (the watcher ignores
+    them: the handler is not cfgcore's) and then runs the application's as before. An
+    application's own faulthandler registration for SIGTERM is faulthandler's handler
+    too, and left alone while it is installed."""
+    cpython, ours = _fh_actions
+    if not cpython or not _handler_is_ours():
+        return False
+    now = _sigterm_action()
+    if now != cpython:
+        return now == ours
+    try:
+        faulthandler.unregister(signal.SIGTERM)
+        faulthandler.register(signal.SIGTERM, file=w, all_threads=True, chain=True)
+    except (ValueError, OSError, RuntimeError):  # pragma: no cover
+        return False
+    return True
 
 
 def _compiled_watch() -> Any:
@@ -331,10 +435,15 @@ def _faulthandler_watch(w: int) -> bool:
     moment (the default ends the process, CPython's runs cfgcore's handler)."""
     if not hasattr(faulthandler, "register"):
         return False
+    global _fh_actions
     unregister: Any = faulthandler.unregister  # (True when one was registered: typeshed says None)
     if unregister(signal.SIGTERM):
         signal.signal(signal.SIGTERM, _on_sigterm)
+    cpython = _sigterm_action()
     faulthandler.register(signal.SIGTERM, file=w, all_threads=True, chain=True)
+    ours = _sigterm_action()
+    # (Both read and told apart, or neither used: see _sigterm_action.)
+    _fh_actions = (cpython, ours) if cpython and ours and cpython != ours else (0, 0)
     return True
 
 
@@ -344,6 +453,8 @@ def _watched_fd() -> int:
     may be another library's). faulthandler's cannot be read back: its pipe while
     SIGTERM's Python handler is cfgcore's. For tests and debugging."""
     if _via == "faulthandler":
+        if _fh_actions[1] and _sigterm_action() != _fh_actions[1]:
+            return -1  # (replaced since: the watch hears nothing)
         return _watch[2] if _watch is not None and _handler_is_ours() else -1
     if _chained:
         compiled = _compiled_watch()
@@ -355,13 +466,21 @@ def _watched_fd() -> int:
     return held
 
 
-def _read_wakeups(r: int, any_byte: bool = False) -> None:
+def _read_wakeups(r: int, any_byte: bool = False, rewatch: bool = False) -> None:
     # cfgcore's C handler writes SIGTERM's number to this pipe (or Python the number of
     # each signal it catches, to the wake-up fd), on whichever thread the signal
     # reached, before any Python handler runs. faulthandler's (any_byte) writes text,
-    # and only for SIGTERM.
+    # and only for SIGTERM. With either (rewatch), every REWATCH_SECONDS without a byte,
+    # it is put back in front of CPython's if cfgcore's Python handler, set back, left
+    # it out (_rewatch).
+    poller = select.poll() if rewatch and hasattr(select, "poll") else None
+    if poller is not None:
+        poller.register(r, select.POLLIN)
     while True:
         try:
+            if poller is not None and not poller.poll(REWATCH_SECONDS * 1000):
+                _rewatch()
+                continue
             data = os.read(r, 512)
         except OSError:  # closed (a forked child closes its parent's)
             return
