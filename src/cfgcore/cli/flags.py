@@ -195,7 +195,10 @@ def _stale(args: argparse.Namespace) -> int:
     audits = args.audit or _default_audits(paths["audit"], getattr(store, "path", None))
     usage_file = args.usage or usage_path(args.state_dir)
     evidence = Evidence(
-        read_usage(usage_file), FlagHistory.from_logs(audits), document_time(doc), usage_file
+        read_usage(usage_file, state=not args.usage),
+        FlagHistory.from_logs(audits),
+        document_time(doc),
+        usage_file,
     )
     report = find_stale(doc.snapshot, evidence, days=args.days, now=now,
                         store=getattr(store, "path", store.url))  # fmt: skip

@@ -124,9 +124,9 @@ class ConfigFlags:
         if path is not None:
             return path
         if os.path.abspath(manager.config_dir) == os.path.abspath(default_config_dir()):
-            from cfgcore.runtime.flagstore import default_state_dir
+            from cfgcore.runtime.flagstore import default_state_dir, state_flags_file
 
-            return os.path.join(default_state_dir(), "flags.json")
+            return state_flags_file(default_state_dir())
         return None
 
     def live(self) -> LiveFlags | None:

@@ -40,7 +40,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cfgcore.errors import ConfigError, format_key_path
-from cfgcore.runtime.atomicio import atomic_write, read_regular
+from cfgcore.runtime.atomicio import (
+    foreign_state_file,
+    read_state_file,
+    state_file_fix,
+    write_state_file,
+)
 from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import default_state_dir
 
@@ -167,7 +172,7 @@ class PublishedSource:
             try:
                 doc = self._first_pair(store, live)
             except ConfigError as exc:
-                if not os.path.exists(self.path(env)):
+                if not self._followed_before(env):
                     store.close()
                     raise
                 log.warning("%s: %s; serving the last followed %s", self.shown, exc, env)
@@ -182,7 +187,7 @@ class PublishedSource:
                 try:
                     self._write(env, doc)
                 except ConfigError as exc:  # a value it cannot read back (decode_temporal)
-                    if not os.path.exists(self.path(env)):
+                    if not self._followed_before(env):
                         store.close()
                         raise
                     log.warning("%s: %s; serving the last followed %s", self.shown, exc, env)
@@ -195,6 +200,24 @@ class PublishedSource:
             )
             self._stores[env] = store
         self._pair_flags()
+
+    def _followed_before(self, env: str) -> bool:
+        """Whether ``ENV.json`` holds what this host's processes followed last, to serve
+        while the store cannot be: it exists, and no other user may have put it there
+        (:func:`cfgcore.runtime.atomicio.foreign_state_file`: a state directory others
+        may create files in); another user's is logged and not served."""
+        path = self.path(env)
+        if not os.path.exists(path):
+            return False
+        why = foreign_state_file(path)
+        if why:
+            log.warning(
+                "%s: %s: last followed configuration refused: %s, so another user may "
+                "have put it there; not served (%s)",
+                self.shown, path, why, state_file_fix(why),
+            )  # fmt: skip
+            return False
+        return True
 
     def _first_pair(self, store: Any, live: Any) -> Any:
         """The configuration to start ``store``'s environment on, read with the flags of
@@ -414,10 +437,12 @@ class PublishedSource:
         data = self._render(doc)
         self._wrote = _digest(data)
         before = None
-        with contextlib.suppress(OSError):  # a FIFO or device there is no earlier file
-            before = read_regular(self.path(env))
+        # (a FIFO or device there is no earlier file; nor is another user's, which a
+        # refusal would put back as this user's)
+        with contextlib.suppress(OSError):
+            before = read_state_file(self.path(env))
         os.makedirs(self.dir, exist_ok=True)
-        atomic_write(self.path(env), data)
+        write_state_file(self.path(env), data)
         return before
 
     def _on_document(self, env: str, doc: Any) -> None:
@@ -474,7 +499,7 @@ class PublishedSource:
                 # later rebuild (update_config, a profile switch) starts from it. Its
                 # flags stay out with it (the pair goes live whole or not at all).
                 if before is not None:
-                    atomic_write(self.path(env), before)
+                    write_state_file(self.path(env), before)
                 raise manager.last_error or ConfigError("refused", file=self.shown)
             self._taken[env] = max(self._taken.get(env, 0), doc.version)
             self._mine[env] = self._wrote

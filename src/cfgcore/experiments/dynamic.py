@@ -101,6 +101,7 @@ from cfgcore.runtime.flagstore import (
     bundled_seed,
     default_state_dir,
     open_store,
+    state_flags_file,
 )
 from cfgcore.runtime.forks import after_fork_in_child, exiting, sigint_at_exit
 from cfgcore.runtime.policy import current_actor, guarded
@@ -246,7 +247,7 @@ def store_location(
     read them without serving flags."""
     url = _store_url(store, flags_file, state_dir, _state_dir(state_dir))
     logs_next_to = os.path.abspath(os.fspath(flags_file)) if flags_file is not None else (
-        os.path.join(_state_dir(state_dir), "flags.json"))  # fmt: skip
+        state_flags_file(_state_dir(state_dir)))  # fmt: skip
     return os.fspath(url), state_paths(logs_next_to)
 
 
@@ -258,7 +259,7 @@ def resolve_flags_file(
     if flags_file is not None:
         return os.path.abspath(os.fspath(flags_file))
     directory = os.fspath(state_dir) if state_dir is not None else default_state_dir()
-    return os.path.join(os.path.abspath(directory), "flags.json")
+    return state_flags_file(directory)
 
 
 class DynamicConfigurationManager:
@@ -1469,7 +1470,7 @@ def _store_url(store: Any, flags_file: Any, state_dir: Any, state: str) -> str |
             path = directory_flags_file(directory)
             if path is not None:
                 return path
-    return os.path.join(state, "flags.json")
+    return state_flags_file(state)
 
 
 _MANAGER: DynamicConfigurationManager | None = None

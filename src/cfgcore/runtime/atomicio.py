@@ -18,6 +18,7 @@ import secrets
 import stat
 import time
 from types import ModuleType
+from typing import Any
 
 from cfgcore._env import NO_EXTENSIONS, extension_missing
 
@@ -47,11 +48,15 @@ __all__ = [
     "LockTimeout",
     "atomic_write",
     "atomic_write_text",
+    "ForeignStateFile",
+    "foreign_state_file",
     "fsync_dir",
     "read_regular",
     "read_regular_fd",
+    "read_state_file",
     "replaceable_by_all",
     "trust_fix",
+    "write_state_file",
 ]
 
 
@@ -316,6 +321,109 @@ def trust_fix(why: str) -> str:
 
 # How replaceable_by_all names a directory every user may create files in.
 _CREATE_BY_ALL = "lets every user create files"
+
+
+class ForeignStateFile(PermissionError):
+    """A file cfgcore writes in its state directory (flags, a fleet cache file, the usage
+    file) that another local user may have put there: :func:`read_state_file` refuses
+    to read it. ``why`` says why, ``fix`` what makes the file read again, ``filename``
+    names it; the message says all three."""
+
+    def __init__(self, path: str, why: str, fix: str) -> None:
+        super().__init__(
+            errno.EPERM, f"refused: {why}, so another user may have put it there ({fix})", path
+        )
+        self.why, self.fix = why, fix
+
+
+def foreign_state_file(path: str | os.PathLike[str]) -> str:
+    """Why the file at ``path``, one cfgcore writes itself in its state directory, may be
+    another local user's rather than this service's (``""``: it may not). The rule the
+    ingest journal is judged by, where it matters, and the one of key files:
+
+    - on the way to ``path`` as written, a directory that lets other users create files
+      (writable by its group or by every user, and not a read-only mount): what it holds
+      there (the file, the symlink at ``path``, a directory above it) must be this
+      user's, root's or that directory's owner's. A symlink of theirs is not followed;
+      one of these owners' is, to wherever it leads (a deployment's own link);
+    - every local user may put another file in its place (:func:`replaceable_by_all`, the
+      rule of key, policy and ``.env`` files, on the way as written and as resolved).
+
+    A state directory only its owner may write, under directories other users cannot
+    write (the default, under the user's home), holds nothing refused. A file that cannot
+    be stat'ed is not judged: reading it says why."""
+    if os.name == "nt" or not hasattr(os, "geteuid"):  # pragma: no cover - no POSIX owners
+        return ""
+    path = os.path.abspath(os.fspath(path))
+    entry, directory = path, os.path.dirname(path)
+    while entry != directory:  # (up to the root, whose dirname is itself)
+        try:
+            st, home = os.lstat(entry), os.stat(directory)
+        except OSError:
+            return ""  # (reading it says why)
+        if (
+            home.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            and st.st_uid not in (0, os.geteuid(), home.st_uid)
+            and not _read_only(directory)
+        ):
+            if entry != path:
+                what = f"the directory {os.path.basename(entry)} on its way"
+            else:
+                what = "a symlink" if stat.S_ISLNK(st.st_mode) else "it"
+            who = "its group" if not home.st_mode & stat.S_IWOTH else "every user"
+            return (
+                f"{what} belongs to uid {st.st_uid}, not to this user, root or the owner "
+                f"of {directory}, which {who} may create files in "
+                f"(mode {stat.S_IMODE(home.st_mode):04o})"
+            )
+        entry, directory = directory, os.path.dirname(directory)
+    return replaceable_by_all(path)
+
+
+def state_file_fix(why: str) -> str:
+    """What makes a file :func:`foreign_state_file` refused for ``why`` read again."""
+    if _CREATE_BY_ALL in why or "may create files in" in why:
+        return (
+            "remove it if this service's user did not write it; keep the state directory "
+            "(CFGCORE_STATE_DIR) in a directory other users cannot write, owned by this "
+            "user or root"
+        )
+    return "remove it if this service's user did not write it; chmod o-w the directory"
+
+
+def read_state_file(path: str | os.PathLike[str], max_bytes: int = MAX_READ_BYTES) -> bytes:
+    """:func:`read_regular` of a file cfgcore writes in its state directory, refusing
+    (:class:`ForeignStateFile`) one :func:`foreign_state_file` judges another user's.
+    The file read is the one judged: one put in its place between the two (a directory
+    others may write lets them rename over it) is judged again, as is this service's
+    own file replaced meanwhile by one of its writers."""
+    path = os.fspath(path)
+    for _ in range(5):
+        before = os.stat(path)  # (FileNotFoundError: there is none)
+        why = foreign_state_file(path)
+        if why:
+            raise ForeignStateFile(os.path.abspath(path), why, state_file_fix(why))
+        if not stat.S_ISREG(before.st_mode):
+            raise OSError(errno.EINVAL, _NOT_REGULAR)
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | _NOCTTY | getattr(os, "O_BINARY", 0))
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (before.st_dev, before.st_ino):
+                return read_regular_fd(fd, max_bytes)
+        finally:
+            os.close(fd)
+    raise OSError(errno.EAGAIN, "replaced again and again while it was read", path)
+
+
+def write_state_file(path: str | os.PathLike[str], data: bytes, **kwargs: Any) -> None:
+    """:func:`atomic_write` of a file cfgcore writes in its state directory: one
+    :func:`foreign_state_file` judges another user's is removed first, so the new file
+    is this process's (in a directory its group may write, :func:`atomic_write` keeps
+    the owner of the file it replaces, and the next read refused it again)."""
+    if foreign_state_file(path):
+        with contextlib.suppress(OSError):  # (the write says why it cannot be made)
+            os.unlink(path)
+    atomic_write(path, data, **kwargs)
 
 
 def _owner(path: str) -> int | None:

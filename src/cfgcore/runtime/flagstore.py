@@ -43,7 +43,14 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlparse
 
 from cfgcore.errors import ConfigError, SnapshotError
-from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
+from cfgcore.runtime.atomicio import (
+    FileLock,
+    ForeignStateFile,
+    atomic_write,
+    read_regular,
+    read_state_file,
+    write_state_file,
+)
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.snapshot import (
     MAX_MSGPACK_ITEMS,
@@ -67,6 +74,7 @@ __all__ = [
     "checksum",
     "default_state_dir",
     "open_store",
+    "state_flags_file",
     "clean_writer",
     "writer_identity",
 ]
@@ -103,6 +111,22 @@ def default_state_dir() -> str:
             "keeps its flags, logs and caches in"
         )
     return os.path.join(home, ".local", "state", "cfgcore")
+
+
+# The flag files named by state_flags_file(): read as the state directory's files.
+_STATE_FLAG_FILES: set[str] = set()
+
+
+def state_flags_file(state_dir: str | os.PathLike[str]) -> str:
+    """``<state_dir>/flags.json``: the flag file a persisting manager keeps in its state
+    directory. A :class:`FileFlagStore` of that path reads it (and its version sidecar)
+    as a file cfgcore wrote there itself: one another local user may have put there (a
+    state directory other users may create files in) is refused, naming it
+    (:func:`cfgcore.runtime.atomicio.foreign_state_file`); a flag file named
+    explicitly is the deployment's, read whoever owns it."""
+    path = os.path.join(os.path.abspath(os.fspath(state_dir)), "flags.json")
+    _STATE_FLAG_FILES.add(path)
+    return path
 
 
 #: The largest version sidecar read: cfgcore writes a few hundred bytes (version,
@@ -305,6 +329,8 @@ class FileFlagStore:
                     file=self.path,
                 )
         self.max_items = max_items or MAX_MSGPACK_ITEMS
+        # The state directory's flags.json (state_flags_file): its owner is judged.
+        self.state_file = self.path in _STATE_FLAG_FILES
         self._thread_lock = threading.RLock()  # file locks are per process, not per thread
         _FILE_STORES.add(self)
         self._watchers: list[Callable[[FlagDocument], None]] = []
@@ -339,9 +365,17 @@ class FileFlagStore:
             if path is None:
                 continue
             try:
+                if path == self.path and self.state_file:
+                    return read_state_file(path), path
                 return read_regular(path), path
             except FileNotFoundError:
                 continue
+            except ForeignStateFile as exc:
+                raise ConfigError(
+                    f"flag file refused: {exc.why}, so another user may have put it "
+                    f"there; not read ({exc.fix})",
+                    file=path,
+                ) from None
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read flag file: {exc.strerror or exc}", file=path
@@ -395,7 +429,9 @@ class FileFlagStore:
         blocked every read, a runaway file filled the memory), and JSON nested past
         Python's recursion limit is damage, not an error of the read."""
         try:
-            meta = json.loads(read_regular(self.meta_path, _MAX_META_BYTES))
+            # (the state directory's: another user's is not this store's record)
+            read = read_state_file if self.state_file else read_regular
+            meta = json.loads(read(self.meta_path, _MAX_META_BYTES))
         except (OSError, ValueError, RecursionError):
             return {}
         return meta if isinstance(meta, dict) else {}
@@ -464,7 +500,8 @@ class FileFlagStore:
                 # (through a symlink: the file it points to, and the link stays)
                 atomic_write(self.path, data, follow_symlinks=True)
                 meta = {"version": new.version, "checksum": new.checksum, "writer": writer}
-                atomic_write(self.meta_path, json.dumps(meta).encode())
+                write = write_state_file if self.state_file else atomic_write
+                write(self.meta_path, json.dumps(meta).encode())
             except OSError as exc:
                 raise ConfigError(
                     f"cannot write flag file: {exc.strerror or exc}", file=self.path

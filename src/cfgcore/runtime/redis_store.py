@@ -149,7 +149,14 @@ import msgspec
 from cfgcore._numbers import shown, whole_number
 from cfgcore.errors import ConfigError, StopRegisterError, printable_name
 from cfgcore.observability import instruments
-from cfgcore.runtime.atomicio import MAX_READ_BYTES, FileLock, atomic_write, read_regular
+from cfgcore.runtime.atomicio import (
+    MAX_READ_BYTES,
+    FileLock,
+    ForeignStateFile,
+    read_regular,
+    read_state_file,
+    write_state_file,
+)
 from cfgcore.runtime.flagstore import (
     FlagDocument,
     clean_writer,
@@ -1065,6 +1072,14 @@ class _DocumentKind(msgspec.Struct):
 _DOCUMENT_KIND = msgspec.msgpack.Decoder(_DocumentKind)
 
 
+def _foreign_cache(exc: ForeignStateFile) -> str:
+    """The refusal of a store's own cache file that another user may have put there."""
+    return (
+        f"cache file refused: {exc.why}, so another user may have put it there; not "
+        f"served, and its version raises no floor ({exc.fix})"
+    )
+
+
 def _cached_document(blob: dict[Any, Any]) -> Any:
     """The document a cache file holds: its record, or for a file of a release before
     the record (which wrote a published configuration and the flags of one URL to the
@@ -1258,6 +1273,8 @@ class RedisFlagStore(RedisFollower):
         self._confirmed_epoch: str | None = None
         # The cache file's identity as last checked: (the file's stat, the identity)
         self._cache_checked: tuple[Any, tuple[int, str | None]] | None = None
+        # The state of the cache file last refused as another user's (logged once)
+        self._cache_refused: Any = None
         # The checksum of that version's document: a failover that lost a write lets
         # another writer store another document under the same number (see _catch_up).
         self._served_sum = ""
@@ -1872,7 +1889,7 @@ class RedisFlagStore(RedisFollower):
             # version back over the newer one.
             with self._cache_lock():
                 if not self._cache_ahead(doc):
-                    atomic_write(self.cache_path, blob)
+                    write_state_file(self.cache_path, blob)
                 # (under the file's lock, and never back: the follower thread and a
                 # write of this process may both be caching, in either order)
                 if doc.version >= self._cached:
@@ -1916,7 +1933,8 @@ class RedisFlagStore(RedisFollower):
         version of this store's document (written by another process of this host)."""
         assert self.cache_path is not None
         try:
-            blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
+            # (another user's file is not this host's: replaced, whatever it holds)
+            blob = msgspec.msgpack.decode(read_state_file(self.cache_path, MAX_CACHE_BYTES))
         except (OSError, msgspec.DecodeError, RecursionError):
             return False
         if not isinstance(blob, dict) or self._other_store(blob):
@@ -1947,14 +1965,19 @@ class RedisFlagStore(RedisFollower):
             origin = f"{path} (cache of {self.url})"
         try:
             # A regular file of bounded size: a FIFO there would block the read (and
-            # the start) forever, a device or a runaway file would fill the memory.
-            blob = msgspec.msgpack.decode(read_regular(path, MAX_CACHE_BYTES))
+            # the start) forever, a device or a runaway file would fill the memory. This
+            # store's own file is one this host's processes wrote: another user's is
+            # refused (a path given is another process's, read whoever owns it).
+            read = read_regular if given else read_state_file
+            blob = msgspec.msgpack.decode(read(path, MAX_CACHE_BYTES))
         except FileNotFoundError:
             earlier = None if given else self._earlier_release_cache()
             if earlier is not None:
                 return earlier
             what = "no such cache file" if given else "no cache file yet"
             raise ConfigError(what, file=origin) from None
+        except ForeignStateFile as exc:
+            raise ConfigError(_foreign_cache(exc), file=origin) from None
         except (OSError, msgspec.DecodeError) as exc:
             raise ConfigError(f"unreadable cache file: {exc}", file=origin) from None
         except RecursionError:  # msgspec's nesting limit: damaged, or planted
@@ -2021,7 +2044,7 @@ class RedisFlagStore(RedisFollower):
             return None
         path = os.path.abspath(os.path.expanduser(str(given)))
         try:
-            blob = msgspec.msgpack.decode(read_regular(path, MAX_CACHE_BYTES))
+            blob = msgspec.msgpack.decode(read_state_file(path, MAX_CACHE_BYTES))
         except (OSError, msgspec.DecodeError, RecursionError):
             return None
         if (
@@ -2081,12 +2104,27 @@ class RedisFlagStore(RedisFollower):
         if self.cache_path is None:
             return None
         try:
-            blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
+            blob = msgspec.msgpack.decode(read_state_file(self.cache_path, MAX_CACHE_BYTES))
+        except ForeignStateFile as exc:
+            # (as an unreadable file: not served, its version raises no floor)
+            self._refused_cache(exc)
+            return None
         except (OSError, msgspec.DecodeError, RecursionError):
             return None
         if not isinstance(blob, dict) or self._other_store(blob):
             return None
         return blob
+
+    def _refused_cache(self, exc: ForeignStateFile) -> None:
+        """Log, once per state of the file, that the cache file is another user's."""
+        try:
+            st = os.lstat(self.cache_path or "")
+            state: Any = (st.st_ino, st.st_uid, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            state = None
+        if state != self._cache_refused:
+            self._cache_refused = state
+            log.warning("%s: %s: %s", self.url, self.cache_path, _foreign_cache(exc))
 
     def _cache_environment(self) -> str | None:
         """The environment the cache file records (see :meth:`_write_cache`); None for

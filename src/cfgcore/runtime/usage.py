@@ -48,7 +48,13 @@ from typing import Any
 from cfgcore._clock import stamp_clock
 from cfgcore._numbers import finite_number, shown
 from cfgcore.errors import ConfigError, Problem, child_key_path
-from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
+from cfgcore.runtime.atomicio import (
+    FileLock,
+    ForeignStateFile,
+    read_regular,
+    read_state_file,
+    write_state_file,
+)
 from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
 
 __all__ = [
@@ -108,16 +114,25 @@ def _time(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def read_usage(path: str | os.PathLike[str]) -> Usage:
+def read_usage(path: str | os.PathLike[str], *, state: bool = False) -> Usage:
     """Read a usage file; a missing file is empty usage. ConfigError (file and key
-    path) when the file is not a usage file."""
+    path) when the file is not a usage file. ``state``: the state directory's own file
+    (the recorder's, or ``cfgcore flags stale`` without ``--usage``): one another user
+    may have put there is refused too
+    (:func:`cfgcore.runtime.atomicio.foreign_state_file`)."""
     path = os.fspath(path)
     try:
         # A bounded regular file: a FIFO there blocked the merge (and the process's
         # exit, which merges) for ever, and a link to /dev/zero was read without end.
-        doc = json.loads(read_regular(path))
+        doc = json.loads((read_state_file if state else read_regular)(path))
     except FileNotFoundError:
         return Usage()
+    except ForeignStateFile as exc:
+        raise ConfigError(
+            f"usage file refused: {exc.why}, so another user may have put it there; "
+            f"not read ({exc.fix})",
+            file=path,
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read usage file: {exc.strerror or exc}", file=path) from None
     except ValueError as exc:
@@ -183,7 +198,7 @@ def merge_usage(
     path = os.fspath(path)
     with _locked(path):
         try:
-            old = read_usage(path)
+            old = read_usage(path, state=True)
         except ConfigError as exc:
             log.warning("replacing an unreadable flag usage file: %s", exc)
             old = Usage(since=None)
@@ -198,7 +213,7 @@ def merge_usage(
         horizon = None if retain is None else (time.time() if now is None else now) - retain
         merged = prune(Usage(flags, first, old.pruned_before), horizon, max_flags)
         if merged != old or not os.path.exists(path):
-            atomic_write(path, merged.to_bytes())
+            write_state_file(path, merged.to_bytes())
         return merged
 
 
