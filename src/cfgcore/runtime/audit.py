@@ -633,8 +633,10 @@ class AuditLog:
         self._tail = (st.st_ino, st.st_size, prev, seq, buffer[-1] if buffer else b"")
         try:
             _write_head(self.path, seq, prev, self._sign)
-        except OSError:  # the entries are written; only the tail check is weaker
-            log.warning("cannot record the audit log head in %s", self.path + HEAD_SUFFIX)
+        except OSError as exc:  # the entries are written; only the tail check is weaker
+            # (What failed, and why: the temporary file's name or the rename's target.)
+            log.warning("cannot record the audit log head in %s: %s",
+                        self.path + HEAD_SUFFIX, _os_reason(exc))  # fmt: skip
 
     def _rotate_locked(self, prev: str, seq: int) -> tuple[str, int]:
         assert self.path is not None
@@ -698,8 +700,10 @@ class AuditLog:
 
     @staticmethod
     def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-        """Read every entry of an audit log file, a line at a time (ValueError naming
-        the file and line for a line longer than any entry cfgcore writes)."""
+        """Read every entry of an audit log file, a line at a time. A line that is no
+        JSON (cut short by a crash, edited) or longer than any entry cfgcore writes is a
+        ValueError naming the file and line (json's own message counted lines within
+        the one line it was given: "line 1" wherever it was)."""
         name = os.fspath(path)
         fh = _File(name, _open_regular(name, os.O_RDONLY, follow=True))
         out: list[dict[str, Any]] = []
@@ -708,8 +712,13 @@ class AuditLog:
             for n, _end, raw, problem in fh.lines():
                 if raw is None:
                     raise ValueError(f"{name}:{n}: {problem}")
-                if raw.strip():
+                if not raw.strip():
+                    continue
+                try:
                     out.append(json.loads(raw))
+                except (ValueError, RecursionError) as exc:  # (not UTF-8 is a ValueError)
+                    why = problem or f"not JSON ({getattr(exc, 'msg', None) or exc})"
+                    raise ValueError(f"{name}:{n}: {why}") from None
         return out
 
 
@@ -875,6 +884,13 @@ def _write_all(fd: int, data: bytes) -> None:
         if written <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         view = view[written:]
+
+
+def _os_reason(exc: OSError) -> str:
+    """An OSError as one line: its reason and the file names it carries."""
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({' -> '.join(map(str, names))})" if names else reason
 
 
 def _ends_a_line(path: str, size: int) -> bool:
@@ -1056,17 +1072,18 @@ def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -
         raise OSError(err, os.strerror(err))  # (the write, or the close)
     fd = _open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
-        _write_all(fd, record)
-    except OSError:
-        # Half a record in place of the head would read as tampering: keep the old one.
+        try:
+            _write_all(fd, record)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        # A close can fail too (a network file system reports the write's error there):
+        # the temp file is removed then as well, as the compiled steps do.
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
         os.replace(tmp, path + HEAD_SUFFIX)
-    except OSError:
+    except BaseException:
+        # Half a record in place of the head would read as tampering: keep the old one.
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
@@ -1189,8 +1206,11 @@ class VerifyResult:
     """Outcome of :func:`verify`: ``ok``, entries checked, and the first break.
 
     ``tail``: the last entry was confirmed against ``<path>.head`` (the writer's record of
-    the last entry it wrote). ``ignored``: old files beyond what the last rotation says it
-    kept (left by a writer that kept more; not part of the chain, not checked)."""
+    the last entry it wrote). ``head``: the ``seq`` that record names (None: no record;
+    below the last entry's when entries were appended after it, by a writer that could
+    not record its head, or when entries were cut from the end and an older record put
+    back). ``ignored``: old files beyond what the last rotation says it kept (left by a
+    writer that kept more; not part of the chain, not checked)."""
 
     ok: bool
     entries: int
@@ -1200,12 +1220,16 @@ class VerifyResult:
     problem: str | None = None
     tail: bool = False
     ignored: tuple[str, ...] = ()
+    head: int | None = None
 
     def __str__(self) -> str:
         if self.ok:
             text = f"ok: {self.entries} entries in {len(self.files)} file(s), chain intact"
-            if not self.tail:
+            if not self.tail and self.head is None:
                 text += f" (no {HEAD_SUFFIX} record: entries removed from the end go unnoticed)"
+            elif not self.tail:
+                text += (f" (its {HEAD_SUFFIX} record names an earlier entry, seq {self.head}: "
+                         "entries removed from the end after it go unnoticed)")  # fmt: skip
             if self.ignored:
                 text += f"; not checked, beyond the kept files: {', '.join(self.ignored)}"
             return text
@@ -1786,7 +1810,7 @@ def _check_tail(
                             f"entry seq {seq} is not the one written ({head_file} records "
                             "another hash): replaced", ignored=ignored)  # fmt: skip
     # A head older than the last entry: entries appended by a writer that keeps no head.
-    return VerifyResult(True, count, files, tail=seq == last, ignored=ignored)
+    return VerifyResult(True, count, files, tail=seq == last, ignored=ignored, head=seq)
 
 
 def _check_checkpoint(
