@@ -131,3 +131,18 @@ def test_read_names_the_file_and_line_of_a_line_that_is_no_json(tmp_path, damage
     with pytest.raises(ValueError, match=f"^{path}:{line}: {why}") as caught:
         AuditLog.read(path)
     assert "line 1 column" not in str(caught.value)
+
+
+@pytest.mark.parametrize("how", ["rename", "copytruncate"])
+def test_an_outside_rotation_of_the_audit_log_reads_as_tampering(tmp_path, how):
+    """What the README says of logrotate and the audit log: the next writer finds the
+    live file behind its ``.head`` record and records it, and verify fails there."""
+    path = _log(tmp_path, 3)
+    if how == "rename":
+        os.rename(path, f"{path}.1")
+    else:
+        (tmp_path / "audit.jsonl.1").write_bytes(path.read_bytes())
+        path.write_bytes(b"")
+    AuditLog(path, keys=()).append({"kind": "update", "path": "after"})
+    result = verify(path, keys=())
+    assert not result.ok and "tampered with" in str(result), result
