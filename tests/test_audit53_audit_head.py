@@ -146,3 +146,18 @@ def test_an_outside_rotation_of_the_audit_log_reads_as_tampering(tmp_path, how):
     AuditLog(path, keys=()).append({"kind": "update", "path": "after"})
     result = verify(path, keys=())
     assert not result.ok and "tampered with" in str(result), result
+
+
+@posix_only
+def test_a_rotation_that_fails_names_the_file_in_the_way(tmp_path, caplog):
+    """A directory where a rotated file goes: every append failed, each time "cannot
+    append to audit log <log> (Is a directory)", naming the log, a regular file."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, keys=(), max_bytes=600, backups=2)
+    (tmp_path / "audit.jsonl.2" / "x").mkdir(parents=True)
+    with caplog.at_level(logging.ERROR, logger="cfgcore.events"):
+        for i in range(8):
+            log.append({"kind": "update", "path": f"k{i}", "new": "x" * 50})
+    assert log.last_error is not None
+    assert f"{os.strerror(errno.EISDIR)} ({path}.2)" in log.last_error, log.last_error
+    assert any(f"({path}.2)" in r.getMessage() for r in caplog.records)

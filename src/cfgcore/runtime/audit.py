@@ -504,8 +504,10 @@ class AuditLog:
             # One line (an unwritable path is an operator's mistake, not a bug: no
             # traceback), every time: each failure loses these entries' file copy.
             owner = _foreign_owner(self.path + ".lock")  # one we may not even open
+            # The file the error is about when it is another (a rotated file's name
+            # taken by a directory: "Is a directory" named the log, a regular file).
             self.last_error = (
-                f"cannot append to audit log {self.path} ({exc.strerror or exc}"
+                f"cannot append to audit log {self.path} ({_os_reason(exc, self.path)}"
                 + (f"; {owner}" if owner else "")
                 + f"); {len(batch)} entr{'y' if len(batch) == 1 else 'ies'} kept in memory only"
             )
@@ -886,9 +888,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _os_reason(exc: OSError) -> str:
-    """An OSError as one line: its reason and the file names it carries."""
-    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+def _os_reason(exc: OSError, known: str | None = None) -> str:
+    """An OSError as one line: its reason and the file names it carries (but ``known``,
+    the name the message gives already)."""
+    names = [n for n in (exc.filename, exc.filename2) if n is not None and n != known]
     reason = exc.strerror or str(exc)
     return f"{reason} ({' -> '.join(map(str, names))})" if names else reason
 
