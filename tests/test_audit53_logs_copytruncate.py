@@ -13,11 +13,20 @@ counts in ``gaps`` and is read again from its start.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import threading
 
 import pytest
 
-from cfgcore.experiments.exposures import Exposure, ExposureRecord, JsonLinesSink, LogTail
+from cfgcore.errors import ConfigError
+from cfgcore.experiments.exposures import (
+    Exposure,
+    ExposureRecord,
+    JsonLinesSink,
+    LogTail,
+    read_log,
+)
 from cfgcore.experiments.guardrails import SharedLogs
 
 
@@ -78,3 +87,27 @@ def test_a_followed_file_written_over_in_its_place_is_read_again_from_its_start(
     tail.read(lambda batch: seen.extend(r.user for r in batch))
     assert seen[-1] == "x" and len(seen) == 61 and tail.gaps == 1
     tail.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_read_log_of_the_current_file_only_refuses_a_fifo_instead_of_waiting(tmp_path):
+    """``read_log(rotated=False)`` opened the log with open(), which waits for a FIFO's
+    writer for ever; it refuses anything but a regular file, as the rotated reading does."""
+    path = tmp_path / "e.jsonl"
+    os.mkfifo(path)
+    done: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            list(read_log(path, ExposureRecord, rotated=False))
+        except BaseException as exc:
+            done.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # let the stuck reader go before failing
+        with open(path, "wb"):
+            pass
+        pytest.fail("read_log waited on a FIFO")
+    assert isinstance(done[0], ConfigError) and "not a regular file" in str(done[0])

@@ -824,7 +824,9 @@ def read_log(
         return
     for p in [root]:
         try:
-            fh = open(p, "rb")
+            # A regular file only, never blocking: open() of a FIFO planted at the
+            # log's name waited for a writer for ever.
+            fh = os.fdopen(_open_regular(p, os.O_RDONLY, follow=True), "rb")
         except FileNotFoundError:
             continue  # rotated away meanwhile
         except OSError as exc:
