@@ -451,7 +451,7 @@ def recover_appends(journal: str) -> bool:
         if raw is None:
             return False
         try:
-            parsed = msgspec.json.decode(raw, type=_Journal)
+            parsed = _decode_journal(raw)
         except msgspec.MsgspecError as exc:
             raise ConfigError(
                 f"unusable journal of an unfinished ingest: {exc}", file=journal
@@ -669,6 +669,15 @@ class _LedgerStep(msgspec.Struct):
 class _Journal(msgspec.Struct):
     appends: list[_Append]
     ledger: _LedgerStep | None = None  # (journals of older versions have none)
+
+
+def _decode_journal(raw: bytes) -> _Journal:
+    """An ingest's journal, decoded (msgspec.DecodeError for one nested too deeply in
+    its record's entry: a RecursionError got past every reader of the logs)."""
+    try:
+        return msgspec.json.decode(raw, type=_Journal)
+    except RecursionError:
+        raise msgspec.DecodeError("nested too deeply") from None
 
 
 def _read_rotated(root: str, kind: type[_R], skipped: SkippedLines) -> Iterator[_R]:
@@ -1362,7 +1371,7 @@ def cut_logs_before(tails: Sequence[LogTail[Any]], journal: str | os.PathLike[st
         try:
             raw = _read_journal(os.fspath(journal))
             if raw is not None:
-                plan = msgspec.json.decode(raw, type=_Journal)
+                plan = _decode_journal(raw)
         except ConfigError as exc:
             raise UnusableJournal(exc.problems) from None
         except msgspec.MsgspecError as exc:

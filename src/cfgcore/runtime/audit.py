@@ -965,6 +965,16 @@ def _signature_problem(record: dict[str, Any], ring: tuple[AuditKey, ...], what:
     return "" if good else f"{what} was edited (its signature does not match)"
 
 
+def _load_record(raw: bytes) -> Any:
+    """A ``.head`` record or a checkpoint file, decoded; ValueError for one that is no
+    JSON, nested too deeply included (``[[[[...``: 4 KiB of it raised RecursionError out of
+    every change that wrote an audit entry, and out of ``cfgcore audit verify``)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _head_disagrees(
     path: str,
     size: int,
@@ -990,7 +1000,7 @@ def _head_disagrees(
     except OSError:
         return ""  # verify says why it cannot be read
     try:
-        head = json.loads(raw)
+        head = _load_record(raw)
         seq_h, hash_h = head["seq"], head["hash"]
         if type(seq_h) is not int or seq_h < 1 or not isinstance(hash_h, str):
             raise ValueError
@@ -1031,7 +1041,7 @@ def _warn_unsigned_after_signed(path: str) -> None:
     entry from now on can be rewritten unnoticed by a verify without the key. Said,
     once: the head this append writes is unsigned."""
     try:
-        head = json.loads(_read_all(path + HEAD_SUFFIX, limit=4096))
+        head = _load_record(_read_all(path + HEAD_SUFFIX, limit=4096))
     except (OSError, ValueError):
         return
     if isinstance(head, dict) and head.get("kid") is not None:
@@ -1788,7 +1798,7 @@ def _check_tail(
         return VerifyResult(False, count, files, head_file, None,
                             f"cannot read: {exc.strerror or exc}", ignored=ignored)  # fmt: skip
     try:
-        head = json.loads(raw)
+        head = _load_record(raw)
         seq, hash_ = head["seq"], head["hash"]
         if type(seq) is not int or seq < 1 or not isinstance(hash_, str):
             raise ValueError
@@ -1840,7 +1850,7 @@ def _check_checkpoint(
         return bad(f"cannot read: {exc.strerror or exc}")
     if raw is not None:
         try:
-            cp = json.loads(raw)
+            cp = _load_record(raw)
             seq, hash_, name = cp["seq"], cp["hash"], cp["log"]
             if type(seq) is not int or seq < 0 or not isinstance(hash_, str):
                 raise ValueError
