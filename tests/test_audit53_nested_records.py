@@ -107,3 +107,19 @@ def test_a_journal_nested_too_deeply_is_refused_naming_it(tmp_path):
     with pytest.raises(ConfigError, match="unusable journal of an unfinished ingest") as caught:
         recover_appends(str(journal))
     assert str(journal) in str(caught.value)
+
+
+def test_a_usage_file_nested_too_deeply_is_replaced_by_the_next_merge(tmp_path):
+    """``flag-usage.json`` nested too deeply: every merge (the recorders' and the exit's)
+    raised RecursionError, so usage was never recorded again, and ``cfgcore flags stale``
+    ended in a traceback. It is an unusable usage file: refused naming it, replaced by
+    the next merge."""
+    from cfgcore.runtime.usage import merge_usage, read_usage
+
+    path = tmp_path / "flag-usage.json"
+    path.write_bytes(BOMB)
+    with pytest.raises(ConfigError, match="nested too deeply") as caught:
+        read_usage(path)
+    assert str(path) in str(caught.value)
+    merged = merge_usage(path, {"a": 1.7e9})
+    assert merged.flags == {"a": 1.7e9} and read_usage(path).flags == {"a": 1.7e9}
