@@ -451,7 +451,7 @@ def recover_appends(journal: str) -> bool:
         if raw is None:
             return False
         try:
-            parsed = msgspec.json.decode(raw, type=_Journal)
+            parsed = _decode_journal(raw)
         except msgspec.MsgspecError as exc:
             raise ConfigError(
                 f"unusable journal of an unfinished ingest: {exc}", file=journal
@@ -671,6 +671,15 @@ class _Journal(msgspec.Struct):
     ledger: _LedgerStep | None = None  # (journals of older versions have none)
 
 
+def _decode_journal(raw: bytes) -> _Journal:
+    """An ingest's journal, decoded (msgspec.DecodeError for one nested too deeply in
+    its record's entry: a RecursionError got past every reader of the logs)."""
+    try:
+        return msgspec.json.decode(raw, type=_Journal)
+    except RecursionError:
+        raise msgspec.DecodeError("nested too deeply") from None
+
+
 def _read_rotated(root: str, kind: type[_R], skipped: SkippedLines) -> Iterator[_R]:
     """:func:`read_log` of a rotated log: a :class:`LogTail` read in steps of 4 MiB,
     each step's records yielded; a last line without a newline counts as cut short."""
@@ -824,7 +833,9 @@ def read_log(
         return
     for p in [root]:
         try:
-            fh = open(p, "rb")
+            # A regular file only, never blocking: open() of a FIFO planted at the
+            # log's name waited for a writer for ever.
+            fh = os.fdopen(_open_regular(p, os.O_RDONLY, follow=True), "rb")
         except FileNotFoundError:
             continue  # rotated away meanwhile
         except OSError as exc:
@@ -910,7 +921,9 @@ class LogTail(Generic[_R]):
     when the rewrite begins with every byte read from it (a reader that cut before
     the ingest's appends, :func:`cut_logs_before`); one that does not (a part read
     was cut out, or nothing of it was read) counts in ``gaps`` too: its reader can
-    no longer count on having read a prefix of the log. Unusable lines are counted
+    no longer count on having read a prefix of the log. So does the followed file
+    cut back or written over in the same file (logrotate's ``copytruncate``), which is
+    then read again from its start (:meth:`_written_over`). Unusable lines are counted
     in ``skipped``, named by file and line.
 
     A cut (:meth:`cut`, through :func:`cut_logs`) makes reads stop at the end the log
@@ -934,6 +947,7 @@ class LogTail(Generic[_R]):
         self._name = self.path  # its name when opened (for messages)
         self._offset = 0  # the end of its last complete line read
         self._lineno = 0
+        self._mark = b""  # the last bytes read before _offset (at most _MARK of them)
         self.behind = True  # the last read stopped at its limit before the end
         # A cut: the files after the followed one it opened (oldest first), and the
         # bytes of the last of them (of the followed file when there is none) to read.
@@ -951,7 +965,7 @@ class LogTail(Generic[_R]):
             self._fh.close()
         for _, fh in self._ahead:
             fh.close()
-        self._fh, self._offset, self._lineno = None, 0, 0
+        self._fh, self._offset, self._lineno, self._mark = None, 0, 0, b""
         self._cut, self._ahead, self._stop, self.cut_at = False, [], None, None
         self.behind = True
 
@@ -961,6 +975,7 @@ class LogTail(Generic[_R]):
         noted; :meth:`read` then reads up to there and no further, until the next cut.
         Call it holding the log's lock (:func:`cut_logs`), so that no append is half
         done and no rotation under way."""
+        self._written_over()
         last = self._ahead[-1][1] if self._ahead else self._fh
         chain = self._chain(last, lock=False)
         if not (chain and chain[0][1] is None):  # (None: `last` is still the current file)
@@ -1053,7 +1068,7 @@ class LogTail(Generic[_R]):
             return self.records - before  # rotated: whatever came before the rename
         self.close()
         for k, (name, fh) in enumerate(chain[:-1]):
-            self._fh, self._name, self._offset, self._lineno = fh, name, 0, 0
+            self._fh, self._name, self._offset, self._lineno, self._mark = fh, name, 0, 0, b""
             if not self._drain(apply, final=True, budget=budget):
                 for _, later in chain[k + 1 :]:  # found again by the next read's _chain
                     later.close()
@@ -1063,6 +1078,7 @@ class LogTail(Generic[_R]):
         if chain:
             self._name, self._fh = chain[-1]
             self._offset = self._lineno = 0
+            self._mark = b""
             if not self._drain(apply, final=False, budget=budget):
                 return self.records - before
         self.behind = False
@@ -1079,6 +1095,7 @@ class LogTail(Generic[_R]):
                     self.behind = False
                     return
                 (self._name, self._fh), self._offset, self._lineno = self._ahead.pop(0), 0, 0
+                self._mark = b""
             last = not self._ahead
             # A file before the last was rotated before the cut: complete, read whole.
             stop = self._stop if last else None
@@ -1188,6 +1205,7 @@ class LogTail(Generic[_R]):
         out: list[_R] = []
         at_end = True
         try:
+            self._written_over()
             fh.seek(self._offset)
             position = self._offset
             rest = b""
@@ -1206,6 +1224,7 @@ class LogTail(Generic[_R]):
                     self._lineno += 1
                     self.skipped.add(name, self._lineno, _TOO_LONG)
                     self._offset += skipping + nl + 1
+                    self._mark = chunk[max(0, nl + 1 - _MARK) : nl + 1]
                     skipping, chunk = 0, chunk[nl + 1 :]
                 data = rest + chunk
                 end = data.rfind(b"\n") + 1
@@ -1219,6 +1238,8 @@ class LogTail(Generic[_R]):
                         apply(out)
                         out = []
                 self._offset += end
+                if end:
+                    self._mark = (self._mark + data[max(0, end - _MARK) : end])[-_MARK:]
                 if len(rest) > MAX_LINE:
                     # No record is this long (a planted or damaged log): passed over to
                     # its newline a chunk at a time, never held whole (a line of GBs
@@ -1242,6 +1263,32 @@ class LogTail(Generic[_R]):
             apply(out)
         return at_end
 
+    def _written_over(self) -> None:
+        """Check that the followed file still holds what this tail read of it where it
+        read it. If not (cut back below it, or emptied and written again in its place:
+        logrotate's ``copytruncate`` copies a log to ``<log>.1`` and empties it where it
+        is, and the writers then append from its start), what was read is no prefix of
+        the log any more: counted in :attr:`gaps`, and the file is read again from its
+        start (after a ``copytruncate``, exactly what was appended since). Read on from
+        the old offset, the tail waited for the file to pass it, then read from the
+        middle of a record and never handed what came before it."""
+        fh = self._fh
+        if fh is None or not self._offset:
+            return
+        fd, mark = fh.fileno(), self._mark
+        if os.fstat(fd).st_size >= self._offset and (
+            not mark or os.pread(fd, len(mark), self._offset - len(mark)) == mark
+        ):
+            return
+        self.gaps += 1
+        log.warning(
+            "%s was cut back or written over in its place (as logrotate's copytruncate "
+            "does) after %d bytes of it were read: read again from its start",
+            self._name, self._offset,
+        )  # fmt: skip
+        self._offset = self._lineno = 0
+        self._mark = b""
+
     def _decode(self, line: bytes, out: list[_R]) -> None:
         try:
             out.append(self._decoder.decode(line))
@@ -1249,6 +1296,11 @@ class LogTail(Generic[_R]):
             self.skipped.add(self._name, self._lineno, _unusable(exc))
         except RecursionError:
             self.skipped.add(self._name, self._lineno, "nested too deeply")
+
+
+#: How many of the last bytes read a :class:`LogTail` checks are still where it read
+#: them (a record's last bytes: its time stamp, unlike any other record's at that spot).
+_MARK = 64
 
 
 def _unusable(exc: msgspec.DecodeError | msgspec.ValidationError) -> str:
@@ -1319,7 +1371,7 @@ def cut_logs_before(tails: Sequence[LogTail[Any]], journal: str | os.PathLike[st
         try:
             raw = _read_journal(os.fspath(journal))
             if raw is not None:
-                plan = msgspec.json.decode(raw, type=_Journal)
+                plan = _decode_journal(raw)
         except ConfigError as exc:
             raise UnusableJournal(exc.problems) from None
         except msgspec.MsgspecError as exc:

@@ -76,7 +76,9 @@ class FlagHistory:
     def from_logs(cls, paths: Iterable[str | os.PathLike[str]]) -> FlagHistory:
         """Read every audit log of ``paths`` and its rotated files (missing ones are
         skipped). ConfigError naming the file and line for a line that is not an
-        audit entry (a cut-short last line, as a crash leaves it, is skipped)."""
+        audit entry. An entry cut short by a crash is skipped: the last line without its
+        newline, or the start of an entry that the next writer ended with its newline
+        before its own entries (:func:`_cut_short`; ``cfgcore audit verify`` reports it)."""
         history = cls()
         seen: set[str] = set()
         rows: list[tuple[float, str, FlagChange]] = []
@@ -164,7 +166,11 @@ def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
             try:
                 entry = json.loads(raw)
             except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
-                if not raw.endswith(b"\n"):  # the last line, no newline: a write cut short
+                # The last line without its newline, or one the next writer ended (every
+                # writer does before its own entries): a write cut short by a crash. Not
+                # skipped, it made `cfgcore flags stale` fail for as long as its file was
+                # kept, from the first append after any crash mid-write.
+                if not raw.endswith(b"\n") or _cut_short(raw):
                     continue
                 entry = None
             if not isinstance(entry, dict):
@@ -172,6 +178,33 @@ def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
                     [Problem(path="", message="not an audit entry", file=path, line=n)]
                 )
             yield entry
+
+
+def _cut_short(raw: bytes) -> bool:
+    """Whether ``raw``, a line that is not JSON, is the start of a JSON object cut
+    short: the input ends inside its last token (a string, a number, a literal, an
+    escape, a character's UTF-8 bytes) or between two. An edited line fails before its
+    end (``nul,``, a key without quotes, something after the object) and is not one."""
+    text = raw.rstrip()
+    try:
+        doc = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":
+            return False
+        doc = text[: exc.start].decode("utf-8", "replace")
+    if not doc.startswith("{"):
+        return False
+    try:
+        json.loads(doc)
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Unterminated string"):
+            return True  # (no closing quote up to the end of the line)
+        if exc.msg == "Extra data":
+            return False  # a whole value, then more
+        return not any(c in doc[exc.pos :] for c in '",:{}[] \t')
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 def _flag_key(path: str) -> str | None:

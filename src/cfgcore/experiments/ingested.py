@@ -172,6 +172,10 @@ def read_ledger(path: str) -> dict[str, Any]:
         data = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise ConfigError(f"unusable record of ingested inputs: {exc}", file=path) from None
+    except RecursionError:  # ("[[[[...": a traceback out of every ingest)
+        raise ConfigError(
+            "unusable record of ingested inputs: nested too deeply", file=path
+        ) from None
     entries = data.get("inputs") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise ConfigError("unusable record of ingested inputs: no 'inputs' object", file=path)

@@ -504,8 +504,10 @@ class AuditLog:
             # One line (an unwritable path is an operator's mistake, not a bug: no
             # traceback), every time: each failure loses these entries' file copy.
             owner = _foreign_owner(self.path + ".lock")  # one we may not even open
+            # The file the error is about when it is another (a rotated file's name
+            # taken by a directory: "Is a directory" named the log, a regular file).
             self.last_error = (
-                f"cannot append to audit log {self.path} ({exc.strerror or exc}"
+                f"cannot append to audit log {self.path} ({_os_reason(exc, self.path)}"
                 + (f"; {owner}" if owner else "")
                 + f"); {len(batch)} entr{'y' if len(batch) == 1 else 'ies'} kept in memory only"
             )
@@ -633,8 +635,10 @@ class AuditLog:
         self._tail = (st.st_ino, st.st_size, prev, seq, buffer[-1] if buffer else b"")
         try:
             _write_head(self.path, seq, prev, self._sign)
-        except OSError:  # the entries are written; only the tail check is weaker
-            log.warning("cannot record the audit log head in %s", self.path + HEAD_SUFFIX)
+        except OSError as exc:  # the entries are written; only the tail check is weaker
+            # (What failed, and why: the temporary file's name or the rename's target.)
+            log.warning("cannot record the audit log head in %s: %s",
+                        self.path + HEAD_SUFFIX, _os_reason(exc))  # fmt: skip
 
     def _rotate_locked(self, prev: str, seq: int) -> tuple[str, int]:
         assert self.path is not None
@@ -698,8 +702,10 @@ class AuditLog:
 
     @staticmethod
     def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-        """Read every entry of an audit log file, a line at a time (ValueError naming
-        the file and line for a line longer than any entry cfgcore writes)."""
+        """Read every entry of an audit log file, a line at a time. A line that is no
+        JSON (cut short by a crash, edited) or longer than any entry cfgcore writes is a
+        ValueError naming the file and line (json's own message counted lines within
+        the one line it was given: "line 1" wherever it was)."""
         name = os.fspath(path)
         fh = _File(name, _open_regular(name, os.O_RDONLY, follow=True))
         out: list[dict[str, Any]] = []
@@ -708,8 +714,13 @@ class AuditLog:
             for n, _end, raw, problem in fh.lines():
                 if raw is None:
                     raise ValueError(f"{name}:{n}: {problem}")
-                if raw.strip():
+                if not raw.strip():
+                    continue
+                try:
                     out.append(json.loads(raw))
+                except (ValueError, RecursionError) as exc:  # (not UTF-8 is a ValueError)
+                    why = problem or f"not JSON ({getattr(exc, 'msg', None) or exc})"
+                    raise ValueError(f"{name}:{n}: {why}") from None
         return out
 
 
@@ -877,6 +888,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _os_reason(exc: OSError, known: str | None = None) -> str:
+    """An OSError as one line: its reason and the file names it carries (but ``known``,
+    the name the message gives already)."""
+    names = [n for n in (exc.filename, exc.filename2) if n is not None and n != known]
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({' -> '.join(map(str, names))})" if names else reason
+
+
 def _ends_a_line(path: str, size: int) -> bool:
     """Whether the ``size`` bytes of ``path`` are empty or end with a newline."""
     if size <= 0:
@@ -946,6 +965,16 @@ def _signature_problem(record: dict[str, Any], ring: tuple[AuditKey, ...], what:
     return "" if good else f"{what} was edited (its signature does not match)"
 
 
+def _load_record(raw: bytes) -> Any:
+    """A ``.head`` record or a checkpoint file, decoded; ValueError for one that is no
+    JSON, nested too deeply included (``[[[[...``: 4 KiB of it raised RecursionError out of
+    every change that wrote an audit entry, and out of ``cfgcore audit verify``)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _head_disagrees(
     path: str,
     size: int,
@@ -971,7 +1000,7 @@ def _head_disagrees(
     except OSError:
         return ""  # verify says why it cannot be read
     try:
-        head = json.loads(raw)
+        head = _load_record(raw)
         seq_h, hash_h = head["seq"], head["hash"]
         if type(seq_h) is not int or seq_h < 1 or not isinstance(hash_h, str):
             raise ValueError
@@ -1012,7 +1041,7 @@ def _warn_unsigned_after_signed(path: str) -> None:
     entry from now on can be rewritten unnoticed by a verify without the key. Said,
     once: the head this append writes is unsigned."""
     try:
-        head = json.loads(_read_all(path + HEAD_SUFFIX, limit=4096))
+        head = _load_record(_read_all(path + HEAD_SUFFIX, limit=4096))
     except (OSError, ValueError):
         return
     if isinstance(head, dict) and head.get("kid") is not None:
@@ -1056,17 +1085,18 @@ def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -
         raise OSError(err, os.strerror(err))  # (the write, or the close)
     fd = _open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
-        _write_all(fd, record)
-    except OSError:
-        # Half a record in place of the head would read as tampering: keep the old one.
+        try:
+            _write_all(fd, record)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        # A close can fail too (a network file system reports the write's error there):
+        # the temp file is removed then as well, as the compiled steps do.
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
         os.replace(tmp, path + HEAD_SUFFIX)
-    except OSError:
+    except BaseException:
+        # Half a record in place of the head would read as tampering: keep the old one.
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
@@ -1189,8 +1219,11 @@ class VerifyResult:
     """Outcome of :func:`verify`: ``ok``, entries checked, and the first break.
 
     ``tail``: the last entry was confirmed against ``<path>.head`` (the writer's record of
-    the last entry it wrote). ``ignored``: old files beyond what the last rotation says it
-    kept (left by a writer that kept more; not part of the chain, not checked)."""
+    the last entry it wrote). ``head``: the ``seq`` that record names (None: no record;
+    below the last entry's when entries were appended after it, by a writer that could
+    not record its head, or when entries were cut from the end and an older record put
+    back). ``ignored``: old files beyond what the last rotation says it kept (left by a
+    writer that kept more; not part of the chain, not checked)."""
 
     ok: bool
     entries: int
@@ -1200,12 +1233,16 @@ class VerifyResult:
     problem: str | None = None
     tail: bool = False
     ignored: tuple[str, ...] = ()
+    head: int | None = None
 
     def __str__(self) -> str:
         if self.ok:
             text = f"ok: {self.entries} entries in {len(self.files)} file(s), chain intact"
-            if not self.tail:
+            if not self.tail and self.head is None:
                 text += f" (no {HEAD_SUFFIX} record: entries removed from the end go unnoticed)"
+            elif not self.tail:
+                text += (f" (its {HEAD_SUFFIX} record names an earlier entry, seq {self.head}: "
+                         "entries removed from the end after it go unnoticed)")  # fmt: skip
             if self.ignored:
                 text += f"; not checked, beyond the kept files: {', '.join(self.ignored)}"
             return text
@@ -1761,7 +1798,7 @@ def _check_tail(
         return VerifyResult(False, count, files, head_file, None,
                             f"cannot read: {exc.strerror or exc}", ignored=ignored)  # fmt: skip
     try:
-        head = json.loads(raw)
+        head = _load_record(raw)
         seq, hash_ = head["seq"], head["hash"]
         if type(seq) is not int or seq < 1 or not isinstance(hash_, str):
             raise ValueError
@@ -1786,7 +1823,7 @@ def _check_tail(
                             f"entry seq {seq} is not the one written ({head_file} records "
                             "another hash): replaced", ignored=ignored)  # fmt: skip
     # A head older than the last entry: entries appended by a writer that keeps no head.
-    return VerifyResult(True, count, files, tail=seq == last, ignored=ignored)
+    return VerifyResult(True, count, files, tail=seq == last, ignored=ignored, head=seq)
 
 
 def _check_checkpoint(
@@ -1813,7 +1850,7 @@ def _check_checkpoint(
         return bad(f"cannot read: {exc.strerror or exc}")
     if raw is not None:
         try:
-            cp = json.loads(raw)
+            cp = _load_record(raw)
             seq, hash_, name = cp["seq"], cp["hash"], cp["log"]
             if type(seq) is not int or seq < 0 or not isinstance(hash_, str):
                 raise ValueError

@@ -137,6 +137,8 @@ def read_usage(path: str | os.PathLike[str], *, state: bool = False) -> Usage:
         raise ConfigError(f"cannot read usage file: {exc.strerror or exc}", file=path) from None
     except ValueError as exc:
         raise ConfigError(f"not JSON: {exc}", file=path) from None
+    except RecursionError:  # ("[[[[...": a traceback out of `flags stale` and the merges)
+        raise ConfigError("not a usage file: nested too deeply", file=path) from None
 
     def bad(where: str, message: str) -> ConfigError:
         return ConfigError([Problem(path=where, message=message, file=path)])
