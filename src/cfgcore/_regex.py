@@ -28,7 +28,9 @@ so that ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII (``\\s`` is ``[\\t\\n\\f
 ``$`` (outside ``(?m)``) matches only at the end of the text, never before a final
 newline, ``\\z`` is the end of the text, ``[[:alpha:]]`` and the other POSIX classes are
 RE2's ASCII ones (a negated one under ``ignore_case`` negated with its case folds,
-as RE2 does), ``{,n}`` and counts with a leading zero (``{01}``) are literal text; and
+as RE2 does), ``{,n}`` and counts with a leading zero (``{01}``) are literal text, a
+character past the BMP in a class ignoring case matches in both its cases
+(:func:`_astral_ranges`); and
 what RE2 refuses is refused with RE2's reason (``\\Z``, ``\\1``, ``\\u00e9``,
 look-arounds, ``(?#...)``, possessive ``a*+``, repetition counts over 1000, ``[\\b]``).
 Some patterns RE2 accepts stay refused without it (``\\p{L}``, ``\\Q...\\E``,
@@ -897,7 +899,10 @@ def _re2_meaning(items: Any, flags: int) -> None:
                     ascii_only = _sre.SubPattern(items.state, [no_boundary])
                 data[k] = (_sre.SUBPATTERN, (None, re.ASCII, 0, ascii_only))
         elif op is _sre.IN:
-            data[k] = (op, _ascii_set(av, bool(flags & re.IGNORECASE)))
+            if flags & re.IGNORECASE:
+                data[k] = (op, _astral_ranges(_ascii_set(av, True)))
+            else:
+                data[k] = (op, _ascii_set(av, False))
         elif op is _sre.SUBPATTERN:
             group, add, remove, body = av
             inner = flags & ~re.UNICODE if add & re.ASCII else flags
@@ -909,6 +914,18 @@ def _re2_meaning(items: Any, flags: int) -> None:
                 _re2_meaning(branch, flags)
         elif op is getattr(_sre, "ATOMIC_GROUP", None):  # pragma: no cover - refused before
             _re2_meaning(av, flags)
+
+
+def _astral_ranges(av: list[Any]) -> list[Any]:
+    """A parsed class ignoring case with each character past the BMP as a range of that
+    one character. Python's ``re`` (3.10 to 3.14 alike) compiles such a character in a
+    class of more than one item as it is written, not lowercased, and compares it with
+    the lowercased character of the text: ``(?i)[A\U00010400]`` never matched the
+    Deseret capital it names, and ``(?i)[^A\U00010400]`` did (the capitals of Deseret,
+    Osage, Old Hungarian, Warang Citi, Medefaidrin, Vithkuqi and Adlam). A range is
+    compared ignoring case in both of its cases, as RE2 compares the character."""
+    return [(_sre.RANGE, (arg, arg)) if op is _sre.LITERAL and arg > 0xFFFF else (op, arg)
+            for op, arg in av]  # fmt: skip
 
 
 def _ascii_set(av: list[Any], ignore_case: bool) -> list[Any]:
