@@ -259,3 +259,20 @@ def test_the_benchmark_runs_as_results_writes_it(tmp_path, args):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert ("ms per key" in done.stdout) != ("--ini-continued" in args), done.stdout
+
+
+def test_a_migration_leaves_the_mapping_and_the_next_migration_alone(tmp_path):
+    """A default set under another default's value (``extra`` then ``extra.e``) was
+    added to the mapping's own value: the caller's mapping changed, and so did the
+    migrator's next result (with whatever the caller did to the tree it returned)."""
+    legacy = tmp_path / "app.properties"
+    legacy.write_text("app.name = x\n")
+    mapping = {"defaults": {"extra": {"d": 1}, "extra.e": 2}}
+    migrator = LegacyConfigMigrator(mapping, keep_unmapped=True)
+    first = migrator.migrate(legacy)
+    assert first.config == {"app": {"name": "x"}, "extra": {"d": 1, "e": 2}}
+    assert first.report.defaulted == {"extra": {"d": 1, "e": 2}, "extra.e": 2}
+    assert mapping == {"defaults": {"extra": {"d": 1}, "extra.e": 2}}
+    first.config["extra"]["mine"] = 1
+    again = migrator.migrate(legacy)
+    assert again.config == {"app": {"name": "x"}, "extra": {"d": 1, "e": 2}}

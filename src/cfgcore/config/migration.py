@@ -39,6 +39,7 @@ mapping puts it) would nest its value deeper than a configuration file may
 from __future__ import annotations
 
 import bisect
+import copy
 import json
 import os
 import re
@@ -657,6 +658,10 @@ def _place(
         if i < len(ordered) and ordered[i].startswith(under):
             continue
         typed, _ = _convert(value, _leaf_for(path))
+        # A copy: the tree is the caller's, and a default set under this one's
+        # mapping (``extra`` then ``extra.e``) added to the mapping file's own value,
+        # so the migrator's next run (and the caller's mapping) held it.
+        typed = copy.deepcopy(typed)
         if _set(config, path, typed) is None:
             report.defaulted[path] = typed
     return config
