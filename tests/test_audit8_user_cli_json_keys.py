@@ -33,7 +33,7 @@ def test_experiment_config_with_a_repeated_key_is_refused(tmp_path, monkeypatch,
         capsys, "experiment", "create", "checkout", "--split", "control=50,green=50",
         "--metric", "conversion", "--config", 'green={"size": 1, "size": 2}',
     )  # fmt: skip
-    assert code == 1
+    assert code == 2  # the command line is wrong: a usage error
     assert "--config green" in err and "duplicate key 'size'" in err
     assert not (tmp_path / "state" / "flags.json").exists()
 

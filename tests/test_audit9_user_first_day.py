@@ -226,7 +226,7 @@ def test_a_refused_targeting_names_its_key_path_as_a_flag_file_does(
         capsys, "experiment", "create", "t", "--split", "control=50,b=50",
         "--targeting", json.dumps(targeting),
     )  # fmt: skip
-    assert code == 1
+    assert code == 2  # an option value the command line judges: a usage error
     assert err.strip() == f"cfgcore: error: --targeting: not a condition: {said}"
     manager = DynamicConfigurationManager(record_usage=False)
     try:

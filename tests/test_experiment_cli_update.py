@@ -314,7 +314,7 @@ def test_a_bad_value_names_its_option_and_writes_nothing(tmp_path, capsys, comma
     if command == "create":
         argv += ["--split", "control=50,green=50", "--replace"]  # (would replace it)
     code, _, err = _cli(capsys, flags, *argv)
-    assert code in (1, 2)
+    assert code == 2  # the command line is wrong: a usage error, nothing read or written
     assert option in _error_line(err)
     assert flags.read_bytes() == before
 
@@ -324,7 +324,7 @@ def test_targeting_null_removes_it_on_update_only(tmp_path, capsys):
     before = _full(capsys, flags, "--start")
     code, _, err = _cli(capsys, flags, "create", "other", "--split", "a=50,b=50",
                         "--targeting", "null")  # fmt: skip
-    assert code == 1 and "--targeting" in _error_line(err)
+    assert code == 2 and "--targeting" in _error_line(err)
     assert flags.read_bytes() == before
     code, _, err = _cli(capsys, flags, "update", "checkout", "--targeting", "null")
     assert code == 0, err

@@ -25,7 +25,7 @@ def test_a_window_too_long_for_its_dates_is_refused_naming_the_option(tmp_path, 
     flags = tmp_path / "flags.yaml"
     flags.write_text(FLAGS)
     args = ["flags", "stale", "--store", str(flags), "--state-dir", str(tmp_path / "state")]
-    assert main([*args, "--days", days]) == 1
+    assert main([*args, "--days", days]) == 2  # a usage error
     err = capsys.readouterr().err
     assert err.startswith(
         "cfgcore: error: --days: must be a positive number of days up to 1,000,000, got "

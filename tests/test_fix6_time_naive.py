@@ -96,7 +96,7 @@ def test_an_offset_on_the_command_line_is_kept_and_a_date_keeps_its_offset(tmp_p
 def test_a_date_out_of_range_in_local_time_is_a_clear_error(tmp_path):
     run = cli("Asia/Tokyo", "experiment", "create", "t", "--split", "control=50,b=50",
               "--start-date", "0001-01-01", "--state-dir", str(tmp_path))  # fmt: skip
-    assert run.returncode == 1
+    assert run.returncode == 2  # an option value: a usage error
     assert "--start-date '0001-01-01': out of range in local time" in run.stderr
     assert "Traceback" not in run.stderr
 
@@ -209,5 +209,5 @@ def test_a_naive_audit_timestamp_is_utc(tmp_path):
 
 
 def test_as_of_text_errors_still_name_the_option(tmp_path, capsys):
-    assert main(["flags", "stale", "--state-dir", str(tmp_path), "--as-of", "soon"]) == 1
+    assert main(["flags", "stale", "--state-dir", str(tmp_path), "--as-of", "soon"]) == 2
     assert "--as-of 'soon': expected an ISO date or date-time" in capsys.readouterr().err

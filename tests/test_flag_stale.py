@@ -313,8 +313,8 @@ def test_cli_reports_a_bad_audit_log_and_usage_file(world, capsys):
     (state / "none.jsonl").write_text("")
     assert main([*base, "--audit", str(state / "none.jsonl"), "--usage", str(bad_usage)]) == 1
     assert f"{bad_usage}: flags.x: expected epoch seconds" in capsys.readouterr().err
-    assert main([*base, "--as-of", "yesterday"]) == 1
-    assert main([*base, "--audit", str(state / "none.jsonl"), "--days", "0"]) == 1
+    assert main([*base, "--as-of", "yesterday"]) == 2  # usage errors
+    assert main([*base, "--audit", str(state / "none.jsonl"), "--days", "0"]) == 2
     assert "--days: must be a positive number" in capsys.readouterr().err
 
 

@@ -174,7 +174,7 @@ _METRIC_LINE = json.dumps(METRIC).encode()
 def test_create_refuses_bad_options_naming_them(tmp_path, monkeypatch, capsys, extra, message):
     monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
     code, _, err = run(capsys, "experiment", "create", "t", "--split", "a=50,b=50", *extra)
-    assert code == 1
+    assert code == 2  # an option value the command line judges: a usage error
     assert err.startswith(f"cfgcore: error: {message}") and err.count("\n") == 1
     assert not (tmp_path / "flags.json").exists()  # nothing stored
 

@@ -291,6 +291,27 @@ def printable_name(text: Any) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def listed(names: Iterable[str]) -> str:
+    """``names`` joined for a message as a sentence lists them: ``a``, ``a and b``,
+    ``a, b and c``.
+
+    >>> listed(["flags.yaml", "flags.json", "flags.msgpack"])
+    'flags.yaml, flags.json and flags.msgpack'
+    """
+    names = list(names)
+    if len(names) < 2:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def all_exist(names: Iterable[str]) -> str:
+    """``names`` said to exist together: ``a and b both exist``, ``a, b and c all
+    exist`` (two or more names: the ambiguity of a directory holding several files for
+    one place)."""
+    names = list(names)
+    return f"{listed(names)} {'both' if len(names) == 2 else 'all'} exist"
+
+
 def printable_lines(text: Any) -> str:
     """:func:`printable_name` line by line, for a log line that shows an error: a
     :class:`ConfigError` of several problems keeps its one line per problem (each

@@ -14,6 +14,11 @@ DIR/flags.json``, ``$CFGCORE_FLAG_STORE``, the configuration directory's flags f
 ``$CFGCORE_STATE_DIR/flags.json`` (default ``~/.local/state/cfgcore``). The exposure
 log ``*.exposures.jsonl``, the metric events ``*.metrics.jsonl`` and the audit log
 ``*.audit.jsonl`` sit beside ``--flags FILE``, else in the state directory.
+
+An option's value the command line alone judges (malformed, empty, out of range) and
+options that exclude each other raise :class:`~cfgcore.cli.UsageError` (exit status 2,
+as argparse's own refusals), never :class:`~cfgcore.cli.CommandError` (1), which is
+left to what the stored test or the files decide.
 """
 
 from __future__ import annotations
@@ -150,7 +155,8 @@ def register(subparsers: Any) -> None:
         "stopped stays stopped until 'cfgcore experiment start'. A change "
         "that would move enrolled users to another variant is refused as for create: "
         "raising --layer-percentage only adds users. Exit status 1, nothing written, "
-        "for an unknown test or a refused change.",
+        "for an unknown test or a refused change; 2 for a wrong command line (an "
+        "option's value malformed or out of range, options that exclude each other).",
     )
     u.add_argument("name", help="A/B test name")
     _test_options(u, update=True)
@@ -509,7 +515,7 @@ def parse_time(raw: str | None, what: str, default: datetime) -> datetime:
     try:
         value = parse_iso(raw)
     except ValueError:
-        raise CommandError(
+        raise UsageError(
             f"{what} {raw!r}: expected an ISO date or date-time "
             "(2026-03-01, 2026-03-01T09:00 local time, 2026-03-01T09:00Z or +01:00)"
         ) from None
@@ -526,7 +532,7 @@ def aware(value: datetime, what: str, raw: str) -> datetime:
         local = local_aware(value)
         local.astimezone(timezone.utc)  # representable as a UTC instant
     except (OverflowError, OSError, ValueError):
-        raise CommandError(
+        raise UsageError(
             f"{what} {raw!r}: out of range in local time (give its offset: {raw}Z for UTC)"
         ) from None
     return local
@@ -716,7 +722,7 @@ def _split(items: list[str]) -> dict[str, float]:
         try:
             split[variant] = float(raw)
         except ValueError:
-            raise CommandError(f"--split {variant}={raw}: not a number") from None
+            raise UsageError(f"--split {variant}={raw}: not a number") from None
     return split
 
 
@@ -734,7 +740,7 @@ def _field_options(args: Any) -> dict[str, Any]:
     if args.metric is not None:
         for metric in args.metric:
             if not metric.strip():
-                raise CommandError(
+                raise UsageError(
                     f"--metric {metric!r}: expected a metric name, got an empty one"
                     + _clear_hint("--metric", update)
                 )
@@ -756,7 +762,7 @@ def _field_options(args: Any) -> dict[str, Any]:
             out[field] = [] if field == "success_metrics" else {}
     if args.layer is not None:
         if not args.layer.strip():
-            raise CommandError("--layer: expected a layer name, got an empty one")
+            raise UsageError("--layer: expected a layer name, got an empty one")
         out["layer"] = args.layer
     if args.layer_percentage is not None:
         out["layer_percentage"] = _percentage(args.layer_percentage, "--layer-percentage")
@@ -778,14 +784,14 @@ def _kinds(
 ) -> dict[str, str]:
     for item in items:
         if not item.strip():
-            raise CommandError(
+            raise UsageError(
                 f"{option} {item!r}: expected METRIC={'|'.join(kinds)}, got an empty value"
                 + _clear_hint(option, update)
             )
     out = _pairs(items, option)
     for metric, kind in out.items():
         if kind not in kinds:
-            raise CommandError(
+            raise UsageError(
                 f"{option} {printable_name(metric)}={printable_name(kind)[:60]}: expected "
                 f"{' or '.join(kinds)}"
             )
@@ -799,7 +805,7 @@ def _percentage(raw: str, option: str) -> float:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and 0 < value <= 100):
-        raise CommandError(
+        raise UsageError(
             f"{option} {printable_name(raw)[:60]}: layer_percentage must be a number within "
             "(0, 100]"
         )
@@ -812,10 +818,10 @@ def _days(raw: str | None) -> float | None:
     try:
         days = float(raw)
     except ValueError:
-        raise CommandError(f"--days {printable_name(raw)[:60]}: expected a positive number "
+        raise UsageError(f"--days {printable_name(raw)[:60]}: expected a positive number "
                            "of days") from None  # fmt: skip
     if not math.isfinite(days) or days <= 0:
-        raise CommandError(f"--days {days:g}: expected a positive number of days")
+        raise UsageError(f"--days {days:g}: expected a positive number of days")
     return days
 
 
@@ -830,23 +836,23 @@ def _targeting(raw: str, *, may_remove: bool) -> dict[str, Any] | None:
     try:
         value = load_json(raw, allow_nan=False)
     except ValueError as exc:
-        raise CommandError(f"--targeting: {_json_refusal(raw, exc)}") from None
+        raise UsageError(f"--targeting: {_json_refusal(raw, exc)}") from None
     if value is None and may_remove:
         return None
     if not isinstance(value, dict):
         kind = "null" if value is None else type(value).__name__
-        raise CommandError(
+        raise UsageError(
             f"--targeting: expected a JSON object (a condition such as "
             f'{{"attr": "region", "in": ["EU"]}}), got {kind}'
         )
     problem = tree_problem(value, ("targeting",))
     if problem is not None:
-        raise CommandError(f"--targeting: {problem[0]}: {problem[1]}")
+        raise UsageError(f"--targeting: {problem[0]}: {problem[1]}")
     try:
         msgspec.convert(value, Condition)
     except msgspec.ValidationError as exc:
         found = msgspec_problem(exc, None, "targeting", value, Condition)
-        raise CommandError(f"--targeting: not a condition: {found}") from None
+        raise UsageError(f"--targeting: not a condition: {found}") from None
     return value
 
 
@@ -870,7 +876,7 @@ def _window_end(start: datetime, days: float, args: Any) -> datetime:
         return start + timedelta(days=days)
     except OverflowError:
         since = f" from --start-date {args.start_date}" if args.start_date else ""
-        raise CommandError(
+        raise UsageError(
             f"--days {days:g}{since}: the window would end past the year 9999"
         ) from None
 
@@ -880,20 +886,20 @@ def _pairs_json(items: list[str]) -> dict[str, Any]:
     for item in items:
         variant, sep, raw = item.partition("=")
         if not sep or not variant:
-            raise CommandError(f"--config {item[:60]!r}: expected VARIANT=JSON")
+            raise UsageError(f"--config {item[:60]!r}: expected VARIANT=JSON")
         if variant in out:  # the first would be dropped without a word, as --split's
             raise UsageError(f"--config: {printable_name(variant)[:60]!r} given twice")
         try:
             # NaN and Infinity are not JSON: flags.json would store them as null
             value = load_json(raw, allow_nan=False)
         except ValueError as exc:
-            raise CommandError(f"--config {variant}: {_json_refusal(raw, exc)}") from None
+            raise UsageError(f"--config {variant}: {_json_refusal(raw, exc)}") from None
         # The configuration input limits (depth, 64-bit integers): every later step
         # (copying, storing, compiling the flag) relies on them.
         problem = tree_problem(value)
         if problem is not None:
             where = f"{problem[0]}: " if problem[0] else ""
-            raise CommandError(f"--config {variant}: {where}{problem[1]}")
+            raise UsageError(f"--config {variant}: {where}{problem[1]}")
         out[variant] = value
     return out
 
@@ -1523,14 +1529,14 @@ def _report(args: Any) -> int:
     from cfgcore.experiments.metrics import MetricsStore
 
     if not 0 < args.confidence < 1:
-        raise CommandError(f"--confidence must be within (0, 1), got {args.confidence}")
+        raise UsageError(f"--confidence must be within (0, 1), got {args.confidence}")
     if args.mde is not None and args.mde == 0:
-        raise CommandError("--mde must be non-zero")
+        raise UsageError("--mde must be non-zero")
     if args.relative and args.mde is None:
         # (it says how to read --mde: alone it changed nothing, and said nothing)
         raise UsageError("--relative: give it with --mde (e.g. --mde 0.05 --relative: +5 %)")
     if args.max_users is not None and args.max_users < 1:
-        raise CommandError(f"--max-users must be at least 1, got {args.max_users}")
+        raise UsageError(f"--max-users must be at least 1, got {args.max_users}")
     for option, given in (("--metrics", args.metrics), ("--exposures", args.exposures)):
         # A log named on purpose that is not there (a typo, the wrong host's path) is an
         # error: read as "nothing logged", it made a report of no data, exit status 0.

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from cfgcore.cli import CommandError
+from cfgcore.cli import CommandError, UsageError
 
 USERS = [
     {"user_id": "12345", "user_segment": "premium", "region": "EU"},
@@ -174,7 +174,7 @@ def _stale(args: argparse.Namespace) -> int:
     from cfgcore.runtime.usage import read_usage, usage_path
 
     if not 0 < args.days <= MAX_DAYS:
-        raise CommandError(
+        raise UsageError(
             f"--days: must be a positive number of days up to {MAX_DAYS:,}, got {args.days:.15g}"
         )
     now = _as_of(args.as_of)

@@ -23,7 +23,7 @@ import stat
 import tempfile
 from typing import Any
 
-from cfgcore.errors import ConfigError, printable_name
+from cfgcore.errors import ConfigError, Problem, printable_name
 from cfgcore.runtime.atomicio import FileLock, fsync_dir
 
 __all__ = ["register"]
@@ -186,7 +186,11 @@ def _malformed_references(tree: Any, path: tuple[Any, ...] = ()) -> list[str]:
 def _refuse_existing(*paths: str) -> None:
     existing = [p for p in paths if os.path.lexists(p)]
     if existing:
-        raise ConfigError("already exists (use --force to replace it)", file=existing[0])
+        # Each named (the configuration and its report both there: both said, as
+        # --force replaces both), one line each.
+        raise ConfigError(
+            [Problem("", "already exists (use --force to replace it)", file=p) for p in existing]
+        )
 
 
 # ------------------------------------------------------------ writing files together

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, listed
 from cfgcore.runtime.atomicio import atomic_write
 
 __all__ = ["Readiness", "add_arguments", "check_ready", "main", "scaffold"]
@@ -70,7 +70,7 @@ def scaffold(
     if not force:
         if len(existing) == len(sources):
             raise ConfigError(
-                f"nothing to write: {', '.join(existing)} already exist (-e ENV adds another "
+                f"nothing to write: {listed(existing)} already exist (-e ENV adds another "
                 f"environment's file; --force overwrites them)",
                 file=target,
             )

@@ -40,7 +40,7 @@ from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager, 
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
 from cfgcore.config.tree import deep_merge, format_path, freeze, get_path, parse_path, thaw
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, all_exist, listed
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.runtime.secrets import (
     Resolver,
@@ -76,11 +76,25 @@ def directory_flags_file(config_dir: str | os.PathLike[str]) -> str | None:
     ]
     if len(found) > 1:
         raise ConfigError(
-            f"ambiguous flags: {', '.join(os.path.basename(f) for f in found)} all exist; keep one",
+            f"ambiguous flags: {all_exist(os.path.basename(f) for f in found)}; keep one",
             file=os.fspath(config_dir),
             kind="io",
         )
     return found[0] if found else None
+
+
+def _there(names: list[str]) -> str:
+    """``Base.yaml is there`` / ``Base.yaml and BASE.json are there``."""
+    return f"{listed(names)} {'is' if len(names) == 1 else 'are'} there"
+
+
+def _renamed(miscased: list[str], stem: str) -> str:
+    """The fix for the files ``miscased`` that would be ``stem``'s but for the case of
+    their names: rename the one (renamed all, they would be ambiguous)."""
+    names = list(dict.fromkeys(stem + os.path.splitext(f)[1].lower() for f in miscased))
+    if len(miscased) == 1:
+        return f"rename it {names[0]}"
+    return f"rename the one to keep {' or '.join(names)}"
 
 
 def is_environment_name(name: str) -> bool:
@@ -213,8 +227,8 @@ class ConfigBuilder:
         ]
         if len(found) > 1:
             raise ConfigError(
-                f"ambiguous configuration: {', '.join(os.path.basename(f) for f in found)} "
-                "all exist; keep one",
+                f"ambiguous configuration: {all_exist(os.path.basename(f) for f in found)}; "
+                "keep one",
                 file=self.config_dir,
                 kind="io",
             )
@@ -223,10 +237,12 @@ class ConfigBuilder:
             if miscased:
                 # The base layer is optional, but one named Base.yaml is no missing
                 # layer: it is most of the configuration, dropped without a word.
+                read = {1: "this one is never", 2: "neither is ever"}.get(
+                    len(miscased), "none of them is ever"
+                )
                 raise ConfigError(
-                    f"{', '.join(miscased)} {'is' if len(miscased) == 1 else 'are'} there, "
-                    f"but the base file is named in lower case and this one is never read: "
-                    f"rename it base{os.path.splitext(miscased[0])[1].lower()}",
+                    f"{_there(miscased)}, but the base file is named in lower case and "
+                    f"{read} read: {_renamed(miscased, stem)}",
                     file=self.config_dir,
                     kind="io",
                 )
@@ -264,9 +280,8 @@ class ConfigBuilder:
                 # an environment name is read in lower case: name the file and the fix
                 # (the names listed are those a load finds; this one it never will).
                 hint = (
-                    f" ({', '.join(miscased)} {'is' if len(miscased) == 1 else 'are'} "
-                    f"there, but environment files are named in lower case: rename it "
-                    f"{stem}{os.path.splitext(miscased[0])[1].lower()})"
+                    f" ({_there(miscased)}, but environment files are named in lower case: "
+                    f"{_renamed(miscased, stem)})"
                 )
             raise ConfigError(
                 f"no configuration file for environment {stem!r} "

@@ -38,6 +38,8 @@ mapping puts it) would nest its value deeper than a configuration file may
 
 from __future__ import annotations
 
+import bisect
+import copy
 import json
 import os
 import re
@@ -207,14 +209,20 @@ def _matches(pattern: str, path: str) -> bool:
     return len(a) == len(b) and all(x == "*" or x == y for x, y in zip(a, b, strict=True))
 
 
+@cache
+def _patterns() -> tuple[tuple[str, _Leaf], ...]:
+    """The known paths holding a ``*`` (an open mapping's key), in order, with their
+    leaves: the only ones :func:`_leaf_for` matches part by part."""
+    return tuple((p, leaf) for p, leaf in known_paths().items() if "*" in p)
+
+
 def _leaf_for(path: str) -> _Leaf | None:
-    paths = known_paths()
-    leaf = paths.get(path)
+    leaf = known_paths().get(path)
     if leaf is not None:
         return leaf
     if "*" not in path:
-        for pattern, leaf in paths.items():
-            if "*" in pattern and _matches(pattern, path):
+        for pattern, leaf in _patterns():
+            if _matches(pattern, path):
                 return leaf
     return None
 
@@ -224,30 +232,53 @@ def _sections() -> frozenset[str]:
     return frozenset(p.split(".", 1)[0] for p in known_paths())
 
 
+@cache
+def _by_section() -> dict[str, tuple[str, ...]]:
+    """The known paths without a ``*``, by their first part, each section's in the
+    order of :func:`known_paths` (a key is matched against its own section's paths
+    only: every key of a large legacy file was compared with every known path)."""
+    out: dict[str, list[str]] = {}
+    for p in known_paths():
+        if "*" not in p:
+            out.setdefault(p.split(".", 1)[0], []).append(p)
+    return {section: tuple(paths) for section, paths in out.items()}
+
+
+@cache
+def _by_underscores() -> dict[str, tuple[str, ...]]:
+    """The known paths without a ``*`` by their dots read as underscores
+    (``music_streaming_audio_quality_premium_bitrate``): an ``.env`` key's spelling."""
+    out: dict[str, list[str]] = {}
+    for p in known_paths():
+        if "*" not in p:
+            out.setdefault(p.replace(".", "_"), []).append(p)
+    return {key: tuple(paths) for key, paths in out.items()}
+
+
 def _infer_target(key: str) -> tuple[str | None, list[str]]:
     """(schema path, []) for a key that names one schema leaf by its section and its
     last parts; (None, candidates) when it names several or none."""
     parts = key.split(".")
     if _leaf_for(key) is not None:
         return key, []
-    paths = [p for p in known_paths() if "*" not in p]
+    sections = _by_section()
     if len(parts) >= 2 and parts[0] in _sections():
         tail = "." + ".".join(parts[1:])
-        hits = [p for p in paths if p.startswith(parts[0] + ".") and p.endswith(tail)]
+        hits = [p for p in sections.get(parts[0], ()) if p.endswith(tail)]
         if len(hits) == 1:
             return hits[0], []
         if hits:
             return None, sorted(hits)
     if len(parts) == 1 and "_" in key:
         # .env keys with single underscores: MUSIC_STREAMING_PREMIUM_BITRATE.
-        hits = [p for p in paths if p.replace(".", "_") == key]
+        hits = list(_by_underscores().get(key, ()))
         if not hits:
             hits = [
                 p
+                for section, paths in sections.items()
+                if key.startswith(section + "_")
                 for p in paths
-                if key.startswith(p.split(".", 1)[0] + "_")
-                and key.endswith("_" + p.rsplit(".", 1)[-1])
-                and _subsequence(key, p)
+                if key.endswith("_" + p.rsplit(".", 1)[-1]) and _subsequence(key, p)
             ]
         if len(hits) == 1:
             return hits[0], []
@@ -557,19 +588,83 @@ def _cut_path(path: str) -> str:
     return format_key_path(parts[:6]) + (".…" if len(parts) > 6 else "")
 
 
-def _set(tree: dict[str, Any], path: str, value: Any) -> str | None:
-    """Set a dotted path; the clashing path if a value sits where a section must go."""
+def _set(
+    tree: dict[str, Any], path: str, value: Any, made: dict[int, str] | None = None, by: str = ""
+) -> str | None:
+    """Set a dotted path; the clashing path if a value sits where a section must go.
+    ``made``: each section the path goes through (by ``id``) -> ``by``, the legacy key
+    of the first path set through it."""
     parts = path.split(".")
     node = tree
     for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
+        child = node.get(part)
+        if child is None and part not in node:
+            child = node[part] = {}
         if not isinstance(child, dict):
             return ".".join(parts[: i + 1])
+        if made is not None:
+            made.setdefault(id(child), by)
         node = child
     if isinstance(node.get(parts[-1]), dict):
         return path
     node[parts[-1]] = value
     return None
+
+
+def _section_at(tree: dict[str, Any], path: str) -> dict[str, Any]:
+    """The section at dotted ``path`` of ``tree`` (there: :func:`_set` said so)."""
+    node = tree
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def _place(
+    placed: dict[str, tuple[str, Any]], defaults: Mapping[str, Any], report: MigrationReport
+) -> dict[str, Any]:
+    """The tree of ``placed`` (target path -> (legacy key, typed value), in file order)
+    and of the mapping file's ``defaults`` the legacy file leaves unset; the report
+    told of each value and section on one path, and of each default taken. Linear in
+    the keys: a key whose path already held a section looked through every placed key
+    for the first under it, and each default through every placed key (a legacy file
+    of 20,000 such keys took 40 s)."""
+    config: dict[str, Any] = {}
+    made: dict[int, str] = {}  # id of each section -> the legacy key that made it
+    for target, (key, value) in placed.items():
+        clash = _set(config, target, value, made, key)
+        if clash is None:
+            continue
+        # Either a value already sits at ``clash`` (a prefix of target), or target
+        # itself already holds a section: name the key that got there first, the first
+        # placed under it (the first set through that section: a key placed under it
+        # that was not would have clashed above it, and so would target).
+        if clash != target:
+            other = placed[clash][0] if clash in placed else clash
+        else:
+            other = made.get(id(_section_at(config, target)), target)
+        report.conflicts.append(
+            Conflict(clash, (other, key), other, "a value and a section on one path")
+        )
+        report.mapped.pop(key, None)
+        report.unmapped[key] = f"{clash} is both a value and a section"
+    # A default fills a path the legacy file leaves unset: neither placed nor a prefix
+    # of a placed path (one placed under it found in the sorted paths, by bisection).
+    ordered = sorted(placed) if defaults else []
+    for path, value in defaults.items():
+        if path in placed:
+            continue
+        under = path + "."
+        i = bisect.bisect_left(ordered, under)
+        if i < len(ordered) and ordered[i].startswith(under):
+            continue
+        typed, _ = _convert(value, _leaf_for(path))
+        # A copy: the tree is the caller's, and a default set under this one's
+        # mapping (``extra`` then ``extra.e``) added to the mapping file's own value,
+        # so the migrator's next run (and the caller's mapping) held it.
+        typed = copy.deepcopy(typed)
+        if _set(config, path, typed) is None:
+            report.defaulted[path] = typed
+    return config
 
 
 def _overlay(base: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -661,29 +756,7 @@ class LegacyConfigMigrator:
         ]
         if deep:
             raise ConfigError(deep)
-        config: dict[str, Any] = {}
-        for target, (key, value) in placed.items():
-            clash = _set(config, target, value)
-            if clash is None:
-                continue
-            # Either a value already sits at ``clash`` (a prefix of target), or target
-            # itself already holds a section: name the key that got there first.
-            if clash != target:
-                other = placed[clash][0] if clash in placed else clash
-            else:
-                other = next(
-                    (k for t, (k, _) in placed.items() if t.startswith(target + ".")), target
-                )
-            report.conflicts.append(
-                Conflict(clash, (other, key), other, "a value and a section on one path")
-            )
-            report.mapped.pop(key, None)
-            report.unmapped[key] = f"{clash} is both a value and a section"
-        for path, value in m.defaults.items():
-            if path not in placed and not any(t.startswith(path + ".") for t in placed):
-                typed, _ = _convert(value, _leaf_for(path))
-                if _set(config, path, typed) is None:
-                    report.defaulted[path] = typed
+        config = _place(placed, m.defaults, report)
         if self.base is not None:
             from cfgcore.config.tree import thaw
 
