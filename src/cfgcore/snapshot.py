@@ -2022,39 +2022,29 @@ class YamlEntries:
         new: dict[bytes, tuple[str, int]] = {}
         parts: list[str] = []
         sizes: list[int] = []
-        keys: list[bytes] = []
+        keys = _entry_keys(data)
+        at = 0
         for key, value in data.items():
             if key != "flags":
-                self._entry(old, new, (key,), {key: value}, "", parts, sizes, keys)
-                continue
-            parts.append("flags:\n")
-            sizes.append(7)
-            for name, flag in value.items():
-                path = (key, name)
-                self._entry(old, new, path, {key: {name: flag}}, "flags:\n", parts, sizes, keys)
+                entries: Any = [((key,), {key: value}, "")]
+            else:
+                parts.append("flags:\n")
+                sizes.append(7)
+                entries = (((key, name), flag, "flags:\n") for name, flag in value.items())
+            for path, doc, head in entries:
+                same = keys[at]
+                at += 1
+                found = old.get(same)
+                if found is None:
+                    if head:
+                        doc = {"flags": {path[1]: doc}}
+                    text = dump_yaml(doc, **_YAML_OPTIONS)[len(head) :]
+                    found = (text, len(text.encode()))
+                new[same] = found
+                parts.append(found[0])
+                sizes.append(found[1])
         self._texts, self._parts, self._digest = new, sizes, _digest(keys)
         return "".join(parts)
-
-    @staticmethod
-    def _entry(
-        old: dict[bytes, tuple[str, int]],
-        new: dict[bytes, tuple[str, int]],
-        path: tuple[Any, ...],
-        doc: dict[str, Any],
-        head: str,
-        parts: list[str],
-        sizes: list[int],
-        keys: list[bytes],
-    ) -> None:
-        same = _entry_key(path, doc)
-        found = old.get(same)
-        if found is None:
-            text = dump_yaml(doc, **_YAML_OPTIONS)[len(head) :]
-            found = (text, len(text.encode()))
-        new[same] = found
-        parts.append(found[0])
-        sizes.append(found[1])
-        keys.append(same)
 
     def record(self) -> dict[str, Any] | None:
         """What :meth:`seed` needs to take the last document's texts back from the
@@ -2095,21 +2085,12 @@ class YamlEntries:
             flags = data.get("flags")
             if not isinstance(flags, dict) or not flags:
                 return False
-            entries: list[tuple[bytes, int]] = []  # each keyed entry and its part
-            heads: list[int] = []  # the "flags:" line's part
-            for key, value in data.items():
-                if key != "flags":
-                    entries.append((_entry_key((key,), {key: value}), len(entries) + len(heads)))
-                    continue
-                heads.append(len(entries) + len(heads))
-                for name, flag in value.items():
-                    path = (key, name)
-                    at = len(entries) + len(heads)
-                    entries.append((_entry_key(path, {key: {name: flag}}), at))
-            if len(entries) + len(heads) != len(sizes) or record["data"] != _digest(
-                [key for key, _ in entries]
-            ):
+            keys = _entry_keys(data)
+            heads = [list(data).index("flags") if "flags" in data else -1]
+            if heads[0] < 0 or len(keys) + 1 != len(sizes) or record["data"] != _digest(keys):
                 return False
+            # each keyed entry's part: the "flags:" line takes one before the flags
+            entries = [(key, i if i < heads[0] else i + 1) for i, key in enumerate(keys)]
             offsets = [0]
             for n in sizes:
                 offsets.append(offsets[-1] + n)
@@ -2136,13 +2117,30 @@ class YamlEntries:
         return True
 
 
-def _entry_key(path: tuple[Any, ...], doc: dict[str, Any]) -> bytes:
-    """An entry's key: its data, exactly (an int is not a float nor a bool), and its
-    path (one flag's text under another name is another text)."""
+def _entry_keys(data: dict[str, Any]) -> list[bytes]:
+    """The key of each entry of ``data`` (a document with flags), in the order of their
+    texts: its data, exactly (an int is not a float nor a bool), and its path (one
+    flag's text under another name is another text). A flag is keyed by its name and
+    value, an entry of the root by its name and value inside a list (another length of
+    array: no flag's key)."""
+    encode = _SAME.encode
+    keys: list[bytes] = []
+    for key, value in data.items():
+        if key != "flags":
+            keys.append(_entry_key(((key, value),)))
+            continue
+        try:
+            keys += [encode(item) for item in value.items()]
+        except (OverflowError, TypeError, ValueError):  # one at a time: see _entry_key
+            keys += [_entry_key(item) for item in value.items()]
+    return keys
+
+
+def _entry_key(item: tuple[Any, ...]) -> bytes:
     try:
-        return msgspec.msgpack.encode((path, doc))
+        return _SAME.encode(item)
     except (OverflowError, TypeError, ValueError):  # an integer past 64 bits: pickle
-        return b"p" + pickle.dumps((path, doc), protocol=5)
+        return b"p" + pickle.dumps(item, protocol=5)
 
 
 def _digest(keys: list[bytes]) -> str:
