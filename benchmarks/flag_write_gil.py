@@ -12,12 +12,14 @@ file read back from disk, and no temporary file is left. Run with the tree to me
     PYTHONPATH=src python benchmarks/flag_write_gil.py [--writes 50] [--spinners 2]
 
 ``--flags N`` pads the bundled catalog to N flags (on, off, a 25 % rollout, a segment
-rule, in turn); ``--format json`` writes it as JSON. The "alone" line also gives the
-writing thread's CPU time per write (``time.thread_time``: its Python work plus the
-kernel time of its own system calls, not the waits), and that of a process's first
-write: a manager opened afresh on the file another one wrote (a YAML file store takes
-the flags' texts back from the file its sidecar describes; the file ``--flags`` pads
-has no sidecar, so the first manager's first write emits every flag).
+rule, in turn); ``--format json`` writes it as JSON; ``--redis`` serves it from a Redis
+store instead (a ``redis-server`` started for the run: tests/redis_server.py). The
+"alone" line also gives the writing thread's CPU time per write (``time.thread_time``:
+its Python work plus the kernel time of its own system calls, not the waits), and that
+of a process's first write: a manager opened afresh on the file another one wrote (a
+YAML file store takes the flags' texts back from the file its sidecar describes; the
+file ``--flags`` pads has no sidecar, so the first manager's first write emits every
+flag).
 
 ``--python-steps`` makes ``atomic_write`` take its Python steps where the compiled
 ones (``cfgcore._atomic``) are built: what the C call buys, in one tree.
@@ -72,9 +74,15 @@ def _check(manager, rollout: float) -> None:
 
     key = "experimental_ml_models"
     served = manager.get_feature_flags_status()[key]
-    with open(manager.flags_file, encoding="utf-8") as f:
-        on_disk = [rule.get("rollout") for rule in yaml.safe_load(f)["flags"][key]["rules"]]
-    left = [n for n in os.listdir(os.path.dirname(manager.flags_file)) if n.endswith(".tmp")]
+    if manager.flags_file.startswith("redis://"):  # stored: what the store reads back
+        stored = manager._live.store.read().snapshot.flags[key].rules
+        on_disk, left = [rule.rollout for rule in stored], []
+    else:
+        with open(manager.flags_file, encoding="utf-8") as f:
+            rules = yaml.safe_load(f)["flags"][key]["rules"]
+        on_disk = [rule.get("rollout") for rule in rules]
+        directory = os.path.dirname(manager.flags_file)
+        left = [n for n in os.listdir(directory) if n.endswith(".tmp")]
     if served["rollout_percentage"] != rollout or rollout not in on_disk or left:
         raise SystemExit(
             f"the writes did not do their work: served {served}, rollouts in "
@@ -112,6 +120,7 @@ def main() -> None:
     ap.add_argument("--python-steps", action="store_true", help="atomic_write in Python")
     ap.add_argument("--flags", type=int, default=0, help="pad the catalog to N flags")
     ap.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    ap.add_argument("--redis", action="store_true", help="a Redis store, not a file")
     args = ap.parse_args()
     if args.python_steps:
         from cfgcore.runtime import atomicio
@@ -128,10 +137,25 @@ def main() -> None:
         _catalog(flags, args.flags, args.format)
     else:
         shutil.copyfile(bundled_flags_path(), flags)
-    manager = DynamicConfigurationManager(flags, log_exposures=False)
+    server = None
+    where: dict[str, str] = {"flags_file": flags}
+    if args.redis:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        from tests.redis_server import RedisServer
+
+        from cfgcore.runtime.flagstore import open_store
+        from cfgcore.snapshot import load_snapshot
+
+        server = RedisServer(os.path.join(directory, "redis")).start()
+        store = open_store(server.url)
+        document = load_snapshot(flags)
+        store.update(lambda _old: document)
+        store.close()
+        where = {"store": server.url}
+    manager = DynamicConfigurationManager(**where, log_exposures=False)  # type: ignore[arg-type]
     _writes(manager, 1)  # the first write creates the lock, sidecar and logs
     manager.close()
-    manager = DynamicConfigurationManager(flags, log_exposures=False)
+    manager = DynamicConfigurationManager(**where, log_exposures=False)  # type: ignore[arg-type]
     try:
         first_cpu: list[float] = []
         _writes(manager, 1, first_cpu)  # a new store's first write
@@ -149,7 +173,8 @@ def main() -> None:
               f"{sys.getswitchinterval() * 1000:g} ms, atomic write: {route}")  # fmt: skip
         cpu: list[float] = []
         alone = _figures(_writes(manager, args.writes, cpu))
-        print(f"{len(manager.snapshot.flags)} flags ({args.format}), CPU per write alone: "
+        kind = "redis" if args.redis else args.format
+        print(f"{len(manager.snapshot.flags)} flags ({kind}), CPU per write alone: "
               f"median {statistics.median(cpu) * 1000:.2f} ms; a process's first write "
               f"{first:.2f} ms")  # fmt: skip
         print(f"alone:           {alone}")
@@ -167,6 +192,8 @@ def main() -> None:
         print(f"{args.spinners} CPU threads:   {_figures(spent)}")
     finally:
         manager.close()
+        if server is not None:
+            server.stop()
         shutil.rmtree(directory, ignore_errors=True)
 
 
