@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 
 def _spin(stop: threading.Event) -> None:
@@ -129,7 +130,6 @@ def main() -> None:
 
     directory = tempfile.mkdtemp(prefix="cfgcore-gilwrite-")
     os.environ["CFGCORE_STATE_DIR"] = os.path.join(directory, "state")
-    from cfgcore.dynamic_config import DynamicConfigurationManager
     from cfgcore.engine import bundled_flags_path
 
     flags = os.path.join(directory, f"flags.{args.format}")
@@ -138,20 +138,41 @@ def main() -> None:
     else:
         shutil.copyfile(bundled_flags_path(), flags)
     server = None
-    where: dict[str, str] = {"flags_file": flags}
-    if args.redis:
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-        from tests.redis_server import RedisServer
+    try:
+        if args.redis:
+            server = _redis(directory, flags)
+        _measure(args, {"store": server.url} if server else {"flags_file": flags})
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
-        from cfgcore.runtime.flagstore import open_store
-        from cfgcore.snapshot import load_snapshot
 
-        server = RedisServer(os.path.join(directory, "redis")).start()
+def _redis(directory: str, flags: str) -> Any:
+    """A redis-server started for the run (tests/redis_server.py), holding the document
+    of the file ``flags``."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from tests.redis_server import RedisServer
+
+    from cfgcore.runtime.flagstore import open_store
+    from cfgcore.snapshot import load_snapshot
+
+    server = RedisServer(os.path.join(directory, "redis")).start()
+    try:
         store = open_store(server.url)
         document = load_snapshot(flags)
         store.update(lambda _old: document)
         store.close()
-        where = {"store": server.url}
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _measure(args: argparse.Namespace, where: dict[str, str]) -> None:
+    """The writes timed, on a manager opened as ``where`` says."""
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
     manager = DynamicConfigurationManager(**where, log_exposures=False)  # type: ignore[arg-type]
     _writes(manager, 1)  # the first write creates the lock, sidecar and logs
     manager.close()
@@ -192,9 +213,6 @@ def main() -> None:
         print(f"{args.spinners} CPU threads:   {_figures(spent)}")
     finally:
         manager.close()
-        if server is not None:
-            server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

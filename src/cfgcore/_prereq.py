@@ -140,11 +140,13 @@ class PrerequisiteGraph(ConditionLowering):
             # evaluation of the flag, as a prerequisite is: both count toward depth and
             # fan-out alike).
             t.deps = [_edges(pending[fi], t.flag_tests[fi]) for fi in range(n)]
-            readers: list[set[int]] = [set() for _ in range(n)]
+            found: dict[int, set[int]] = {}
             for fi, deps in enumerate(t.deps):
                 for d in deps:
-                    readers[d].add(fi)
-            t.readers = [tuple(sorted(r)) if r else () for r in readers]
+                    found.setdefault(d, set()).add(fi)
+            t.readers = [()] * n
+            for d, readers in found.items():
+                t.readers[d] = tuple(sorted(readers))
             affected: set[int] = set(range(n))
         else:
             if len(t.deps) < n:  # flags added at the end
