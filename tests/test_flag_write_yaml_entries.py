@@ -4,6 +4,7 @@ writes are those of one ``dump_yaml`` of the whole document."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -213,16 +214,18 @@ def test_texts_are_not_taken_from_a_file_the_record_does_not_describe(
     path = _store_written(tmp_path)
     meta = json.loads(_meta(path).read_text())
     record = meta["yaml"]
+    parts = _parts(record)
     if damage == "edited":
         path.write_bytes(path.read_bytes().replace(b"flags:\n", b"flags:  \n", 1))
     elif damage == "emitter":
         record["emitter"] = "cfgcore-yaml/0 PyYAML/5.4"
     elif damage == "parts_shifted":  # a cut moved by one line, the total kept
         line = len(b"flags:\n")
-        record["parts"][2] -= line
-        record["parts"][3] += line
+        parts[2] -= line
+        parts[3] += line
+        record["parts"] = _packed(parts)
     elif damage == "parts_short":
-        record["parts"] = record["parts"][:-1]
+        record["parts"] = _packed(parts[:-1])
     elif damage == "data":
         record["data"] = "0" * 64
     else:
@@ -241,9 +244,23 @@ def test_the_sidecar_describes_the_texts_of_the_file_written(tmp_path):
     record = json.loads(_meta(path).read_text())["yaml"]
     assert record["emitter"] == EMITTER
     text = path.read_bytes()
-    assert (
-        sum(record["parts"]) == len(text) and len(record["parts"]) == 30 + 2
-    )  # + flags:, segments
+    parts = _parts(record)
+    roots = len(msgspec.to_builtins(load_snapshot(path))) - 1  # the root's other entries
+    assert sum(parts) == len(text) and len(parts) == roots + 1 + 30
+    cuts = [sum(parts[:i]) for i in range(len(parts) + 1)]
+    texts = [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    head = texts.index(b"flags:\n")
+    assert all(t.startswith(b"  ") and t[2:3] != b" " for t in texts[head + 1 : head + 31])
+
+
+def _parts(record) -> list[int]:
+    """The lengths a record lists (little-endian 32-bit integers, in base64)."""
+    raw = base64.b64decode(record["parts"])
+    return [int.from_bytes(raw[i : i + 4], "little") for i in range(0, len(raw), 4)]
+
+
+def _packed(parts: list[int]) -> str:
+    return base64.b64encode(b"".join(n.to_bytes(4, "little") for n in parts)).decode()
 
 
 @settings(max_examples=examples(300))

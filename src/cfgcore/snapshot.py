@@ -45,6 +45,7 @@ changing in place. Derive a new one with ``msgspec.structs.replace``.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import gc
 import hashlib
@@ -54,7 +55,9 @@ import numbers
 import os
 import pickle
 import re
+import sys
 import weakref
+from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -1974,6 +1977,7 @@ def _may_hold_non_finite(data: Any) -> bool:
 
 
 _YAML_OPTIONS: dict[str, Any] = {"sort_keys": False, "allow_unicode": True}
+_U32 = next(code for code in "IL" if array(code).itemsize == 4)  # an unsigned 32-bit array
 
 
 class YamlEntries:
@@ -2051,7 +2055,13 @@ class YamlEntries:
         bytes :meth:`dump` returned (JSON-ready); None when there is nothing to keep."""
         if not self._texts or len(self._parts) > self.MAX_RECORDED_PARTS:
             return None
-        return {"emitter": EMITTER, "data": self._digest, "parts": self._parts}
+        # The lengths as little-endian 32-bit integers in base64: a list of numbers was
+        # 0.5 ms of JSON a write at 1,000 flags (the sidecar is read at every change).
+        sizes = array(_U32, self._parts)
+        if sys.byteorder == "big":
+            sizes.byteswap()
+        parts = base64.b64encode(sizes.tobytes()).decode()
+        return {"emitter": EMITTER, "data": self._digest, "parts": parts}
 
     def seed(self, data: dict[str, Any], text: bytes, record: Any) -> bool:
         """Keep the texts of ``text``, a YAML file :meth:`dump` wrote with ``record``
@@ -2076,11 +2086,14 @@ class YamlEntries:
                 not isinstance(record, dict)
                 or record.get("emitter") != EMITTER
                 or type(record.get("data")) is not str
-                or type(record.get("parts")) is not list
+                or type(record.get("parts")) is not str
             ):
                 return False
-            sizes = record["parts"]
-            if not all(type(n) is int and n > 0 for n in sizes) or sum(sizes) != len(text):
+            packed = array(_U32, base64.b64decode(record["parts"], validate=True))
+            if sys.byteorder == "big":
+                packed.byteswap()
+            sizes = packed.tolist()
+            if not all(n > 0 for n in sizes) or sum(sizes) != len(text):
                 return False
             flags = data.get("flags")
             if not isinstance(flags, dict) or not flags:
