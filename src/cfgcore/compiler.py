@@ -231,7 +231,7 @@ class Tables:
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "flag_tests", "garbage",
-        "walks", "acpool", "ac_full", "inlined", "segments_inlined",
+        "walks", "acpool", "ac_full", "inlined", "segments_inlined", "deps", "readers",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -289,6 +289,12 @@ class Tables:
         # the ones it compiles, as the full compile counts every flag.
         self.inlined: list[int] = []
         self.segments_inlined = 0
+        # The prerequisite graph (see _prereq): per flag, the flags one check of it reads
+        # (its prerequisites found, then its ``prerequisite`` conditions' targets), and
+        # the flags that read it (sorted): what an incremental compile walks instead of
+        # every flag's records.
+        self.deps: list[tuple[int, ...]] = []
+        self.readers: list[tuple[int, ...]] = []
 
     def settle(self) -> Tables:
         """Take the tables' lists of numbers, bools and text, and the frozen variant
@@ -300,6 +306,8 @@ class Tables:
         for name in _ATOM_LISTS:
             untrack_atoms(getattr(self, name))
         untrack(self.own_slots, tuple)  # tuples of slot numbers
+        untrack(self.deps, tuple)  # tuples of flag numbers
+        untrack(self.readers, tuple)
         untrack(self.values, tuple)  # the variant values, frozen (read-only) containers
         return self
 
@@ -356,6 +364,9 @@ def _load_tables(state: dict[str, Any]) -> Tables:
     # pickled before they were kept: not known (-1), so the next compile is a full one
     state.setdefault("inlined", [])
     state.setdefault("segments_inlined", -1)
+    # pickled before the graph was kept: [] (the next compile is a full one)
+    state.setdefault("deps", [])
+    state.setdefault("readers", [])
     for name in Tables.__slots__:
         setattr(t, name, state[name])
     t.values = [freeze(v) for v in t.values]
@@ -976,6 +987,9 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
         # tables pickled before the inlining counts were kept (see Tables.inlined)
         or previous.segments_inlined < 0
         or len(previous.inlined) != len(old_keys)
+        # tables pickled before the prerequisite graph was kept (see Tables.deps)
+        or len(previous.deps) != len(old_keys)
+        or len(previous.readers) != len(old_keys)
         # automata of replaced flags left behind: as much again as the live ones
         or len(previous.acpool) > 2 * previous.ac_full + _automaton.ROOT_ROW * 64
         or not _same_segments(old.segments, snapshot.segments)

@@ -523,6 +523,13 @@ def _represent_time(dumper: Any, data: datetime.time) -> Any:
 StrictDumper.add_representer(datetime.time, _represent_time)
 
 
+#: Who emits cfgcore's YAML: :class:`StrictDumper` (its own version: raise it whenever a
+#: change to the dumper or :func:`dump_yaml` makes any data's text differ) over this
+#: PyYAML. A file store records it beside the texts of a file it wrote, whose texts a
+#: later process reuses only under the same emitter (``snapshot.YamlEntries.seed``).
+EMITTER = f"cfgcore-yaml/1 PyYAML/{getattr(yaml, '__version__', '?')}"
+
+
 def dump_yaml(data: Any, **options: Any) -> str:
     """``data`` as YAML text (``yaml.safe_dump``'s options) that :func:`load_yaml` reads
     back equal: see :class:`StrictDumper`."""

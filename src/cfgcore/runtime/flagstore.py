@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlparse
 
+import msgspec
+
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.runtime.atomicio import (
     FileLock,
@@ -479,6 +481,8 @@ class FileFlagStore:
             new_snap = change(old.snapshot)
             if check is not None:
                 check(new_snap)
+            if self.format == "yaml" and self._yaml.empty:
+                self._seed_yaml(old)
             data = encode_snapshot(new_snap, self.format, file=self.path, entries=self._yaml)
             if self.format == "msgpack":
                 # (a file no reader with this bound reads: the next change could not
@@ -499,7 +503,15 @@ class FileFlagStore:
             try:
                 # (through a symlink: the file it points to, and the link stays)
                 atomic_write(self.path, data, follow_symlinks=True)
-                meta = {"version": new.version, "checksum": new.checksum, "writer": writer}
+                meta: dict[str, Any] = {
+                    "version": new.version,
+                    "checksum": new.checksum,
+                    "writer": writer,
+                }
+                if self.format == "yaml":
+                    record = self._yaml.record()
+                    if record is not None:  # each flag's text, for the next process
+                        meta["yaml"] = record
                 write = write_state_file if self.state_file else atomic_write
                 write(self.meta_path, json.dumps(meta).encode())
             except OSError as exc:
@@ -510,6 +522,19 @@ class FileFlagStore:
             # process now serves (LiveFlags installs new.snapshot), not decoded again.
             self._decoded = (data, self.path, self.format, new_snap)
             return old, new
+
+    def _seed_yaml(self, old: FlagDocument) -> None:
+        """Before this process's first write of a YAML file: each flag's YAML text taken
+        from the file read (``old``), when the sidecar says this cfgcore wrote it and
+        describes its texts (``YamlEntries.seed`` judges the rest). Not when the file was
+        edited since (another checksum), nor from the seed."""
+        if old.origin != self.path or not old.data:
+            return
+        meta = self._read_meta()
+        if meta.get("checksum") == old.checksum and "yaml" in meta:
+            data = msgspec.to_builtins(old.snapshot)
+            data.setdefault("flags", {})  # as encode_snapshot gives it to the dump
+            self._yaml.seed(data, old.data, meta["yaml"])
 
     def watch(
         self,
