@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from cfgcore import _regex
 from cfgcore.compiler import compile_snapshot
 from cfgcore.experiments.served import what_it_serves
-from cfgcore.snapshot import Flag, Hashing, Rule, Snapshot
+from cfgcore.snapshot import Flag, Hashing, Rule, Snapshot, snapshot_from_dict
+from tests.test_fix8_eval_regex import _both
 
 NOW = 1_800_000_000.0
 
@@ -59,3 +61,45 @@ def test_a_prerequisite_on_such_a_flag_carries_the_note(make):
     assert make(snap).variant("f", {"user_id": "zz"}) == "off"
     assert not got.for_everyone and got.unhashable
     assert "flagd_v3_cbor" in got.describe()
+
+
+# -- RE2's octal escapes, class escapes before "-", (?<name>...) without google-re2 ----
+
+OCTAL_TEXTS = ["\n", "A", "a", "Ab", "\u01ff", "\u0100", "\x00", "\x081", "-", "z", "1", "_",
+               " ", "]", "x\n9", "Z", "é"]  # fmt: skip
+
+
+@pytest.mark.skipif(_regex._re2 is None, reason="google-re2 is not installed")
+@pytest.mark.parametrize("ignore_case", [False, True])
+@pytest.mark.parametrize(
+    "pattern",
+    [r"\12", r"\101", r"\777", r"\400", r"x\129", r"\1234", r"[\12]", r"[\101-\132]",
+     r"[^\101]", r"[\135]", r"[a\055z]", r"(a)\12", r"^\101{2}$", r"\0101",
+     r"[\w-z]", r"[\d-z]", r"[\W-z]", r"[\s-\d]", r"[\d--z]", r"[\w-]",
+     r"(?<n>a)", r"(?<n>a)(?P<m>b)", r"(?<1>a)", r"(?P<1>a)", r"(?<n>a)(?<n>b)", r"(?<i>)A",
+     r"(?P<i>x)A", "(?<\u2160>a)"],
+)  # fmt: skip
+def test_fallback_accepts_what_re2_accepts_with_its_meaning(pattern, ignore_case):
+    got = _both(pattern, ignore_case, OCTAL_TEXTS)
+    assert got is not None and got[0] == got[1] and got[0][0] == "answers", (pattern, got)
+
+
+@pytest.mark.skipif(_regex._re2 is None, reason="google-re2 is not installed")
+@pytest.mark.parametrize(
+    "pattern", [r"\1", r"\18", r"\8", r"(a)\1", r"(?<a-b>x)", r"(?<>a)", r"(?P<a", "(?<\xb2>x)"]
+)
+def test_a_backreference_is_still_refused_with_re2s_reason(pattern):
+    got = _both(pattern, False, OCTAL_TEXTS)
+    assert got is not None and got[0] == got[1] and got[0][0] == "refused", (pattern, got)
+
+
+@pytest.mark.skipif(_regex._re2 is None, reason="google-re2 is not installed")
+def test_octal_escape_in_a_flag_evaluates_alike_without_re2(make, monkeypatch):
+    monkeypatch.setattr(_regex, "_re2", None)
+    snap = snapshot_from_dict(
+        {"flags": {"f": {"default": "off", "rules": [
+            {"when": {"attr": "code", "matches": r"^\101\102[\60-\71]$"}, "serve": "on"}]}}}
+    )  # fmt: skip
+    engine = make(snap)
+    assert engine.variant("f", {"code": "AB7"}) == "on"
+    assert engine.variant("f", {"code": "AB"}) == "off"
