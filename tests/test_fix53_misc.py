@@ -3,10 +3,13 @@ bound value, octal escapes without google-re2, and lowered log retention."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cfgcore import _regex
 from cfgcore.compiler import compile_snapshot
+from cfgcore.experiments.exposures import JsonLinesSink, read_log
 from cfgcore.experiments.served import what_it_serves
 from cfgcore.snapshot import Flag, Hashing, Rule, Snapshot, snapshot_from_dict
 from tests.test_fix8_eval_regex import _both
@@ -103,3 +106,31 @@ def test_octal_escape_in_a_flag_evaluates_alike_without_re2(make, monkeypatch):
     engine = make(snap)
     assert engine.variant("f", {"code": "AB7"}) == "on"
     assert engine.variant("f", {"code": "AB"}) == "off"
+
+
+# -- lowering a log's retention (JsonLinesSink backups) ---------------------------------
+
+
+def _fill(sink, rounds: int) -> None:
+    for i in range(rounds):
+        sink.write([{"i": i, "pad": "x" * 60}])  # each batch past max_bytes: one rotation
+
+
+@pytest.mark.parametrize("lowered", [2, 0])
+def test_lowered_backups_remove_the_older_files_at_the_next_rotation(tmp_path, lowered):
+    path = tmp_path / "flags.exposures.jsonl"
+    _fill(JsonLinesSink(path, max_bytes=50, backups=5), 8)
+    assert [os.path.exists(f"{path}.{n}") for n in range(1, 7)] == [True] * 5 + [False]
+    assert len(list(read_log(path, dict))) == 6  # the file and its 5 backups
+    (tmp_path / "flags.exposures.jsonl.9").write_text('{"i": -9}\n')  # past a gap: unread
+    (tmp_path / "flags.exposures.jsonl.lock2").write_text("")  # not a backup
+    sink = JsonLinesSink(path, max_bytes=50, backups=lowered)
+    _fill(sink, 1)
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.name != "flags.exposures.jsonl.lock")
+    assert kept == sorted(
+        ["flags.exposures.jsonl", "flags.exposures.jsonl.lock2"]
+        + [f"flags.exposures.jsonl.{n}" for n in range(1, lowered + 1)]
+    )
+    records = list(read_log(path, dict))
+    assert len(records) == lowered + 1 and {r["i"] for r in records} >= {0}
+    assert sink.files() == [f"{path}.{n}" for n in range(lowered, 0, -1)] + [str(path)]
