@@ -30,11 +30,14 @@ newline, ``\\z`` is the end of the text, ``[[:alpha:]]`` and the other POSIX cla
 RE2's ASCII ones (a negated one under ``ignore_case`` negated with its case folds,
 as RE2 does), ``{,n}`` and counts with a leading zero (``{01}``) are literal text, a
 character past the BMP in a class ignoring case matches in both its cases
-(:func:`_astral_ranges`); and
+(:func:`_astral_ranges`), an octal escape (``\\12``, ``\\101``, ``\\777``) is the character
+with that code (``re`` reads ``\\12`` as a group reference and refuses ``\\400``), a ``-``
+after a class escape in a class (``[\\w-z]``) is itself, ``(?<name>...)`` is a named
+group; and
 what RE2 refuses is refused with RE2's reason (``\\Z``, ``\\1``, ``\\u00e9``,
 look-arounds, ``(?#...)``, possessive ``a*+``, repetition counts over 1000, ``[\\b]``).
 Some patterns RE2 accepts stay refused without it (``\\p{L}``, ``\\Q...\\E``,
-``\\x{41}``, ``(?U)``, flags in mid-pattern).
+``\\x{41}``, ``\\C``, ``(?U)``, flags in mid-pattern).
 Two corners differ still: RE2 searches UTF-8 bytes, so ``\\B`` alone also matches inside
 a character of two or more bytes (``"\\xa0"``), and under ``ignore_case`` Python folds the
 Turkish ``İ``/``ı`` to ``i``/``I`` where RE2 does not.
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -726,6 +730,24 @@ _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 # Escapes of letters and digits ``re`` knows and RE2 refuses (``re``: group
 # references, \\Z, \\u/\\U/\\N code points); \\z is RE2's \\Z, rewritten.
 _RE_ONLY_ESCAPES = frozenset("ZuUN123456789")
+_OCTAL = "01234567"
+# What RE2 accepts in a group's name (its IsValidCaptureName)
+_NAME_CATEGORIES = frozenset(("Lu", "Ll", "Lt", "Lm", "Lo", "Nl", "Mn", "Mc", "Nd", "Pc"))
+_CLASS_ESCAPES = frozenset("dDwWsS")  # a class escape in a class: a "-" after it is itself
+
+
+def _octal_for_re(pattern: str, i: int) -> tuple[str, int] | None:
+    """RE2's octal escape at ``i`` (``\\1`` to ``\\7`` followed by one or two more octal
+    digits: ``\\12`` is a newline, ``\\101`` is ``A``, ``\\777`` is U+01FF) written as
+    ``re`` reads the same character, and where it ends; None if there is none there
+    (a lone ``\\1`` is a backreference, which RE2 refuses). ``re`` reads ``\\12`` as a
+    reference to group 12 and refuses ``\\400`` and above; ``\\0`` it reads as RE2 does."""
+    j = i + 1
+    digits = pattern[j : j + 3]
+    if len(digits) < 2 or digits[0] not in "1234567" or digits[1] not in _OCTAL:
+        return None
+    end = j + 3 if len(digits) == 3 and digits[2] in _OCTAL else j + 2
+    return f"\\u{int(pattern[j:end], 8):04x}", end
 
 
 def ranges_text(ranges: Any) -> str:
@@ -757,7 +779,11 @@ def _for_re(pattern: str, ignore_case: bool = False) -> str:
         if assertion >= 0 and (c in "*+?" or (c == "{" and _REPEAT.match(pattern, i))):
             out[assertion] = f"(?:{out[assertion]})"  # re: "nothing to repeat" else
         assertion = -1
-        if c == "\\" and i + 1 < n:
+        octal = _octal_for_re(pattern, i) if c == "\\" else None
+        if octal is not None:
+            out.append(octal[0])
+            i = octal[1]
+        elif c == "\\" and i + 1 < n:
             e = pattern[i + 1]
             if e in _RE_ONLY_ESCAPES or (e not in _ASCII_LETTERS and ord(e) > 0x7F):
                 raise re.error(f"invalid escape sequence: \\{e}")
@@ -774,7 +800,8 @@ def _for_re(pattern: str, ignore_case: bool = False) -> str:
         elif c == "(" and pattern.startswith("(?", i):
             j = _group_for_re(pattern, i, out)
             case = cases[-1]
-            if pattern[j - 1 : j] != "<" and pattern[j : j + 1] in (":", ")"):  # flags
+            named = pattern.startswith(("(?<", "(?P<"), i)
+            if not named and pattern[j : j + 1] in (":", ")"):  # flags
                 on, _, off = pattern[i + 2 : j].partition("-")
                 case = ("i" in on or case) and "i" not in off
                 if pattern[j] == ")":  # for the rest of the enclosing group
@@ -817,16 +844,22 @@ def _group_for_re(pattern: str, i: int, out: list[str]) -> int:
     """Copy the ``(?`` at ``i`` if RE2 reads it (a named group, flags, a
     non-capturing group); else raise RE2's ``invalid perl operator``."""
     rest = pattern[i + 2 : i + 4]
-    if rest.startswith("P"):
-        if rest == "P<":
-            out.append("(?P<")
-            return i + 4
+    if rest.startswith("P") and rest != "P<":
         raise re.error("invalid perl operator: (?P")
     if rest in ("<=", "<!"):
         raise re.error(f"invalid perl operator: (?{rest}")
-    if rest.startswith("<"):  # a named group RE2 reads; re refuses it itself
-        out.append("(?")
-        return i + 2
+    if rest.startswith(("<", "P<")):
+        # A named group, (?P<name>...) or (?<name>...): RE2's names (letters, marks,
+        # decimal and letter numbers, "_"; one name may name two groups) are not all
+        # Python's, and a search never reads a group: an ordinary group in re.
+        start = pattern.index("<", i) + 1
+        end = pattern.find(">", start)
+        name = pattern[start:end] if end >= 0 else ""
+        if not name or not all(unicodedata.category(c) in _NAME_CATEGORIES for c in name):
+            shown = pattern[i : end + 1] if end >= 0 else pattern[i:]
+            raise re.error(f"invalid named capture group: {shown}")
+        out.append("(?:")
+        return end + 1
     j = i + 2
     while j < len(pattern) and pattern[j] in _PERL_FLAGS:
         j += 1
@@ -849,12 +882,20 @@ def _class_for_re(pattern: str, i: int, out: list[str], ignore_case: bool = Fals
         j += 1
     while j < n and pattern[j] != "]":
         c = pattern[j]
-        if c == "\\" and j + 1 < n:
+        octal = _octal_for_re(pattern, j) if c == "\\" else None
+        if octal is not None:
+            parts.append(octal[0])
+            j = octal[1]
+        elif c == "\\" and j + 1 < n:
             e = pattern[j + 1]
             if e in _RE_ONLY_ESCAPES or e in "bz" or (e not in _ASCII_LETTERS and ord(e) > 0x7F):
                 raise re.error(f"invalid escape sequence: \\{e}")
             parts.append(pattern[j : j + 2])
             j += 2
+            if e in _CLASS_ESCAPES and pattern.startswith("-", j) and pattern[j + 1 : j + 2] != "]":
+                # RE2: "[\\w-z]" is \\w, "-" and "z" (no range from a class); re refuses it
+                parts.append("\\-")
+                j += 1
         elif c == "[" and pattern.startswith("[:", j):
             end = pattern.find(":]", j + 2)
             if end < 0:

@@ -47,6 +47,12 @@ from cfgcore.runtime.forks import after_fork_in_child
 
 log = logging.getLogger("cfgcore.experiments")
 
+
+def _rotation_number(text: str) -> bool:
+    """Whether ``text`` is a rotated file's number (1, 2, ... without a zero first)."""
+    return text.isascii() and text.isdigit() and text[0] != "0" and len(text) <= 18
+
+
 #: Seconds an exposure or metric writer waits for its log's lock before the batch is
 #: counted as lost (a writer's turn takes milliseconds).
 LOCK_TIMEOUT = 30.0
@@ -119,8 +125,9 @@ class JsonLinesSink:
     """Append exposures (or any JSON-able records) to a JSON-lines file, rotating it.
 
     When the file exceeds ``max_bytes`` it is renamed to ``<name>.1`` (older ones shift
-    to ``.2`` ... ``.<backups>``, the oldest is deleted) and a new file is started, so
-    disk use stays bounded. Each batch is one ``write`` on an ``O_APPEND`` descriptor:
+    to ``.2`` ... ``.<backups>``, the oldest is deleted, and so is any numbered past
+    ``backups``, left when it was lowered) and a new file is started, so disk use stays
+    bounded. Each batch is one ``write`` on an ``O_APPEND`` descriptor:
     a reader never sees a partial record from another process. ``create_dir=False``:
     the file's directory is someone else's (a deployment's flags directory) and is
     not created for a log; a batch written while it does not exist fails (OSError)
@@ -261,6 +268,7 @@ class JsonLinesSink:
         # stays, so the next record goes to a new file on the volume again. (Renaming
         # the link made the link the backup and started a local file in its place.)
         root = _trusted_target(self.path)
+        self._drop_beyond_backups(root)
         if self.backups <= 0:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(root)
@@ -270,6 +278,32 @@ class JsonLinesSink:
             if os.path.exists(src):
                 os.replace(src, f"{root}.{i + 1}")
         os.replace(root, f"{root}.1")
+
+    def _drop_beyond_backups(self, root: str) -> None:
+        """Remove the rotated files numbered past ``backups`` (``<log>.6`` on, with 5),
+        highest number first, so the files readers find (``.1`` up to the first missing
+        number) stay one run whatever is cut short. A lowered ``backups`` left them
+        for ever, and the reports and guardrail checks kept reading them. A file that
+        cannot be removed is said (WARNING) and the rotation goes on."""
+        directory, name = os.path.split(root)
+        prefix = name + "."
+        try:
+            names = os.listdir(directory or ".")
+        except OSError as exc:
+            log.warning("%s: cannot list the rotated files past %d: %s", root, self.backups, exc)
+            return
+        numbers = [n[len(prefix) :] for n in names if n.startswith(prefix)]
+        extra = sorted((int(n) for n in numbers if _rotation_number(n)), reverse=True)
+        for number in extra:
+            if number <= self.backups:
+                break
+            try:
+                os.unlink(f"{root}.{number}")
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("%s.%d: cannot remove a rotated file past backups=%d: %s",
+                            root, number, self.backups, exc)  # fmt: skip
 
     def files(self) -> list[str]:
         """The current file and its rotated predecessors, oldest first (those of a

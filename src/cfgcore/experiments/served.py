@@ -15,7 +15,11 @@ conditions that are constant, such as ``all: []``). Bucketing is judged two ways
 because a rollout or split needs a value to bucket by (``user_id`` by default):
 
 * ``identified``: contexts that have a usable value for every bucketing attribute;
-  a 100% rollout serves them all;
+  a 100% rollout serves them all. Some imported hash schemes cannot hash every bound
+  value (``flagd_v3_cbor`` only hex text, ``flagd_v3`` without salt or suffix and
+  ``flagd_v3_pair`` no int outside +-2**64): the evaluators treat such a value as none,
+  so those contexts are judged with the ``anyone`` ones, and :attr:`Served.unhashable`
+  says which values they are;
 * ``anyone``: every context, including those without one (they fall through a
   rollout to the next rule or the default).
 """
@@ -23,6 +27,7 @@ because a rollout or split needs a value to bucket by (``user_id`` by default):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -43,7 +48,9 @@ class Served:
     state too; ``others``: what only such contexts can get. ``why``: the cause when
     the flag is switched off as a whole (disabled, schedule ended, prerequisite never
     met), else None. ``since``: epoch seconds from which that holds (a schedule's
-    end), else None.
+    end), else None. ``unhashable``: the bound values the flag's hash schemes (its own
+    rules' and its prerequisites') cannot hash, which count as no bucketing attribute
+    (``"for flagd_v3_cbor, a value that is not hex text"``), else empty.
     """
 
     key: str
@@ -53,6 +60,7 @@ class Served:
     others: tuple[str, ...] = ()
     why: str | None = None
     since: float | None = None
+    unhashable: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line: what the flag serves and why."""
@@ -69,8 +77,14 @@ class Served:
             text = f"serves {names} depending on the context"
         if self.state != "varies" and not self.for_everyone:
             other = ", ".join(repr(v) for v in self.others)
-            text = text.replace("everyone", "every user with a bucketing attribute")
-            text += f" (users without one get {other})"
+            if self.unhashable:
+                who = "every user with a bucketing attribute its hash scheme can hash"
+                also = "; ".join(self.unhashable)
+                text = text.replace("everyone", who)
+                text += f" (users without one get {other}: no bucketing attribute, or {also})"
+            else:
+                text = text.replace("everyone", "every user with a bucketing attribute")
+                text += f" (users without one get {other})"
         return text
 
 
@@ -86,6 +100,9 @@ class _Walker:
         self.now = now
         self.memo: dict[tuple[int, bool], frozenset[int]] = {}
         self.why: dict[int, tuple[str, float | None]] = {}
+        # per flag: the bound values its hash schemes cannot hash (no bucket: the rule
+        # or gate does not apply, as without a bucketing attribute)
+        self.unhashable: dict[int, set[str]] = {}
 
     def reach(self, fi: int, ident: bool) -> frozenset[int]:
         found = self.memo.get((fi, ident))
@@ -112,6 +129,7 @@ class _Walker:
         for p in range(pstart, pstart + t.flags[base + L.F_PRE_COUNT]):
             target, want = t.prereqs[p * L.PW], t.prereqs[p * L.PW + 1]
             got = self.reach(target, ident)
+            self._note(fi, self.unhashable.get(target, ()))
             ok = {v for v in got if self._satisfies(v, want)}
             if not ok:
                 self.why[fi] = (f"its prerequisite {t.keys[target]!r} is never met", None)
@@ -119,6 +137,10 @@ class _Walker:
             if ok != got:
                 out.add(off)
         return out | self._rules(fi, ident)
+
+    def _note(self, fi: int, what: Iterable[str]) -> None:
+        if what:
+            self.unhashable.setdefault(fi, set()).update(what)
 
     def _satisfies(self, variant: int, want: int) -> bool:
         t = self.t
@@ -145,7 +167,11 @@ class _Walker:
                 continue
             certain = applies is True
             g0 = t.rules[rb + L.R_GATE_START]
-            gates = [self._gate(g, ident) for g in range(g0, g0 + t.rules[rb + L.R_GATE_COUNT])]
+            gcount = t.rules[rb + L.R_GATE_COUNT]
+            for h in (*range(g0, g0 + gcount), t.rules[rb + L.R_HASH]):
+                if h >= 0:
+                    self._note(fi, _cannot_hash(t, h))
+            gates = [self._gate(g, ident) for g in range(g0, g0 + gcount)]
             if False in gates:
                 continue
             certain = certain and None not in gates
@@ -222,6 +248,23 @@ class _Walker:
         return None if None in values else not decisive
 
 
+def _cannot_hash(t: Tables, h: int) -> tuple[str, ...]:
+    """The bound values hashing record ``h``'s scheme cannot hash (it gives no bucket:
+    cfgcore._eval_py.scheme_bucket and its compiled twin), as report text."""
+    o = h * L.HW
+    scheme = t.hashes[o + L.H_SCHEME]
+    if scheme == L.SCHEME_FLAGD_V3_CBOR:
+        return ("for flagd_v3_cbor, a value that is not hex text",)
+    if scheme == L.SCHEME_FLAGD_V3_PAIR or (
+        scheme == L.SCHEME_FLAGD_V3
+        and not t.hashes[o + L.H_SALT_LEN]
+        and not t.hashes[o + L.H_SUFFIX_LEN]
+    ):
+        name = "flagd_v3_pair" if scheme == L.SCHEME_FLAGD_V3_PAIR else "flagd_v3"
+        return (f"for {name}, an int outside +-2**64 (no CBOR integer holds it)",)
+    return ()
+
+
 def what_it_serves(tables: Tables, now: float) -> dict[str, Served]:
     """:class:`Served` for every flag of ``tables`` at time ``now`` (epoch seconds)."""
     walker = _Walker(tables, now)
@@ -236,7 +279,8 @@ def _served(w: _Walker, fi: int) -> Served:
     why, since = w.why.get(fi, (None, None))
     for_everyone = _state(t, fi, anyone) == state and (state != "constant" or anyone == ident)
     others = tuple(sorted(t.variant_names[v] for v in anyone - ident))
-    return Served(t.keys[fi], state, names, for_everyone, others, why, since)
+    unhashable = tuple(sorted(w.unhashable.get(fi, ())))
+    return Served(t.keys[fi], state, names, for_everyone, others, why, since, unhashable)
 
 
 def _state(t: Tables, fi: int, variants: frozenset[int]) -> str:

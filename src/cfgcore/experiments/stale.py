@@ -268,6 +268,7 @@ class _Judge:
             "serves": list(served.variants),
             "for_everyone": served.for_everyone,
             "others": list(served.others),
+            **({"unhashable": list(served.unhashable)} if served.unhashable else {}),
             **evidence,
         }
         when = evidence.get("last_change")
