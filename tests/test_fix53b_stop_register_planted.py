@@ -117,3 +117,62 @@ def test_a_register_beside_a_flags_file_named_explicitly_is_the_deployments(tmp_
         json.dump({"tests": {"x": {"status": "stopped", "stopped_reason": "guardrail: y"}}}, fh)
     os.chown(path, OTHER, OTHER)
     assert set(read_stops(path)) == {"x"}
+
+
+@pytest.mark.parametrize("planted", ["flags.audit.jsonl", "flags.audit.jsonl.1"])
+def test_another_users_audit_log_file_stops_no_test(tmp_path, impl, planted, caplog):
+    """The start's look back at the audit log (stops from before the register): a
+    rotated file's name another user was first to create in a sticky directory, or
+    the log itself replaced in a group-writable one."""
+    m = _manager(tmp_path / "theirs", impl)
+    try:
+        assert m.create_ab_test(_guarded_test())
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        assert m.check_guardrails(TEST)
+    finally:
+        m.close()
+    theirs = (tmp_path / "theirs" / "flags.audit.jsonl").read_bytes()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777 if planted.endswith(".1") else 0o2775)
+    m = _manager(shared, impl)
+    try:
+        assert m.create_ab_test(_guarded_test())
+    finally:
+        m.close()
+    aside = shared / ".planted"
+    aside.write_bytes(theirs)
+    os.chown(aside, OTHER, OTHER)
+    os.replace(aside, shared / planted)
+    with caplog.at_level(logging.ERROR, logger="cfgcore"):
+        m = _manager(shared, impl)
+    try:
+        assert _served(m) > {"control"}  # (was {"control"}: the test stopped)
+        assert not glob.glob(str(shared / "flags.json.refused-*"))
+        assert any(
+            str(shared / planted) in r.getMessage() and "uid 4321" in r.getMessage()
+            for r in caplog.records
+        )
+    finally:
+        m.close()
+
+
+def test_this_services_own_audit_log_still_holds_its_stop(tmp_path, impl):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    m = _manager(shared, impl)
+    try:
+        assert m.create_ab_test(_guarded_test())
+        running = (shared / "flags.json").read_bytes()
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        assert m.check_guardrails(TEST)
+    finally:
+        m.close()
+    os.remove(shared / ".flags.json.guardrail-stops.json")  # (the audit log holds it)
+    (shared / "flags.json").write_bytes(running)  # (put back from before the stop)
+    m = _manager(shared, impl)
+    try:
+        assert _served(m) == {"control"}
+    finally:
+        m.close()

@@ -83,19 +83,30 @@ def _names(tests: Any) -> str:
 GUARDRAIL_ACTOR = "guardrail"  # who the audit log says rolled a test back
 
 
-def audited_records(audit_path: str) -> dict[str, Any]:
+def audited_records(audit_path: str, *, judged: bool = False) -> dict[str, Any]:
     """``{test: record}``: each A/B test's record as the audit log at ``audit_path``
     (rotated files included) last recorded it going live, in the order the entries
     were appended (None: deleted). Only lines naming an ``experiments.`` path are
     decoded, and lines that are no entry (cut short by a crash, say) are passed over:
     this is a start's look back, not :func:`cfgcore.runtime.audit.verify`.
-    ConfigError naming the file when the log cannot be read."""
+    ConfigError naming the file when the log cannot be read. ``judged``: the log is in
+    the state directory, and a file of it another user may have put there
+    (:func:`cfgcore.runtime.atomicio.foreign_state_fd`) is passed over, logged."""
     from cfgcore.experiments.history import open_logs, raw_lines
+    from cfgcore.runtime.atomicio import foreign_state_fd, state_file_fix
 
     records: dict[str, Any] = {}
     opened = open_logs(audit_path)
     try:
         for name, fh in opened:
+            why = foreign_state_fd(name, fh.fileno()) if judged else ""
+            if why:
+                log.error(
+                    "%s: audit log file refused: %s, so another user may have put it "
+                    "there; its A/B test records are not read (%s)",
+                    name, why, state_file_fix(why),
+                )  # fmt: skip
+                continue
             for raw in raw_lines(name, fh):
                 if b'"experiments.' not in raw:
                     continue
@@ -692,7 +703,7 @@ def _held_records(
     found: dict[str, Any] = {}
     if audit_path is not None and os.path.lexists(audit_path):
         try:
-            audited = audited_records(audit_path)
+            audited = audited_records(audit_path, judged=register in _JUDGED_REGISTERS)
         except ConfigError as exc:
             log.error(
                 "%s; the flags of %s are checked for A/B tests their guardrails stopped "

@@ -49,6 +49,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "ForeignStateFile",
+    "foreign_state_fd",
     "foreign_state_file",
     "fsync_dir",
     "read_regular",
@@ -394,6 +395,34 @@ def _judge_state_file(path: str | os.PathLike[str]) -> tuple[str, os.stat_result
             ), judged
         entry, directory = directory, os.path.dirname(directory)
     return replaceable_by_all(path, judged_by_owner=True), judged
+
+
+def foreign_state_fd(path: str | os.PathLike[str], fd: int) -> str:
+    """:func:`foreign_state_file` of a file already open as ``fd``, found at ``path``:
+    the way to ``path`` judged, and the owner of the file open (not of whatever
+    ``path`` holds by now: a log rotated meanwhile is still this service's file) judged
+    by the directory ``path`` is in, so that one renamed in as it was opened is told
+    too. ``""``: it may not be another user's."""
+    why = foreign_state_file(path)
+    if why or os.name == "nt" or not hasattr(os, "geteuid"):
+        return why
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        st, home = os.fstat(fd), os.stat(directory)
+    except OSError:
+        return ""  # (reading it says why)
+    if (
+        home.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        and st.st_uid not in (0, os.geteuid(), home.st_uid)
+        and not _read_only(directory)
+    ):
+        who = "its group" if not home.st_mode & stat.S_IWOTH else "every user"
+        return (
+            f"it belongs to uid {st.st_uid}, not to this user, root or the owner of "
+            f"{directory}, which {who} may create files in "
+            f"(mode {stat.S_IMODE(home.st_mode):04o})"
+        )
+    return ""
 
 
 def state_file_fix(why: str) -> str:
