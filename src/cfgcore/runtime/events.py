@@ -31,6 +31,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import contextvars
 import inspect
 import logging
 import queue
@@ -527,7 +528,9 @@ class EventBus:
         for itself. ``timeout``: as :meth:`close`."""
         timeout = wait_seconds("timeout", timeout)
         deadline = time.monotonic() + timeout
-        me = asyncio.current_task()
+        # The delivery this is awaited from: its task, or (asyncio.wait_for, a task it
+        # created) one that carries its context.
+        me = _IN_DELIVERY.get(None) or asyncio.current_task()
         here = asyncio.get_running_loop()
         delivering = self._deliverer == threading.get_ident()  # (then: not waited for)
         while True:
@@ -779,7 +782,15 @@ class _Delivery:
             self.drop()
 
 
+# The task of the async delivery running (in its context, so in the tasks its listener
+# creates too: asyncio.wait_for's): an aclose() awaited from it does not wait for it.
+_IN_DELIVERY: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
+    "cfgcore_in_delivery", default=None
+)
+
+
 async def _run(delivery: _Delivery) -> None:
+    _IN_DELIVERY.set(asyncio.current_task())  # (this task's own context)
     awaitable, delivery.awaitable = delivery.awaitable, None
     listener, event, bus = delivery.listener, delivery.event, delivery.bus
     try:
