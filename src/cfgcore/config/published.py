@@ -41,6 +41,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError, format_key_path
 from cfgcore.runtime.atomicio import (
+    ForeignStateFile,
     foreign_state_file,
     read_state_file,
     state_file_fix,
@@ -372,6 +373,30 @@ class PublishedSource:
         version goes live (a newer one, or the store back to the one served)."""
         return self._refused.get(env)
 
+    def _vet(self, env: str, digests: set[Any]) -> None:
+        """ConfigError unless ``ENV.json`` as built (``digests``: of the files read) is
+        a file no other user may have put in the directory
+        (:func:`cfgcore.runtime.atomicio.read_state_file`: the bytes of the very file
+        judged): where they may (a state directory its group may write), a file of
+        theirs renamed over it was taken by the next reload, and served while Redis was
+        unreachable. One changed again as it was read is left to the next reload."""
+        path = self.path(env)
+        try:
+            data = read_state_file(path)
+        except ForeignStateFile as exc:
+            raise ConfigError(
+                f"{path}: configuration refused: {exc.why}, so another user may have put "
+                f"it there; not taken, the live configuration keeps serving ({exc.fix})",
+                file=self.shown,
+            ) from None
+        except OSError:
+            return  # (gone, or unreadable: the build read what it read, and says why)
+        if _digest(data) not in digests:
+            raise ConfigError(
+                f"{path} changed as it was read: not taken; the next reload reads it again",
+                file=self.shown,
+            )
+
     def _render(self, doc: Any) -> bytes:
         """``doc``'s tree as ``ENV.json`` holds it. ConfigError for a date or time value
         it cannot read back."""
@@ -397,12 +422,15 @@ class PublishedSource:
         live = self._live
         env: str = snap.environment
         store = self._stores.get(env)
-        if live is None or source == "redis" or store is None or not snap.sources:
+        if source == "redis" or store is None or not snap.sources:
             return None
         digests = {entry[1] for entry in snap.sources[0]}
         mine = self._mine.get(env)
-        if mine is None or mine in digests:
-            return None  # taken by this process (or started on the file left on disk)
+        if mine is not None and mine in digests:
+            return None  # taken by this process
+        self._vet(env, digests)
+        if live is None or mine is None:
+            return None  # (started on the file left on disk: it goes live alone)
         try:
             cdoc, fdoc = store.read_pair(live.store, (None, live.document))
             rendered = _digest(self._render(cdoc))

@@ -83,19 +83,30 @@ def _names(tests: Any) -> str:
 GUARDRAIL_ACTOR = "guardrail"  # who the audit log says rolled a test back
 
 
-def audited_records(audit_path: str) -> dict[str, Any]:
+def audited_records(audit_path: str, *, judged: bool = False) -> dict[str, Any]:
     """``{test: record}``: each A/B test's record as the audit log at ``audit_path``
     (rotated files included) last recorded it going live, in the order the entries
     were appended (None: deleted). Only lines naming an ``experiments.`` path are
     decoded, and lines that are no entry (cut short by a crash, say) are passed over:
     this is a start's look back, not :func:`cfgcore.runtime.audit.verify`.
-    ConfigError naming the file when the log cannot be read."""
+    ConfigError naming the file when the log cannot be read. ``judged``: the log is in
+    the state directory, and a file of it another user may have put there
+    (:func:`cfgcore.runtime.atomicio.foreign_state_fd`) is passed over, logged."""
     from cfgcore.experiments.history import open_logs, raw_lines
+    from cfgcore.runtime.atomicio import foreign_state_fd, state_file_fix
 
     records: dict[str, Any] = {}
     opened = open_logs(audit_path)
     try:
         for name, fh in opened:
+            why = foreign_state_fd(name, fh.fileno()) if judged else ""
+            if why:
+                log.error(
+                    "%s: audit log file refused: %s, so another user may have put it "
+                    "there; its A/B test records are not read (%s)",
+                    name, why, state_file_fix(why),
+                )  # fmt: skip
+                continue
             for raw in raw_lines(name, fh):
                 if b'"experiments.' not in raw:
                     continue
@@ -134,24 +145,54 @@ def stops_path(store: Any, audit_path: str | None = None) -> str | None:
     beside its cache file, else beside ``audit_path`` (the dynamic-config manager's
     audit log); None when there is neither."""
     path = getattr(store, "path", None) if getattr(store, "kind", None) == "file" else None
+    # Beside the state directory's flags.json, a cache file or the audit log: a file
+    # cfgcore writes in its state directory, judged as those are (_read_register).
+    judged = path is None or bool(getattr(store, "state_file", False))
     if path is None:
         path = getattr(store, "cache_path", None) or audit_path
         if path is None:
             return None
     directory, base = os.path.split(os.path.realpath(os.fspath(path)))
-    return os.path.join(directory, f".{base}.guardrail-stops.json")
+    register = os.path.join(directory, f".{base}.guardrail-stops.json")
+    if judged:
+        _JUDGED_REGISTERS.add(register)
+    return register
+
+
+# The registers stops_path() placed beside a file cfgcore writes in its state directory
+# (the state directory's flags.json, a fleet store's cache file, the audit log): read
+# only when another local user cannot have put them there
+# (:func:`cfgcore.runtime.atomicio.foreign_state_file`), as those files are. One beside
+# a flag file named explicitly is the deployment's directory's, read whoever owns it.
+_JUDGED_REGISTERS: set[str] = set()
+
+
+def _read_register(path: str) -> bytes:
+    """The register's bytes (OSError: none, unreadable, or another user's:
+    :class:`~cfgcore.runtime.atomicio.ForeignStateFile` names it and the fix)."""
+    from cfgcore.runtime.atomicio import read_regular, read_state_file
+
+    read = read_state_file if path in _JUDGED_REGISTERS else read_regular
+    return read(path, 16 << 20)
+
+
+def _write_register(path: str, data: bytes) -> None:
+    """Write the register (another user's, refused when read, is replaced by this
+    user's: :func:`~cfgcore.runtime.atomicio.write_state_file`)."""
+    from cfgcore.runtime.atomicio import atomic_write, write_state_file
+
+    write = write_state_file if path in _JUDGED_REGISTERS else atomic_write
+    write(path, data, mode=0o640)
 
 
 def read_stops(path: str | None) -> dict[str, Any]:
     """``{test: record}``: the guardrail stops the register at ``path`` holds ({} when
     it is missing; a damaged one is logged as an ERROR and read as empty, the audit
     log then being the only holder)."""
-    from cfgcore.runtime.atomicio import read_regular
-
     if path is None:
         return {}
     try:
-        data = json.loads(read_regular(path, 16 << 20))
+        data = json.loads(_read_register(path))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, RecursionError) as exc:
@@ -184,12 +225,10 @@ def read_told(path: str | None) -> dict[str, float]:
 
 
 def _times(path: str | None, field: str) -> dict[str, float]:
-    from cfgcore.runtime.atomicio import read_regular
-
     if path is None:
         return {}
     try:
-        data = json.loads(read_regular(path, 16 << 20))
+        data = json.loads(_read_register(path))
     except (OSError, ValueError, RecursionError):
         return {}  # (read_stops reports it)
     times = data.get(field) if isinstance(data, dict) else None
@@ -219,7 +258,7 @@ def forget_ended(path: str | None, told: Mapping[str, float]) -> None:
     but as told (:func:`read_told`). Never raises (logged)."""
     if path is None or not told:
         return
-    from cfgcore.runtime.atomicio import FileLock, atomic_write
+    from cfgcore.runtime.atomicio import FileLock
     from cfgcore.runtime.flagstore import LOCK_TIMEOUT
 
     try:
@@ -232,7 +271,7 @@ def forget_ended(path: str | None, told: Mapping[str, float]) -> None:
             for name in gone:
                 at = ends.pop(name)
                 sent[name] = max(at, sent.get(name, at))
-            atomic_write(path, _register_data(read_stops(path), ends, sent), mode=0o640)
+            _write_register(path, _register_data(read_stops(path), ends, sent))
     except Exception as exc:
         log.error("cannot write the guardrail stop register %s: %s", path, exc)
 
@@ -244,7 +283,7 @@ def write_stops(
     ``path``, under its lock, atomically; ``ended``: the time of each end (kept, the
     latest per test, for a Redis store's fleet register: :func:`read_ended`). Raises
     OSError/ConfigError."""
-    from cfgcore.runtime.atomicio import FileLock, atomic_write
+    from cfgcore.runtime.atomicio import FileLock
     from cfgcore.runtime.flagstore import LOCK_TIMEOUT
 
     with FileLock(path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
@@ -259,7 +298,7 @@ def write_stops(
                     sent.pop(name, None)  # (a stop since: the end is no longer this host's)
         for name, at in (ended or {}).items():
             ends[name] = max(at, ends.get(name, at))
-        atomic_write(path, _register_data(tests, ends, sent), mode=0o640)
+        _write_register(path, _register_data(tests, ends, sent))
 
 
 def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None:
@@ -664,7 +703,7 @@ def _held_records(
     found: dict[str, Any] = {}
     if audit_path is not None and os.path.lexists(audit_path):
         try:
-            audited = audited_records(audit_path)
+            audited = audited_records(audit_path, judged=register in _JUDGED_REGISTERS)
         except ConfigError as exc:
             log.error(
                 "%s; the flags of %s are checked for A/B tests their guardrails stopped "

@@ -49,6 +49,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "ForeignStateFile",
+    "foreign_state_fd",
     "foreign_state_file",
     "fsync_dir",
     "read_regular",
@@ -271,7 +272,7 @@ def rewritable_by_all(path: str, st: os.stat_result | None = None) -> str:
     return replaceable_by_all(path)
 
 
-def replaceable_by_all(path: str) -> str:
+def replaceable_by_all(path: str, *, judged_by_owner: bool = False) -> str:
     """Why every local user may put another file in place of ``path`` (``""``: none may).
 
     A directory every user may write without the sticky bit lets anyone rename what it
@@ -281,7 +282,12 @@ def replaceable_by_all(path: str) -> str:
     file, a symlink to it, a directory above it) must then be this user's or root's, as
     whoever made it may replace or rewrite it (a policy or key file another user left
     in ``/tmp``, or in a directory they made there, was theirs to fill). Checked on the
-    way to ``path`` as written and as resolved (a symlink's own directory counts too)."""
+    way to ``path`` as written and as resolved (a symlink's own directory counts too).
+
+    ``judged_by_owner``: a directory every user may write without the sticky bit is
+    judged as a sticky one, by the owner of what it holds: for a file whose reader
+    reads the very file it judged (:func:`read_state_file`), so that another user's
+    file renamed in is refused while this user's own reads."""
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return ""
     seen: set[tuple[str, str]] = set()
@@ -296,7 +302,7 @@ def replaceable_by_all(path: str) -> str:
             if st is not None and st.st_mode & stat.S_IWOTH and not _read_only(directory):
                 own = directory == os.path.dirname(start)
                 where = "its directory" if own else "the directory"
-                if not st.st_mode & stat.S_ISVTX:
+                if not st.st_mode & stat.S_ISVTX and not judged_by_owner:
                     return (
                         f"{where} {directory} is writable by every user (mode "
                         f"{stat.S_IMODE(st.st_mode):04o}), so anyone may replace "
@@ -346,21 +352,32 @@ def foreign_state_file(path: str | os.PathLike[str]) -> str:
       there (the file, the symlink at ``path``, a directory above it) must be this
       user's, root's or that directory's owner's. A symlink of theirs is not followed;
       one of these owners' is, to wherever it leads (a deployment's own link);
-    - every local user may put another file in its place (:func:`replaceable_by_all`, the
-      rule of key, policy and ``.env`` files, on the way as written and as resolved).
+    - on the way as resolved, a directory every user may write (:func:`replaceable_by_all`,
+      the rule of key, policy and ``.env`` files): what it holds must be this user's or
+      root's. One without the sticky bit (a Kubernetes ``emptyDir`` volume, mode 0777)
+      lets every user rename what it holds, but not make a file this user's: judged by
+      owner as a sticky one, since :func:`read_state_file` reads the very file it judged.
 
     A state directory only its owner may write, under directories other users cannot
     write (the default, under the user's home), holds nothing refused. A file that cannot
     be stat'ed is not judged: reading it says why."""
+    return _judge_state_file(path)[0]
+
+
+def _judge_state_file(path: str | os.PathLike[str]) -> tuple[str, os.stat_result | None]:
+    """:func:`foreign_state_file`, and the ``lstat`` of ``path`` it judged (None: none)."""
     if os.name == "nt" or not hasattr(os, "geteuid"):  # pragma: no cover - no POSIX owners
-        return ""
+        return "", None
     path = os.path.abspath(os.fspath(path))
     entry, directory = path, os.path.dirname(path)
+    judged: os.stat_result | None = None
     while entry != directory:  # (up to the root, whose dirname is itself)
         try:
             st, home = os.lstat(entry), os.stat(directory)
         except OSError:
-            return ""  # (reading it says why)
+            return "", judged  # (reading it says why)
+        if entry == path:
+            judged = st
         if (
             home.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
             and st.st_uid not in (0, os.geteuid(), home.st_uid)
@@ -375,9 +392,37 @@ def foreign_state_file(path: str | os.PathLike[str]) -> str:
                 f"{what} belongs to uid {st.st_uid}, not to this user, root or the owner "
                 f"of {directory}, which {who} may create files in "
                 f"(mode {stat.S_IMODE(home.st_mode):04o})"
-            )
+            ), judged
         entry, directory = directory, os.path.dirname(directory)
-    return replaceable_by_all(path)
+    return replaceable_by_all(path, judged_by_owner=True), judged
+
+
+def foreign_state_fd(path: str | os.PathLike[str], fd: int) -> str:
+    """:func:`foreign_state_file` of a file already open as ``fd``, found at ``path``:
+    the way to ``path`` judged, and the owner of the file open (not of whatever
+    ``path`` holds by now: a log rotated meanwhile is still this service's file) judged
+    by the directory ``path`` is in, so that one renamed in as it was opened is told
+    too. ``""``: it may not be another user's."""
+    why = foreign_state_file(path)
+    if why or os.name == "nt" or not hasattr(os, "geteuid"):
+        return why
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        st, home = os.fstat(fd), os.stat(directory)
+    except OSError:
+        return ""  # (reading it says why)
+    if (
+        home.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        and st.st_uid not in (0, os.geteuid(), home.st_uid)
+        and not _read_only(directory)
+    ):
+        who = "its group" if not home.st_mode & stat.S_IWOTH else "every user"
+        return (
+            f"it belongs to uid {st.st_uid}, not to this user, root or the owner of "
+            f"{directory}, which {who} may create files in "
+            f"(mode {stat.S_IMODE(home.st_mode):04o})"
+        )
+    return ""
 
 
 def state_file_fix(why: str) -> str:
@@ -394,17 +439,27 @@ def state_file_fix(why: str) -> str:
 def read_state_file(path: str | os.PathLike[str], max_bytes: int = MAX_READ_BYTES) -> bytes:
     """:func:`read_regular` of a file cfgcore writes in its state directory, refusing
     (:class:`ForeignStateFile`) one :func:`foreign_state_file` judges another user's.
-    The file read is the one judged: one put in its place between the two (a directory
-    others may write lets them rename over it) is judged again, as is this service's
-    own file replaced meanwhile by one of its writers."""
+    The file read is the one judged: the file opened must be the one judged at
+    ``path`` (a directory others may write lets them rename files in and out between
+    the two, even twice), else it is judged again, as is this service's own file
+    replaced meanwhile by one of its writers. A symlink at ``path`` (judged by its own
+    owner) leads to a file judged by its own way, the one read."""
     path = os.fspath(path)
     for _ in range(5):
         before = os.stat(path)  # (FileNotFoundError: there is none)
-        why = foreign_state_file(path)
+        why, judged = _judge_state_file(path)
         if why:
             raise ForeignStateFile(os.path.abspath(path), why, state_file_fix(why))
         if not stat.S_ISREG(before.st_mode):
             raise OSError(errno.EINVAL, _NOT_REGULAR)
+        if judged is not None and stat.S_ISLNK(judged.st_mode):
+            # A link of an owner allowed: the file it leads to is judged too (by its
+            # own way), and is the file read.
+            why, judged = _judge_state_file(os.path.realpath(path))
+            if why:
+                raise ForeignStateFile(os.path.abspath(path), why, state_file_fix(why))
+        if judged is not None and not stat.S_ISLNK(judged.st_mode):
+            before = judged  # (the very file judged, not one stat'ed before it)
         fd = os.open(path, os.O_RDONLY | _NONBLOCK | _NOCTTY | getattr(os, "O_BINARY", 0))
         try:
             st = os.fstat(fd)

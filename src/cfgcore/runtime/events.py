@@ -31,6 +31,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import contextvars
 import inspect
 import logging
 import queue
@@ -135,7 +136,10 @@ class EventBus:
     waits for the deliveries on the caller's loop too. Exceptions (sync or async) are logged on
     ``cfgcore.events`` and never propagate; a SystemExit or KeyboardInterrupt does
     propagate on the caller's own thread, and is logged like an error on cfgcore's
-    threads (dispatcher, watchers, the Redis follower), which keep delivering.
+    threads (dispatcher, watchers, the Redis follower), which keep delivering; an async
+    listener's is raised on the loop of code that made the change there, and logged on
+    any other loop (cfgcore's own, the one given to :meth:`set_loop`), which it would
+    end with every delivery on it.
 
     >>> bus = EventBus()
     >>> seen = []
@@ -363,6 +367,11 @@ class EventBus:
         self._pending[done] = pending
         done.add_done_callback(self._delivered)
         delivery = _Delivery(self, awaitable, listener, event, done, pending)
+        # Where no code of the caller's waits on it (another loop, or a change made by
+        # cfgcore's thread), a SystemExit or KeyboardInterrupt it raises is logged, as a
+        # sync listener's on cfgcore's threads: it would end that loop, and every
+        # delivery on it (cfgcore's own listener loop, the application's loop).
+        delivery.service = running is None or getattr(_SERVICE_THREAD, "on", False)
         if loop is running:
             delivery.start()
             return
@@ -519,7 +528,9 @@ class EventBus:
         for itself. ``timeout``: as :meth:`close`."""
         timeout = wait_seconds("timeout", timeout)
         deadline = time.monotonic() + timeout
-        me = asyncio.current_task()
+        # The delivery this is awaited from: its task, or (asyncio.wait_for, a task it
+        # created) one that carries its context.
+        me = _IN_DELIVERY.get(None) or asyncio.current_task()
         here = asyncio.get_running_loop()
         delivering = self._deliverer == threading.get_ident()  # (then: not waited for)
         while True:
@@ -729,7 +740,7 @@ class _Delivery:
     ``asyncio.run`` does to what is left when it ends), it closes the coroutine (no
     "never awaited" warning), counts it on the bus and marks it done (:meth:`drop`)."""
 
-    __slots__ = ("bus", "awaitable", "listener", "event", "done", "pending")
+    __slots__ = ("bus", "awaitable", "listener", "event", "done", "pending", "service")
 
     def __init__(
         self,
@@ -742,6 +753,7 @@ class _Delivery:
     ) -> None:
         self.bus, self.awaitable, self.listener, self.event = bus, awaitable, listener, event
         self.done, self.pending = done, pending
+        self.service = False  # a SystemExit it raises is logged, not raised (_run)
 
     def start(self) -> None:
         """On its loop: start the task that awaits it."""
@@ -770,7 +782,15 @@ class _Delivery:
             self.drop()
 
 
+# The task of the async delivery running (in its context, so in the tasks its listener
+# creates too: asyncio.wait_for's): an aclose() awaited from it does not wait for it.
+_IN_DELIVERY: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
+    "cfgcore_in_delivery", default=None
+)
+
+
 async def _run(delivery: _Delivery) -> None:
+    _IN_DELIVERY.set(asyncio.current_task())  # (this task's own context)
     awaitable, delivery.awaitable = delivery.awaitable, None
     listener, event, bus = delivery.listener, delivery.event, delivery.bus
     try:
@@ -782,6 +802,18 @@ async def _run(delivery: _Delivery) -> None:
     except (asyncio.CancelledError, GeneratorExit):  # its loop ended (or was closed)
         bus._abandon(listener, event, started=True)
         raise
+    except BaseException:
+        # A SystemExit or KeyboardInterrupt: out of a task, asyncio raises it out of
+        # the loop, which ends with every delivery on it. Raised on the loop of the
+        # code that made the change (as a sync listener's is raised to it), logged
+        # where that loop is not the caller's (see _schedule).
+        if not delivery.service:
+            raise
+        log.exception(
+            "async config change listener %r raised on %s (ignored: the change was not "
+            "made on this event loop)", listener, event.config_path,
+        )  # fmt: skip
+        instruments.listener_failed("async")
     finally:
         _settle(delivery.done)
 
