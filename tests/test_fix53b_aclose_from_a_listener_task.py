@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import pytest
 
@@ -27,13 +26,12 @@ WAYS = {
 @pytest.mark.parametrize("way", list(WAYS))
 def test_a_listener_closing_its_bus_does_not_wait_for_itself(way, caplog):
     bus = EventBus()
-    took: list[float] = []
+    took: list[bool] = []
     others: list[str] = []
 
     async def closing(event):
-        start = time.monotonic()
         await WAYS[way](bus.aclose)
-        took.append(time.monotonic() - start)
+        took.append(True)
         assert others == ["x"]  # (the other listener's delivery was waited for)
 
     async def other(event):
@@ -51,7 +49,8 @@ def test_a_listener_closing_its_bus_does_not_wait_for_itself(way, caplog):
 
     with caplog.at_level(logging.WARNING, logger="cfgcore.events"):
         asyncio.run(asyncio.wait_for(main(), 30))
-    assert took[0] < 2.0  # (was 5 s)
+    # (It waited its whole timeout for itself, then logged itself as still running.)
+    assert took == [True]
     assert not [r for r in caplog.records if "still running" in r.getMessage()]
 
 
@@ -59,12 +58,11 @@ def test_a_managers_listener_bounding_aclose_with_wait_for(tmp_path, caplog):
     from cfgcore.dynamic_config import DynamicConfigurationManager
 
     m = DynamicConfigurationManager(state_dir=tmp_path, record_usage=False)
-    took: list[float] = []
+    took: list[bool] = []
 
     async def listener(event):
-        start = time.monotonic()
         await asyncio.wait_for(m.aclose(), 10)
-        took.append(time.monotonic() - start)
+        took.append(True)
 
     m.register_change_listener(listener)
 
@@ -78,5 +76,5 @@ def test_a_managers_listener_bounding_aclose_with_wait_for(tmp_path, caplog):
             asyncio.run(asyncio.wait_for(main(), 30))
     finally:
         m.close()
-    assert took[0] < 2.0 and m.closed
+    assert took == [True] and m.closed
     assert not [r for r in caplog.records if "still running" in r.getMessage()]
