@@ -145,13 +145,15 @@ def stops_path(store: Any, audit_path: str | None = None) -> str | None:
 def read_stops(path: str | None) -> dict[str, Any]:
     """``{test: record}``: the guardrail stops the register at ``path`` holds ({} when
     it is missing; a damaged one is logged as an ERROR and read as empty, the audit
-    log then being the only holder)."""
-    from cfgcore.runtime.atomicio import read_regular
+    log then being the only holder). One another local user may have put there (a
+    state directory others may create files in:
+    :func:`cfgcore.runtime.atomicio.foreign_state_file`) is refused the same way."""
+    from cfgcore.runtime.atomicio import read_state_file
 
     if path is None:
         return {}
     try:
-        data = json.loads(read_regular(path, 16 << 20))
+        data = json.loads(read_state_file(path, 16 << 20))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, RecursionError) as exc:
@@ -184,12 +186,12 @@ def read_told(path: str | None) -> dict[str, float]:
 
 
 def _times(path: str | None, field: str) -> dict[str, float]:
-    from cfgcore.runtime.atomicio import read_regular
+    from cfgcore.runtime.atomicio import read_state_file
 
     if path is None:
         return {}
     try:
-        data = json.loads(read_regular(path, 16 << 20))
+        data = json.loads(read_state_file(path, 16 << 20))
     except (OSError, ValueError, RecursionError):
         return {}  # (read_stops reports it)
     times = data.get(field) if isinstance(data, dict) else None
@@ -219,7 +221,7 @@ def forget_ended(path: str | None, told: Mapping[str, float]) -> None:
     but as told (:func:`read_told`). Never raises (logged)."""
     if path is None or not told:
         return
-    from cfgcore.runtime.atomicio import FileLock, atomic_write
+    from cfgcore.runtime.atomicio import FileLock, write_state_file
     from cfgcore.runtime.flagstore import LOCK_TIMEOUT
 
     try:
@@ -232,7 +234,7 @@ def forget_ended(path: str | None, told: Mapping[str, float]) -> None:
             for name in gone:
                 at = ends.pop(name)
                 sent[name] = max(at, sent.get(name, at))
-            atomic_write(path, _register_data(read_stops(path), ends, sent), mode=0o640)
+            write_state_file(path, _register_data(read_stops(path), ends, sent), mode=0o640)
     except Exception as exc:
         log.error("cannot write the guardrail stop register %s: %s", path, exc)
 
@@ -244,7 +246,7 @@ def write_stops(
     ``path``, under its lock, atomically; ``ended``: the time of each end (kept, the
     latest per test, for a Redis store's fleet register: :func:`read_ended`). Raises
     OSError/ConfigError."""
-    from cfgcore.runtime.atomicio import FileLock, atomic_write
+    from cfgcore.runtime.atomicio import FileLock, write_state_file
     from cfgcore.runtime.flagstore import LOCK_TIMEOUT
 
     with FileLock(path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
@@ -259,7 +261,7 @@ def write_stops(
                     sent.pop(name, None)  # (a stop since: the end is no longer this host's)
         for name, at in (ended or {}).items():
             ends[name] = max(at, ends.get(name, at))
-        atomic_write(path, _register_data(tests, ends, sent), mode=0o640)
+        write_state_file(path, _register_data(tests, ends, sent), mode=0o640)
 
 
 def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None:
