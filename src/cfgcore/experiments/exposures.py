@@ -37,10 +37,14 @@ from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import (
     FileLock,
+    ForeignStateFile,
     _keep_owner,
     _narrow_mode,
     atomic_write,
+    foreign_owned,
     read_regular,
+    refuse_foreign,
+    state_file_fix,
 )
 from cfgcore.runtime.audit import _open_regular
 from cfgcore.runtime.forks import after_fork_in_child
@@ -234,17 +238,25 @@ class JsonLinesSink:
         log kept on a volume), is followed. Anything but a regular file is refused (a
         FIFO swallowed the records, then blocked the writer holding the log's lock once
         its buffer was full): OSError, and the batch is counted as lost, named, as for a
-        full disk."""
+        full disk. A file another local user may have put in its place, where others
+        may create files (:func:`cfgcore.runtime.atomicio.foreign_opened`: theirs, a
+        link of theirs), is neither rotated nor appended to:
+        :class:`~cfgcore.runtime.atomicio.ForeignStateFile`, naming it and the fix."""
         try:
             st = os.stat(self.path)
             current, owner = st.st_size, (st.st_uid, st.st_gid)
         except OSError:
             current, owner = 0, None
+        # (before a rotation: another user's file is not made this log's backup)
+        why = foreign_owned(self.path, st.st_uid) if owner is not None else ""
+        if why:
+            raise ForeignStateFile(os.path.abspath(self.path), why, state_file_fix(why))
         rotated = bool(current and current + size > self.max_bytes)
         if rotated:
             self._rotate()
         fd = _open_log(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
+            refuse_foreign(self.path, fd)  # (the file opened: one put there meanwhile too)
             # Only what other users may do is taken off: group write an operator gave
             # an older log (writers running as several users of one group) stays.
             _narrow_mode(fd, LOG_MODE | 0o070)

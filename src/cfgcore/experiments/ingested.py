@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.runtime.atomicio import atomic_write, read_regular
+from cfgcore.runtime.atomicio import read_state_file, write_state_file
 
 #: The ledger is a small JSON object (one entry of ~200 bytes per ingest that wrote
 #: events); read whole.
@@ -163,7 +163,8 @@ def _again_would(entry: dict[str, Any]) -> str:
 def read_ledger(path: str) -> dict[str, Any]:
     """The ledger's entries by fingerprint key ({} when there is none)."""
     try:
-        raw = read_regular(path, MAX_LEDGER_BYTES)
+        # (another user's, where others may create files, is refused: ForeignStateFile)
+        raw = read_state_file(path, MAX_LEDGER_BYTES)
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -199,7 +200,7 @@ def set_entry(path: str, key: str, entry: dict[str, Any] | None, *, mode: int) -
         entries[key] = entry
         entries = trimmed(entries, MAX_LEDGER_ENTRIES, key)
     data = msgspec.json.format(msgspec.json.encode({"inputs": entries}), indent=1)
-    atomic_write(path, data + b"\n", mode=mode)
+    write_state_file(path, data + b"\n", mode=mode)
 
 
 def trimmed(entries: dict[str, Any], keep: int, newest: str | None = None) -> dict[str, Any]:

@@ -91,15 +91,15 @@ def audited_records(audit_path: str, *, judged: bool = False) -> dict[str, Any]:
     this is a start's look back, not :func:`cfgcore.runtime.audit.verify`.
     ConfigError naming the file when the log cannot be read. ``judged``: the log is in
     the state directory, and a file of it another user may have put there
-    (:func:`cfgcore.runtime.atomicio.foreign_state_fd`) is passed over, logged."""
+    (:func:`cfgcore.runtime.atomicio.foreign_opened`) is passed over, logged."""
     from cfgcore.experiments.history import open_logs, raw_lines
-    from cfgcore.runtime.atomicio import foreign_state_fd, state_file_fix
+    from cfgcore.runtime.atomicio import foreign_opened, state_file_fix
 
     records: dict[str, Any] = {}
     opened = open_logs(audit_path)
     try:
         for name, fh in opened:
-            why = foreign_state_fd(name, fh.fileno()) if judged else ""
+            why = foreign_opened(name, fh.fileno()) if judged else ""
             if why:
                 log.error(
                     "%s: audit log file refused: %s, so another user may have put it "

@@ -49,12 +49,14 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "ForeignStateFile",
-    "foreign_state_fd",
+    "foreign_opened",
+    "foreign_owned",
     "foreign_state_file",
     "fsync_dir",
     "read_regular",
     "read_regular_fd",
     "read_state_file",
+    "refuse_foreign",
     "replaceable_by_all",
     "trust_fix",
     "write_state_file",
@@ -86,6 +88,11 @@ class FileLock:
 
     ``create=False``: a lock file that is missing or cannot be opened means no lock
     (readers of a log nobody writes). Without ``fcntl`` (Windows): no lock.
+
+    A lock file another local user may have put there (:func:`foreign_opened`: theirs,
+    in a directory others may create files in) is judged as opened: taking it raises
+    :class:`ForeignStateFile` at once (its owner could hold it for ever), and with
+    ``create=False`` it is no lock.
 
     ``timeout`` (seconds): wait at most that long, then raise :class:`LockTimeout`
     (``None``: wait for as long as it takes). Anyone who can open a lock file can flock
@@ -119,6 +126,16 @@ class FileLock:
             except OSError:
                 return
         try:
+            # Judged as opened (fstat): another user's lock file where others may create
+            # files (planted before this service's first write) is theirs to flock and
+            # hold for ever. A writer is refused at once, naming it; a reader takes no
+            # lock rather than wait on it (the writers refuse that file too).
+            why = foreign_opened(self.path, fd)
+            if why:
+                if not self.create:
+                    os.close(fd)
+                    return
+                raise ForeignStateFile(os.path.abspath(self.path), why, state_file_fix(why))
             if self.restrict:
                 _narrow_mode(fd, self.mode)
             op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
@@ -331,9 +348,10 @@ _CREATE_BY_ALL = "lets every user create files"
 
 class ForeignStateFile(PermissionError):
     """A file cfgcore writes in its state directory (flags, a fleet cache file, the usage
-    file) that another local user may have put there: :func:`read_state_file` refuses
-    to read it. ``why`` says why, ``fix`` what makes the file read again, ``filename``
-    names it; the message says all three."""
+    file, a log it appends to, a lock file) that another local user may have put there:
+    :func:`read_state_file` refuses to read it, :func:`refuse_foreign` (the logs) and
+    :class:`FileLock` to append to it or lock it. ``why`` says why, ``fix`` what makes
+    the file read again, ``filename`` names it; the message says all three."""
 
     def __init__(self, path: str, why: str, fix: str) -> None:
         super().__init__(
@@ -397,32 +415,64 @@ def _judge_state_file(path: str | os.PathLike[str]) -> tuple[str, os.stat_result
     return replaceable_by_all(path, judged_by_owner=True), judged
 
 
-def foreign_state_fd(path: str | os.PathLike[str], fd: int) -> str:
-    """:func:`foreign_state_file` of a file already open as ``fd``, found at ``path``:
-    the way to ``path`` judged, and the owner of the file open (not of whatever
-    ``path`` holds by now: a log rotated meanwhile is still this service's file) judged
-    by the directory ``path`` is in, so that one renamed in as it was opened is told
-    too. ``""``: it may not be another user's."""
-    why = foreign_state_file(path)
-    if why or os.name == "nt" or not hasattr(os, "geteuid"):
-        return why
-    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+def foreign_opened(path: str | os.PathLike[str], fd: int) -> str:
+    """Why the file open as ``fd``, opened at ``path`` to be appended to, written or
+    locked (one cfgcore makes in its state directory: a log, a lock file), may be
+    another local user's (``""``: it may not). Judged on the file opened (``fstat``,
+    not the name: one put in its place between a check and the open is the one judged):
+    see :func:`foreign_owned`."""
+    if os.name == "nt" or not hasattr(os, "geteuid"):  # pragma: no cover - no POSIX owners
+        return ""
+    return foreign_owned(path, os.fstat(fd).st_uid)
+
+
+def foreign_owned(path: str | os.PathLike[str], uid: int) -> str:
+    """Why the file at ``path``, owned by ``uid`` (its ``fstat`` once open), may be
+    another local user's (``""``: it may not).
+
+    This user's or root's is this service's (nobody else may make a file theirs), unless
+    the name is a symlink of another user's; another's must be its directory owner's
+    (the one a symlink of this user's led to), that directory letting other users create
+    files, and pass :func:`foreign_state_file` (the directories on its way, the symlink
+    at its name). A file of this user's or root's costs an ``lstat``: the logs and lock
+    files are opened on every append, every change."""
+    if os.name == "nt" or not hasattr(os, "geteuid"):  # pragma: no cover - no POSIX owners
+        return ""
+    own = (0, os.geteuid())
+    if uid in own:
+        try:
+            link = os.lstat(path)
+        except OSError:
+            return ""
+        if not stat.S_ISLNK(link.st_mode) or link.st_uid in own:
+            return ""
+        return foreign_state_file(path)
+    directory = os.path.dirname(os.path.realpath(path))
     try:
-        st, home = os.fstat(fd), os.stat(directory)
+        home = os.stat(directory)
     except OSError:
-        return ""  # (reading it says why)
+        home = None
     if (
-        home.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        and st.st_uid not in (0, os.geteuid(), home.st_uid)
+        home is not None
+        and home.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        and uid != home.st_uid
         and not _read_only(directory)
     ):
         who = "its group" if not home.st_mode & stat.S_IWOTH else "every user"
         return (
-            f"it belongs to uid {st.st_uid}, not to this user, root or the owner of "
+            f"it belongs to uid {uid}, not to this user, root or the owner of "
             f"{directory}, which {who} may create files in "
             f"(mode {stat.S_IMODE(home.st_mode):04o})"
         )
-    return ""
+    return foreign_state_file(path)
+
+
+def refuse_foreign(path: str | os.PathLike[str], fd: int) -> None:
+    """Raise :class:`ForeignStateFile` (naming ``path``, why and the fix) when
+    :func:`foreign_opened` judges the file open as ``fd`` another user's."""
+    why = foreign_opened(path, fd)
+    if why:
+        raise ForeignStateFile(os.path.abspath(os.fspath(path)), why, state_file_fix(why))
 
 
 def state_file_fix(why: str) -> str:

@@ -73,7 +73,13 @@ an outside record: ship the log off the machine where that matters.
 
 The log's files are opened without following symlinks and only as regular files: a
 link or FIFO planted in the state directory is refused (the append is logged and kept
-in memory), never written through.
+in memory), never written through. Where other users may create files in the state
+directory (sticky ``/tmp``, a group-writable directory), a log, ``.head`` record or
+lock file another user made there (:func:`cfgcore.runtime.atomicio.foreign_opened`,
+judged on the file opened) is not written into, taken at its word or waited on: the
+entries wait in memory until it is removed (``last_error`` names it and the fix), a
+foreign ``.head`` is replaced by the writer's own, and a checkpoint of another user's
+fails :func:`verify`.
 """
 
 from __future__ import annotations
@@ -102,7 +108,15 @@ import msgspec
 
 from cfgcore._numbers import finite_at_least, wait_seconds, whole_at_least
 from cfgcore.runtime import atomicio
-from cfgcore.runtime.atomicio import FileLock, LockTimeout
+from cfgcore.runtime.atomicio import (
+    FileLock,
+    ForeignStateFile,
+    LockTimeout,
+    foreign_opened,
+    foreign_state_file,
+    refuse_foreign,
+    state_file_fix,
+)
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.forks import after_fork_in_child, at_exit
 from cfgcore.runtime.redaction import redact, redact_text
@@ -485,6 +499,21 @@ class AuditLog:
             if not said:  # once per absence, not once per entry
                 log.warning("%s", self.last_error)
             return
+        except ForeignStateFile as exc:
+            # The log, or its lock file, another user may have put there: nothing is
+            # written into (or waited on) a file of theirs. The entries wait, as for a
+            # missing directory, until the file is removed; said once per refusal.
+            waiting = self._keep_waiting(out, sizes)
+            refusal = f"cannot append to audit log {self.path}: {exc.filename}: {exc.strerror}"
+            said = self.last_error is not None and self.last_error.startswith(refusal)
+            self.last_error = (
+                f"{refusal}; {len(waiting)} entr{'y' if len(waiting) == 1 else 'ies'} waiting "
+                "in memory until it is removed"
+                + (f", {self._dropped} dropped" if self._dropped else "")
+            )
+            if not said:
+                log.error("%s", self.last_error)
+            return
         except LockTimeout as exc:
             waiting = self._keep_waiting(out, sizes)
             owner = _foreign_owner(exc.path)
@@ -557,6 +586,9 @@ class AuditLog:
 
     def _append_locked(self, entries: list[dict[str, Any]]) -> None:
         assert self.path is not None
+        # Another user's file in the log's place (where others may create files) is not
+        # read for the chain, nor appended to: ForeignStateFile before anything is done.
+        _refuse_foreign_log(self.path)
         try:
             st = os.stat(self.path)
             size, ino = st.st_size, st.st_ino
@@ -863,6 +895,7 @@ def _write(path: str, line: bytes) -> None:
     # One write on an O_APPEND file: a reader never sees two entries interleaved.
     fd = _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
+        refuse_foreign(path, fd)  # (the file opened: one put in its place meanwhile too)
         start = os.fstat(fd).st_size
         try:
             _write_all(fd, line)
@@ -873,6 +906,45 @@ def _write(path: str, line: bytes) -> None:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
             raise
+    finally:
+        os.close(fd)
+
+
+def _refuse_foreign_log(path: str) -> None:
+    """:class:`ForeignStateFile` when the log at ``path`` (a symlink there included) is
+    a file another local user may have put there (:func:`atomicio.foreign_opened`)."""
+    try:
+        fd = _open_regular(path, os.O_RDONLY)
+    except OSError as exc:
+        # A symlink is never written through (the append says so): one of another
+        # user's is named as theirs. Missing: created; anything else, the append says.
+        why = foreign_state_file(path) if exc.errno in (errno.ELOOP, errno.EMLINK) else ""
+        if why:
+            raise ForeignStateFile(path, why, state_file_fix(why)) from None
+        return
+    try:
+        refuse_foreign(path, fd)
+    finally:
+        os.close(fd)
+
+
+def _read_head(path: str, *, say: bool = True) -> bytes:
+    """The bytes of the ``.head`` record of the log ``path`` (OSError as reading it
+    does). One another local user may have put there (:func:`atomicio.foreign_opened`)
+    is not this log's record: FileNotFoundError, as if there were none (logged, naming
+    it); the next append replaces it by this writer's."""
+    head = path + HEAD_SUFFIX
+    fd = _open_regular(head, os.O_RDONLY, follow=True)
+    try:
+        why = foreign_opened(head, fd)
+        if why and say:
+            log.error("audit log %s: its %s record %s is not taken at its word: %s, so "
+                      "another user may have put it there (%s)",
+                      path, HEAD_SUFFIX, head, why, state_file_fix(why))  # fmt: skip
+        if why:
+            raise FileNotFoundError(errno.ENOENT, "another user's: not this log's record", head)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(4096)
     finally:
         os.close(fd)
 
@@ -992,7 +1064,7 @@ def _head_disagrees(
     cut the log's end and rewrote the head without the key leaves (continuing the chain
     from there, and signing the next head, would hide the cut)."""
     try:
-        raw = _read_all(path + HEAD_SUFFIX, limit=4096)
+        raw = _read_head(path)
     except FileNotFoundError:
         if sign is not None and seq > 0:
             return f"its {HEAD_SUFFIX} record (which every signed log has) was removed"
@@ -1041,7 +1113,7 @@ def _warn_unsigned_after_signed(path: str) -> None:
     entry from now on can be rewritten unnoticed by a verify without the key. Said,
     once: the head this append writes is unsigned."""
     try:
-        head = _load_record(_read_all(path + HEAD_SUFFIX, limit=4096))
+        head = _load_record(_read_head(path, say=False))
     except (OSError, ValueError):
         return
     if isinstance(head, dict) and head.get("kid") is not None:
@@ -1836,18 +1908,32 @@ def _check_checkpoint(
 ) -> VerifyResult:
     """Compare a verified log with the checkpoint of the last verify, then move the
     checkpoint to its end."""
-    from cfgcore.runtime.atomicio import atomic_write
+    from cfgcore.runtime.atomicio import write_state_file
 
     def bad(problem: str) -> VerifyResult:
         return VerifyResult(False, result.entries, result.files, checkpoint, None, problem,
                             ignored=result.ignored)  # fmt: skip
 
     try:
-        raw = _read_all(checkpoint, limit=4096)
+        fd = _open_regular(checkpoint, os.O_RDONLY, follow=True)
     except FileNotFoundError:
         raw = None
     except OSError as exc:
         return bad(f"cannot read: {exc.strerror or exc}")
+    else:
+        try:
+            # Another user's checkpoint (where others may create files) may hold any
+            # entry: an older one hid a rollback since. Refused, naming why and the fix.
+            why = foreign_opened(checkpoint, fd)
+            if why:
+                return bad(f"refused: {why}, so another user may have put it there "
+                           f"({state_file_fix(why)})")  # fmt: skip
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                raw = fh.read(4096)
+        except OSError as exc:
+            return bad(f"cannot read: {exc.strerror or exc}")
+        finally:
+            os.close(fd)
     if raw is not None:
         try:
             cp = _load_record(raw)
@@ -1881,7 +1967,7 @@ def _check_checkpoint(
         record["alg"], record["kid"] = ALG, ring[0].kid
         record["mac"] = _record_mac(record, ring[0].mac_key)
     try:
-        atomic_write(checkpoint, _ENCODER.encode(record) + b"\n", mode=0o600)
+        write_state_file(checkpoint, _ENCODER.encode(record) + b"\n", mode=0o600)
     except OSError as exc:
         return bad(f"cannot write: {exc.strerror or exc}")
     return result
