@@ -152,16 +152,30 @@ class PrerequisiteGraph(ConditionLowering):
             if len(t.deps) < n:  # flags added at the end
                 t.deps.extend([()] * (n - len(t.deps)))
                 t.readers.extend([()] * (n - len(t.readers)))
+            # Each target's readers rewritten once, with every changed flag that stops or
+            # starts reading it: rewritten once per such flag, 20,000 flags gaining one
+            # prerequisite (a kill switch) in one change made 20,000 tuples of up to
+            # 20,000 readers each (12 s, where a full compile takes 1 s).
+            gone: dict[int, set[int]] = {}
+            new: dict[int, set[int]] = {}
             for fi in changed:
                 before, after = t.deps[fi], _edges(pending[fi], t.flag_tests[fi])
                 t.deps[fi] = after
                 if before == after:
                     continue
-                gone, new = set(before) - set(after), set(after) - set(before)
-                for d in gone:
-                    t.readers[d] = tuple(r for r in t.readers[d] if r != fi)
-                for d in new:
-                    t.readers[d] = tuple(sorted({*t.readers[d], fi}))
+                old_edges, new_edges = set(before), set(after)
+                for d in old_edges - new_edges:
+                    gone.setdefault(d, set()).add(fi)
+                for d in new_edges - old_edges:
+                    new.setdefault(d, set()).add(fi)
+            for d in gone.keys() | new.keys():
+                left = gone.get(d)
+                listed = t.readers[d]
+                if left:
+                    listed = tuple(r for r in listed if r not in left)
+                if d in new:
+                    listed = tuple(sorted({*listed, *new[d]}))
+                t.readers[d] = listed
             affected = set(changed)
             frontier = list(changed)
             while frontier:

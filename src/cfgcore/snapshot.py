@@ -2005,7 +2005,7 @@ class YamlEntries:
 
     __slots__ = ("_texts", "_parts", "_digest")
 
-    #: The most parts :meth:`record` describes (a sidecar of at most about 450 KB): a
+    #: The most parts :meth:`record` describes (a sidecar of at most about 270 KB): a
     #: larger document's first write in a process emits every flag, as before.
     MAX_RECORDED_PARTS = 50_000
 
