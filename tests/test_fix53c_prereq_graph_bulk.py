@@ -81,3 +81,29 @@ def test_many_flags_changing_their_reads_of_one_flag_is_linear(case: str, monkey
     assert incremental.readers == full.readers
     assert full_work > N  # (the count sees the graph being built)
     assert work < 3 * full_work, (work, full_work)
+
+
+def test_the_benchmark_runs_as_results_md_writes_it(tmp_path) -> None:
+    """benchmarks/prereq_bulk.py (RESULTS.md, fifty-third pass), small: it checks that
+    the incremental graph is the full compile's before printing a line per case."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import cfgcore
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "prereq_bulk.py"
+    if not script.is_file():
+        pytest.skip("benchmarks/ is not here")
+    env = {**os.environ, "PYTHONPATH": str(Path(cfgcore.__file__).resolve().parent.parent)}
+    done = subprocess.run(
+        [sys.executable, str(script), "--flags", "300", "--runs", "1"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        "every flag gains the prerequisite",
+        "flags appended that require it",
+    ]
+    assert all("300 flags: full " in line and " s, incremental " in line for line in lines)
