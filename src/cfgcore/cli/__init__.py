@@ -72,6 +72,19 @@ class UsageError(Exception):
     argparse's own usage errors."""
 
 
+def refuse_empty_paths(args: Any, *options: str) -> None:
+    """UsageError for a file, directory or store option given as empty text
+    (``--metrics "$METRICS"`` with the variable unset): taken as "not given", it read the
+    default file instead, or failed naming the working directory. ``options`` are the
+    options' spellings (``--state-dir``); a positional is named by its metavar (``FILE``)
+    and read from its lowercased attribute."""
+    for option in options:
+        value = getattr(args, option.lstrip("-").replace("-", "_").lower(), None)
+        for given in value if isinstance(value, list) else [value]:
+            if given == "":
+                raise UsageError(f"{option} '': expected a path, got an empty one")
+
+
 def load_json(text: str | bytes, *, allow_nan: bool = True) -> Any:
     """``json.loads`` for text a user handed the command line: every refusal is a
     ValueError with a short reason, for the caller to prefix with the file, line or

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from cfgcore.cli import CommandError, IntegerTooLong, UsageError, load_json
+from cfgcore.cli import CommandError, IntegerTooLong, UsageError, load_json, refuse_empty_paths
 from cfgcore.config.files import tree_problem
 from cfgcore.details import user_id_text
 from cfgcore.errors import ConfigError, Problem, printable_name
@@ -403,6 +403,7 @@ def _location(args: Any, *, must_exist: bool = True) -> tuple[str, dict[str, str
     the service's manager resolves them (so a test created here is the one it serves)."""
     from cfgcore.experiments.dynamic import store_location
 
+    refuse_empty_paths(args, "--store", "--flags", "--state-dir")
     url, paths = store_location(args.flags, state_dir=args.state_dir, store=args.store)
     if must_exist and "://" not in url and not os.path.exists(url):
         raise ConfigError("no dynamic-config flags file (create a test first)", file=url)
@@ -1102,6 +1103,7 @@ def _ingest(args: Any) -> int:
     from cfgcore.cli import EXIT_NOTHING_TO_DO
     from cfgcore.experiments.ingested import AlreadyIngested
 
+    refuse_empty_paths(args, "FILE")
     where = "<stdin>" if args.file == "-" else printable_name(args.file)
     try:
         return _ingest_input(args, where)
@@ -1530,8 +1532,10 @@ def _report(args: Any) -> int:
 
     if not 0 < args.confidence < 1:
         raise UsageError(f"--confidence must be within (0, 1), got {args.confidence}")
-    if args.mde is not None and args.mde == 0:
-        raise UsageError("--mde must be non-zero")
+    if args.mde is not None and not (math.isfinite(args.mde) and args.mde != 0):
+        # (nan, inf: no change a sample size is computed for, as 0 is none)
+        raise UsageError(f"--mde must be a finite non-zero number, got {args.mde:g}")
+    refuse_empty_paths(args, "--metrics", "--exposures", "--plot")
     if args.relative and args.mde is None:
         # (it says how to read --mde: alone it changed nothing, and said nothing)
         raise UsageError("--relative: give it with --mde (e.g. --mde 0.05 --relative: +5 %)")

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from cfgcore.cli import CommandError, UsageError
+from cfgcore.cli import CommandError, UsageError, refuse_empty_paths
 
 USERS = [
     {"user_id": "12345", "user_segment": "premium", "region": "EU"},
@@ -108,6 +108,7 @@ def _delete(args: argparse.Namespace) -> int:
     from cfgcore.experiments.features import FlagInUseError
     from cfgcore.runtime.policy import cli_actor
 
+    refuse_empty_paths(args, "--store", "--state-dir")
     _refuse_missing_store(args.store)
     # An engine of its own gives a live set of its own, whose store (and, for Redis,
     # follower thread) is closed afterwards without touching anything else in-process.
@@ -173,6 +174,7 @@ def _stale(args: argparse.Namespace) -> int:
     from cfgcore.runtime.flagstore import bundled_seed, open_store
     from cfgcore.runtime.usage import read_usage, usage_path
 
+    refuse_empty_paths(args, "--store", "--state-dir", "--audit", "--usage")
     if not 0 < args.days <= MAX_DAYS:
         raise UsageError(
             f"--days: must be a positive number of days up to {MAX_DAYS:,}, got {args.days:.15g}"

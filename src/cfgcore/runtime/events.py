@@ -173,6 +173,9 @@ class EventBus:
         # Async deliveries their event loop ended (cancelled, or closed) before they did.
         self.abandoned = 0
         self._abandon_told = False  # logged at WARNING since the last delivery finished
+        # A close waited its whole timeout and left deliveries running (logged then at
+        # WARNING): the loop's end cancelling them is no missing aclose().
+        self._waited_out = False
         _BUSES.add(self)
 
     # registration -------------------------------------------------------------------
@@ -231,6 +234,7 @@ class EventBus:
     def _queue_batch(self, batch: list[ConfigChangeEvent]) -> None:
         """Append ``batch`` to the outbox; beyond ``MAX_BACKLOG`` waiting (a listener
         stuck or far slower than the changes), drop the oldest."""
+        self._waited_out = False  # (a bus used again after a close)
         outbox = self._outbox
         outbox.append(batch)
         if len(outbox) <= MAX_BACKLOG:
@@ -401,16 +405,19 @@ class EventBus:
         counted in ``abandoned``; logged at WARNING once until a delivery finishes."""
         with self._lock:
             self.abandoned += 1
-            first, self._abandon_told = not self._abandon_told, True
+            waited_out = self._waited_out
+            first, self._abandon_told = not (self._abandon_told or waited_out), True
         log.log(
             logging.WARNING if first else logging.DEBUG,
             "async config change listener %r did not handle %s: %s (%d such deliveries "
-            "on this bus so far; in async code, close the manager with "
-            "'await manager.aclose()' to wait for them)",
+            "on this bus so far; %s)",
             listener, event.config_path,
             "it was cancelled before it finished (its event loop ending)" if started
             else "its event loop ended (or cancelled it) before it ran",
             self.abandoned,
+            "left behind by the close that waited for it" if waited_out
+            else "in async code, close the manager with 'await manager.aclose()' to wait "
+            "for them",
         )  # fmt: skip
 
     def _background_loop(self) -> asyncio.AbstractEventLoop:
@@ -555,6 +562,7 @@ class EventBus:
             await asyncio.to_thread(thread.join, 5)
 
     def _left_behind(self, timeout: float) -> None:
+        self._waited_out = True
         log.warning(
             "closing with change listeners still running after %.1f s: the events "
             "they have not handled are not delivered", timeout,
