@@ -89,3 +89,19 @@ def test_fallback_classes_answer_as_re2(items, negate, ignore_case, tail):
     if got is None or got[0][0] == "refused":  # refusals: wording may differ (re's own)
         return
     assert got[0] == got[1], (pattern, ignore_case)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "where"),
+    [
+        (r"\101**", "multiple repeat at position 5"),  # read as \u0041**: position 7
+        (r"(?<n>a))", "unbalanced parenthesis at position 7"),  # as (?:a)): position 5
+        (r"(?P<long_name>a)\q", "bad escape \\q at position 16"),
+        (r"[[:alpha:]]\0**", "multiple repeat at position 14"),
+    ],
+)
+def test_fallback_error_positions_are_the_patterns_as_written(monkeypatch, pattern, where):
+    monkeypatch.setattr(_regex, "_re2", None)
+    with pytest.raises(Exception) as err:
+        _regex.compile_regex(pattern, False)
+    assert str(err.value) == where

@@ -623,7 +623,10 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
         warnings.simplefilter("ignore", FutureWarning)
         hazard = linear_hazard(text, ignore_case)
         if hazard is None:
-            parsed = _sre.parse(text, re.IGNORECASE if ignore_case else 0)
+            try:
+                parsed = _sre.parse(text, re.IGNORECASE if ignore_case else 0)
+            except re.error as exc:
+                raise _as_written(exc, pattern, ignore_case) from None
     if hazard is not None:
         raise ValueError(
             f"{hazard}; without google-re2 only patterns that run in linear time "
@@ -635,6 +638,21 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
     if hazard is not None:
         raise RegexCostError(hazard)
     return _Pattern(_sre_compile(parsed, parsed.state.flags), pattern, ignore_case)
+
+
+def _as_written(exc: re.error, pattern: str, ignore_case: bool) -> re.error:
+    """``re``'s error of the rewritten ``pattern`` (:func:`_for_re`) at the position in
+    ``pattern`` as written where the piece it is in was read from: ``\\101**`` (read
+    as ``\\u0041**``) said "multiple repeat at position 7" of a pattern of six."""
+    if exc.pos is None:
+        return exc
+    pieces, at = _rewrite(pattern, ignore_case)
+    end = 0
+    for piece, origin in zip(pieces, at, strict=True):
+        end += len(piece)
+        if exc.pos < end:
+            return re.error(exc.msg, pattern, origin)
+    return re.error(exc.msg, pattern, len(pattern))
 
 
 class _Pattern:
@@ -778,14 +796,24 @@ def _for_re(pattern: str, ignore_case: bool = False) -> str:
     escaped; raises ``re.error`` with RE2's reason for what RE2 refuses and ``re`` would
     accept. The other classes and ``$`` are done on the parsed pattern
     (:func:`_re2_meaning`)."""
+    return "".join(_rewrite(pattern, ignore_case)[0])
+
+
+def _rewrite(pattern: str, ignore_case: bool) -> tuple[list[str], list[int]]:
+    """:func:`_for_re` as pieces of text, and where in ``pattern`` each was read from
+    (so that ``re``'s position of an error is told in the pattern as written)."""
     out: list[str] = []
+    at: list[int] = []
     i, n = 0, len(pattern)
     # Whether the case is ignored in each open group, innermost last: (?i) and (?-i)
     # change it for the rest of their group, (?i:...) within the group it opens.
     cases = [ignore_case]
     last_repeat = ""  # the quantifier just read: a "+" after it is possessive in re
     assertion = -1  # where in ``out`` the assertion just read is (RE2 repeats one)
+    start = 0  # where the step that wrote the last pieces read from
     while i < n:
+        at.extend([start] * (len(out) - len(at)))
+        start = i
         c = pattern[i]
         repeat = ""
         if assertion >= 0 and (c in "*+?" or (c == "{" and _REPEAT.match(pattern, i))):
@@ -849,7 +877,8 @@ def _for_re(pattern: str, ignore_case: bool = False) -> str:
             out.append(c)
             i += 1
         last_repeat = repeat
-    return "".join(out)
+    at.extend([start] * (len(out) - len(at)))
+    return out, at
 
 
 def _group_for_re(pattern: str, i: int, out: list[str]) -> int:
