@@ -217,8 +217,11 @@ class JsonLinesSink:
             lock_path = log_lock_path(self.path)
             # Not open to other users (0640; an old 0644 one narrowed): anyone who can
             # open it can flock it and hold the writers up. A writer waits at most
-            # LOCK_TIMEOUT; then the batch fails and is counted as lost, named.
-            with FileLock(lock_path, mode=0o640, timeout=LOCK_TIMEOUT, restrict=True) as lock:
+            # LOCK_TIMEOUT; then the batch fails and is counted as lost, named. Group
+            # write an operator gave it stays, as the log's does (writers running as
+            # several users of one group open it to write; its group could flock it
+            # read-only anyway): narrowed to 0640, the other users' next batches failed.
+            with FileLock(lock_path, mode=0o660, timeout=LOCK_TIMEOUT, restrict=True) as lock:
                 _give_to_directory_owner(lock._fd, os.path.dirname(lock_path))
                 yield
 
