@@ -623,7 +623,10 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
         warnings.simplefilter("ignore", FutureWarning)
         hazard = linear_hazard(text, ignore_case)
         if hazard is None:
-            parsed = _sre.parse(text, re.IGNORECASE if ignore_case else 0)
+            try:
+                parsed = _sre.parse(text, re.IGNORECASE if ignore_case else 0)
+            except re.error as exc:
+                raise _as_written(exc, pattern, ignore_case) from None
     if hazard is not None:
         raise ValueError(
             f"{hazard}; without google-re2 only patterns that run in linear time "
@@ -635,6 +638,21 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
     if hazard is not None:
         raise RegexCostError(hazard)
     return _Pattern(_sre_compile(parsed, parsed.state.flags), pattern, ignore_case)
+
+
+def _as_written(exc: re.error, pattern: str, ignore_case: bool) -> re.error:
+    """``re``'s error of the rewritten ``pattern`` (:func:`_for_re`) at the position in
+    ``pattern`` as written where the piece it is in was read from: ``\\101**`` (read
+    as ``\\u0041**``) said "multiple repeat at position 7" of a pattern of six."""
+    if exc.pos is None:
+        return exc
+    pieces, at = _rewrite(pattern, ignore_case)
+    end = 0
+    for piece, origin in zip(pieces, at, strict=True):
+        end += len(piece)
+        if exc.pos < end:
+            return re.error(exc.msg, pattern, origin)
+    return re.error(exc.msg, pattern, len(pattern))
 
 
 class _Pattern:
@@ -736,18 +754,30 @@ _NAME_CATEGORIES = frozenset(("Lu", "Ll", "Lt", "Lm", "Lo", "Nl", "Mn", "Mc", "N
 _CLASS_ESCAPES = frozenset("dDwWsS")  # a class escape in a class: a "-" after it is itself
 
 
-def _octal_for_re(pattern: str, i: int) -> tuple[str, int] | None:
-    """RE2's octal escape at ``i`` (``\\1`` to ``\\7`` followed by one or two more octal
-    digits: ``\\12`` is a newline, ``\\101`` is ``A``, ``\\777`` is U+01FF) written as
-    ``re`` reads the same character, and where it ends; None if there is none there
-    (a lone ``\\1`` is a backreference, which RE2 refuses). ``re`` reads ``\\12`` as a
-    reference to group 12 and refuses ``\\400`` and above; ``\\0`` it reads as RE2 does."""
+def _octal_code(pattern: str, i: int) -> tuple[int, int] | None:
+    """RE2's octal escape at ``i`` (``\\0`` and up to two more octal digits, or ``\\1``
+    to ``\\7`` and one or two more: ``\\12`` is a newline, ``\\101`` is ``A``, ``\\777``
+    is U+01FF): its code and where it ends; None if there is none there (a lone ``\\1``
+    is a backreference, which RE2 refuses)."""
     j = i + 1
     digits = pattern[j : j + 3]
-    if len(digits) < 2 or digits[0] not in "1234567" or digits[1] not in _OCTAL:
+    if not digits or digits[0] not in _OCTAL:
         return None
-    end = j + 3 if len(digits) == 3 and digits[2] in _OCTAL else j + 2
-    return f"\\u{int(pattern[j:end], 8):04x}", end
+    if digits[0] != "0" and (len(digits) < 2 or digits[1] not in _OCTAL):
+        return None
+    end = j + 1
+    while end < min(j + 3, len(pattern)) and pattern[end] in _OCTAL:
+        end += 1
+    return int(pattern[j:end], 8), end
+
+
+def _octal_for_re(pattern: str, i: int) -> tuple[str, int] | None:
+    """:func:`_octal_code` written as ``re`` reads the same character whatever follows
+    (``\\u0041``: re reads ``\\12`` as a reference to group 12, refuses ``\\400`` and
+    above, and would read ``\\0`` and a digit after it as one escape), and where it
+    ends."""
+    octal = _octal_code(pattern, i)
+    return None if octal is None else (f"\\u{octal[0]:04x}", octal[1])
 
 
 def ranges_text(ranges: Any) -> str:
@@ -766,14 +796,24 @@ def _for_re(pattern: str, ignore_case: bool = False) -> str:
     escaped; raises ``re.error`` with RE2's reason for what RE2 refuses and ``re`` would
     accept. The other classes and ``$`` are done on the parsed pattern
     (:func:`_re2_meaning`)."""
+    return "".join(_rewrite(pattern, ignore_case)[0])
+
+
+def _rewrite(pattern: str, ignore_case: bool) -> tuple[list[str], list[int]]:
+    """:func:`_for_re` as pieces of text, and where in ``pattern`` each was read from
+    (so that ``re``'s position of an error is told in the pattern as written)."""
     out: list[str] = []
+    at: list[int] = []
     i, n = 0, len(pattern)
     # Whether the case is ignored in each open group, innermost last: (?i) and (?-i)
     # change it for the rest of their group, (?i:...) within the group it opens.
     cases = [ignore_case]
     last_repeat = ""  # the quantifier just read: a "+" after it is possessive in re
     assertion = -1  # where in ``out`` the assertion just read is (RE2 repeats one)
+    start = 0  # where the step that wrote the last pieces read from
     while i < n:
+        at.extend([start] * (len(out) - len(at)))
+        start = i
         c = pattern[i]
         repeat = ""
         if assertion >= 0 and (c in "*+?" or (c == "{" and _REPEAT.match(pattern, i))):
@@ -837,7 +877,8 @@ def _for_re(pattern: str, ignore_case: bool = False) -> str:
             out.append(c)
             i += 1
         last_repeat = repeat
-    return "".join(out)
+    at.extend([start] * (len(out) - len(at)))
+    return out, at
 
 
 def _group_for_re(pattern: str, i: int, out: list[str]) -> int:
@@ -871,37 +912,25 @@ def _group_for_re(pattern: str, i: int, out: list[str]) -> int:
 
 def _class_for_re(pattern: str, i: int, out: list[str], ignore_case: bool = False) -> int:
     """Copy the bracketed class at ``i`` (rewritten for re, see :func:`_for_re`);
-    ``ignore_case``: whether the case is ignored where it stands."""
+    ``ignore_case``: whether the case is ignored where it stands.
+
+    Read item by item as RE2 reads a class: a POSIX class (``[:alpha:]``), a class
+    escape (``\\d``), or one character, with ``-`` and a second character after it a
+    range. A character is written so that ``re`` reads it alone whatever follows
+    (``\\x00``, ``\\-``), and a range is checked here, named as written: the POSIX
+    class written out, an octal escape or a ``-`` after a class must not join with
+    its neighbours (``[[:blank:]-z]`` is a tab, a space, ``-`` and ``z``; re would
+    read the range `` -z``; ``[!-[:alpha:]]`` is the range ``!-[`` and more)."""
     n = len(pattern)
     j = i + 1
     if j < n and pattern[j] == "^":
         j += 1
     parts = [pattern[i:j]]
-    if j < n and pattern[j] == "]":  # a "]" first is itself
-        parts.append("\\]")
-        j += 1
-    while j < n and pattern[j] != "]":
-        c = pattern[j]
-        octal = _octal_for_re(pattern, j) if c == "\\" else None
-        if octal is not None:
-            parts.append(octal[0])
-            j = octal[1]
-        elif c == "\\" and j + 1 < n:
-            e = pattern[j + 1]
-            if e in _RE_ONLY_ESCAPES or e in "bz" or (e not in _ASCII_LETTERS and ord(e) > 0x7F):
-                raise re.error(f"invalid escape sequence: \\{e}")
-            parts.append(pattern[j : j + 2])
-            j += 2
-            if e in _CLASS_ESCAPES and pattern.startswith("-", j) and pattern[j + 1 : j + 2] != "]":
-                # RE2: "[\\w-z]" is \\w, "-" and "z" (no range from a class); re refuses it
-                parts.append("\\-")
-                j += 1
-        elif c == "[" and pattern.startswith("[:", j):
+    first = True  # a "]" first is itself
+    while j < n and (first or pattern[j] != "]"):
+        first = False
+        if pattern.startswith("[:", j) and pattern.find(":]", j + 2) >= 0:
             end = pattern.find(":]", j + 2)
-            if end < 0:
-                parts.append("\\[")
-                j += 1
-                continue
             name = pattern[j + 2 : end]
             negate = name.startswith("^")
             ranges = _POSIX.get(name[1:] if negate else name)
@@ -914,14 +943,61 @@ def _class_for_re(pattern: str, i: int, out: list[str], ignore_case: bool = Fals
                 ranges = complement_ranges(_case_closed(ranges) if ignore_case else ranges)
             parts.append(ranges_text(ranges))
             j = end + 2
-        elif c in "[&~|":  # literal in RE2; re warns of set operations to come
-            parts.append("\\" + c)
-            j += 1
-        else:
-            parts.append(c)
-            j += 1
+            continue
+        if pattern[j] == "\\" and pattern[j + 1 : j + 2] in _CLASS_ESCAPES:
+            parts.append(pattern[j : j + 2])  # \d, \w, \s and their negations
+            j += 2
+            continue
+        start = j
+        low, text, j = _class_char_for_re(pattern, j)
+        if pattern.startswith("-", j) and j + 1 < n and pattern[j + 1] != "]":
+            high, high_text, j = _class_char_for_re(pattern, j + 1)
+            if low is not None and high is not None and high < low:
+                raise re.error(f"invalid character class range: {pattern[start:j]}")
+            text += "-" + high_text
+        parts.append(text)
     out.extend(parts)
     return j  # at the closing "]" (copied by the caller's next step), or the end
+
+
+_CLASS_CONTROL = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
+
+
+def _class_char_for_re(pattern: str, j: int) -> tuple[int | None, str, int]:
+    """The character of a class at ``j`` as RE2 reads it (a character, an octal, hex,
+    control or punctuation escape): its code (None where RE2 alone reads it, such as
+    ``\\x{41}`` or ``\\pL``: re refuses it), its text for re, and where it ends. Raises
+    RE2's reason for an escape RE2 refuses."""
+    c = pattern[j]
+    if c != "\\":
+        return ord(c), _class_text(ord(c)), j + 1
+    octal = _octal_code(pattern, j)
+    if octal is not None:
+        return octal[0], _class_text(octal[0]), octal[1]
+    if j + 1 == len(pattern):
+        raise re.error("trailing \\")
+    e = pattern[j + 1]
+    if e in _CLASS_CONTROL:
+        return _CLASS_CONTROL[e], _class_text(_CLASS_CONTROL[e]), j + 2
+    if e == "x" and _HEX2.match(pattern, j + 2):
+        code = int(pattern[j + 2 : j + 4], 16)
+        return code, _class_text(code), j + 4
+    if e in "xpP":  # \x{41}, \pL: RE2's alone, refused by re
+        return None, pattern[j : j + 2], j + 2
+    if e.isascii() and not e.isalnum():
+        return ord(e), _class_text(ord(e)), j + 2
+    raise re.error(f"invalid escape sequence: \\{e}")
+
+
+def _class_text(o: int) -> str:
+    """The character ``o`` in a class, as ``re`` reads it alone whatever follows."""
+    if o < 0x20 or o == 0x7F:
+        return f"\\x{o:02x}"
+    ch = chr(o)
+    return "\\" + ch if ch in "\\]^-[&~|" else ch
+
+
+_HEX2 = re.compile("[0-9A-Fa-f]{2}")
 
 
 def _re2_meaning(items: Any, flags: int) -> None:

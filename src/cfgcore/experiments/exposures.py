@@ -217,8 +217,11 @@ class JsonLinesSink:
             lock_path = log_lock_path(self.path)
             # Not open to other users (0640; an old 0644 one narrowed): anyone who can
             # open it can flock it and hold the writers up. A writer waits at most
-            # LOCK_TIMEOUT; then the batch fails and is counted as lost, named.
-            with FileLock(lock_path, mode=0o640, timeout=LOCK_TIMEOUT, restrict=True) as lock:
+            # LOCK_TIMEOUT; then the batch fails and is counted as lost, named. Group
+            # write an operator gave it stays, as the log's does (writers running as
+            # several users of one group open it to write; its group could flock it
+            # read-only anyway): narrowed to 0640, the other users' next batches failed.
+            with FileLock(lock_path, mode=0o660, timeout=LOCK_TIMEOUT, restrict=True) as lock:
                 _give_to_directory_owner(lock._fd, os.path.dirname(lock_path))
                 yield
 
@@ -357,6 +360,22 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 # ------------------------------------------------------------- appends to several logs
+
+
+def _open_to_read(path: str) -> int:
+    """``path`` open for reading a log (a regular file only, never blocking on a FIFO),
+    refused (:class:`~cfgcore.runtime.atomicio.ForeignStateFile`, an OSError) when the
+    file opened may be another local user's, as the writers refuse to append to it
+    (:func:`cfgcore.runtime.atomicio.foreign_opened`): records someone else put at the
+    log's name or a rotated file's (``<log>.1``) would be counted as this service's
+    exposures and events, by the reports and the guardrail checks that stop tests."""
+    fd = _open_regular(path, os.O_RDONLY, follow=True)
+    try:
+        refuse_foreign(path, fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _open_log(path: str, flags: int) -> int:
@@ -881,7 +900,7 @@ def read_log(
         try:
             # A regular file only, never blocking: open() of a FIFO planted at the
             # log's name waited for a writer for ever.
-            fh = os.fdopen(_open_regular(p, os.O_RDONLY, follow=True), "rb")
+            fh = os.fdopen(_open_to_read(p), "rb")
         except FileNotFoundError:
             continue  # rotated away meanwhile
         except OSError as exc:
@@ -1201,7 +1220,7 @@ class LogTail(Generic[_R]):
                 try:
                     # Regular files only, never blocking: a FIFO planted as a rotated log
                     # held this (the writers') lock, and the writers, for ever.
-                    fd = _open_regular(name, os.O_RDONLY, follow=True)
+                    fd = _open_to_read(name)
                     out.append((name, os.fdopen(fd, "rb")))
                 except FileNotFoundError:
                     continue
@@ -1224,7 +1243,7 @@ class LogTail(Generic[_R]):
         old = self._fh.fileno()
         for k, name in enumerate(names):
             try:
-                fd = _open_regular(name, os.O_RDONLY, follow=True)
+                fd = _open_to_read(name)
             except OSError:
                 continue
             if _same_start(old, fd, self._offset):
