@@ -20,11 +20,7 @@ import pytest
 from cfgcore.runtime import atomicio
 from cfgcore.runtime.atomicio import ForeignStateFile, foreign_state_file, read_state_file
 from cfgcore.runtime.usage import merge_usage, read_usage
-
-OTHER = 4321  # another local user (need not exist)
-as_root = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making another user's files needs root"
-)
+from tests.planted import OTHER, as_root
 
 
 @pytest.fixture(params=[0o777, 0o2777], ids=["emptyDir", "emptyDir-fsGroup"])

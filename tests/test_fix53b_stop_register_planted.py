@@ -22,14 +22,11 @@ from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.stops import read_stops, stops_path, write_stops
 from cfgcore.runtime.flagstore import FileFlagStore, state_flags_file
+from tests.planted import OTHER, as_root
 from tests.test_experiments import USERS, _simulate
 from tests.test_fix10_exp_guardrail_hold import HARMFUL, TEST, _guarded_test
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making another user's files needs root"
-)
-
-OTHER = 4321  # another local user (need not exist)
+pytestmark = as_root
 
 
 def _manager(state_dir, impl):

@@ -30,31 +30,16 @@ import pytest
 from cfgcore.runtime.atomicio import FileLock, ForeignStateFile
 from cfgcore.runtime.audit import AuditLog, verify
 from cfgcore.runtime.events import ConfigChangeEvent
+from tests.planted import OTHER, SHARED_MODES, as_root, plant, shared_dir
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making another user's files needs root"
-)
+pytestmark = as_root
 
-OTHER = 4321  # another local user (need not exist)
 REC = {"test": "t", "variant": "b", "user": "u1", "ts": 1.0}
 
 
-def _plant(path, data: bytes = b"", uid: int = OTHER) -> None:
-    """Another user's file at ``path`` (made aside and renamed in)."""
-    aside = path.parent / f".{path.name}.planted"
-    aside.write_bytes(data)
-    os.lchown(aside, uid, uid)
-    os.replace(aside, path)
-
-
-@pytest.fixture(params=["sticky", "group"])
+@pytest.fixture(params=list(SHARED_MODES))
 def shared(request, tmp_path):
-    """A state directory other users may create files in: sticky and writable by every
-    user (as ``/tmp``), or writable by its group (setgid)."""
-    d = tmp_path / request.param
-    d.mkdir()
-    os.chmod(d, 0o1777 if request.param == "sticky" else 0o2775)
-    return d
+    return shared_dir(tmp_path, request.param)
 
 
 def _event(i: int) -> ConfigChangeEvent:
@@ -97,7 +82,7 @@ def hold():
 def test_a_planted_audit_log_is_not_appended_to(shared, caplog):
     path = shared / "flags.audit.jsonl"
     forged = b'{"kind":"update","seq":1,"prev":"0","hash":"x"}\n'
-    _plant(path, forged)
+    plant(path, forged)
     audit = AuditLog(path, keys=())
     with caplog.at_level(logging.ERROR, logger="cfgcore.events"):
         audit.record(_event(1))  # never raises
@@ -130,7 +115,7 @@ def test_a_planted_symlink_at_the_audit_log_is_not_followed(shared, tmp_path):
 
 def test_a_planted_head_record_is_not_taken_at_its_word(shared, caplog):
     path = shared / "flags.audit.jsonl"
-    _plant(shared / "flags.audit.jsonl.head",
+    plant(shared / "flags.audit.jsonl.head",
            json.dumps({"seq": 99, "hash": "f" * 64, "log": path.name}).encode())  # fmt: skip
     audit = AuditLog(path, keys=())
     with caplog.at_level(logging.ERROR, logger="cfgcore.events"):
@@ -147,7 +132,7 @@ def test_a_planted_head_record_is_not_taken_at_its_word(shared, caplog):
 def test_a_planted_audit_lock_held_by_its_owner_is_refused_at_once(shared, hold):
     path = shared / "flags.audit.jsonl"
     lock = shared / "flags.audit.jsonl.lock"
-    _plant(lock)
+    plant(lock)
     hold(lock)
     audit = AuditLog(path, keys=(), lock_timeout=3)
     audit.record(_event(1))
@@ -165,7 +150,7 @@ def test_a_planted_log_is_not_appended_to(shared, name):
     from cfgcore.experiments.exposures import JsonLinesSink
 
     path = shared / name
-    _plant(path, b'{"test":"t","variant":"a","user":"planted","ts":1.0}\n')
+    plant(path, b'{"test":"t","variant":"a","user":"planted","ts":1.0}\n')
     before = path.read_bytes()
     with pytest.raises(ForeignStateFile) as err:
         JsonLinesSink(path).write([REC])
@@ -180,7 +165,7 @@ def test_a_planted_log_lock_held_is_refused_at_once(shared, hold, monkeypatch):
     monkeypatch.setattr(exposures, "LOCK_TIMEOUT", 3.0)
     path = shared / "flags.exposures.jsonl"
     lock = shared / "flags.exposures.jsonl.lock"
-    _plant(lock)
+    plant(lock)
     hold(lock)
     # (before: it waited LOCK_TIMEOUT, then the batch was lost as a timeout)
     with pytest.raises(ForeignStateFile, match="another user may have put it there"):
@@ -195,7 +180,7 @@ def test_the_manager_counts_refused_exposures_and_logs_once(shared, caplog, priv
 
     from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 
-    _plant(shared / "flags.exposures.jsonl", b"")
+    plant(shared / "flags.exposures.jsonl", b"")
     m = DynamicConfigurationManager(state_dir=shared, record_usage=False)
     try:
         now = datetime.now()
@@ -233,7 +218,7 @@ def test_a_planted_flag_lock_held_is_refused_at_once(shared, hold, private_state
     try:
         lock = shared / os.path.basename(m.store.lock_path)
         assert m.store.lock_path == str(lock)
-        _plant(lock)
+        plant(lock)
         hold(lock)
         with pytest.raises(ConfigError) as err:  # (before: after LOCK_TIMEOUT, as a timeout)
             m.set_feature_flag("x", True)
@@ -245,7 +230,7 @@ def test_a_planted_flag_lock_held_is_refused_at_once(shared, hold, private_state
 
 def test_a_reader_does_not_wait_on_a_planted_lock(shared, hold):
     lock = shared / "x.lock"
-    _plant(lock)
+    plant(lock)
     hold(lock)
     done = threading.Event()
 
@@ -261,13 +246,13 @@ def test_a_reader_does_not_wait_on_a_planted_lock(shared, hold):
 def test_a_lock_of_this_user_root_or_the_directory_owner_is_taken(shared):
     for uid in (0, os.geteuid()):
         lock = shared / f"own{uid}.lock"
-        _plant(lock, uid=uid)
+        plant(lock, uid=uid)
         with FileLock(str(lock)):
             pass
     if shared.name == "sticky":
         return  # (there, only this user's or root's: anyone may be first to make a name)
     os.chown(shared, OTHER, OTHER)  # the directory owner's (an ingest run as root)
-    _plant(shared / "dir.lock")
+    plant(shared / "dir.lock")
     with FileLock(str(shared / "dir.lock")):
         pass
 
@@ -285,7 +270,7 @@ def test_a_planted_checkpoint_is_refused(tmp_path, shared):
     assert verify(path, keys=(), checkpoint=checkpoint).ok
     good = checkpoint.read_bytes()
     # Another user's copy in its place (an older one: a rollback it would hide).
-    _plant(checkpoint, good)
+    plant(checkpoint, good)
     result = verify(path, keys=(), checkpoint=checkpoint)
     assert not result.ok and f"uid {OTHER}" in result.problem
     os.unlink(checkpoint)
@@ -303,13 +288,13 @@ def test_a_private_directory_behaves_as_before(tmp_path, hold):
     d = tmp_path / "private"
     d.mkdir(mode=0o755)
     log = d / "flags.exposures.jsonl"
-    _plant(log, b"")
-    _plant(d / "flags.exposures.jsonl.lock")
+    plant(log, b"")
+    plant(d / "flags.exposures.jsonl.lock")
     JsonLinesSink(log).write([REC])
     assert [e.user for e in read_exposures(str(log))] == ["u1"]
     path = d / "flags.audit.jsonl"
-    _plant(path, b"")
-    _plant(d / "flags.audit.jsonl.lock")
+    plant(path, b"")
+    plant(d / "flags.audit.jsonl.lock")
     audit = AuditLog(path, keys=())
     audit.record(_event(1))
     assert audit.last_error is None and len(AuditLog.read(path)) == 1
@@ -327,7 +312,7 @@ def test_a_planted_stop_register_is_not_read_and_is_replaced(shared, caplog):
     register = Path(stops_path(None, str(shared / "flags.audit.jsonl")) or "")
     assert register.parent == shared
     stop = {"status": "stopped", "stopped_reason": "guardrail: planted", "stopped_at": 1.0}
-    _plant(register, json.dumps({"tests": {"t": stop}}).encode())
+    plant(register, json.dumps({"tests": {"t": stop}}).encode())
     with caplog.at_level(logging.ERROR, logger="cfgcore.experiments"):
         assert read_stops(str(register)) == {}  # (before: 't' held stopped)
     assert str(register) in caplog.text and f"uid {OTHER}" in caplog.text
@@ -341,7 +326,7 @@ def test_a_planted_record_of_ingested_inputs_is_refused(shared):
     from cfgcore.experiments.ingested import read_ledger, set_entry
 
     ledger = shared / "flags.ingested.json"
-    _plant(ledger, json.dumps({"inputs": {"k": {"ingested_at": 1.0}}}).encode())
+    plant(ledger, json.dumps({"inputs": {"k": {"ingested_at": 1.0}}}).encode())
     with pytest.raises(ConfigError) as err:  # (before: its entries taken as ingested)
         read_ledger(str(ledger))
     assert str(ledger) in str(err.value) and f"uid {OTHER}" in str(err.value)

@@ -21,43 +21,25 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import ForeignStateFile, foreign_state_file, read_state_file
 from cfgcore.runtime.usage import merge_usage, read_usage
 from cfgcore.snapshot import Flag, Snapshot
+from tests.planted import OTHER, as_root, plant, shared_dir
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making another user's files needs root"
-)
-
-OTHER = 4321  # another local user (need not exist)
+pytestmark = as_root
 
 
 def _give(path, uid: int = OTHER) -> None:
     os.lchown(path, uid, uid)
 
 
-def _plant(path, data: bytes, uid: int = OTHER) -> None:
-    """Another user's file at ``path`` (made aside and renamed in: a user who may create
-    files in a group-writable directory may replace what it holds)."""
-    aside = path.parent / f".{path.name}.planted"
-    aside.write_bytes(data)
-    _give(aside, uid)
-    os.replace(aside, path)
-
-
 @pytest.fixture
 def shared(tmp_path):
     """A state directory every user may create files in (sticky, as ``/tmp``)."""
-    d = tmp_path / "shared"
-    d.mkdir()
-    os.chmod(d, 0o1777)
-    return d
+    return shared_dir(tmp_path, "sticky")
 
 
 @pytest.fixture
 def group_dir(tmp_path):
     """A state directory its group may create files in."""
-    d = tmp_path / "group"
-    d.mkdir()
-    os.chmod(d, 0o2775)
-    return d
+    return shared_dir(tmp_path, "group")
 
 
 def _manager(state_dir):
@@ -80,7 +62,7 @@ def planted_flags(tmp_path, private_state):
 @pytest.mark.parametrize("where", ["shared", "group_dir"])
 def test_a_planted_flags_json_is_refused_naming_it(where, request, planted_flags):
     state = request.getfixturevalue(where)
-    _plant(state / "flags.json", planted_flags)
+    plant(state / "flags.json", planted_flags)
     with pytest.raises(ConfigError) as err:
         m = _manager(state)  # (before: served, 'planted' on for everyone)
         m.close()
@@ -98,7 +80,7 @@ def test_a_file_planted_over_the_served_one_keeps_the_last_good_flags(
     m = _manager(state)
     try:
         m.set_feature_flag("mine", True)  # this service's own file (root's)
-        _plant(state / "flags.json", planted_flags)
+        plant(state / "flags.json", planted_flags)
         assert m.reload() is False  # refused, reported as an error event; never raised
         assert m.is_feature_enabled("mine", {"user_id": "u"}) is True
         assert m.is_feature_enabled("planted", {"user_id": "u"}) is False
@@ -125,7 +107,7 @@ def test_a_planted_version_sidecar_is_not_this_stores_record(group_dir, private_
         version = m.store.read().version
         meta = group_dir / ".flags.json.version"
         record = json.loads(meta.read_text())
-        _plant(meta, json.dumps({**record, "version": 2**52}).encode())
+        plant(meta, json.dumps({**record, "version": 2**52}).encode())
         assert version == 1 and m.store.read().version == 1  # as a hand edit (0 + 1), not 2**52
         m.set_feature_flag("more", True)  # the sidecar is written again, as this user's
         assert os.stat(meta).st_uid == os.geteuid() and m.store.read().version == 2
@@ -179,7 +161,7 @@ def test_an_explicit_flags_file_is_the_deployments(shared, planted_flags, privat
     from cfgcore.dynamic_config import DynamicConfigurationManager
 
     path = shared / "team-flags.json"
-    _plant(path, planted_flags)
+    plant(path, planted_flags)
     m = DynamicConfigurationManager(flags_file=path, record_usage=False)
     try:
         assert m.is_feature_enabled("planted", {"user_id": "u"}) is True
@@ -189,7 +171,7 @@ def test_an_explicit_flags_file_is_the_deployments(shared, planted_flags, privat
 
 def test_a_planted_usage_file_is_refused_and_replaced(shared):
     path = shared / "flag-usage.json"
-    _plant(path, json.dumps({"flags": {"old-flag": 4e9}}).encode())
+    plant(path, json.dumps({"flags": {"old-flag": 4e9}}).encode())
     with pytest.raises(ConfigError, match="usage file refused") as err:
         read_usage(path, state=True)
     assert str(path) in str(err.value)
@@ -221,7 +203,7 @@ def test_a_planted_fleet_cache_file_is_not_served_and_raises_no_floor(
     maker.update(add("b"))  # the store is at version 2
     blob["version"] = 2**53 - 1
     cache = state / "flags.msgpack"
-    _plant(cache, msgspec.msgpack.encode(blob))
+    plant(cache, msgspec.msgpack.encode(blob))
     store = stores(base + f"&cache={cache}")
     doc = store.read()
     assert doc.version == 2 and "b" in doc.snapshot.flags  # the store's, not the file's
@@ -239,7 +221,7 @@ def test_a_planted_fleet_cache_file_is_not_served_and_raises_no_floor(
 
 def test_read_state_file_refuses_with_the_file_named(shared):
     path = shared / "f"
-    _plant(path, b"x")
+    plant(path, b"x")
     with pytest.raises(ForeignStateFile) as err:
         read_state_file(path)
     assert err.value.filename == str(path) and "another user may have put it there" in str(
@@ -255,7 +237,7 @@ def test_a_directory_another_user_made_on_the_way_is_refused(group_dir, tmp_path
     fleet.mkdir()
     _give(fleet)
     cache = fleet / "ns-flags-0123.msgpack"
-    _plant(cache, b"\x80")
+    plant(cache, b"\x80")
     why = foreign_state_file(cache)
     assert "the directory fleet on its way belongs to uid 4321" in why
     # Made by this user (or root): read as before.
@@ -291,7 +273,7 @@ def test_a_planted_published_configuration_is_not_served_offline(
     tree = json.loads(pathlib.Path(path).read_text())
     tree["music_streaming"]["streaming"]["prefetch_tracks"] = 7
     os.chmod(os.path.dirname(path), 0o2775)  # (the group may create files there)
-    _plant(pathlib.Path(path), json.dumps(tree).encode())
+    plant(pathlib.Path(path), json.dumps(tree).encode())
     offline = ConfigurationManager(config_source=url, environment="staging")
     try:
         with pytest.raises(ConfigError):

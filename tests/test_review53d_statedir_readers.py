@@ -24,32 +24,22 @@ from cfgcore.experiments.exposures import (
     read_exposures,
     read_log,
 )
+from tests.planted import OTHER, SHARED_MODES, as_root, plant, shared_dir
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making another user's files needs root"
-)
+pytestmark = as_root
 
-OTHER = 4321  # another local user (need not exist)
 MINE = {"test": "t", "variant": "a", "user": "u1", "ts": 1.0}
 FORGED = {"test": "t", "variant": "b", "user": "forged", "ts": 0.5}
 
 
 def _plant(path, records, uid: int = OTHER) -> None:
-    """Another user's file at ``path`` (made aside and renamed in)."""
-    aside = path.parent / f".{path.name}.planted"
-    aside.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.lchown(aside, uid, uid)
-    os.replace(aside, path)
+    """Another user's log at ``path``, holding ``records``."""
+    plant(path, "".join(json.dumps(r) + "\n" for r in records), uid)
 
 
-@pytest.fixture(params=["sticky", "group"])
+@pytest.fixture(params=list(SHARED_MODES))
 def shared(request, tmp_path):
-    """A state directory other users may create files in: sticky and writable by every
-    user (as ``/tmp``), or writable by its group (setgid)."""
-    d = tmp_path / request.param
-    d.mkdir()
-    os.chmod(d, 0o1777 if request.param == "sticky" else 0o2775)
-    return d
+    return shared_dir(tmp_path, request.param)
 
 
 def _users(path) -> list[str]:
