@@ -17,12 +17,10 @@ import pytest
 
 from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
-from tests.test_fix_statedir_owner import _plant
+from tests.planted import as_root, plant
 from tests.test_fleet_cli import _config_dir
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making another user's files needs root"
-)
+pytestmark = as_root
 
 KEY = "music_streaming.streaming.prefetch_tracks"
 
@@ -57,7 +55,7 @@ def _edited(path, value):
 
 def test_another_users_file_is_not_taken_by_a_reload(followed):
     manager, path = followed
-    _plant(path, _edited(path, 7))
+    plant(path, _edited(path, 7))
     assert manager.reload() is False
     assert manager.get(KEY) == 2  # (was 7: the planted value served)
     assert str(path) in str(manager.last_error) and "uid 4321" in str(manager.last_error)
